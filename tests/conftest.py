@@ -1,0 +1,33 @@
+"""
+Test-session setup shared by every test module.
+
+Airflow reads its configuration when first imported, so the private ``AIRFLOW_HOME`` and the test
+DAGs folder are set here, at conftest import time, before any test module imports Airflow.
+Fixtures live in ``tests/plugins/``, one module per real service the tests start.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+TESTS_DIR = Path(__file__).parent
+
+_airflow_home = Path(tempfile.mkdtemp(prefix="ppd-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_airflow_home)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TESTS_DIR / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_airflow_home / 'airflow.db'}"
+# No test may reach real AWS: credentials are fake and every client is pointed at the emulator.
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ.pop("AWS_PROFILE", None)
+
+pytest_plugins = [
+    "tests.plugins.emulator",
+    "tests.plugins.postgres",
+    "tests.plugins.airflow_env",
+]
