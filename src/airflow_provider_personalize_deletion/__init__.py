@@ -3,3 +3,49 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+_PACKAGE = "airflow_provider_personalize_deletion"
+
+
+def get_provider_info() -> dict:
+    """Describe this provider to Airflow's providers manager (entry point ``apache_airflow_provider``)."""
+    return {
+        "package-name": "airflow-provider-personalize-deletion",
+        "name": "Amazon Personalize data deletion",
+        "description": "Erase users from Amazon Personalize (GDPR/CCPA right to erasure) with data deletion "
+        "jobs: hook, exactly-once operator, deferrable sensor, SQL to S3 deletion files, local emulator.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Amazon Personalize",
+                "external-doc-url": "https://docs.aws.amazon.com/personalize/latest/dg/delete-records.html",
+                "tags": ["aws"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": "Amazon Personalize", "python-modules": [f"{_PACKAGE}.hooks.personalize"]}
+        ],
+        "operators": [
+            {
+                "integration-name": "Amazon Personalize",
+                "python-modules": [f"{_PACKAGE}.operators.personalize"],
+            }
+        ],
+        "sensors": [
+            {"integration-name": "Amazon Personalize", "python-modules": [f"{_PACKAGE}.sensors.personalize"]}
+        ],
+        "triggers": [
+            {
+                "integration-name": "Amazon Personalize",
+                "python-modules": [f"{_PACKAGE}.triggers.personalize"],
+            }
+        ],
+        "transfers": [
+            {
+                "source-integration-name": "Common SQL",
+                "target-integration-name": "Amazon Personalize",
+                "python-module": f"{_PACKAGE}.transfers.sql_to_s3",
+            }
+        ],
+        "extra-links": [f"{_PACKAGE}.links.personalize.PersonalizeDataDeletionJobLink"],
+    }

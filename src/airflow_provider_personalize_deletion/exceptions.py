@@ -1,0 +1,36 @@
+"""Exceptions this provider raises on top of Airflow's."""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+
+class DataDeletionJobFailedError(AirflowFailException):
+    """
+    A data deletion job ended FAILED; retrying the task cannot change that, so it is not retried.
+
+    :param job_arn: the job's ARN.
+    :param reason: the service's ``failureReason``.
+    """
+
+    def __init__(self, job_arn: str, reason: str | None) -> None:
+        self.job_arn = job_arn
+        self.reason = reason or "no failureReason given"
+        super().__init__(f"Personalize data deletion job {job_arn} FAILED: {self.reason}")
+
+
+class DataDeletionJobTimeoutError(AirflowException):
+    """
+    A data deletion job was still running when the wait ran out.
+
+    :param job_arn: the job's ARN.
+    :param status: the job's last status.
+    """
+
+    def __init__(self, job_arn: str, status: str) -> None:
+        self.job_arn = job_arn
+        self.status = status
+        super().__init__(
+            f"Personalize data deletion job {job_arn} is still {status} after the configured wait; "
+            "it goes on in Personalize: wait again with a sensor on this ARN"
+        )

@@ -1,0 +1,206 @@
+"""Hook for the Amazon Personalize data deletion API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import botocore.config
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+from airflow_provider_personalize_deletion.exceptions import (
+    DataDeletionJobFailedError,
+    DataDeletionJobTimeoutError,
+)
+from airflow_provider_personalize_deletion.utils.service_model import (
+    PersonalizeValidationError,
+    validate_request,
+)
+
+#: Retries used when neither the task nor the connection configures any: botocore's "standard" mode
+#: retries throttling (and LimitExceededException) with exponential backoff and jitter.
+DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 10}
+
+#: A data deletion job goes PENDING > IN_PROGRESS > COMPLETED | FAILED.
+INTERMEDIATE_STATES: tuple[str, ...] = ("PENDING", "IN_PROGRESS")
+FAILURE_STATES: tuple[str, ...] = ("FAILED",)
+SUCCESS_STATES: tuple[str, ...] = ("COMPLETED",)
+
+#: ListDataDeletionJobs returns at most this many jobs a page (the service model's maximum).
+LIST_PAGE_SIZE = 100
+
+
+class PersonalizeHook(AwsBaseHook):
+    """
+    Interact with Amazon Personalize data deletion jobs.
+
+    A thin wrapper around :external+boto3:py:class:`boto3.client("personalize") <Personalize.Client>`
+    that validates each request against the service model before sending it, follows
+    ``nextToken`` where botocore has no paginator, and serves this package's own waiter definitions
+    (botocore has none for Personalize).
+
+    Additional arguments (such as ``aws_conn_id``) are passed down to
+    :class:`~airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`. Unless the task or the
+    connection sets ``retries`` in its botocore config, the client uses :data:`DEFAULT_RETRIES`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "personalize"
+        super().__init__(*args, **kwargs)
+
+    @property
+    def waiter_path(self) -> os.PathLike[str] | None:
+        """This package's waiter definitions; the Amazon provider only looks in its own folder."""
+        return Path(__file__).parents[1] / "waiters" / "personalize.json"
+
+    @property
+    def config(self) -> botocore.config.Config:
+        """The botocore config of the connection or task, with :data:`DEFAULT_RETRIES` when none is set."""
+        config = super().config
+        if config.retries:
+            return config
+        return config.merge(botocore.config.Config(retries=DEFAULT_RETRIES))
+
+    def create_data_deletion_job(
+        self,
+        job_name: str,
+        dataset_group_arn: str,
+        data_location: str,
+        role_arn: str,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """
+        Create a data deletion job; the request is validated locally first.
+
+        :param job_name: the job's name, unique in the account and region.
+        :param dataset_group_arn: the dataset group to delete the users from.
+        :param data_location: ``s3://`` URI of the USER_ID CSV file, or of a folder ending in ``/``.
+        :param role_arn: IAM role that Personalize assumes to read ``data_location``.
+        :param tags: tags for the job, as a mapping of key to value.
+        :return: the job's ARN.
+        :raises PersonalizeValidationError: a parameter breaks a rule, before any call.
+        """
+        request = build_create_request(job_name, dataset_group_arn, data_location, role_arn, tags)
+        return self.conn.create_data_deletion_job(**request)["dataDeletionJobArn"]
+
+    def describe_data_deletion_job(self, data_deletion_job_arn: str) -> dict[str, Any]:
+        """
+        Describe one data deletion job.
+
+        :param data_deletion_job_arn: the job's ARN.
+        :return: the ``dataDeletionJob`` object of the response.
+        """
+        request = {"dataDeletionJobArn": data_deletion_job_arn}
+        validate_request("DescribeDataDeletionJob", request)
+        return self.conn.describe_data_deletion_job(**request)["dataDeletionJob"]
+
+    def describe_finished_data_deletion_job(self, data_deletion_job_arn: str) -> dict[str, Any]:
+        """
+        Describe a job that should have ended, and raise unless it COMPLETED.
+
+        :param data_deletion_job_arn: the job's ARN.
+        :return: the ``dataDeletionJob`` object of a COMPLETED job.
+        :raises DataDeletionJobFailedError: the job FAILED (with the service's reason).
+        :raises DataDeletionJobTimeoutError: the job is still running.
+        """
+        job = self.describe_data_deletion_job(data_deletion_job_arn)
+        if not is_job_completed(job):
+            raise DataDeletionJobTimeoutError(data_deletion_job_arn, job["status"])
+        return job
+
+    def list_data_deletion_jobs(self, dataset_group_arn: str | None = None) -> Iterator[dict[str, Any]]:
+        """
+        Yield data deletion job summaries, newest first, following ``nextToken`` to the end.
+
+        :param dataset_group_arn: only the jobs of this dataset group; all of the account's if None.
+        """
+        request: dict[str, Any] = {"maxResults": LIST_PAGE_SIZE}
+        if dataset_group_arn is not None:
+            request["datasetGroupArn"] = dataset_group_arn
+        validate_request("ListDataDeletionJobs", request)
+        while True:
+            response = self.conn.list_data_deletion_jobs(**request)
+            yield from response.get("dataDeletionJobs", [])
+            if not response.get("nextToken"):
+                return
+            request["nextToken"] = response["nextToken"]
+
+    def find_data_deletion_job(self, dataset_group_arn: str, job_name: str) -> dict[str, Any] | None:
+        """
+        Return the summary of the dataset group's job with this name, or None.
+
+        :param dataset_group_arn: the dataset group whose jobs are searched.
+        :param job_name: the exact job name.
+        """
+        return next(
+            (job for job in self.list_data_deletion_jobs(dataset_group_arn) if job["jobName"] == job_name),
+            None,
+        )
+
+    def check_dataset_group_exists(self, dataset_group_arn: str) -> None:
+        """
+        Refuse a dataset group the service does not know, naming the parameter.
+
+        :param dataset_group_arn: the dataset group's ARN.
+        :raises PersonalizeValidationError: the dataset group does not exist.
+        """
+        try:
+            self.conn.describe_dataset_group(datasetGroupArn=dataset_group_arn)
+        except self.conn.exceptions.ResourceNotFoundException:
+            raise PersonalizeValidationError(
+                "datasetGroupArn", "must name an existing dataset group in this account and region"
+            ) from None
+
+
+def build_create_request(
+    job_name: str,
+    dataset_group_arn: str,
+    data_location: str,
+    role_arn: str,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """
+    Build and validate a CreateDataDeletionJob request.
+
+    Besides the service model's rules, the data location must be an ``s3://`` URI: the model also
+    admits ``http(s)://``, but a data deletion job only reads from S3.
+
+    :param job_name: the job's name.
+    :param dataset_group_arn: the dataset group to delete the users from.
+    :param data_location: ``s3://`` URI of the file or folder of USER_ID CSV files.
+    :param role_arn: IAM role Personalize assumes to read the data.
+    :param tags: tags for the job, as a mapping of key to value.
+    :raises PersonalizeValidationError: naming the first parameter that breaks a rule.
+    """
+    request: dict[str, Any] = {
+        "jobName": job_name,
+        "datasetGroupArn": dataset_group_arn,
+        "dataSource": {"dataLocation": data_location},
+        "roleArn": role_arn,
+    }
+    if tags:
+        request["tags"] = [{"tagKey": key, "tagValue": value} for key, value in tags.items()]
+    validate_request("CreateDataDeletionJob", request)
+    if not data_location.startswith("s3://"):
+        raise PersonalizeValidationError("dataSource.dataLocation", "must be an s3:// URI")
+    return request
+
+
+def is_job_completed(job: dict[str, Any]) -> bool:
+    """
+    Tell a COMPLETED job from a running one; a FAILED or unknown status raises.
+
+    :param job: a ``dataDeletionJob`` description or summary.
+    :raises DataDeletionJobFailedError: the job FAILED (with the service's reason).
+    :raises ValueError: the status is none the service documents.
+    """
+    status = job["status"]
+    if status in SUCCESS_STATES:
+        return True
+    if status in INTERMEDIATE_STATES:
+        return False
+    if status in FAILURE_STATES:
+        raise DataDeletionJobFailedError(job["dataDeletionJobArn"], job.get("failureReason"))
+    raise ValueError(f"Data deletion job {job['dataDeletionJobArn']} has an unknown status {status!r}")

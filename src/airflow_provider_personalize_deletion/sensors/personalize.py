@@ -1,0 +1,104 @@
+"""Sensor that waits for a data deletion job to be COMPLETED, in a worker or in the triggerer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils import validate_execute_complete_event
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk.bases.sensor import PokeReturnValue
+
+from airflow_provider_personalize_deletion.hooks import personalize as states
+from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook, is_job_completed
+from airflow_provider_personalize_deletion.triggers.personalize import (
+    DEFAULT_WAITER_DELAY,
+    PersonalizeDataDeletionJobCompletedTrigger,
+)
+from airflow_provider_personalize_deletion.utils.json_safe import json_safe
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: A job can take up to a day; wait 25 hours by default.
+DEFAULT_TIMEOUT = timedelta(hours=25)
+
+
+class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
+    """
+    Wait for a data deletion job to be COMPLETED; fail, without retrying, when it is FAILED.
+
+    In deferrable mode the wait runs in the triggerer and holds no worker slot. Either way the task
+    returns (XCom) the final job description as plain JSON: ``status``, ``numDeleted``, the ARNs,
+    ISO-8601 timestamps.
+
+    :param data_deletion_job_arn: ARN of the job to wait for. (templated)
+    :param deferrable: wait in the triggerer instead of a worker.
+        (default: ``[operators] default_deferrable``, False unless configured)
+    :param poke_interval: seconds between two DescribeDataDeletionJob calls. (default: 60)
+    :param timeout: how long to wait, in seconds or as a timedelta. (default: 25 hours)
+    :param aws_conn_id: the Airflow connection used for AWS credentials. (templated)
+    :param region_name: AWS region of the job. (templated)
+    :param verify: whether to verify SSL certificates. (templated)
+    :param botocore_config: configuration dictionary (key-values) for the botocore client.
+    """
+
+    aws_hook_class = PersonalizeHook
+    template_fields: Sequence[str] = aws_template_fields("data_deletion_job_arn")
+    ui_color = "#8ab4f8"
+
+    INTERMEDIATE_STATES = states.INTERMEDIATE_STATES
+    FAILURE_STATES = states.FAILURE_STATES
+    SUCCESS_STATES = states.SUCCESS_STATES
+
+    def __init__(
+        self,
+        *,
+        data_deletion_job_arn: str,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = DEFAULT_WAITER_DELAY,
+        timeout: float | timedelta = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.data_deletion_job_arn = data_deletion_job_arn
+        self.deferrable = deferrable
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        delay = max(1, int(self.poke_interval))
+        self.defer(
+            trigger=PersonalizeDataDeletionJobCompletedTrigger(
+                data_deletion_job_arn=self.data_deletion_job_arn,
+                waiter_delay=delay,
+                waiter_max_attempts=max(1, math.ceil(self.timeout / delay)),
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        job = self.hook.describe_data_deletion_job(self.data_deletion_job_arn)
+        self.log.info("Data deletion job %s is %s", job["jobName"], job["status"])
+        if is_job_completed(job):
+            return PokeReturnValue(is_done=True, xcom_value=self._completed(job))
+        return PokeReturnValue(is_done=False)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Decide from the job's own description, whatever the trigger reported."""
+        validate_execute_complete_event(event)
+        return self._completed(self.hook.describe_finished_data_deletion_job(self.data_deletion_job_arn))
+
+    def _completed(self, job: dict[str, Any]) -> dict[str, Any]:
+        self.log.info(
+            "Data deletion job %s COMPLETED: %s users deleted", job["jobName"], job.get("numDeleted")
+        )
+        return json_safe(job)
