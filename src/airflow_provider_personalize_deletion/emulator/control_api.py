@@ -1,0 +1,113 @@
+"""
+The emulator's control API: set the stage and inject faults, over HTTP, under ``/_emulator/<command>``.
+
+Each command takes a JSON object (the request body; may be empty) and answers with a JSON object.
+:class:`~airflow_provider_personalize_deletion.emulator.control.EmulatorClient` is the Python client;
+with curl: ``curl -X POST http://127.0.0.1:PORT/_emulator/jobs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_personalize_deletion.emulator import operations
+from airflow_provider_personalize_deletion.emulator.faults import RequestFaults
+from airflow_provider_personalize_deletion.emulator.job_input import s3_backend
+from airflow_provider_personalize_deletion.emulator.personalize import JobTimings, PersonalizeState
+
+CONTROL_PREFIX = "/_emulator/"
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """
+    The emulator's state as the control API sees it; commands run with ``state.lock`` held.
+
+    :param state: dataset groups, jobs and job faults.
+    :param faults: request faults and call counts.
+    """
+
+    state: PersonalizeState
+    faults: RequestFaults
+
+
+def reset(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.reset()
+    emulator.faults.reset()
+    s3_backend(emulator.state.region).reset()
+    return {}
+
+
+def create_dataset_group(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    params = {"name": body["name"], **({"kmsKeyArn": body["kmsKeyArn"]} if body.get("kmsKeyArn") else {})}
+    arn = operations.handle(emulator.state, "CreateDatasetGroup", params)["datasetGroupArn"]
+    return seed_users(emulator, {"datasetGroupArn": arn, "userIds": body.get("userIds", [])})
+
+
+def seed_users(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    group = operations.dataset_group(emulator.state, body["datasetGroupArn"])
+    group.user_ids.update(body["userIds"])
+    return {"datasetGroupArn": group.arn}
+
+
+def users(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.advance()
+    return {"userIds": sorted(operations.dataset_group(emulator.state, body["datasetGroupArn"]).user_ids)}
+
+
+def jobs(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.advance()
+    in_creation_order = sorted(emulator.state.jobs.values(), key=lambda job: job.sequence)
+    return {"jobs": [job.describe() for job in in_creation_order]}
+
+
+def calls(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    return {"count": emulator.faults.calls(body.get("operation"))}
+
+
+def throttle(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.faults.throttle(int(body["count"]), body.get("operation"))
+    return {}
+
+
+def fail_job(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.fail_job(body.get("jobName"), body["reason"])
+    return {}
+
+
+def hold(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.hold(body["jobName"], body["status"])
+    return {}
+
+
+def release(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.release(body["jobName"])
+    return {}
+
+
+def set_latency(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.faults.latency_seconds = float(body["seconds"])
+    return {}
+
+
+def set_timings(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.timings = JobTimings(float(body["pendingSeconds"]), float(body["inProgressSeconds"]))
+    return {}
+
+
+COMMANDS: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] = {
+    "reset": reset,
+    "create-dataset-group": create_dataset_group,
+    "seed-users": seed_users,
+    "users": users,
+    "jobs": jobs,
+    "calls": calls,
+    "throttle": throttle,
+    "fail-job": fail_job,
+    "hold": hold,
+    "release": release,
+    "latency": set_latency,
+    "timings": set_timings,
+}

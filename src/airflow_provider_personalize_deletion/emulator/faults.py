@@ -1,0 +1,59 @@
+"""
+Faults that act on requests rather than on jobs: throttling and latency, and the call count tests read.
+
+Faults that act on jobs (hold a status, fail with a reason) belong to the job lifecycle, in
+:mod:`~airflow_provider_personalize_deletion.emulator.personalize`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+
+@dataclass
+class _Throttle:
+    remaining: int
+    operation: str | None
+
+
+class RequestFaults:
+    """
+    What the next Personalize requests meet, and how many were received. Callers hold the emulator's lock.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop every fault and forget the calls received."""
+        self.latency_seconds = 0.0
+        self._throttles: list[_Throttle] = []
+        self._calls: Counter[str] = Counter()
+
+    def throttle(self, count: int, operation: str | None = None) -> None:
+        """
+        Answer the next calls with ``ThrottlingException``.
+
+        :param count: how many calls.
+        :param operation: only calls of this API name (e.g. ``CreateDataDeletionJob``); None for any.
+        """
+        self._throttles.append(_Throttle(count, operation))
+
+    def record(self, operation: str) -> bool:
+        """
+        Count a call, and use up one matching throttle if there is one.
+
+        :param operation: the API name of the call.
+        :return: whether the call is to be answered with ``ThrottlingException``.
+        """
+        self._calls[operation] += 1
+        for throttle in self._throttles:
+            if throttle.remaining > 0 and throttle.operation in (None, operation):
+                throttle.remaining -= 1
+                return True
+        return False
+
+    def calls(self, operation: str | None = None) -> int:
+        """:param operation: count only calls of this API name; None for all Personalize calls."""
+        return self._calls[operation] if operation else sum(self._calls.values())
