@@ -1,0 +1,171 @@
+"""The transfer operator: user ids from any common-sql connection to Personalize deletion files in S3."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
+from airflow_provider_personalize_deletion.transfers.parameters import (
+    InvalidTransferParameterError,
+    check_bucket_name,
+    check_invalid_ids_policy,
+    check_key_prefix,
+    check_max_file_bytes,
+    check_positive_int,
+)
+from airflow_provider_personalize_deletion.transfers.s3_upload import DeletionFileUploader
+from airflow_provider_personalize_deletion.transfers.sql_cursor import first_column_batches
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import Context
+
+DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+DEFAULT_FETCH_SIZE = 10_000
+
+
+class InvalidUserIdsError(AirflowFailException):
+    """
+    The query returned values Personalize cannot take as user ids, and ``invalid_ids="fail"``.
+
+    Not retried: the same query gives the same values. The message holds counts, never a value.
+
+    :param invalid: the number of invalid values by reason.
+    """
+
+    def __init__(self, invalid: dict[str, int]) -> None:
+        self.invalid = invalid
+        counts = ", ".join(f"{reason}: {count}" for reason, count in invalid.items() if count)
+        super().__init__(
+            f"The query returned {sum(invalid.values())} value(s) that are not valid Personalize user "
+            f"ids ({counts}); no file was written. Fix the data or the query, or set "
+            'invalid_ids="skip" to leave them out.'
+        )
+
+
+class SqlToPersonalizeDeletionFileOperator(BaseOperator):
+    """
+    Write the user ids a query returns to S3 as Amazon Personalize data deletion files.
+
+    The first column of the query's rows is read in batches (memory stays bounded whatever the
+    number of rows), validated, deduplicated and written as CSV files with a ``USER_ID`` header, one
+    id per line, exactly as stored. Files are split so that none exceeds ``max_file_bytes``; each can
+    be the input of one data deletion job. Objects are encrypted with SSE-S3 and verified after
+    upload; on any failure, no file of this run is left in S3.
+
+    Tip: ``ORDER BY`` the id column makes deduplication linear in the number of ids.
+
+    Returns (XCom) a summary that holds no id: ``data_locations`` and ``s3_keys`` of the files,
+    ``id_count`` (distinct ids written), ``file_count``, ``skipped`` (invalid values left out, by
+    reason), ``duplicates`` and ``fingerprint`` (``"sha256:<hex>"`` of the sorted distinct ids, the
+    same for the same set of ids). When there is no id to erase, no file is written and the task is
+    skipped, so the deletion tasks downstream are skipped too.
+
+    :param conn_id: the common-sql connection to query (SQLite, PostgreSQL, MySQL...). (templated)
+    :param sql: one SQL statement, or a path to a ``.sql`` file; its first column is the user id.
+        (templated)
+    :param parameters: the statement's bind parameters. (templated)
+    :param s3_bucket: the bucket of the files. (templated)
+    :param s3_key_prefix: the folder of the files, e.g. ``erasure/{{ run_id }}``; the files are
+        ``{s3_key_prefix}/part-00000.csv`` and so on. Part files an earlier attempt left in this
+        folder are deleted. (templated)
+    :param aws_conn_id: the AWS connection; default ``aws_default``. (templated)
+    :param max_file_bytes: the size limit of one file, header included; default 50 MiB, the input
+        limit of one job. (templated)
+    :param invalid_ids: what to do with values Personalize cannot take as user ids (NULL, empty, over
+        256 characters, with a line break, not UTF-8): ``"fail"`` (default) fails the task with the
+        counts per reason and writes nothing; ``"skip"`` leaves them out and counts them. (templated)
+    :param fetch_size: rows fetched per round trip; default 10000. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "conn_id",
+        "sql",
+        "parameters",
+        "s3_bucket",
+        "s3_key_prefix",
+        "aws_conn_id",
+        "max_file_bytes",
+        "invalid_ids",
+        "fetch_size",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        sql: str,
+        parameters: Mapping[str, Any] | Sequence[Any] | None = None,
+        s3_bucket: str,
+        s3_key_prefix: str,
+        aws_conn_id: str = "aws_default",
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        invalid_ids: str = "fail",
+        fetch_size: int = DEFAULT_FETCH_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.sql = sql
+        self.parameters = parameters
+        self.s3_bucket = s3_bucket
+        self.s3_key_prefix = s3_key_prefix
+        self.aws_conn_id = aws_conn_id
+        self.max_file_bytes = max_file_bytes
+        self.invalid_ids = invalid_ids
+        self.fetch_size = fetch_size
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            bucket = check_bucket_name(self.s3_bucket)
+            key_prefix = check_key_prefix(bucket, self.s3_key_prefix)
+            max_file_bytes = check_max_file_bytes(self.max_file_bytes)
+            invalid_ids = check_invalid_ids_policy(self.invalid_ids)
+            fetch_size = check_positive_int("fetch_size", self.fetch_size, 1)
+        except InvalidTransferParameterError as error:
+            raise AirflowFailException(str(error)) from error
+
+        with DeletionFileBuilder(max_file_bytes) as builder:
+            for values in first_column_batches(self._sql_hook(), self.sql, self.parameters, fetch_size):
+                builder.add(values)
+            self.log.info(
+                "Read %d valid user id(s); invalid values by reason: %s",
+                builder.valid_count,
+                builder.invalid,
+            )
+            if builder.invalid_count and invalid_ids == "fail":
+                raise InvalidUserIdsError(builder.invalid)
+            if not builder.valid_count:
+                raise AirflowSkipException("Nothing to erase: the query returned no valid user id")
+            s3_client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+            keys = DeletionFileUploader(s3_client, bucket, key_prefix).upload(builder.file_pieces())
+            summary = {
+                "data_locations": [f"s3://{bucket}/{key}" for key in keys],
+                "s3_keys": keys,
+                "id_count": builder.unique_count,
+                "file_count": len(keys),
+                "skipped": builder.invalid,
+                "duplicates": builder.valid_count - builder.unique_count,
+                "fingerprint": builder.fingerprint,
+            }
+        self.log.info(
+            "Wrote %d distinct user id(s) (%d duplicate(s) dropped) to %d file(s) under s3://%s/%s/; "
+            "fingerprint %s",
+            summary["id_count"],
+            summary["duplicates"],
+            summary["file_count"],
+            bucket,
+            key_prefix,
+            summary["fingerprint"],
+        )
+        return summary
+
+    def _sql_hook(self) -> DbApiHook:
+        return BaseHook.get_connection(self.conn_id).get_hook()
