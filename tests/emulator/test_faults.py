@@ -1,0 +1,68 @@
+"""Request faults tests inject: throttling, latency; and the call count tests assert on."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+
+
+def test_calls_counts_personalize_requests_by_operation(emulator, personalize):
+    personalize.list_data_deletion_jobs()
+    personalize.list_data_deletion_jobs()
+    personalize.list_dataset_groups()
+
+    assert (emulator.calls(), emulator.calls("ListDataDeletionJobs")) == (3, 2)
+
+
+def test_calls_does_not_count_control_or_s3_requests(emulator, s3_client):
+    emulator.create_dataset_group("shop")
+    s3_client.list_buckets()
+
+    assert emulator.calls() == 0
+
+
+def test_throttled_calls_answer_throttling_exception(emulator, personalize):
+    emulator.throttle(1)
+
+    with pytest.raises(personalize.exceptions.ClientError, match="ThrottlingException"):
+        personalize.list_data_deletion_jobs()
+
+
+def test_throttling_ends_after_the_given_number_of_calls(emulator, personalize):
+    emulator.throttle(1)
+    with pytest.raises(personalize.exceptions.ClientError):
+        personalize.list_data_deletion_jobs()
+
+    assert personalize.list_data_deletion_jobs()["dataDeletionJobs"] == []
+
+
+def test_throttling_an_operation_leaves_the_others_alone(emulator, personalize):
+    emulator.throttle(1, "CreateDataDeletionJob")
+
+    assert personalize.list_data_deletion_jobs()["dataDeletionJobs"] == []
+
+
+def test_botocore_retries_a_throttled_call_through(local_aws, emulator):
+    retrying = boto3.client(
+        "personalize",
+        endpoint_url=local_aws.endpoint_url,
+        region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+    emulator.throttle(2, "ListDataDeletionJobs")
+
+    response = retrying.list_data_deletion_jobs()
+
+    assert (response["ResponseMetadata"]["RetryAttempts"], emulator.calls("ListDataDeletionJobs")) == (2, 3)
+
+
+def test_latency_delays_every_personalize_response(emulator, personalize):
+    emulator.set_latency(0.3)
+
+    started = time.monotonic()
+    personalize.list_data_deletion_jobs()
+
+    assert time.monotonic() - started >= 0.3
