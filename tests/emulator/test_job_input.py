@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import boto3
 import pytest
 
@@ -184,3 +186,14 @@ def test_an_http_location_fails_the_job(run_job):
     job = run_job("https://example.com/erase.csv")
 
     assert (job["status"], "only s3://" in job["failureReason"]) == ("FAILED", True)
+
+
+def test_a_job_logs_counts_never_user_ids(emulator, group, put_csv, run_job, caplog):
+    caplog.set_level(logging.DEBUG)
+    emulator.seed_users(group, ["user-4711-secret"])
+
+    run_job(put_csv("erase.csv", ["user-4711-secret", "alice"]))
+
+    assert "2 of 2 listed users deleted" in caplog.text
+    assert "user-4711-secret" not in caplog.text
+    assert "alice" not in caplog.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import boto3
 import pytest
 from botocore.config import Config
@@ -196,3 +198,23 @@ def test_list_dataset_groups_returns_the_newest_first(emulator, personalize):
 
 def test_personalize_actions_the_emulator_does_not_implement_go_to_moto(emulator, personalize):
     assert personalize.list_schemas()["schemas"] == []
+
+
+def test_concurrent_creates_of_one_job_name_make_exactly_one_job(emulator, create_job, personalize):
+    group = emulator.create_dataset_group("shop")
+    outcomes: list[str] = []
+
+    def create() -> None:
+        try:
+            create_job("erase-1", group, "s3://any/x.csv")
+            outcomes.append("created")
+        except personalize.exceptions.ResourceAlreadyExistsException:
+            outcomes.append("exists")
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert (sorted(outcomes), len(emulator.jobs())) == (["created"] + ["exists"] * 7, 1)

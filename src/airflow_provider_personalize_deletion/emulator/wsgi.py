@@ -47,6 +47,7 @@ class EmulatorApp:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         target = request.headers.get("X-Amz-Target", "")
+        response: Response | None
         if request.path.startswith(CONTROL_PREFIX):
             response = self._control(request)
         elif target.startswith(TARGET_PREFIX):
