@@ -164,8 +164,9 @@ class PersonalizeState:
         :param name: the group's name.
         :param attributes: optional :class:`DatasetGroup` fields (``role_arn``, ``kms_key_arn``, ``domain``).
         """
+        arn = self.arn("dataset-group", name)
         group = DatasetGroup(
-            name, self.arn("dataset-group", name), next(self._sequence), time.time(), **attributes
+            name=name, arn=arn, sequence=next(self._sequence), created=time.time(), **attributes
         )
         self.dataset_groups[group.arn] = group
         return group
@@ -181,9 +182,16 @@ class PersonalizeState:
         """
         now = time.time()
         job = DataDeletionJob(
-            name, self.arn("data-deletion-job", name), next(self._sequence), group.arn, data_location,
-            role_arn, self.timings, created=now, status_since=now,
-        )  # fmt: skip
+            name=name,
+            arn=self.arn("data-deletion-job", name),
+            sequence=next(self._sequence),
+            dataset_group_arn=group.arn,
+            data_location=data_location,
+            role_arn=role_arn,
+            timings=self.timings,
+            created=now,
+            status_since=now,
+        )
         if None in self._failures and job.name not in self._failures:
             self._failures[job.name] = self._failures.pop(None)
         self.jobs[job.arn] = job
