@@ -25,6 +25,9 @@ os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
+# A test that forgets the emulator fixture fails fast on a closed local port, never reaching AWS.
+os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
+os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = "aws://testing:testing@/?endpoint_url=http%3A%2F%2F127.0.0.1%3A9"
 
 pytest_plugins = [
     "tests.plugins.emulator",

@@ -1,0 +1,176 @@
+"""PersonalizeCreateDataDeletionJobOperator: exactly once, limits, bad input, waiting."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowException
+
+from airflow_provider_personalize_deletion.exceptions import DataDeletionJobFailedError
+from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+from airflow_provider_personalize_deletion.operators.personalize import (
+    TASK_STATE_KEY,
+    PersonalizeCreateDataDeletionJobOperator,
+)
+from airflow_provider_personalize_deletion.utils.service_model import PersonalizeValidationError
+from tests.core.conftest import ROLE_ARN, MemoryTaskStateStore, task_context
+
+#: Tests that make the service refuse calls keep botocore from retrying those refusals itself.
+NO_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+
+
+def operator(dataset_group: str, location: str, **kwargs) -> PersonalizeCreateDataDeletionJobOperator:
+    arguments = {"dataset_group_arn": dataset_group, "data_location": location, "role_arn": ROLE_ARN}
+    return PersonalizeCreateDataDeletionJobOperator(task_id="create_deletion_job", **{**arguments, **kwargs})
+
+
+def test_creates_one_job_and_returns_its_arn(emulator, dataset_group, deletion_file):
+    arn = operator(dataset_group, deletion_file).execute(task_context())
+    (job,) = emulator.jobs()
+    assert job["dataDeletionJobArn"] == arn
+    assert job["jobName"].startswith("erase-gdpr-erasure-")
+
+
+def test_a_retry_after_the_worker_died_carries_on_with_the_same_job(emulator, dataset_group, deletion_file):
+    # The first try created the job, then died before pushing its XCom: no state store, no XCom.
+    first = operator(dataset_group, deletion_file).execute(task_context())
+    retry = operator(dataset_group, deletion_file).execute(task_context())
+    assert retry == first
+    assert emulator.calls("CreateDataDeletionJob") == 1
+    assert len(emulator.jobs()) == 1
+
+
+def test_a_job_created_between_look_up_and_create_is_reused(
+    emulator, dataset_group, deletion_file, monkeypatch
+):
+    first = operator(dataset_group, deletion_file).execute(task_context())
+    # The look-up misses it (a concurrent try created it meanwhile); the service refuses the name.
+    misses = iter([None])
+    original = PersonalizeHook.find_data_deletion_job
+    monkeypatch.setattr(
+        PersonalizeHook, "find_data_deletion_job", lambda self, *a: next(misses, None) or original(self, *a)
+    )
+    assert operator(dataset_group, deletion_file).execute(task_context()) == first
+    assert len(emulator.jobs()) == 1
+
+
+def test_another_run_or_map_index_creates_its_own_job(emulator, dataset_group, deletion_file):
+    arns = {
+        operator(dataset_group, deletion_file).execute(task_context(run_id="manual__1")),
+        operator(dataset_group, deletion_file).execute(task_context(run_id="manual__2")),
+        operator(dataset_group, deletion_file).execute(task_context(run_id="manual__2", map_index=1)),
+    }
+    assert len(arns) == 3
+
+
+def test_the_arn_is_recorded_in_the_task_state_store_and_reused_without_a_create(
+    emulator, dataset_group, deletion_file
+):
+    store = MemoryTaskStateStore()
+    arn = operator(dataset_group, deletion_file).execute(task_context(store=store))
+    assert store.get(TASK_STATE_KEY) == arn
+    creates, lists = emulator.calls("CreateDataDeletionJob"), emulator.calls("ListDataDeletionJobs")
+    again = operator(dataset_group, deletion_file, job_name="a-new-name").execute(task_context(store=store))
+    assert again == arn
+    assert emulator.calls("CreateDataDeletionJob") == creates
+    assert emulator.calls("ListDataDeletionJobs") == lists
+
+
+def test_if_exists_fail_refuses_a_job_it_did_not_record(emulator, dataset_group, deletion_file):
+    operator(dataset_group, deletion_file, job_name="erase-today").execute(task_context())
+    with pytest.raises(AirflowException, match="already exists"):
+        operator(dataset_group, deletion_file, job_name="erase-today", if_exists="fail").execute(
+            task_context(run_id="manual__2")
+        )
+    assert len(emulator.jobs()) == 1
+
+
+def test_a_name_taken_in_another_dataset_group_is_refused(emulator, dataset_group, deletion_file):
+    other = emulator.create_dataset_group("news")
+    operator(other, deletion_file, job_name="erase-today").execute(task_context())
+    with pytest.raises(PersonalizeValidationError) as error:
+        operator(dataset_group, deletion_file, job_name="erase-today").execute(task_context())
+    assert error.value.field == "jobName"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"job_name": "no spaces allowed"}, "jobName"),
+        ({"data_location": "http://bucket/users.csv"}, "dataSource.dataLocation"),
+        ({"dataset_group_arn": "shop"}, "datasetGroupArn"),
+        ({"role_arn": "arn:aws:iam::1:role/x"}, "roleArn"),
+        ({"tags": {"bad|key": "v"}}, "tags[0].tagKey"),
+    ],
+)
+def test_bad_input_is_refused_before_any_aws_call(emulator, dataset_group, deletion_file, kwargs, field):
+    with pytest.raises(PersonalizeValidationError) as error:
+        operator(dataset_group, deletion_file, **kwargs).execute(task_context())
+    assert error.value.field == field
+    assert emulator.calls() == 0
+
+
+def test_an_unknown_dataset_group_is_refused_before_the_create_call(emulator, deletion_file):
+    unknown = "arn:aws:personalize:us-east-1:123456789012:dataset-group/nope"
+    with pytest.raises(PersonalizeValidationError) as error:
+        operator(unknown, deletion_file).execute(task_context())
+    assert error.value.field == "datasetGroupArn"
+    assert emulator.calls("CreateDataDeletionJob") == 0
+
+
+def test_an_invalid_if_exists_is_refused_when_the_dag_is_parsed():
+    with pytest.raises(ValueError, match="if_exists"):
+        operator("arn", "s3://b/k", if_exists="overwrite")
+
+
+def fill_pending_slots(emulator, dataset_group: str, location: str) -> list[str]:
+    names = [f"queued-{index}" for index in range(5)]
+    for name in names:
+        emulator.hold(name, "PENDING")
+        PersonalizeHook().create_data_deletion_job(name, dataset_group, location, ROLE_ARN)
+    return names
+
+
+def test_at_the_pending_limit_it_waits_for_a_slot_then_creates(emulator, dataset_group, deletion_file):
+    names = fill_pending_slots(emulator, dataset_group, deletion_file)
+    threading.Timer(1.0, emulator.release, args=(names[0],)).start()
+    task = operator(
+        dataset_group, deletion_file, slot_wait_delay=0.2, slot_wait_timeout=30, botocore_config=NO_RETRIES
+    )
+    arn = task.execute(task_context())
+    assert arn in {job["dataDeletionJobArn"] for job in emulator.jobs()}
+    assert emulator.calls("CreateDataDeletionJob") > 6  # the five queued, then refusals, then ours
+
+
+def test_it_gives_up_waiting_for_a_slot_after_the_bound(emulator, dataset_group, deletion_file):
+    fill_pending_slots(emulator, dataset_group, deletion_file)
+    task = operator(
+        dataset_group, deletion_file, slot_wait_delay=0.2, slot_wait_timeout=1, botocore_config=NO_RETRIES
+    )
+    with pytest.raises(AirflowException, match="5 PENDING"):
+        task.execute(task_context())
+    assert len(emulator.jobs()) == 5
+
+
+def test_wait_for_completion_returns_when_completed(emulator, dataset_group, deletion_file):
+    emulator.set_timings(pending_seconds=0.5, in_progress_seconds=0.5)
+    arn = operator(
+        dataset_group, deletion_file, wait_for_completion=True, deferrable=False, waiter_delay=1
+    ).execute(task_context())
+    assert {job["dataDeletionJobArn"]: job["status"] for job in emulator.jobs()}[arn] == "COMPLETED"
+
+
+def test_wait_for_completion_fails_with_the_service_reason(emulator, dataset_group, deletion_file):
+    emulator.fail_job(None, "Input file is not valid")
+    with pytest.raises(DataDeletionJobFailedError, match="Input file is not valid"):
+        operator(
+            dataset_group, deletion_file, wait_for_completion=True, deferrable=False, waiter_delay=1
+        ).execute(task_context())
+
+
+def test_every_user_facing_argument_is_templated():
+    task = operator("arn", "s3://b/k")
+    for field in task.template_fields:
+        assert hasattr(task, field), field
+    assert {"dataset_group_arn", "data_location", "role_arn", "job_name", "tags"} <= set(task.template_fields)
