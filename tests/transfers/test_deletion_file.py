@@ -1,0 +1,161 @@
+"""
+The deletion file logic without Airflow or S3: validation, CSV encoding, splitting, external sort.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import random
+import stat
+
+import pytest
+
+from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
+from airflow_provider_personalize_deletion.deletion_file.csv_file import (
+    HEADER,
+    MAX_LINE_BYTES,
+    MIN_FILE_BYTES,
+    encode_csv,
+    split_into_files,
+)
+from airflow_provider_personalize_deletion.deletion_file.sorted_runs import SortedRunStore
+from airflow_provider_personalize_deletion.deletion_file.user_ids import UserIdValidator, invalid_reason
+
+ALPHABET = 'ab,"\t \x00é用🙂'
+
+
+def id_lines(ids: list[str]) -> bytes:
+    return "".join(f"{user_id}\n" for user_id in ids).encode()
+
+
+def random_ids(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choices(ALPHABET, k=rng.randint(1, 6))) for _ in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "null"),
+        ("", "empty"),
+        ("x" * 257, "too_long"),
+        ("a\nb", "line_break"),
+        ("a\rb", "line_break"),
+        ("lone \ud800 surrogate", "not_utf8"),
+        (b"\xff", "not_utf8"),
+        ("x" * 256, None),
+        ("🙂" * 256, None),
+        (" padded ", None),
+        (12345, None),
+    ],
+)
+def test_invalid_reason_of_one_value(value, reason):
+    assert invalid_reason(value) == reason
+
+
+def test_validator_keeps_valid_ids_in_order_and_counts_the_rest():
+    validator = UserIdValidator()
+
+    valid = validator.valid_ids(["b", None, "a", "", 7, "x\ny", b"bytes-id", "\udcff"])
+
+    assert list(valid) == ["b", "a", "7", "bytes-id"]
+    assert validator.invalid == {"null": 1, "empty": 1, "too_long": 0, "line_break": 1, "not_utf8": 1}
+
+
+@pytest.mark.parametrize("batch", [["a", "b"], [1, 2], ["é", "🙂"], ["a" * 256]])
+def test_validator_accepts_all_valid_batches(batch):
+    validator = UserIdValidator()
+
+    assert list(validator.valid_ids(batch)) == [str(value) for value in batch]
+    assert validator.invalid_count == 0
+
+
+def test_csv_encoding_is_the_csv_modules():
+    ids = random_ids(2000, seed=1)
+    expected = io.StringIO()
+    csv.writer(expected, lineterminator="\n").writerows([user_id] for user_id in ids)
+
+    assert encode_csv(id_lines(ids)) == expected.getvalue().encode()
+
+
+def test_the_longest_id_fits_the_longest_line():
+    assert len(encode_csv(id_lines(['"' * 256]))) <= MAX_LINE_BYTES
+    assert len(encode_csv(id_lines(["🙂" * 256]))) <= MAX_LINE_BYTES
+
+
+def test_split_files_each_start_with_the_header_and_stay_under_the_limit():
+    lines = encode_csv(id_lines(random_ids(3000, seed=2)))
+    chunks = [lines[i : i + 700] for i in range(0, len(lines), 700)]
+    chunks = [chunk[: chunk.rfind(b"\n") + 1] for chunk in chunks]  # whole lines only
+    lines = b"".join(chunks)
+
+    files: dict[int, bytes] = {}
+    for index, piece in split_into_files(chunks, MIN_FILE_BYTES):
+        files[index] = files.get(index, b"") + piece
+
+    assert list(files) == list(range(len(files))) and len(files) > 1
+    assert all(body.startswith(HEADER) and len(body) <= MIN_FILE_BYTES for body in files.values())
+    assert b"".join(body[len(HEADER) :] for body in files.values()) == lines
+
+
+def test_split_makes_no_file_without_ids():
+    assert list(split_into_files([b""], MIN_FILE_BYTES)) == []
+
+
+def test_split_refuses_a_limit_too_small_for_one_id():
+    with pytest.raises(ValueError, match="at least"):
+        list(split_into_files([b"a\n"], MIN_FILE_BYTES - 1))
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["disjoint runs", "overlapping runs"])
+def test_sorted_runs_yield_each_distinct_id_once_in_byte_order(ordered):
+    ids = random_ids(5000, seed=3) * 2
+    if ordered:
+        ids.sort()
+    with SortedRunStore(run_size=700) as store:
+        for start in range(0, len(ids), 300):
+            store.add(ids[start : start + 300])
+        merged = b"".join(store.unique_id_lines())
+
+    assert merged == b"".join(sorted({f"{user_id}\n".encode() for user_id in ids}))
+
+
+def test_ids_with_characters_below_line_break_merge_without_duplicates():
+    # "a" < "a\t" as text, but "a\t\n" < "a\n" as lines: runs must agree with the merge
+    with SortedRunStore(run_size=2) as store:
+        for batch in (["a", "a\t"], ["a\t", "a"], ["a\x00", "a"]):
+            store.add(batch)
+        merged = b"".join(store.unique_id_lines())
+
+    assert merged == b"a\x00\na\t\na\n"
+
+
+def test_run_files_are_private_and_removed_on_close():
+    store = SortedRunStore(run_size=1)
+    store.add(["someone"])
+    run_dir = store._tmp.name
+
+    assert stat.S_IMODE(os.stat(run_dir).st_mode) == 0o700
+    assert os.listdir(run_dir)
+    store.close()
+    assert not os.path.exists(run_dir)
+
+
+def test_builder_fingerprint_depends_on_the_set_only():
+    ids = random_ids(3000, seed=4)
+    shuffled = [*ids, *ids[:500]]
+    random.Random(5).shuffle(shuffled)
+    expected = hashlib.sha256(b"".join(sorted({f"{i}\n".encode() for i in ids}))).hexdigest()
+
+    fingerprints = []
+    for values, run_size in ((ids, 10_000), (shuffled, 400)):
+        with DeletionFileBuilder(MIN_FILE_BYTES, run_size=run_size) as builder:
+            builder.add(values)
+            list(builder.file_pieces())
+            fingerprints.append(builder.fingerprint)
+            assert builder.unique_count == len(set(ids))
+
+    assert fingerprints == [f"sha256:{expected}"] * 2
