@@ -113,7 +113,7 @@ class UserIdValidator:
             return None
         if None in texts:
             return None
-        return texts if _is_valid_text_batch(texts) else None  # type: ignore[arg-type]
+        return texts if _is_valid_text_batch(texts) else None  # type: ignore[return-value]
 
     def _sorted_out(self, values: Sequence[object]) -> list[str]:
         valid: list[str] = []

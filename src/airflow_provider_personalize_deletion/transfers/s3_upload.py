@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from itertools import groupby
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from airflow_provider_personalize_deletion.transfers.parameters import PART_KEY_NAME, part_key
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SSE_ALGORITHM = "AES256"
+SSE_ALGORITHM: Final[Literal["AES256"]] = "AES256"
 DEFAULT_PART_BYTES = 8 * 1024 * 1024
 """Size of the multipart upload parts; S3 requires at least 5 MiB for all but the last."""
 MIN_PART_BYTES = 5 * 1024 * 1024
@@ -82,7 +82,7 @@ class DeletionFileUploader:
             Bucket=self._bucket, Key=key, ServerSideEncryption=SSE_ALGORITHM, ContentType="text/csv"
         )["UploadId"]
         try:
-            parts: list[dict] = []
+            parts: list[Any] = []
             size = 0
             buffer = bytearray()
             for piece in pieces:
@@ -100,7 +100,7 @@ class DeletionFileUploader:
             raise
         return size
 
-    def _upload_part(self, key: str, upload_id: str, parts: list[dict], body: bytearray) -> int:
+    def _upload_part(self, key: str, upload_id: str, parts: list[Any], body: bytearray) -> int:
         number = len(parts) + 1
         response = self._client.upload_part(
             Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(body)
