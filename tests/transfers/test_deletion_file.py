@@ -4,6 +4,7 @@ The deletion file logic without Airflow or S3: validation, CSV encoding, splitti
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -115,7 +116,7 @@ def test_sorted_runs_yield_each_distinct_id_once_in_byte_order(ordered):
     ids = random_ids(5000, seed=3) * 2
     if ordered:
         ids.sort()
-    with SortedRunStore(run_size=700) as store:
+    with contextlib.closing(SortedRunStore(run_size=700)) as store:
         for start in range(0, len(ids), 300):
             store.add(ids[start : start + 300])
         merged = b"".join(store.unique_id_lines())
@@ -125,7 +126,7 @@ def test_sorted_runs_yield_each_distinct_id_once_in_byte_order(ordered):
 
 def test_ids_with_characters_below_line_break_merge_without_duplicates():
     # "a" < "a\t" as text, but "a\t\n" < "a\n" as lines: runs must agree with the merge
-    with SortedRunStore(run_size=2) as store:
+    with contextlib.closing(SortedRunStore(run_size=2)) as store:
         for batch in (["a", "a\t"], ["a\t", "a"], ["a\x00", "a"]):
             store.add(batch)
         merged = b"".join(store.unique_id_lines())

@@ -18,7 +18,6 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from types import TracebackType
 from typing import BinaryIO
 
 DEFAULT_RUN_SIZE = 1_000_000
@@ -43,7 +42,7 @@ class SortedRunStore:
     """
     Collects user ids into sorted runs on disk and merges them into sorted distinct id lines.
 
-    Use as a context manager: leaving it removes every run file.
+    Call :meth:`close` when done: it removes every run file.
 
     :param run_size: number of ids held in memory before a run is written to disk.
     :param dir: parent of the private directory of run files; the system temp dir by default.
@@ -58,17 +57,6 @@ class SortedRunStore:
         self._runs: list[_Run] = []
         self.id_count = 0
         """Ids added, duplicates included."""
-
-    def __enter__(self) -> SortedRunStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Drop the ids in memory and remove the run files."""
