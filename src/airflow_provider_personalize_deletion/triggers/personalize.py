@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from airflow.exceptions import AirflowException
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
 
 #: Seconds between two DescribeDataDeletionJob calls.
 DEFAULT_WAITER_DELAY = 60
@@ -18,6 +24,11 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
 
     The event is ``{"status": "success" | "error", "data_deletion_job_arn": ..., "message": ...}``;
     the task that deferred describes the job once more to decide, so the event needs no more.
+
+    Unlike other Amazon-provider triggers, which open one aiobotocore client each, the triggers of
+    one triggerer that use the same connection, region, SSL setting and botocore config share one
+    client (see :mod:`.client_pool`): a triggerer holding a thousand deletion jobs keeps one client,
+    not a thousand.
 
     :param data_deletion_job_arn: ARN of the job to wait for.
     :param waiter_delay: seconds between two polls. (default: 60)
@@ -59,3 +70,32 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
             verify=verify,
             botocore_config=botocore_config,
         )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield await self._wait_for_job()
+
+    async def _wait_for_job(self) -> TriggerEvent:
+        """Poll the job on the shared client; the client is released before the event is handed over."""
+        key = client_key(
+            self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
+        )
+        async with shared_client(key, self.hook) as (hook, client):
+            waiter = hook.get_waiter(
+                self.waiter_name,
+                deferrable=True,
+                client=client,
+                config_overrides=self.waiter_config_overrides,
+            )
+            try:
+                await async_wait(
+                    waiter,
+                    self.waiter_delay,
+                    self.attempts,
+                    self.waiter_args,
+                    self.failure_message,
+                    self.status_message,
+                    self.status_queries,
+                )
+            except AirflowException as error:
+                return self._event_from_exception(error)
+        return TriggerEvent({"status": "success", self.return_key: self.return_value})

@@ -1,0 +1,114 @@
+"""Deletion-job triggers of one event loop share one aiobotocore client per set of client settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+from airflow_provider_personalize_deletion.triggers.client_pool import running_loop_pool
+from airflow_provider_personalize_deletion.triggers.personalize import (
+    PersonalizeDataDeletionJobCompletedTrigger,
+)
+
+
+def trigger(arn: str, **kwargs) -> PersonalizeDataDeletionJobCompletedTrigger:
+    return PersonalizeDataDeletionJobCompletedTrigger(
+        data_deletion_job_arn=arn, waiter_delay=1, waiter_max_attempts=30, **kwargs
+    )
+
+
+async def first_event(trigger: PersonalizeDataDeletionJobCompletedTrigger) -> dict:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+async def until(condition, timeout: float = 10.0) -> None:
+    """Wait, without blocking the loop, until ``condition()`` holds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+async def test_triggers_with_the_same_settings_open_one_client_and_close_it(clients, create_jobs):
+    arns = create_jobs(5)
+    events = await asyncio.gather(*(first_event(trigger(arn)) for arn in arns))
+    assert events == [{"status": "success", "data_deletion_job_arn": arn} for arn in arns]
+    assert (clients.opened, clients.closed) == (1, 1)
+    assert len(running_loop_pool()) == 0
+
+
+async def test_triggers_with_different_settings_do_not_share(clients, create_jobs):
+    first, second, third = create_jobs(3)
+    await asyncio.gather(
+        first_event(trigger(first)),
+        first_event(trigger(second, botocore_config={"read_timeout": 30})),
+        first_event(trigger(third, botocore_config={"read_timeout": 30})),
+    )
+    assert (clients.opened, clients.closed) == (2, 2)
+
+
+async def test_the_client_is_closed_when_the_last_waiting_trigger_is_cancelled(
+    clients, create_jobs, emulator
+):
+    arns = create_jobs(3, held=True)
+    tasks = [asyncio.create_task(first_event(trigger(arn))) for arn in arns]
+    await until(lambda: emulator.calls("DescribeDataDeletionJob") >= 3)
+    assert clients.open_now == 1
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert (clients.opened, clients.closed) == (1, 1)
+    assert len(running_loop_pool()) == 0
+
+
+async def test_cancelling_one_trigger_leaves_the_shared_client_to_the_others(clients, create_jobs, emulator):
+    leaving, staying = create_jobs(2, held=True)
+    leaving_task = asyncio.create_task(first_event(trigger(leaving)))
+    staying_task = asyncio.create_task(first_event(trigger(staying)))
+    await until(lambda: emulator.calls("DescribeDataDeletionJob") >= 2)
+    leaving_task.cancel()
+    await asyncio.gather(leaving_task, return_exceptions=True)
+    assert clients.open_now == 1
+    emulator.release("erase-1")
+    assert await staying_task == {"status": "success", "data_deletion_job_arn": staying}
+    assert (clients.opened, clients.closed) == (1, 1)
+
+
+async def test_a_trigger_cancelled_while_the_client_opens_does_not_fail_the_others(clients, create_jobs):
+    first, second = create_jobs(2)
+    cancelled = asyncio.create_task(first_event(trigger(first)))
+    waiting = asyncio.create_task(first_event(trigger(second)))
+    await asyncio.sleep(0)  # both are now waiting for the client the first one started opening
+    cancelled.cancel()
+    assert await waiting == {"status": "success", "data_deletion_job_arn": second}
+    assert cancelled.cancelled()
+    assert (clients.opened, clients.closed) == (1, 1)
+
+
+async def test_a_failed_opening_is_not_kept_and_the_next_trigger_opens_again(
+    clients, create_jobs, monkeypatch
+):
+    first, second = create_jobs(2)
+    get_async_conn = PersonalizeHook.get_async_conn
+    failures = iter([ConnectionError("credentials service unreachable")])
+
+    async def fail_once(self):
+        for error in failures:
+            raise error
+        return await get_async_conn(self)
+
+    monkeypatch.setattr(PersonalizeHook, "get_async_conn", fail_once)
+    with pytest.raises(ConnectionError):
+        await first_event(trigger(first))
+    assert await first_event(trigger(second)) == {"status": "success", "data_deletion_job_arn": second}
+    assert (clients.opened, clients.closed) == (1, 1)
+
+
+def test_each_event_loop_opens_its_own_client(clients, create_jobs):
+    first, second = create_jobs(2)
+    assert asyncio.run(first_event(trigger(first)))["status"] == "success"
+    assert asyncio.run(first_event(trigger(second)))["status"] == "success"
+    assert (clients.opened, clients.closed) == (2, 2)
