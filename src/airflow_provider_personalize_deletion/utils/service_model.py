@@ -101,6 +101,23 @@ def validate_request(operation_name: str, params: dict[str, Any]) -> None:
         raise violations[0].as_error()
 
 
+def validate_member(operation_name: str, member: str, value: Any, field: str | None = None) -> None:
+    """
+    Check one value against one top-level member of an operation's input, e.g. a role ARN.
+
+    :param operation_name: the API name, e.g. ``CreateDataDeletionJob``.
+    :param member: the member whose rules apply, e.g. ``roleArn``.
+    :param value: the value to check.
+    :param field: the name to report, when the value comes from elsewhere (a DAG param).
+    :raises PersonalizeValidationError: naming ``field`` (or ``member``) and the rule.
+    """
+    violations: list[Violation] = []
+    shape = operation_model(operation_name).input_shape.members[member]  # type: ignore[attr-defined]
+    _check(shape, value, field or member, violations)
+    if violations:
+        raise violations[0].as_error()
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 

@@ -1,0 +1,143 @@
+"""
+### Erase users from Amazon Personalize (GDPR art. 17 / CCPA right to delete)
+
+Runbook, one task per step:
+
+1. **collect_erasure_requests**: resolve the settings (trigger form, then Airflow Variables
+   ``personalize_erasure_*``, then defaults), add the ad-hoc user ids of a manual run as requests,
+   report requests older than 30 days (the GDPR deadline), and claim every pending request.
+2. **stop_if_dry_run**: a dry run ends here, after counting.
+3. **export_user_ids**: write the claimed users to ``USER_ID`` CSV files in S3 (SSE-S3, validated,
+   deduplicated, split at 50 MB). No user to erase: the deletion steps are skipped.
+4. **plan_deletion_jobs**: one job per dataset group and file.
+5. **create_deletion_job**: create each job exactly once, even when retried.
+6. **wait_for_deletion**: wait in the triggerer (up to 25 hours) for COMPLETED or FAILED.
+7. **record_erasure**: mark the requests erased only if every group's job COMPLETED; write the
+   audit record either way; fail the run, loudly, when a group failed (its requests stay pending).
+8. **delete_deletion_files**: delete the run's CSV files, which are personal data.
+
+No user id is logged, pushed to XCom, or put into a task name, tag or rendered template.
+After the jobs complete, retrain: create new solution versions and update campaigns.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param, task
+
+from airflow_provider_personalize_deletion.operators.personalize import (
+    PersonalizeCreateDataDeletionJobOperator,
+)
+from airflow_provider_personalize_deletion.sensors.personalize import PersonalizeDataDeletionJobSensor
+from airflow_provider_personalize_deletion.transfers.sql_to_s3 import SqlToPersonalizeDeletionFileOperator
+
+#: Seconds between two status checks of a deletion job (the demo sets a few seconds).
+POLL_SECONDS = int(os.environ.get("PERSONALIZE_ERASURE_POLL_SECONDS", "60"))
+
+COLLECTED = "ti.xcom_pull(task_ids='collect_erasure_requests')"
+
+
+@task
+def collect_erasure_requests(params=None, run_id=None) -> dict:
+    from airflow.sdk import timezone
+
+    from airflow_provider_personalize_deletion.erasure import runtime, steps
+
+    return steps.collect_erasure_requests(
+        params, run_id, timezone.utcnow(), runtime.request_store, runtime.get_variable
+    )
+
+
+@task.short_circuit(ignore_downstream_trigger_rules=False)
+def stop_if_dry_run(collected: dict) -> bool:
+    return not collected["settings"]["dry_run"]
+
+
+@task
+def plan_deletion_jobs(collected: dict, export: dict) -> list[dict]:
+    from airflow_provider_personalize_deletion.erasure import steps
+
+    return steps.plan_deletion_jobs(collected, export)
+
+
+@task(trigger_rule="all_done")
+def record_erasure(ti=None, run_id=None) -> dict:
+    from airflow.sdk import timezone
+
+    from airflow_provider_personalize_deletion.erasure import runtime, steps
+
+    collected = runtime.collected(ti)
+    return steps.record_erasure(
+        collected,
+        ti.xcom_pull(task_ids="export_user_ids"),
+        runtime.created_job_arns(ti),
+        runtime.describer(collected),
+        runtime.request_store(collected),
+        run_id,
+        timezone.utcnow(),
+    )
+
+
+@task(trigger_rule="all_done")
+def delete_deletion_files(ti=None) -> dict:
+    from airflow_provider_personalize_deletion.erasure import runtime, steps
+
+    collected = runtime.collected(ti)
+    return steps.delete_deletion_files(
+        collected, runtime.created_job_arns(ti), runtime.describer(collected), runtime.s3_client(collected)
+    )
+
+
+with DAG(
+    dag_id="personalize_gdpr_erasure",
+    description="Erase users from Amazon Personalize: warehouse requests -> deletion jobs -> audit",
+    doc_md=__doc__,
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    tags=["gdpr", "personalize", "erasure"],
+    params={
+        "dataset_group_arns": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Dataset group ARNs",
+            description="Empty: the Variable personalize_erasure_dataset_group_arns.",
+        ),
+        "user_ids": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="User ids to erase now (ad hoc)",
+            description="Added as erasure requests before the run; never logged.",
+        ),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Count and report only."),
+        "cleanup_files": Param(True, type="boolean", title="Delete the deletion files afterwards"),
+        "role_arn": Param("", type="string", title="Role ARN (empty: Variable personalize_erasure_role_arn)"),
+    },
+) as dag:
+    collected = collect_erasure_requests()
+    export = SqlToPersonalizeDeletionFileOperator(
+        task_id="export_user_ids",
+        conn_id="{{ " + COLLECTED + "['settings']['warehouse_conn_id'] }}",
+        sql="{{ " + COLLECTED + "['export_sql'] }}",
+        s3_bucket="{{ " + COLLECTED + "['settings']['bucket'] }}",
+        s3_key_prefix="{{ " + COLLECTED + "['s3_key_prefix'] }}",
+        aws_conn_id="{{ " + COLLECTED + "['settings']['aws_conn_id'] }}",
+    )
+    created = PersonalizeCreateDataDeletionJobOperator.partial(
+        task_id="create_deletion_job", deferrable=True
+    ).expand_kwargs(plan_deletion_jobs(collected, export.output))
+    waited = PersonalizeDataDeletionJobSensor.partial(
+        task_id="wait_for_deletion",
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        aws_conn_id="{{ " + COLLECTED + "['settings']['aws_conn_id'] }}",
+    ).expand(data_deletion_job_arn=created.output)
+
+    stop_if_dry_run(collected) >> export
+    waited >> [record_erasure(), delete_deletion_files()]

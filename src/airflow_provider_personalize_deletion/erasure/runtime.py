@@ -1,0 +1,96 @@
+"""The Airflow side of the erasure steps: connections, Variables, XComs. Imported at run time only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk import BaseHook, Variable
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings
+from airflow_provider_personalize_deletion.erasure.steps import Describe
+from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
+
+COLLECT_TASK = "collect_erasure_requests"
+CREATE_TASK = "create_deletion_job"
+
+
+def get_variable(key: str) -> Any | None:
+    """
+    An Airflow Variable's value, JSON-decoded when it is JSON; None when not set.
+
+    :param key: the Variable's key.
+    """
+    value = Variable.get(key, default=None)
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _settings(source: ErasureSettings | Mapping[str, Any]) -> ErasureSettings:
+    return source if isinstance(source, ErasureSettings) else ErasureSettings.from_dict(source["settings"])
+
+
+def request_store(source: ErasureSettings | Mapping[str, Any]) -> ErasureRequestStore:
+    """
+    The request store of a run's warehouse.
+
+    :param source: the settings, or the result of the collect step.
+    """
+    settings = _settings(source)
+    # The hook would log each statement with its parameters, and those may be user ids.
+    hook = BaseHook.get_connection(settings.warehouse_conn_id).get_hook(hook_params={"log_sql": False})
+    return ErasureRequestStore(hook, settings.requests_table, settings.audit_table)
+
+
+def collected(ti: Any) -> dict[str, Any]:
+    """
+    The collect step's result; a run whose collect step failed has nothing to record or clean.
+
+    :param ti: the running task instance.
+    """
+    result = ti.xcom_pull(task_ids=COLLECT_TASK)
+    if result is None:
+        raise AirflowFailException(f"{COLLECT_TASK} did not finish: no request was claimed, nothing to do")
+    return result
+
+
+def created_job_arns(ti: Any) -> list[str]:
+    """
+    The ARNs of the deletion jobs this run created (none when the create step was skipped).
+
+    :param ti: the running task instance.
+    """
+    arns = ti.xcom_pull(task_ids=CREATE_TASK)  # every map index's value
+    if arns is None:
+        return []
+    if isinstance(arns, str):
+        return [arns]
+    return [arn for arn in arns if arn]
+
+
+def describer(source: ErasureSettings | Mapping[str, Any]) -> Describe:
+    """
+    Describe jobs with the run's AWS connection.
+
+    :param source: the settings, or the result of the collect step.
+    """
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+
+    return PersonalizeHook(aws_conn_id=_settings(source).aws_conn_id).describe_data_deletion_job
+
+
+def s3_client(source: ErasureSettings | Mapping[str, Any]) -> Any:
+    """
+    A boto3 S3 client on the run's AWS connection.
+
+    :param source: the settings, or the result of the collect step.
+    """
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=_settings(source).aws_conn_id).get_conn()

@@ -1,0 +1,132 @@
+"""What an erasure run works on: DAG params first, then Airflow Variables, then documented defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from airflow_provider_personalize_deletion.transfers.parameters import (
+    InvalidTransferParameterError,
+    check_bucket_name,
+    check_key_prefix,
+)
+from airflow_provider_personalize_deletion.utils.service_model import (
+    PersonalizeValidationError,
+    validate_member,
+)
+
+#: Airflow Variables are named ``personalize_erasure_<setting>``.
+VARIABLE_PREFIX = "personalize_erasure_"
+
+#: Defaults of the settings a DAG param or a Variable may override (the local emulator's world).
+DEFAULTS: dict[str, Any] = {
+    "warehouse_conn_id": "personalize_erasure_warehouse",
+    "aws_conn_id": "aws_default",
+    "dataset_group_arns": [],
+    "role_arn": "",
+    "bucket": "personalize-erasure",
+    "key_prefix": "erasure-runs",
+    "requests_table": "erasure_requests",
+    "audit_table": "erasure_audit",
+    "dry_run": False,
+    "cleanup_files": True,
+    "overdue_days": 30,
+}
+
+
+#: The transfer's argument names of the settings it checks.
+_TRANSFER_FIELDS = {"s3_bucket": "bucket", "s3_key_prefix": "key_prefix"}
+
+
+@dataclass(frozen=True)
+class ErasureSettings:
+    """
+    The resolved, validated settings of one erasure run. Holds no personal data.
+
+    :param warehouse_conn_id: common-sql connection of the erasure requests table.
+    :param aws_conn_id: AWS connection for S3 and Personalize.
+    :param dataset_group_arns: every dataset group the users are erased from.
+    :param role_arn: IAM role Personalize assumes to read the deletion files.
+    :param bucket: S3 bucket of the deletion files (SSE-S3, never a customer KMS key).
+    :param key_prefix: folder under which each run writes its files.
+    :param requests_table: table of erasure requests.
+    :param audit_table: table of audit records.
+    :param dry_run: count and report only: no file, no job, nothing marked.
+    :param cleanup_files: delete the run's deletion files once its jobs ended.
+    :param overdue_days: age after which a pending request is reported overdue (GDPR: 30 days).
+    """
+
+    warehouse_conn_id: str
+    aws_conn_id: str
+    dataset_group_arns: tuple[str, ...]
+    role_arn: str
+    bucket: str
+    key_prefix: str
+    requests_table: str
+    audit_table: str
+    dry_run: bool
+    cleanup_files: bool
+    overdue_days: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as plain JSON, for XCom."""
+        values = asdict(self)
+        values["dataset_group_arns"] = list(self.dataset_group_arns)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ErasureSettings:
+        """:param values: what :meth:`as_dict` returned."""
+        return cls(**{**values, "dataset_group_arns": tuple(values["dataset_group_arns"])})
+
+
+def resolve_settings(params: Mapping[str, Any], get_variable: Callable[[str], Any | None]) -> ErasureSettings:
+    """
+    Resolve and validate the settings: a non-empty DAG param wins, then the Variable, then the default.
+
+    :param params: the DAG run's params.
+    :param get_variable: returns a Variable's (JSON-decoded) value, or None when not set.
+    :raises PersonalizeValidationError: naming the setting and the rule, before any AWS call.
+    """
+    values: dict[str, Any] = {}
+    for name, default in DEFAULTS.items():
+        value = params.get(name)
+        if value in (None, "", []):
+            value = get_variable(VARIABLE_PREFIX + name)
+        values[name] = default if value in (None, "", []) else value
+    settings = ErasureSettings(
+        **{**values, "dataset_group_arns": tuple(dict.fromkeys(_as_list(values["dataset_group_arns"])))}
+    )
+    _validate(settings)
+    return settings
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+    return list(value)
+
+
+def _validate(settings: ErasureSettings) -> None:
+    if not settings.dataset_group_arns:
+        raise PersonalizeValidationError(
+            "dataset_group_arns",
+            "must name at least one dataset group "
+            f"(DAG param, or Variable {VARIABLE_PREFIX}dataset_group_arns)",
+        )
+    for index, arn in enumerate(settings.dataset_group_arns):
+        validate_member("CreateDataDeletionJob", "datasetGroupArn", arn, f"dataset_group_arns[{index}]")
+    if not settings.dry_run:
+        if not settings.role_arn:
+            raise PersonalizeValidationError(
+                "role_arn", f"is required (DAG param, or Variable {VARIABLE_PREFIX}role_arn)"
+            )
+        validate_member("CreateDataDeletionJob", "roleArn", settings.role_arn, "role_arn")
+    try:
+        check_key_prefix(check_bucket_name(settings.bucket), settings.key_prefix)
+    except InvalidTransferParameterError as error:
+        field = _TRANSFER_FIELDS.get(error.parameter, error.parameter)
+        raise PersonalizeValidationError(field, str(error)) from None
+    if not isinstance(settings.overdue_days, int) or settings.overdue_days < 1:
+        raise PersonalizeValidationError("overdue_days", "must be a whole number of days, at least 1")

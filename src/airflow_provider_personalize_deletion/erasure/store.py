@@ -1,0 +1,192 @@
+"""The warehouse tables of erasure requests and of the audit trail, on any common-sql connection."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+#: A request is pending until every dataset group erased its user, then erased.
+PENDING, ERASED = "pending", "erased"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
+_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def sql_timestamp(moment: datetime) -> str:
+    """
+    Write a moment as the UTC text both SQLite (compared as text) and PostgreSQL (cast) order right.
+
+    :param moment: an aware datetime.
+    """
+    return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
+
+
+def batch_key(run_id: str) -> str:
+    """
+    The key a DAG run claims its requests with: a digest, so it is safe inside SQL text.
+
+    :param run_id: the DAG run's id.
+    """
+    return hashlib.sha256(run_id.encode()).hexdigest()[:32]
+
+
+class ErasureRequestStore:
+    """
+    Erasure requests and the audit trail in a warehouse, through a common-sql hook.
+
+    A run *claims* the pending requests (sets their ``batch_key``), exports the claimed users, and
+    marks the claimed requests erased only once every deletion job completed. A request that
+    arrives after the claim waits for the next run; a run that fails leaves its requests pending,
+    and the next run claims them again.
+
+    :param hook: the warehouse's hook (SQLite, PostgreSQL, any DbApiHook).
+    :param requests_table: the erasure requests table, optionally schema-qualified.
+    :param audit_table: the audit table, optionally schema-qualified.
+    """
+
+    def __init__(
+        self, hook: DbApiHook, requests_table: str = "erasure_requests", audit_table: str = "erasure_audit"
+    ) -> None:
+        for name, value in (("requests_table", requests_table), ("audit_table", audit_table)):
+            if not _IDENTIFIER.match(value):
+                raise ValueError(f"Invalid parameter {name!r}: must be a plain SQL table name")
+        self.hook = hook
+        self.requests_table = requests_table
+        self.audit_table = audit_table
+        self._p = hook.placeholder
+
+    def create_tables(self) -> None:
+        """Create both tables if missing, with portable SQL (SQLite, PostgreSQL, MySQL)."""
+        self.hook.run(
+            [
+                f"""CREATE TABLE IF NOT EXISTS {self.requests_table} (
+                    request_id VARCHAR(64) PRIMARY KEY,
+                    user_id VARCHAR(1024),
+                    requested_at TIMESTAMP NOT NULL,
+                    source VARCHAR(64) NOT NULL,
+                    status VARCHAR(16) NOT NULL,
+                    batch_key VARCHAR(32),
+                    erased_at TIMESTAMP,
+                    erasure_record TEXT
+                )""",
+                f"""CREATE TABLE IF NOT EXISTS {self.audit_table} (
+                    run_id VARCHAR(250) PRIMARY KEY,
+                    recorded_at TIMESTAMP NOT NULL,
+                    outcome VARCHAR(32) NOT NULL,
+                    record TEXT NOT NULL
+                )""",
+            ]
+        )
+
+    def add_requests(self, user_ids: Iterable[str], source: str, requested_at: datetime) -> int:
+        """
+        Add erasure requests, once each: a repeated (source, user) pair is ignored.
+
+        :param user_ids: the users to erase.
+        :param source: where the requests come from, e.g. ``ad-hoc:<run key>``; no personal data.
+        :param requested_at: when they were made.
+        :return: how many requests were new.
+        """
+        p = self._p
+        statement = (
+            f"INSERT INTO {self.requests_table} (request_id, user_id, requested_at, source, status) "
+            f"SELECT {p}, {p}, {p}, {p}, '{PENDING}' "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {self.requests_table} WHERE request_id = {p})"
+        )
+        added = 0
+        when = sql_timestamp(requested_at)
+        for user_id in dict.fromkeys(user_ids):
+            request_id = hashlib.sha256(f"{source}\x1f{user_id}".encode()).hexdigest()[:40]
+            before = self._count(f"request_id = {p}", (request_id,))
+            self.hook.run(statement, parameters=(request_id, user_id, when, source, request_id))
+            added += 1 - before
+        return added
+
+    def count_pending(self) -> int:
+        """How many requests wait for erasure."""
+        return self._count(f"status = {self._p}", (PENDING,))
+
+    def count_overdue(self, deadline: datetime) -> int:
+        """
+        How many pending requests were made before ``deadline``.
+
+        :param deadline: e.g. now minus the 30 days GDPR allows.
+        """
+        p = self._p
+        return self._count(f"status = {p} AND requested_at < {p}", (PENDING, sql_timestamp(deadline)))
+
+    def claim_pending(self, key: str) -> int:
+        """
+        Claim every pending request for one run.
+
+        :param key: the run's :func:`batch_key`.
+        :return: how many requests the run claimed.
+        """
+        p = self._p
+        self.hook.run(
+            f"UPDATE {self.requests_table} SET batch_key = {p} WHERE status = {p}", parameters=(key, PENDING)
+        )
+        return self.count_claimed(key)
+
+    def count_claimed(self, key: str) -> int:
+        """:param key: the run's :func:`batch_key`."""
+        p = self._p
+        return self._count(f"batch_key = {p} AND status = {p}", (key, PENDING))
+
+    def export_sql(self, key: str) -> str:
+        """
+        The query that lists the claimed users, ordered, for the export.
+
+        :param key: the run's :func:`batch_key` (hex digits, safe inside the SQL text).
+        """
+        if not re.fullmatch(r"[0-9a-f]{1,64}", key):
+            raise ValueError("Invalid parameter 'key': must be a batch_key (hex digits)")
+        return (
+            f"SELECT user_id FROM {self.requests_table} "
+            f"WHERE batch_key = '{key}' AND status = '{PENDING}' ORDER BY user_id"
+        )
+
+    def mark_erased(self, key: str, erased_at: datetime, record: dict[str, Any]) -> int:
+        """
+        Mark the run's claimed requests erased, with the jobs that erased them.
+
+        :param key: the run's :func:`batch_key`.
+        :param erased_at: when the last job completed.
+        :param record: what erased them (job ARNs, numDeleted); stored as JSON on each request.
+        :return: how many requests were marked.
+        """
+        claimed = self.count_claimed(key)
+        p = self._p
+        self.hook.run(
+            f"UPDATE {self.requests_table} SET status = {p}, erased_at = {p}, erasure_record = {p} "
+            f"WHERE batch_key = {p} AND status = {p}",
+            parameters=(ERASED, sql_timestamp(erased_at), json.dumps(record), key, PENDING),
+        )
+        return claimed
+
+    def write_audit(self, run_id: str, recorded_at: datetime, outcome: str, record: dict[str, Any]) -> None:
+        """
+        Keep the run's audit record (replacing an earlier try's).
+
+        :param run_id: the DAG run's id.
+        :param recorded_at: when the record was made.
+        :param outcome: ``erased``, ``failed``, ``nothing_to_erase`` or ``dry_run``.
+        :param record: the audit record; holds no user id.
+        """
+        p = self._p
+        self.hook.run(f"DELETE FROM {self.audit_table} WHERE run_id = {p}", parameters=(run_id,))
+        self.hook.run(
+            f"INSERT INTO {self.audit_table} (run_id, recorded_at, outcome, record) "
+            f"VALUES ({p}, {p}, {p}, {p})",
+            parameters=(run_id, sql_timestamp(recorded_at), outcome, json.dumps(record, sort_keys=True)),
+        )
+
+    def _count(self, where: str, parameters: tuple) -> int:
+        row = self.hook.get_first(f"SELECT COUNT(*) FROM {self.requests_table} WHERE {where}", parameters)
+        return int(row[0])
