@@ -1,0 +1,208 @@
+"""
+What every benchmark script shares: fresh worker processes, memory readings, the machine's
+description, and printing results as Markdown tables with ratios against the baseline.
+
+Each script runs its variants (ours and the baseline) in fresh worker processes, launched by
+re-running the script with ``--worker``; a worker prints one JSON line prefixed with
+:data:`RESULT_MARKER`, which :func:`run_worker` returns as a dictionary. Peak memory is the worker's
+own ``ru_maxrss``, so one variant never inherits the other's memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psutil
+
+from airflow_provider_personalize_deletion.emulator import LocalAws
+
+REPO = Path(__file__).resolve().parents[1]
+RESULT_MARKER = "BENCHMARK-RESULT "
+PACKAGES = (
+    "apache-airflow",
+    "apache-airflow-task-sdk",
+    "apache-airflow-providers-amazon",
+    "apache-airflow-providers-common-sql",
+    "aiobotocore",
+    "botocore",
+    "moto",
+    "pandas",
+    "psycopg2-binary",
+)
+MIB = 1024 * 1024
+
+
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    """
+    Return a parser with the options every benchmark takes: ``--quick`` and the hidden worker switch.
+
+    :param description: the script's one-line description.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run (under 2 minutes)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-args", default="{}", help=argparse.SUPPRESS)
+    return parser
+
+
+def aws_client(aws: LocalAws, service: str) -> Any:
+    """
+    A boto3 client of the emulator, with its fake credentials, for the benchmark's own set-up.
+
+    :param aws: the running emulator.
+    :param service: ``s3`` or ``personalize``.
+    """
+    return boto3.client(
+        service,
+        endpoint_url=aws.endpoint_url,
+        region_name=aws.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def benchmark_env(airflow_home: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """
+    Return the environment of a worker: a private Airflow home and fake AWS credentials.
+
+    :param airflow_home: the worker's ``AIRFLOW_HOME``.
+    :param extra: more variables, e.g. connections as ``AIRFLOW_CONN_<ID>``.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "AWS_"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": airflow_home,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[str]:
+    """
+    A private temporary directory, removed on exit.
+
+    :param prefix: the directory name's prefix.
+    """
+    path = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def run_worker(
+    script: str, worker: str, args: Mapping[str, Any], env: Mapping[str, str], timeout: float = 3600
+) -> dict[str, Any]:
+    """
+    Run one variant in a fresh process (the script itself with ``--worker``) and return its result.
+
+    :param script: the benchmark script's path (``__file__``).
+    :param worker: the worker's name, as the script's ``--worker`` switch knows it.
+    :param args: the worker's arguments, passed as JSON.
+    :param env: the worker's environment.
+    :param timeout: seconds before the worker is killed.
+    :raises RuntimeError: the worker failed or printed no result; the message holds its stderr tail.
+    """
+    command = [sys.executable, script, "--worker", worker, "--worker-args", json.dumps(args)]
+    done = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=timeout)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            return json.loads(line[len(RESULT_MARKER) :])
+    raise RuntimeError(
+        f"worker {worker} {args} failed (exit {done.returncode}):\n{done.stderr[-3000:]}{done.stdout[-1000:]}"
+    )
+
+
+def emit_result(result: Mapping[str, Any]) -> None:
+    """
+    Hand a worker's result to :func:`run_worker`, adding the worker's peak RSS.
+
+    :param result: the figures the worker measured (JSON-serialisable).
+    """
+    figures = {**result, "peak_rss_bytes": peak_rss_bytes()}
+    print(RESULT_MARKER + json.dumps(figures), flush=True)
+
+
+def peak_rss_bytes() -> int:
+    """The peak resident set size of this process so far (Linux reports ``ru_maxrss`` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def current_rss_bytes() -> int:
+    """The resident set size of this process now."""
+    return psutil.Process().memory_info().rss
+
+
+def mib(size: float) -> str:
+    """:param size: a size in bytes, shown in MiB."""
+    return f"{size / MIB:,.1f} MiB"
+
+
+def ratio(ours: float, baseline: float) -> str:
+    """
+    Format ``ours / baseline`` as ``"0.21x"``.
+
+    :param ours: our figure.
+    :param baseline: the baseline's figure.
+    """
+    return f"{ours / baseline:.2f}x" if baseline else "n/a"
+
+
+def median(values: Sequence[float]) -> float:
+    """:param values: measurements; their median."""
+    return statistics.median(values)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """
+    Render rows as a Markdown table.
+
+    :param headers: the column titles.
+    :param rows: the cells, already formatted.
+    """
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_description() -> str:
+    """One paragraph naming the machine, the date, Python and the package versions."""
+    memory = psutil.virtual_memory().total
+    versions = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
+    return (
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.platform()}; "
+        f"{os.cpu_count()} cores, {memory / 1024**3:.1f} GiB; load average "
+        f"{', '.join(f'{load:.1f}' for load in os.getloadavg())} at start; "
+        f"Python {platform.python_version()}; {versions}"
+    )
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
