@@ -29,6 +29,9 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
 os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = "aws://testing:testing@/?endpoint_url=http%3A%2F%2F127.0.0.1%3A9"
 
+# The example DAG polls its jobs every second in tests.
+os.environ["PERSONALIZE_ERASURE_POLL_SECONDS"] = "1"
+
 pytest_plugins = [
     "tests.plugins.emulator",
     "tests.plugins.postgres",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import regex
+from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel, Shape
@@ -26,11 +27,11 @@ if TYPE_CHECKING:
 SERVICE_NAME = "personalize"
 
 
-class PersonalizeValidationError(ValueError):
+class PersonalizeValidationError(AirflowFailException, ValueError):
     """
     A request parameter breaks a rule of the Personalize service model.
 
-    The message names the parameter (``dataSource.dataLocation``, ``tags[3].tagKey``) and the rule;
+    The task fails without retries: the same input would break the same rule. The message names the parameter (``dataSource.dataLocation``, ``tags[3].tagKey``) and the rule;
     it never repeats the offending value, which may be personal data or a secret.
 
     :param field: dotted path of the offending parameter.

@@ -1,0 +1,1 @@
+../../dags/personalize_gdpr_erasure.py
