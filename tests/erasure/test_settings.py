@@ -1,0 +1,57 @@
+"""Settings of an erasure run: params, then Variables, then defaults; validated before any AWS call."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings, resolve_settings
+from airflow_provider_personalize_deletion.utils.service_model import PersonalizeValidationError
+
+GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"
+ROLE = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
+
+
+def variables(**values):
+    return lambda key: values.get(key.removeprefix("personalize_erasure_"))
+
+
+def test_a_param_wins_over_a_variable_which_wins_over_the_default():
+    settings = resolve_settings(
+        {"dataset_group_arns": [GROUP], "bucket": ""},
+        variables(dataset_group_arns=["ignored"], role_arn=ROLE, bucket="from-variable"),
+    )
+    assert settings.dataset_group_arns == (GROUP,)
+    assert settings.role_arn == ROLE
+    assert settings.bucket == "from-variable"
+    assert settings.key_prefix == "erasure-runs"
+
+
+def test_a_comma_separated_variable_is_a_list():
+    settings = resolve_settings({}, variables(dataset_group_arns=f"{GROUP}, {GROUP}x", role_arn=ROLE))
+    assert settings.dataset_group_arns == (GROUP, GROUP + "x")
+
+
+def test_settings_survive_the_xcom_round_trip():
+    settings = resolve_settings({"dataset_group_arns": [GROUP], "role_arn": ROLE}, variables())
+    assert ErasureSettings.from_dict(settings.as_dict()) == settings
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"role_arn": ROLE}, "dataset_group_arns"),
+        ({"dataset_group_arns": [GROUP, "shop"], "role_arn": ROLE}, "dataset_group_arns[1]"),
+        ({"dataset_group_arns": [GROUP]}, "role_arn"),
+        ({"dataset_group_arns": [GROUP], "role_arn": "PersonalizeDeletion"}, "role_arn"),
+        ({"dataset_group_arns": [GROUP], "role_arn": ROLE, "bucket": "Not_A_Bucket"}, "bucket"),
+        ({"dataset_group_arns": [GROUP], "role_arn": ROLE, "overdue_days": 0}, "overdue_days"),
+    ],
+)
+def test_bad_settings_name_the_setting(params, field):
+    with pytest.raises(PersonalizeValidationError) as error:
+        resolve_settings(params, variables())
+    assert error.value.field == field
+
+
+def test_a_dry_run_needs_no_role():
+    assert resolve_settings({"dataset_group_arns": [GROUP], "dry_run": True}, variables()).dry_run

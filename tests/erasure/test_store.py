@@ -1,0 +1,86 @@
+"""ErasureRequestStore on SQLite and on a real PostgreSQL server: claims, marks, audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from airflow.sdk import BaseHook
+
+from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, batch_key
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path, monkeypatch) -> ErasureRequestStore:
+    """Each test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")})
+        monkeypatch.setenv("AIRFLOW_CONN_STORE_WAREHOUSE", uri)
+        conn_id = "store_warehouse"
+    else:
+        conn_id = request.getfixturevalue("postgres_conn_id")
+    store = ErasureRequestStore(BaseHook.get_connection(conn_id).get_hook(hook_params={"log_sql": False}))
+    store.create_tables()
+    return store
+
+
+def test_the_same_request_is_added_once(store):
+    assert store.add_requests(["u1", "u2", "u1"], "portal", NOW) == 2
+    assert store.add_requests(["u2", "u3"], "portal", NOW) == 1
+    assert store.count_pending() == 3
+
+
+def test_a_claim_takes_the_pending_requests_and_not_those_that_come_later(store):
+    store.add_requests(["u1", "u2"], "portal", NOW)
+    key = batch_key("run-1")
+    assert store.claim_pending(key) == 2
+    store.add_requests(["u3"], "portal", NOW)
+    assert store.mark_erased(key, NOW, {"jobs": []}) == 2
+    assert store.count_pending() == 1
+    rows = dict(store.hook.get_records("SELECT user_id, status FROM erasure_requests"))
+    assert rows == {"u1": "erased", "u2": "erased", "u3": "pending"}
+
+
+def test_the_export_query_lists_the_claimed_users_in_order(store):
+    store.add_requests(["b", "a", "c"], "portal", NOW)
+    key = batch_key("run-1")
+    store.claim_pending(key)
+    assert [row[0] for row in store.hook.get_records(store.export_sql(key))] == ["a", "b", "c"]
+
+
+def test_a_later_run_reclaims_what_a_failed_run_left_pending(store):
+    store.add_requests(["u1"], "portal", NOW)
+    store.claim_pending(batch_key("run-1"))
+    assert store.claim_pending(batch_key("run-2")) == 1
+    assert store.count_claimed(batch_key("run-1")) == 0
+
+
+def test_overdue_counts_only_pending_requests_older_than_the_deadline(store):
+    store.add_requests(["old"], "portal", NOW - timedelta(days=31))
+    store.add_requests(["new"], "portal", NOW - timedelta(days=29))
+    assert store.count_overdue(NOW - timedelta(days=30)) == 1
+
+
+def test_the_erasure_record_is_kept_on_each_request(store):
+    store.add_requests(["u1"], "portal", NOW)
+    key = batch_key("run-1")
+    store.claim_pending(key)
+    record = {"jobs": [{"job_arn": "arn:job", "num_deleted": 1}]}
+    store.mark_erased(key, NOW, record)
+    (stored,) = store.hook.get_first("SELECT erasure_record FROM erasure_requests")
+    assert json.loads(stored) == record
+
+
+def test_the_audit_keeps_one_record_per_run(store):
+    store.write_audit("run-1", NOW, "failed", {"try": 1})
+    store.write_audit("run-1", NOW, "erased", {"try": 2})
+    rows = store.hook.get_records("SELECT outcome, record FROM erasure_audit")
+    assert [(outcome, json.loads(record)) for outcome, record in rows] == [("erased", {"try": 2})]
+
+
+def test_a_table_name_that_is_not_an_identifier_is_refused():
+    with pytest.raises(ValueError, match="requests_table"):
+        ErasureRequestStore(hook=None, requests_table="x; DROP TABLE y")  # type: ignore[arg-type]
