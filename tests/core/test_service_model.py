@@ -52,7 +52,9 @@ def test_each_broken_rule_names_the_field_and_the_rule(request_, field, rule_par
 
 
 def test_unicode_letters_are_allowed_in_tags_as_the_service_allows_them():
-    assert find_violations("CreateDataDeletionJob", with_(tags=[{"tagKey": "équipe", "tagValue": "数据"}])) == []
+    assert (
+        find_violations("CreateDataDeletionJob", with_(tags=[{"tagKey": "équipe", "tagValue": "数据"}])) == []
+    )
 
 
 def test_the_message_does_not_repeat_the_offending_value():

@@ -52,7 +52,9 @@ def world(emulator, aws_conn, s3_client, tmp_path, monkeypatch) -> ErasureWorld:
     }
     warehouse = {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}
     monkeypatch.setenv("AIRFLOW_CONN_PERSONALIZE_ERASURE_WAREHOUSE", json.dumps(warehouse))
-    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_DATASET_GROUP_ARNS", json.dumps(list(groups.values())))
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_DATASET_GROUP_ARNS", json.dumps(list(groups.values()))
+    )
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_ROLE_ARN", ROLE_ARN)
     store = request_store({"settings": {**DEFAULTS, "dataset_group_arns": []}})
     store.create_tables()

@@ -36,9 +36,7 @@ def run_dag(airflow_db, aws_conn):
     from airflow.dag_processing.dagbag import DagBag
 
     def run(dag_id: str, conf: dict | None = None):
-        dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(
-            dag_id
-        )
+        dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(dag_id)
         assert dag is not None, f"DAG {dag_id!r} not found in the test DAGs folder"
         return dag.test(run_conf=conf)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.config
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -19,9 +19,13 @@ from airflow_provider_personalize_deletion.utils.service_model import (
     validate_request,
 )
 
+if TYPE_CHECKING:
+    from botocore.config import _RetryDict
+    from mypy_boto3_personalize.client import PersonalizeClient
+
 #: Retries used when neither the task nor the connection configures any: botocore's "standard" mode
 #: retries throttling (and LimitExceededException) with exponential backoff and jitter.
-DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 10}
+DEFAULT_RETRIES: _RetryDict = {"mode": "standard", "max_attempts": 10}
 
 #: A data deletion job goes PENDING > IN_PROGRESS > COMPLETED | FAILED.
 INTERMEDIATE_STATES: tuple[str, ...] = ("PENDING", "IN_PROGRESS")
@@ -51,6 +55,11 @@ class PersonalizeHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
 
     @property
+    def client(self) -> PersonalizeClient:
+        """The boto3 Personalize client, typed."""
+        return self.conn  # type: ignore[return-value]
+
+    @property
     def waiter_path(self) -> os.PathLike[str] | None:
         """This package's waiter definitions; the Amazon provider only looks in its own folder."""
         return Path(__file__).parents[1] / "waiters" / "personalize.json"
@@ -59,7 +68,7 @@ class PersonalizeHook(AwsBaseHook):
     def config(self) -> botocore.config.Config:
         """The botocore config of the connection or task, with :data:`DEFAULT_RETRIES` when none is set."""
         config = super().config
-        if config.retries:
+        if getattr(config, "retries", None):
             return config
         return config.merge(botocore.config.Config(retries=DEFAULT_RETRIES))
 
@@ -83,7 +92,7 @@ class PersonalizeHook(AwsBaseHook):
         :raises PersonalizeValidationError: a parameter breaks a rule, before any call.
         """
         request = build_create_request(job_name, dataset_group_arn, data_location, role_arn, tags)
-        return self.conn.create_data_deletion_job(**request)["dataDeletionJobArn"]
+        return self.client.create_data_deletion_job(**request)["dataDeletionJobArn"]
 
     def describe_data_deletion_job(self, data_deletion_job_arn: str) -> dict[str, Any]:
         """
@@ -94,7 +103,7 @@ class PersonalizeHook(AwsBaseHook):
         """
         request = {"dataDeletionJobArn": data_deletion_job_arn}
         validate_request("DescribeDataDeletionJob", request)
-        return self.conn.describe_data_deletion_job(**request)["dataDeletionJob"]
+        return dict(self.client.describe_data_deletion_job(**request)["dataDeletionJob"])
 
     def describe_finished_data_deletion_job(self, data_deletion_job_arn: str) -> dict[str, Any]:
         """
@@ -121,8 +130,8 @@ class PersonalizeHook(AwsBaseHook):
             request["datasetGroupArn"] = dataset_group_arn
         validate_request("ListDataDeletionJobs", request)
         while True:
-            response = self.conn.list_data_deletion_jobs(**request)
-            yield from response.get("dataDeletionJobs", [])
+            response = self.client.list_data_deletion_jobs(**request)
+            yield from map(dict, response.get("dataDeletionJobs", []))
             if not response.get("nextToken"):
                 return
             request["nextToken"] = response["nextToken"]
@@ -147,8 +156,8 @@ class PersonalizeHook(AwsBaseHook):
         :raises PersonalizeValidationError: the dataset group does not exist.
         """
         try:
-            self.conn.describe_dataset_group(datasetGroupArn=dataset_group_arn)
-        except self.conn.exceptions.ResourceNotFoundException:
+            self.client.describe_dataset_group(datasetGroupArn=dataset_group_arn)
+        except self.client.exceptions.ResourceNotFoundException:
             raise PersonalizeValidationError(
                 "datasetGroupArn", "must name an existing dataset group in this account and region"
             ) from None

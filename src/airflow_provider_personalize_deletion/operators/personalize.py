@@ -137,7 +137,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         return arn
 
     def _create_and_wait(self, context: Context, slot_wait_started: str | None) -> str:
-        job = {
+        job: dict[str, Any] = {
             "job_name": self.job_name or self._default_job_name(context),
             "dataset_group_arn": self.dataset_group_arn,
             "data_location": self.data_location,
@@ -149,7 +149,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         while arn is None:
             try:
                 arn = self._create(job)
-            except self.hook.conn.exceptions.LimitExceededException:
+            except self.hook.client.exceptions.LimitExceededException:
                 slot_wait_started = slot_wait_started or datetime.now(timezone.utc).isoformat()
                 self._wait_for_slot(slot_wait_started)
         self._record(context, arn)
@@ -170,12 +170,13 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
     def _recorded_job(self, context: Context) -> str | None:
         """The ARN an earlier try of this task recorded creating, if it still exists."""
         store = context.get("task_state_store")
-        arn = store.get(TASK_STATE_KEY) if store is not None else None
-        if not arn:
+        recorded = store.get(TASK_STATE_KEY) if store is not None else None
+        if not isinstance(recorded, str) or not recorded:
             return None
+        arn = recorded
         try:
             self.hook.describe_data_deletion_job(arn)
-        except self.hook.conn.exceptions.ResourceNotFoundException:
+        except self.hook.client.exceptions.ResourceNotFoundException:
             self.log.warning("The job an earlier try recorded, %s, no longer exists", arn)
             return None
         self.log.info("Carrying on with the job an earlier try of this task created: %s", arn)
@@ -198,7 +199,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
     def _create(self, job: dict[str, Any]) -> str:
         try:
             arn = self.hook.create_data_deletion_job(**job)
-        except self.hook.conn.exceptions.ResourceAlreadyExistsException:
+        except self.hook.client.exceptions.ResourceAlreadyExistsException:
             # Created by a concurrent try between our look-up and this call.
             existing = self.hook.find_data_deletion_job(self.dataset_group_arn, job["job_name"])
             if existing is None:

@@ -22,7 +22,7 @@ import regex
 from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
-    from botocore.model import OperationModel, Shape
+    from botocore.model import OperationModel, Shape, StructureShape
 
 SERVICE_NAME = "personalize"
 
@@ -31,8 +31,9 @@ class PersonalizeValidationError(AirflowFailException, ValueError):
     """
     A request parameter breaks a rule of the Personalize service model.
 
-    The task fails without retries: the same input would break the same rule. The message names the parameter (``dataSource.dataLocation``, ``tags[3].tagKey``) and the rule;
-    it never repeats the offending value, which may be personal data or a secret.
+    The task fails without retries: the same input would break the same rule. The message names
+    the parameter (``dataSource.dataLocation``, ``tags[3].tagKey``) and the rule; it never repeats
+    the offending value, which may be personal data or a secret.
 
     :param field: dotted path of the offending parameter.
     :param rule: the rule it broke, in words.
@@ -85,7 +86,7 @@ def find_violations(operation_name: str, params: dict[str, Any]) -> list[Violati
     :return: every violation found, in the order of the model's members; empty when valid.
     """
     violations: list[Violation] = []
-    _check(operation_model(operation_name).input_shape, params, "", violations)
+    _check(_input_shape(operation_name), params, "", violations)
     return violations
 
 
@@ -113,10 +114,17 @@ def validate_member(operation_name: str, member: str, value: Any, field: str | N
     :raises PersonalizeValidationError: naming ``field`` (or ``member``) and the rule.
     """
     violations: list[Violation] = []
-    shape = operation_model(operation_name).input_shape.members[member]  # type: ignore[attr-defined]
+    shape = _input_shape(operation_name).members[member]
     _check(shape, value, field or member, violations)
     if violations:
         raise violations[0].as_error()
+
+
+def _input_shape(operation_name: str) -> StructureShape:
+    shape = operation_model(operation_name).input_shape
+    if shape is None:
+        raise ValueError(f"{operation_name} takes no input")
+    return shape
 
 
 def _join(path: str, name: str) -> str:
