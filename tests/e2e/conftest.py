@@ -1,0 +1,281 @@
+"""
+Fixtures of the end-to-end suite: one real Airflow for the whole session, a clean stage per test.
+
+- ``e2e_aws`` (session): the local emulator, in this process, with short job timings (2 s / 4 s).
+- ``warehouse`` (session): a PostgreSQL warehouse database with the erasure tables.
+- ``airflow`` (session): API server, scheduler, DAG processor and triggerer as separate processes
+  (LocalExecutor, PostgreSQL metadata DB), the example DAG unpaused.
+- ``stage`` (function): emulator reset (bucket with SSE-S3 default encryption, two dataset groups
+  holding users), warehouse tables emptied, no unfinished run left by an earlier test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from airflow_provider_personalize_deletion.emulator import EmulatorClient, JobTimings, LocalAws
+from tests.e2e.harness import (
+    DAG_ID,
+    AirflowDeployment,
+    airflow_env,
+    create_database,
+    free_port,
+    postgres_dsn,
+    wait_until,
+    write_password_file,
+)
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
+BUCKET = "personalize-erasure"
+WAREHOUSE_CONN_ID = "personalize_erasure_warehouse"
+GROUP_NAMES = ("shop-recommendations", "news-recommendations")
+#: Bystanders: users every dataset group holds that nobody asked to erase.
+BYSTANDERS = [f"bystander-{number:03d}" for number in range(20)]
+
+
+@pytest.fixture(scope="session")
+def e2e_aws() -> Iterator[LocalAws]:
+    with LocalAws(timings=JobTimings(pending_seconds=2, in_progress_seconds=4)) as aws:
+        yield aws
+
+
+@dataclass
+class Warehouse:
+    """The PostgreSQL warehouse of erasure requests, seen from the test."""
+
+    dsn: str
+    uri: str
+
+    def store(self):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
+
+        os.environ[f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}"] = self.uri
+        return ErasureRequestStore(PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID, log_sql=False))
+
+    def query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        import psycopg2
+
+        connection = psycopg2.connect(self.dsn)
+        try:
+            with connection, connection.cursor() as cursor:
+                cursor.execute(sql, parameters)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            connection.close()
+
+
+@pytest.fixture(scope="session")
+def warehouse(postgres_server) -> Warehouse:
+    name = f"e2e_warehouse_{uuid.uuid4().hex[:8]}"
+    create_database(postgres_server.connect, name)
+    dsn = postgres_dsn(postgres_server.host, postgres_server.port, postgres_server.user, name)
+    warehouse = Warehouse(dsn, postgres_server.uri(name))
+    warehouse.store().create_tables()
+    return warehouse
+
+
+def deployment_extras(aws: LocalAws, warehouse: Warehouse) -> dict[str, str]:
+    """Connections, Variables and settings every Airflow process gets (as scripts/demo.py does)."""
+    group_arns = [f"arn:aws:personalize:{aws.region}:123456789012:dataset-group/{name}" for name in GROUP_NAMES]
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": aws.region,
+        "AWS_ENDPOINT_URL": aws.endpoint_url,
+        "AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri(),
+        f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": warehouse.uri,
+        # A warehouse nobody listens to, for the test of an unreachable warehouse.
+        "AIRFLOW_CONN_WAREHOUSE_UNREACHABLE": f"postgres://postgres@127.0.0.1:{free_port()}/nowhere",
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_DATASET_GROUP_ARNS": json.dumps(group_arns),
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_ROLE_ARN": ROLE_ARN,
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_BUCKET": BUCKET,
+        "PERSONALIZE_ERASURE_POLL_SECONDS": "2",
+    }
+
+
+@pytest.fixture(scope="session")
+def airflow(tmp_path_factory, postgres_server, e2e_aws, warehouse) -> Iterator[AirflowDeployment]:
+    home: Path = tmp_path_factory.mktemp("airflow-home")
+    metadata_db = f"e2e_airflow_{uuid.uuid4().hex[:8]}"
+    create_database(postgres_server.connect, metadata_db)
+    api_port = free_port()
+    metadata_url = (
+        f"postgresql+psycopg2://{postgres_server.user}@{postgres_server.host}:{postgres_server.port}/{metadata_db}"
+    )
+    deployment = AirflowDeployment(
+        home=home,
+        env=airflow_env(home, api_port, metadata_url, deployment_extras(e2e_aws, warehouse)),
+        api_port=api_port,
+        metadata_dsn=postgres_dsn(postgres_server.host, postgres_server.port, postgres_server.user, metadata_db),
+        components={
+            "api-server": ["airflow", "api-server"],
+            "scheduler": ["airflow", "scheduler"],
+            "dag-processor": ["airflow", "dag-processor"],
+            "triggerer": ["airflow", "triggerer"],
+        },
+    )
+    deployment.password = write_password_file(home)
+    try:
+        deployment.run_cli("db", "migrate")
+        deployment.start()
+        deployment.wait_healthy(need=("scheduler", "triggerer", "dag_processor"))
+        deployment.wait_for_dag()
+        yield deployment
+    finally:
+        deployment.stop()
+        _report_memory(deployment, "LocalExecutor: api-server, scheduler, dag-processor, triggerer")
+
+
+_MEMORY_REPORTS: list[str] = []
+
+
+def _report_memory(deployment: AirflowDeployment, topology: str) -> None:
+    memory = deployment.memory
+    if memory is not None:
+        _MEMORY_REPORTS.append(
+            f"{topology}: peak PSS {memory.peak_pss / 2**20:.0f} MiB, peak RSS {memory.peak_rss / 2**20:.0f} MiB, "
+            f"up to {memory.peak_processes} processes"
+        )
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _MEMORY_REPORTS:
+        terminalreporter.section("memory used by Airflow (e2e)")
+        for line in _MEMORY_REPORTS:
+            terminalreporter.write_line(line)
+
+
+@dataclass
+class Stage:
+    """What one test starts from: an emulator with two dataset groups, an empty warehouse."""
+
+    airflow: AirflowDeployment
+    aws: LocalAws
+    emulator: EmulatorClient
+    warehouse: Warehouse
+    group_arns: list[str]
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    last_run_id: str = ""
+
+    def user_ids(self, count: int, label: str = "user") -> list[str]:
+        """Fresh user ids, unique to this test (so a scan can tell them apart), held by every group."""
+        ids = [f"{label}-{self.token}-{number:03d}" for number in range(count)]
+        for arn in self.group_arns:
+            self.emulator.seed_users(arn, ids)
+        return ids
+
+    def request_erasure(self, user_ids: list[str], days_ago: int = 1) -> None:
+        """Requests arriving through the warehouse (e.g. a privacy portal), not through the DAG."""
+        now = datetime.now(timezone.utc)
+        self.warehouse.store().add_requests(user_ids, "privacy-portal", now - timedelta(days=days_ago))
+
+    def statuses(self, user_ids: list[str]) -> dict[str, str]:
+        rows = self.warehouse.query(
+            "SELECT user_id, status FROM erasure_requests WHERE user_id = ANY(%s)", (user_ids,)
+        )
+        return dict(rows)
+
+    def audit(self, run_id: str) -> tuple[str, dict[str, Any]] | None:
+        rows = self.warehouse.query("SELECT outcome, record FROM erasure_audit WHERE run_id = %s", (run_id,))
+        return (rows[0][0], json.loads(rows[0][1])) if rows else None
+
+    @property
+    def s3(self):
+        return boto3.client("s3", endpoint_url=self.aws.endpoint_url, region_name=self.aws.region)
+
+    def s3_keys(self) -> list[str]:
+        try:
+            return [item["Key"] for item in self.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        except self.s3.exceptions.NoSuchBucket:
+            return []
+
+    def jobs_of(self, group_arn: str) -> list[dict[str, Any]]:
+        return [job for job in self.emulator.jobs() if job["datasetGroupArn"] == group_arn]
+
+    def conf(self, user_ids: list[str] = (), group_arns: list[str] | None = None) -> dict[str, Any]:
+        return {"dataset_group_arns": group_arns or self.group_arns, "user_ids": list(user_ids)}
+
+    def job_names(self, run_id: str, group_arns: list[str] | None = None) -> list[str]:
+        """The names the run's create tasks give their jobs (one deletion file: map index = group)."""
+        from airflow_provider_personalize_deletion.utils.job_names import deterministic_job_name
+
+        groups = group_arns or self.group_arns
+        return [deterministic_job_name(DAG_ID, "create_deletion_job", run_id, i, g) for i, g in enumerate(groups)]
+
+    def hold_jobs(self, run_id: str, group_arns: list[str] | None = None) -> list[str]:
+        """Hold the run's jobs IN_PROGRESS (before they exist); return their names."""
+        names = self.job_names(run_id, group_arns)
+        for name in names:
+            self.emulator.hold(name, "IN_PROGRESS")
+        return names
+
+    def wait_until_deferred(self, run_id: str, timeout: float = 180) -> list[dict[str, Any]]:
+        """
+        Wait until every sensor is deferred and no process of the sensor task is left.
+
+        Releasing a job before the deferring worker has exited would hit an Airflow race
+        (apache/airflow#67287: a trigger that fires before the executor reports the deferring
+        workload's exit gets the task failed as "state changed externally" and retried).
+        """
+        tis = self.airflow.wait_for_task_state(run_id, "wait_for_deletion", {"deferred"}, timeout)
+        wait_until(
+            lambda: not self.airflow.task_processes("wait_for_deletion"),
+            60,
+            what="the deferring sensor's worker process to exit",
+        )
+        time.sleep(3)  # the scheduler's next loop takes in the executor's event
+        return tis
+
+    def run(self, conf: dict[str, Any], timeout: float = 300) -> str:
+        """Trigger a run through the REST API, let its jobs go once the sensors are deferred; return its state."""
+        run_id = self.airflow.trigger(conf)
+        names = self.hold_jobs(run_id, conf.get("dataset_group_arns"))
+        self.wait_until_deferred(run_id)
+        for name in names:
+            self.emulator.release(name)
+        self.last_run_id = run_id
+        return self.airflow.wait_for_run(run_id, timeout)
+
+    def assert_nothing_leaked(self, user_ids: list[str]) -> None:
+        leaks = self.airflow.leaks(user_ids)
+        assert not leaks, "User ids found where they must never be:\n" + "\n".join(leaks[:20])
+
+
+def create_bucket(s3) -> None:
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+
+
+@pytest.fixture
+def stage(airflow: AirflowDeployment, e2e_aws: LocalAws, warehouse: Warehouse) -> Iterator[Stage]:
+    airflow.fail_unfinished_runs()
+    emulator = e2e_aws.client
+    emulator.reset()
+    group_arns = [emulator.create_dataset_group(name, BYSTANDERS) for name in GROUP_NAMES]
+    stage = Stage(airflow, e2e_aws, emulator, warehouse, group_arns)
+    create_bucket(stage.s3)
+    warehouse.query("DELETE FROM erasure_requests")
+    warehouse.query("DELETE FROM erasure_audit")
+    yield stage
+    airflow.fail_unfinished_runs()
+
+
+__all__ = ["BUCKET", "DAG_ID", "Stage"]
