@@ -5,7 +5,7 @@ description, and printing results as Markdown tables with ratios against the bas
 Each script runs its variants (ours and the baseline) in fresh worker processes, launched by
 re-running the script with ``--worker``; a worker prints one JSON line prefixed with
 :data:`RESULT_MARKER`, which :func:`run_worker` returns as a dictionary. Peak memory is the worker's
-own ``ru_maxrss``, so one variant never inherits the other's memory.
+own high-water mark (:func:`peak_rss_bytes`), so one variant never inherits the other's memory.
 """
 
 from __future__ import annotations
@@ -148,7 +148,16 @@ def emit_result(result: Mapping[str, Any]) -> None:
 
 
 def peak_rss_bytes() -> int:
-    """The peak resident set size of this process so far (Linux reports ``ru_maxrss`` in KiB)."""
+    """
+    The peak resident set size of this process so far.
+
+    Linux's ``VmHWM`` is read first: ``ru_maxrss`` survives ``execve``, so a worker would report its
+    parent's peak (the emulator's, holding every uploaded object) when that one is larger.
+    """
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
