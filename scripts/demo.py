@@ -9,6 +9,7 @@ Everything lives in ``.demo/``, made anew on each run. Prints what was erased.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -47,6 +48,7 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 
 
 def main() -> int:
+    logging.getLogger("airflow_provider_personalize_deletion.emulator").setLevel(logging.WARNING)
     os.environ.update(FAKE_CREDENTIALS)
     os.environ.pop("AWS_PROFILE", None)
     shutil.rmtree(WORK, ignore_errors=True)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import threading
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
 from airflow_provider_personalize_deletion.exceptions import DataDeletionJobFailedError
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+from airflow_provider_personalize_deletion.links.personalize import PersonalizeDataDeletionJobLink
 from airflow_provider_personalize_deletion.operators.personalize import (
     TASK_STATE_KEY,
     PersonalizeCreateDataDeletionJobOperator,
+)
+from airflow_provider_personalize_deletion.triggers.personalize import (
+    PersonalizeDataDeletionJobCompletedTrigger,
 )
 from airflow_provider_personalize_deletion.utils.service_model import PersonalizeValidationError
 from tests.core.conftest import ROLE_ARN, MemoryTaskStateStore, task_context
@@ -174,3 +179,44 @@ def test_every_user_facing_argument_is_templated():
     for field in task.template_fields:
         assert hasattr(task, field), field
     assert {"dataset_group_arn", "data_location", "role_arn", "job_name", "tags"} <= set(task.template_fields)
+
+
+def test_deferrable_at_the_pending_limit_it_waits_for_a_slot_in_the_triggerer(
+    emulator, dataset_group, deletion_file
+):
+    names = fill_pending_slots(emulator, dataset_group, deletion_file)
+    task = operator(
+        dataset_group, deletion_file, deferrable=True, slot_wait_delay=5, botocore_config=NO_RETRIES
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(task_context())
+    assert isinstance(deferred.value.trigger, TimeDeltaTrigger)
+    assert deferred.value.method_name == "resume_after_slot_wait"
+    assert len(emulator.jobs()) == 5
+    emulator.release(names[0])
+    arn = task.resume_after_slot_wait(task_context(), **deferred.value.kwargs)
+    assert arn in {job["dataDeletionJobArn"] for job in emulator.jobs()}
+
+
+def test_deferrable_wait_for_completion_hands_the_job_to_the_trigger_and_checks_its_outcome(
+    emulator, dataset_group, deletion_file
+):
+    emulator.fail_job(None, "Input file is not valid")
+    task = operator(dataset_group, deletion_file, wait_for_completion=True, deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(task_context())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, PersonalizeDataDeletionJobCompletedTrigger)
+    arn = trigger.return_value
+    with pytest.raises(DataDeletionJobFailedError, match="Input file is not valid"):
+        task.execute_complete(task_context(), {"status": "error", "data_deletion_job_arn": arn})
+
+
+def test_the_console_link_escapes_the_dataset_group_arn():
+    link = PersonalizeDataDeletionJobLink().format_link(
+        region_name="eu-west-1",
+        aws_domain="aws.amazon.com",
+        dataset_group_arn="arn:aws:personalize:eu-west-1:123456789012:dataset-group/shop",
+    )
+    assert link.startswith("https://console.aws.amazon.com/personalize/home?region=eu-west-1#")
+    assert "arn%3Aaws%3Apersonalize%3Aeu-west-1%3A123456789012%3Adataset-group%2Fshop" in link
