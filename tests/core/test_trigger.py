@@ -37,23 +37,26 @@ async def run_to_event(trigger):
         return event.payload
 
 
+def job_and_trigger(dataset_group: str, deletion_file: str, attempts: int):
+    """Create job ``erase-1`` and a trigger polling it every second."""
+    arn = PersonalizeHook().create_data_deletion_job("erase-1", dataset_group, deletion_file, ROLE_ARN)
+    trigger = PersonalizeDataDeletionJobCompletedTrigger(
+        data_deletion_job_arn=arn, waiter_delay=1, waiter_max_attempts=attempts
+    )
+    return arn, trigger
+
+
 async def test_run_fires_success_when_the_job_completes(emulator, dataset_group, deletion_file):
     emulator.hold("erase-1", "IN_PROGRESS")
-    arn = PersonalizeHook().create_data_deletion_job("erase-1", dataset_group, deletion_file, ROLE_ARN)
+    arn, trigger = job_and_trigger(dataset_group, deletion_file, attempts=10)
     threading.Timer(2.5, emulator.release, args=("erase-1",)).start()
-    trigger = PersonalizeDataDeletionJobCompletedTrigger(
-        data_deletion_job_arn=arn, waiter_delay=1, waiter_max_attempts=10
-    )
     assert await run_to_event(trigger) == {"status": "success", "data_deletion_job_arn": arn}
     assert emulator.calls("DescribeDataDeletionJob") >= 2
 
 
 async def test_run_fires_an_error_when_the_job_fails(emulator, dataset_group, deletion_file):
     emulator.fail_job("erase-1", "Input file is empty")
-    arn = PersonalizeHook().create_data_deletion_job("erase-1", dataset_group, deletion_file, ROLE_ARN)
-    trigger = PersonalizeDataDeletionJobCompletedTrigger(
-        data_deletion_job_arn=arn, waiter_delay=1, waiter_max_attempts=5
-    )
+    arn, trigger = job_and_trigger(dataset_group, deletion_file, attempts=5)
     event = await run_to_event(trigger)
     assert event["status"] == "error"
     assert event["data_deletion_job_arn"] == arn
@@ -61,10 +64,7 @@ async def test_run_fires_an_error_when_the_job_fails(emulator, dataset_group, de
 
 async def test_run_fires_an_error_when_the_attempts_run_out(emulator, dataset_group, deletion_file):
     emulator.hold("erase-1", "PENDING")
-    arn = PersonalizeHook().create_data_deletion_job("erase-1", dataset_group, deletion_file, ROLE_ARN)
-    trigger = PersonalizeDataDeletionJobCompletedTrigger(
-        data_deletion_job_arn=arn, waiter_delay=1, waiter_max_attempts=2
-    )
+    _, trigger = job_and_trigger(dataset_group, deletion_file, attempts=2)
     event = await run_to_event(trigger)
     assert event["status"] == "error"
     assert "max attempts" in event["message"].lower()
