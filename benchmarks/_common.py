@@ -25,12 +25,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import psutil
 
-from airflow_provider_personalize_deletion.emulator import LocalAws
+if TYPE_CHECKING:
+    from airflow_provider_personalize_deletion.emulator import LocalAws
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT_MARKER = "BENCHMARK-RESULT "
@@ -68,6 +68,8 @@ def aws_client(aws: LocalAws, service: str) -> Any:
     :param aws: the running emulator.
     :param service: ``s3`` or ``personalize``.
     """
+    import boto3  # not at module level: the DAG-parse workers must not have it loaded beforehand
+
     return boto3.client(
         service,
         endpoint_url=aws.endpoint_url,
