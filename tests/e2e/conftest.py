@@ -89,7 +89,9 @@ def warehouse(postgres_server) -> Warehouse:
 
 def deployment_extras(aws: LocalAws, warehouse: Warehouse) -> dict[str, str]:
     """Connections, Variables and settings every Airflow process gets (as scripts/demo.py does)."""
-    group_arns = [f"arn:aws:personalize:{aws.region}:123456789012:dataset-group/{name}" for name in GROUP_NAMES]
+    group_arns = [
+        f"arn:aws:personalize:{aws.region}:123456789012:dataset-group/{name}" for name in GROUP_NAMES
+    ]
     return {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -112,14 +114,14 @@ def airflow(tmp_path_factory, postgres_server, e2e_aws, warehouse) -> Iterator[A
     metadata_db = f"e2e_airflow_{uuid.uuid4().hex[:8]}"
     create_database(postgres_server.connect, metadata_db)
     api_port = free_port()
-    metadata_url = (
-        f"postgresql+psycopg2://{postgres_server.user}@{postgres_server.host}:{postgres_server.port}/{metadata_db}"
-    )
+    metadata_url = f"postgresql+psycopg2://{postgres_server.user}@{postgres_server.host}:{postgres_server.port}/{metadata_db}"
     deployment = AirflowDeployment(
         home=home,
         env=airflow_env(home, api_port, metadata_url, deployment_extras(e2e_aws, warehouse)),
         api_port=api_port,
-        metadata_dsn=postgres_dsn(postgres_server.host, postgres_server.port, postgres_server.user, metadata_db),
+        metadata_dsn=postgres_dsn(
+            postgres_server.host, postgres_server.port, postgres_server.user, metadata_db
+        ),
         components={
             "api-server": ["airflow", "api-server"],
             "scheduler": ["airflow", "scheduler"],
@@ -146,8 +148,8 @@ def _report_memory(deployment: AirflowDeployment, topology: str) -> None:
     memory = deployment.memory
     if memory is not None:
         _MEMORY_REPORTS.append(
-            f"{topology}: peak PSS {memory.peak_pss / 2**20:.0f} MiB, peak RSS {memory.peak_rss / 2**20:.0f} MiB, "
-            f"up to {memory.peak_processes} processes"
+            f"{topology}: peak PSS {memory.peak_pss / 2**20:.0f} MiB, "
+            f"peak RSS {memory.peak_rss / 2**20:.0f} MiB, up to {memory.peak_processes} processes"
         )
 
 
@@ -213,7 +215,9 @@ class Stage:
         from airflow_provider_personalize_deletion.utils.job_names import deterministic_job_name
 
         groups = group_arns or self.group_arns
-        return [deterministic_job_name(DAG_ID, "create_deletion_job", run_id, i, g) for i, g in enumerate(groups)]
+        return [
+            deterministic_job_name(DAG_ID, "create_deletion_job", run_id, i, g) for i, g in enumerate(groups)
+        ]
 
     def hold_jobs(self, run_id: str, group_arns: list[str] | None = None) -> list[str]:
         """Hold the run's jobs IN_PROGRESS (before they exist); return their names."""
@@ -224,7 +228,8 @@ class Stage:
 
     def wait_until_deferred(self, run_id: str, timeout: float = 180) -> list[dict[str, Any]]:
         """
-        Wait until every sensor is deferred and no process of the sensor task is left.
+        Wait until every sensor is deferred, no process of the sensor task is left, and a triggerer
+        has taken each trigger; return the task instances.
 
         Releasing a job before the deferring worker has exited would hit an Airflow race
         (apache/airflow#67287: a trigger that fires before the executor reports the deferring
@@ -232,15 +237,21 @@ class Stage:
         """
         tis = self.airflow.wait_for_task_state(run_id, "wait_for_deletion", {"deferred"}, timeout)
         wait_until(
-            lambda: not self.airflow.task_processes("wait_for_deletion"),
+            lambda: not self.airflow.task_processes(ti["id"] for ti in tis),
             60,
             what="the deferring sensor's worker process to exit",
         )
         time.sleep(3)  # the scheduler's next loop takes in the executor's event
-        return tis
+
+        def picked_up_by_a_triggerer() -> list[dict[str, Any]] | None:
+            now = [ti for ti in self.airflow.task_instances(run_id) if ti["task_id"] == "wait_for_deletion"]
+            ready = all(ti["state"] == "deferred" and (ti["trigger"] or {}).get("triggerer_id") for ti in now)
+            return now if ready else None
+
+        return wait_until(picked_up_by_a_triggerer, 60, what="a triggerer to take the sensors' triggers")
 
     def run(self, conf: dict[str, Any], timeout: float = 300) -> str:
-        """Trigger a run through the REST API, let its jobs go once the sensors are deferred; return its state."""
+        """Trigger a run by the REST API, release its jobs once the sensors are deferred; return its state."""
         run_id = self.airflow.trigger(conf)
         names = self.hold_jobs(run_id, conf.get("dataset_group_arns"))
         self.wait_until_deferred(run_id)

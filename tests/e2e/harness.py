@@ -78,7 +78,7 @@ def wait_until(
             value = condition()
             if value:
                 return value
-        except Exception as error:  # noqa: BLE001 - retried until the deadline, then reported
+        except Exception as error:
             last_error = error
         if time.monotonic() > deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
@@ -121,10 +121,8 @@ class Component:
             return
         pgid = self.process.pid
         _kill_group(pgid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(grace_seconds)
-        except subprocess.TimeoutExpired:
-            pass
         _kill_group(pgid, signal.SIGKILL)  # children that outlived the leader
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
@@ -268,7 +266,9 @@ class AirflowDeployment:
             check=False,
         )
         if result.returncode:
-            raise RuntimeError(f"`airflow {' '.join(args)}` failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}")
+            raise RuntimeError(
+                f"`airflow {' '.join(args)}` failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}"
+            )
 
     def start(self, *names: str) -> None:
         """Start components by name (all when none is given); each in its own process group."""
@@ -405,10 +405,17 @@ class AirflowDeployment:
         with contextlib.suppress(RuntimeError):
             self.api("DELETE", f"/variables/{key}")
 
+    def task_log_dir(self, run_id: str, task_id: str, map_index: int = -1, dag_id: str = DAG_ID) -> Path:
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return folder / f"map_index={map_index}" if map_index >= 0 else folder
+
     # ---- metadata database ------------------------------------------------------------------------
 
     def query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
-        with contextlib.closing(psycopg2.connect(self.metadata_dsn)) as connection, connection.cursor() as cursor:
+        with (
+            contextlib.closing(psycopg2.connect(self.metadata_dsn)) as connection,
+            connection.cursor() as cursor,
+        ):
             cursor.execute(sql, parameters)
             return cursor.fetchall()
 
@@ -418,15 +425,16 @@ class AirflowDeployment:
 
     # ---- the OS processes of a task ----------------------------------------------------------------
 
-    def task_processes(self, task_id: str) -> list[int]:
+    def task_processes(self, ti_ids: Iterable[str]) -> list[int]:
         """
-        The processes running a task now: command lines naming the task, within the deployment.
+        The processes running task instances now, found by the ids in their process titles.
 
-        The task runner (the child of the supervisor that runs the operator) comes first.
+        The task runner (``airflow worker -- <ti id>``, the process that runs the operator) comes
+        before its supervisor (``airflow supervisor: <ti id>``).
         """
-        pids = [pid for pid in self.pids() if task_id in cmdline(pid)]
-        # Children before parents: a pid whose parent is also in the list is the task runner.
-        return sorted(pids, key=lambda pid: parent_pid(pid) not in pids)
+        ids = list(ti_ids)
+        pids = [pid for pid in self.pids() if any(ti_id in cmdline(pid) for ti_id in ids)]
+        return sorted(pids, key=lambda pid: "airflow worker --" not in cmdline(pid))
 
     # ---- what must never leak ---------------------------------------------------------------------
 
@@ -443,7 +451,9 @@ class AirflowDeployment:
         for path in sorted(self.home.rglob("*")):
             if path.is_file() and path.suffix in {".log", ".out", ""} and "airflow.cfg" not in path.name:
                 text = path.read_text(errors="replace")
-                found += [f"{path.relative_to(self.home)}: {needle!r}" for needle in needles if needle in text]
+                found += [
+                    f"{path.relative_to(self.home)}: {needle!r}" for needle in needles if needle in text
+                ]
         tables = self.query(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
             "AND table_name = ANY(%s)",
