@@ -117,20 +117,29 @@ def scratch_dir(prefix: str) -> Iterator[str]:
 
 
 def run_worker(
-    script: str, worker: str, args: Mapping[str, Any], env: Mapping[str, str], timeout: float = 3600
+    script: str,
+    worker: str,
+    args: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    timeout: float = 3600,
 ) -> dict[str, Any]:
     """
     Run one variant in a fresh process (the script itself with ``--worker``) and return its result.
 
+    The process gets its own ``AIRFLOW_HOME`` and fake AWS credentials (:func:`benchmark_env`).
+
     :param script: the benchmark script's path (``__file__``).
     :param worker: the worker's name, as the script's ``--worker`` switch knows it.
     :param args: the worker's arguments, passed as JSON.
-    :param env: the worker's environment.
+    :param env: more environment variables, e.g. connections as ``AIRFLOW_CONN_<ID>``.
     :param timeout: seconds before the worker is killed.
     :raises RuntimeError: the worker failed or printed no result; the message holds its stderr tail.
     """
     command = [sys.executable, script, "--worker", worker, "--worker-args", json.dumps(args)]
-    done = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=timeout)
+    with scratch_dir("ppd-bench-home-") as home:
+        done = subprocess.run(
+            command, env=benchmark_env(home, env), capture_output=True, text=True, timeout=timeout
+        )
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
             return json.loads(line[len(RESULT_MARKER) :])

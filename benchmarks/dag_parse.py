@@ -28,14 +28,12 @@ from typing import Any
 from _common import (
     REPO,
     argument_parser,
-    benchmark_env,
     emit_result,
     machine_description,
     markdown_table,
     median,
     ratio,
     run_worker,
-    scratch_dir,
 )
 
 DAGS = {
@@ -128,47 +126,42 @@ WORKERS = {
 }
 
 
-def timed_worker(name: str, args: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+def timed_worker(name: str, args: dict[str, Any]) -> dict[str, Any]:
     """
     Run a worker and add the wall time of its whole process, start-up included.
 
     :param name: ``parse`` or ``import``.
     :param args: the worker's arguments.
-    :param env: the worker's environment.
     """
     started = time.perf_counter()
-    result = run_worker(__file__, name, args, env)
+    result = run_worker(__file__, name, args)
     return {**result, "process_seconds": time.perf_counter() - started}
 
 
-def measure_parses(env: dict[str, str], repetitions: int) -> dict[str, list[dict[str, Any]]]:
+def measure_parses(repetitions: int) -> dict[str, list[dict[str, Any]]]:
     """
     Parse each DAG ``repetitions`` times, alternating, each in a fresh process.
 
-    :param env: the workers' environment.
     :param repetitions: parses of each DAG.
     """
     results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in DAGS}
     for _ in range(repetitions):
         for variant, dag_file in DAGS.items():
-            results[variant].append(timed_worker("parse", {"dag_file": str(dag_file)}, env))
+            results[variant].append(timed_worker("parse", {"dag_file": str(dag_file)}))
     return results
 
 
-def measure_imports(env: dict[str, str], repetitions: int) -> list[tuple[str, str, float]]:
+def measure_imports(repetitions: int) -> list[tuple[str, str, float]]:
     """
     Time the import of each provider module, median of ``repetitions`` fresh processes.
 
-    :param env: the workers' environment.
     :param repetitions: imports of each module.
     :return: ``(variant, module, median seconds)`` rows.
     """
     rows = []
     for variant, modules in PROVIDER_MODULES.items():
         for module in modules:
-            times = [
-                timed_worker("import", {"module": module}, env)["import_seconds"] for _ in range(repetitions)
-            ]
+            times = [timed_worker("import", {"module": module})["import_seconds"] for _ in range(repetitions)]
             rows.append((variant, module, median(times)))
     return rows
 
@@ -228,10 +221,8 @@ def main() -> None:
         return
     repetitions = options.repetitions or (QUICK_REPETITIONS if options.quick else REPETITIONS)
     print(machine_description(), flush=True)
-    with scratch_dir("ppd-bench-home-") as home:
-        env = benchmark_env(home)
-        parses = measure_parses(env, repetitions)
-        imports = measure_imports(env, max(1, repetitions // 3))
+    parses = measure_parses(repetitions)
+    imports = measure_imports(max(1, repetitions // 3))
     print(f"\n{repetitions} fresh processes per DAG.\n")
     print(report(parses, imports))
 

@@ -29,7 +29,6 @@ import psycopg2
 from _common import (
     argument_parser,
     aws_client,
-    benchmark_env,
     current_rss_bytes,
     emit_result,
     machine_description,
@@ -184,15 +183,11 @@ def measure(aws: LocalAws, warehouse_conn: str, size: int) -> dict[str, dict[str
     for variant in VARIANTS:
         aws.client.reset()
         aws_client(aws, "s3").create_bucket(Bucket=BUCKET)
-        with scratch_dir("ppd-bench-home-") as home:
-            env = benchmark_env(
-                home,
-                {
-                    f"AIRFLOW_CONN_{CONN_ID.upper()}": warehouse_conn,
-                    "AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri(),
-                },
-            )
-            result = run_worker(__file__, variant, {"size": size}, env)
+        env = {
+            f"AIRFLOW_CONN_{CONN_ID.upper()}": warehouse_conn,
+            "AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri(),
+        }
+        result = run_worker(__file__, variant, {"size": size}, env)
         if result["ids"] != size:
             raise RuntimeError(f"{variant} wrote {result['ids']} ids, {size} expected")
         results[variant] = result

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import statistics
 import time
 from typing import Any
@@ -28,14 +29,12 @@ from typing import Any
 from _common import (
     argument_parser,
     aws_client,
-    benchmark_env,
     current_rss_bytes,
     emit_result,
     machine_description,
     markdown_table,
     ratio,
     run_worker,
-    scratch_dir,
 )
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
@@ -101,13 +100,16 @@ async def sample_rss(seconds: float) -> int:
 
 def release_all(emulator: EmulatorClient, job_names: list[str]) -> dict[str, float]:
     """
-    Release every held job, one after the other; return when each release was sent.
+    Release every held job, one after the other, in a shuffled order; return when each was released.
+
+    Shuffled: released in the order the triggers started, each job would be released at a fixed phase
+    of its trigger's polling, and every delay would come out the same.
 
     :param emulator: the emulator's control client.
-    :param job_names: the jobs, in the order of the triggers.
+    :param job_names: the jobs.
     """
     released = {}
-    for name in job_names:
+    for name in random.Random(6).sample(job_names, len(job_names)):
         released[name] = time.monotonic()
         emulator.release(name)
     return released
@@ -118,10 +120,11 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
     Run N triggers of one variant in this process's event loop and measure them.
 
     :param name: the variant, ``ours`` or ``baseline``.
-    :param args: ``endpoint_url``, ``arns``, ``job_names``, ``poll_seconds``.
+    :param args: ``endpoint_url`` (the emulator, whose every job is held) and ``poll_seconds``.
     """
     poll = args["poll_seconds"]
     emulator = EmulatorClient(args["endpoint_url"])
+    jobs = {job["jobName"]: job["dataDeletionJobArn"] for job in emulator.jobs()}
     polled = PolledTriggers()
     logger = logging.getLogger(WAITER_LOGGER)
     logger.setLevel(logging.INFO)
@@ -140,10 +143,9 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
             fired[job_name] = time.monotonic()
 
     started = time.monotonic()
-    count = len(args["arns"])
     tasks = [
-        asyncio.create_task(run_one(TRIGGERS[name], arn, job, poll * index / count))
-        for index, (arn, job) in enumerate(zip(args["arns"], args["job_names"], strict=True))
+        asyncio.create_task(run_one(TRIGGERS[name], arn, job, poll * index / len(jobs)))
+        for index, (job, arn) in enumerate(jobs.items())
     ]
     await wait_for(lambda: len(polled.tasks) == len(tasks) or any(task.done() for task in tasks))
     all_polling = time.monotonic() - started
@@ -153,9 +155,9 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
     rss_steady = await sample_rss(2 * poll)
     calls = await asyncio.to_thread(emulator.calls, "DescribeDataDeletionJob") - calls_before
     window = time.monotonic() - window_started
-    released = await asyncio.to_thread(release_all, emulator, args["job_names"])
+    released = await asyncio.to_thread(release_all, emulator, list(jobs))
     await asyncio.gather(*tasks)
-    delays = [fired[job] - released[job] for job in args["job_names"]]
+    delays = [fired[job] - released[job] for job in jobs]
     return {
         "seconds_until_all_polling": all_polling,
         "rss_before_bytes": rss_before,
@@ -182,9 +184,9 @@ def worker(name: str, args: dict[str, Any]) -> None:
     emit_result(asyncio.run(run_triggers(name, args)))
 
 
-def create_held_jobs(aws: LocalAws, count: int) -> tuple[list[str], list[str]]:
+def create_held_jobs(aws: LocalAws, count: int) -> None:
     """
-    Create ``count`` data deletion jobs held IN_PROGRESS; return their ARNs and names.
+    Create ``count`` data deletion jobs held IN_PROGRESS.
 
     :param aws: the running emulator, reset.
     :param count: how many jobs.
@@ -192,18 +194,14 @@ def create_held_jobs(aws: LocalAws, count: int) -> tuple[list[str], list[str]]:
     aws_client(aws, "s3").create_bucket(Bucket=BUCKET)
     aws_client(aws, "s3").put_object(Bucket=BUCKET, Key="run/part-00000.csv", Body=b"USER_ID\nu1\n")
     personalize = aws_client(aws, "personalize")
-    arns, names = [], []
     for index in range(count):
         if index % JOBS_PER_GROUP == 0:
             group = aws.client.create_dataset_group(f"shop-{index // JOBS_PER_GROUP}", user_ids=["u1"])
         name = f"erase-{index:05d}"
         aws.client.hold(name, "IN_PROGRESS")
-        response = personalize.create_data_deletion_job(
+        personalize.create_data_deletion_job(
             jobName=name, datasetGroupArn=group, dataSource={"dataLocation": DELETION_FILE}, roleArn=ROLE_ARN
         )
-        arns.append(response["dataDeletionJobArn"])
-        names.append(name)
-    return arns, names
 
 
 def measure(aws: LocalAws, count: int, poll_seconds: int) -> dict[str, dict[str, Any]]:
@@ -217,12 +215,10 @@ def measure(aws: LocalAws, count: int, poll_seconds: int) -> dict[str, dict[str,
     results = {}
     for variant in VARIANTS:
         aws.client.reset()
-        arns, names = create_held_jobs(aws, count)
-        args = {"endpoint_url": aws.endpoint_url, "arns": arns, "job_names": names}
-        args["poll_seconds"] = poll_seconds
-        with scratch_dir("ppd-bench-home-") as home:
-            env = benchmark_env(home, {"AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri()})
-            results[variant] = run_worker(__file__, variant, args, env)
+        create_held_jobs(aws, count)
+        args = {"endpoint_url": aws.endpoint_url, "poll_seconds": poll_seconds}
+        env = {"AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri()}
+        results[variant] = run_worker(__file__, variant, args, env)
     aws.client.reset()
     return results
 
