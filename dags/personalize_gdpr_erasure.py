@@ -40,13 +40,13 @@ COLLECTED = "ti.xcom_pull(task_ids='collect_erasure_requests')"
 
 
 @task
-def collect_erasure_requests(params=None, run_id=None) -> dict:
+def collect_erasure_requests(params=None, run_id=None, ti=None) -> dict:
     from airflow.sdk import timezone
 
     from airflow_provider_personalize_deletion.erasure import runtime, steps
 
     return steps.collect_erasure_requests(
-        params, run_id, timezone.utcnow(), runtime.request_store, runtime.get_variable
+        params, run_id, ti.try_number, timezone.utcnow(), runtime.request_store, runtime.get_variable
     )
 
 
@@ -82,11 +82,17 @@ def record_erasure(ti=None, run_id=None) -> dict:
 
 @task(trigger_rule="all_done")
 def delete_deletion_files(ti=None) -> dict:
+    from airflow.sdk import timezone
+
     from airflow_provider_personalize_deletion.erasure import runtime, steps
 
     collected = runtime.collected(ti)
     return steps.delete_deletion_files(
-        collected, runtime.created_job_arns(ti), runtime.describer(collected), runtime.s3_client(collected)
+        collected,
+        runtime.created_job_arns(ti),
+        runtime.describer(collected),
+        runtime.s3_client(collected),
+        timezone.utcnow(),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
 
 class DataDeletionJobFailedError(AirflowFailException):
@@ -19,9 +19,11 @@ class DataDeletionJobFailedError(AirflowFailException):
         super().__init__(f"Personalize data deletion job {job_arn} FAILED: {self.reason}")
 
 
-class DataDeletionJobTimeoutError(AirflowException):
+class DataDeletionJobTimeoutError(AirflowFailException):
     """
     A data deletion job was still running when the wait ran out.
+
+    Not retried, like a sensor's timeout: the wait already covered the longest a job takes.
 
     :param job_arn: the job's ARN.
     :param status: the job's last status.
@@ -34,3 +36,21 @@ class DataDeletionJobTimeoutError(AirflowException):
             f"Personalize data deletion job {job_arn} is still {status} after the configured wait; "
             "it goes on in Personalize: wait again with a sensor on this ARN"
         )
+
+
+class PersonalizeValidationError(AirflowFailException, ValueError):
+    """
+    A request parameter breaks a rule of the Personalize service model.
+
+    The task fails without retries: the same input would break the same rule. The message names
+    the parameter (``dataSource.dataLocation``, ``tags[3].tagKey``) and the rule; it never repeats
+    the offending value, which may be personal data or a secret.
+
+    :param field: dotted path of the offending parameter.
+    :param rule: the rule it broke, in words.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"Invalid parameter {field!r}: {rule}")

@@ -6,8 +6,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
-from airflow_provider_personalize_deletion.utils.service_model import PersonalizeValidationError
 from tests.core.conftest import ROLE_ARN
 
 

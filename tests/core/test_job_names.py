@@ -8,15 +8,15 @@ from airflow_provider_personalize_deletion.utils.job_names import deterministic_
 from airflow_provider_personalize_deletion.utils.service_model import find_violations
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"
-BASE = ("gdpr_erasure", "create_deletion_job", "scheduled__2026-11-28T00:00:00+00:00", -1, GROUP)
+BASE = ("gdpr_erasure", "create_deletion_job", "scheduled__2026-11-28T00:00:00+00:00", -1, GROUP, "s3://b/k/")
 
 
 def test_every_try_of_a_task_instance_gets_the_same_name():
     assert deterministic_job_name(*BASE) == deterministic_job_name(*BASE)
 
 
-@pytest.mark.parametrize("position", range(5))
-def test_any_other_dag_task_run_map_index_or_group_gets_another_name(position):
+@pytest.mark.parametrize("position", range(6))
+def test_any_other_dag_task_run_map_index_group_or_location_gets_another_name(position):
     other = list(BASE)
     other[position] = -7 if position == 3 else f"{other[position]}-other"
     assert deterministic_job_name(*other) != deterministic_job_name(*BASE)

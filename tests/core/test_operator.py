@@ -7,8 +7,12 @@ import threading
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+from botocore.exceptions import ClientError
 
-from airflow_provider_personalize_deletion.exceptions import DataDeletionJobFailedError
+from airflow_provider_personalize_deletion.exceptions import (
+    DataDeletionJobFailedError,
+    PersonalizeValidationError,
+)
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 from airflow_provider_personalize_deletion.links.personalize import PersonalizeDataDeletionJobLink
 from airflow_provider_personalize_deletion.operators.personalize import (
@@ -18,7 +22,6 @@ from airflow_provider_personalize_deletion.operators.personalize import (
 from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
 )
-from airflow_provider_personalize_deletion.utils.service_model import PersonalizeValidationError
 from tests.core.conftest import ROLE_ARN, MemoryTaskStateStore, task_context
 
 #: Tests that make the service refuse calls keep botocore from retrying those refusals itself.
@@ -220,3 +223,45 @@ def test_the_console_link_escapes_the_dataset_group_arn():
     )
     assert link.startswith("https://console.aws.amazon.com/personalize/home?region=eu-west-1#")
     assert "arn%3Aaws%3Apersonalize%3Aeu-west-1%3A123456789012%3Adataset-group%2Fshop" in link
+
+
+def test_a_cleared_task_whose_input_changed_gets_a_new_job(emulator, dataset_group, deletion_file, s3_client):
+    store = MemoryTaskStateStore()
+    first = operator(dataset_group, deletion_file).execute(task_context(store=store))
+    s3_client.put_object(Bucket="erasure-requests", Key="run-1b/part-00000.csv", Body=b"USER_ID\nu3\n")
+    cleared = operator(dataset_group, "s3://erasure-requests/run-1b/part-00000.csv")
+    second = cleared.execute(task_context(store=store))
+    assert second != first
+    assert store.get(TASK_STATE_KEY) == second
+    assert len(emulator.jobs()) == 2
+
+
+def test_a_fixed_job_name_already_used_for_other_input_is_refused(
+    emulator, dataset_group, deletion_file, s3_client
+):
+    operator(dataset_group, deletion_file, job_name="erase-today").execute(task_context())
+    s3_client.put_object(Bucket="erasure-requests", Key="other.csv", Body=b"USER_ID\nu3\n")
+    with pytest.raises(PersonalizeValidationError) as error:
+        operator(dataset_group, "s3://erasure-requests/other.csv", job_name="erase-today").execute(
+            task_context(map_index=1)
+        )
+    assert error.value.field == "jobName"
+    assert len(emulator.jobs()) == 1
+
+
+def test_a_busy_dataset_group_is_waited_for_like_a_full_one(
+    emulator, dataset_group, deletion_file, monkeypatch
+):
+    # The emulator cannot make a dataset group busy with training: the refusal is injected once.
+    refusals = iter([ClientError({"Error": {"Code": "ResourceInUseException"}}, "CreateDataDeletionJob")])
+    original = PersonalizeHook.create_data_deletion_job
+
+    def create_once_busy(self, *args, **kwargs):
+        refusal = next(refusals, None)
+        if refusal is not None:
+            raise refusal
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PersonalizeHook, "create_data_deletion_job", create_once_busy)
+    arn = operator(dataset_group, deletion_file, slot_wait_delay=0.1).execute(task_context())
+    assert [job["dataDeletionJobArn"] for job in emulator.jobs()] == [arn]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.utils.service_model import (
-    PersonalizeValidationError,
     find_violations,
     validate_request,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings, resolve_settings
-from airflow_provider_personalize_deletion.utils.service_model import PersonalizeValidationError
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"
 ROLE = "arn:aws:iam::123456789012:role/PersonalizeDeletion"

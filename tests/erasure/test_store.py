@@ -84,3 +84,24 @@ def test_the_audit_keeps_one_record_per_run(store):
 def test_a_table_name_that_is_not_an_identifier_is_refused():
     with pytest.raises(ValueError, match="requests_table"):
         ErasureRequestStore(hook=None, requests_table="x; DROP TABLE y")  # type: ignore[arg-type]
+
+
+def test_requests_personalize_cannot_hold_are_set_aside_with_their_reason(store):
+    from airflow_provider_personalize_deletion.deletion_file.user_ids import invalid_reason
+
+    store.add_requests(["ok", "", "x" * 257, "two\nlines"], "portal", NOW)
+    store.hook.run(
+        "INSERT INTO erasure_requests (request_id, user_id, requested_at, source, status) "
+        "VALUES ('null-id', NULL, '2026-11-28 00:00:00', 'portal', 'pending')"
+    )
+    assert store.reject_invalid(invalid_reason) == {"empty": 1, "too_long": 1, "line_break": 1, "null": 1}
+    assert store.count_pending() == 1
+    assert store.claim_pending(batch_key("run-1")) == 1
+
+
+def test_marking_again_after_a_retry_still_counts_the_whole_claim(store):
+    store.add_requests(["u1", "u2"], "portal", NOW)
+    key = batch_key("run-1")
+    store.claim_pending(key)
+    assert store.mark_erased(key, NOW, {"jobs": []}) == 2
+    assert store.mark_erased(key, NOW, {"jobs": []}) == 2

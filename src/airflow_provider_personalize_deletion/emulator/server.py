@@ -21,7 +21,7 @@ from airflow_provider_personalize_deletion.emulator.personalize import JobTiming
 from airflow_provider_personalize_deletion.emulator.wsgi import EmulatorApp
 
 #: The largest total size of one job's input files (the English user guide says 50 MB).
-DEFAULT_MAX_INPUT_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_INPUT_BYTES = 50_000_000  # "50 MB": the strict reading of the service's limit
 #: The credentials the emulator accepts (any would do; these are moto's conventional ones).
 ACCESS_KEY_ID = SECRET_ACCESS_KEY = "testing"
 

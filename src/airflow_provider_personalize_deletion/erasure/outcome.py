@@ -88,7 +88,8 @@ def group_outcomes(
     """
     groups = {arn: GroupOutcome(arn, files_per_group) for arn in dataset_group_arns}
     for job in jobs:
-        groups[job["datasetGroupArn"]].jobs.append(job)
+        group = job["datasetGroupArn"]
+        groups.setdefault(group, GroupOutcome(group, files_per_group)).jobs.append(job)
     return list(groups.values())
 
 

@@ -6,13 +6,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.parameters import (
     InvalidTransferParameterError,
     check_bucket_name,
     check_key_prefix,
 )
 from airflow_provider_personalize_deletion.utils.service_model import (
-    PersonalizeValidationError,
     validate_member,
 )
 
@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "dry_run": False,
     "cleanup_files": True,
     "overdue_days": 30,
+    "stale_file_hours": 48,
 }
 
 
@@ -55,6 +56,7 @@ class ErasureSettings:
     :param dry_run: count and report only: no file, no job, nothing marked.
     :param cleanup_files: delete the run's deletion files once its jobs ended.
     :param overdue_days: age after which a pending request is reported overdue (GDPR: 30 days).
+    :param stale_file_hours: age after which deletion files an earlier run kept are deleted.
     """
 
     warehouse_conn_id: str
@@ -68,6 +70,7 @@ class ErasureSettings:
     dry_run: bool
     cleanup_files: bool
     overdue_days: int
+    stale_file_hours: int
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as plain JSON, for XCom."""
@@ -130,3 +133,7 @@ def _validate(settings: ErasureSettings) -> None:
         raise PersonalizeValidationError(field, str(error)) from None
     if not isinstance(settings.overdue_days, int) or settings.overdue_days < 1:
         raise PersonalizeValidationError("overdue_days", "must be a whole number of days, at least 1")
+    if not isinstance(settings.stale_file_hours, int) or settings.stale_file_hours < 25:
+        raise PersonalizeValidationError(
+            "stale_file_hours", "must be a whole number of hours, at least 25 (a job can take a day)"
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,8 +19,8 @@ from airflow_provider_personalize_deletion.deletion_file.user_ids import invalid
 from airflow_provider_personalize_deletion.erasure import outcome as outcomes
 from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings, resolve_settings
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, batch_key
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.hooks.personalize import INTERMEDIATE_STATES
-from airflow_provider_personalize_deletion.utils.service_model import PersonalizeValidationError
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,20 @@ class ErasureRunFailedError(AirflowFailException):
 def collect_erasure_requests(
     params: Mapping[str, Any],
     run_id: str,
+    try_number: int,
     now: datetime,
     store_for: Callable[[ErasureSettings], ErasureRequestStore],
     get_variable: Callable[[str], Any | None],
 ) -> dict[str, Any]:
     """
-    Resolve the settings, register ad-hoc requests, report overdue ones, and claim the pending ones.
+    Resolve the settings, register ad-hoc requests, set aside invalid ones, report overdue ones, claim.
+
+    Each try claims under its own key, and so exports to its own S3 folder: a cleared run claims
+    what is pending now, and its jobs (named after their input) are new ones.
 
     :param params: the DAG run's params; ``user_ids`` (optional) are erased ad hoc.
     :param run_id: the DAG run's id.
+    :param try_number: the collect task's try number.
     :param now: the current time (aware).
     :param store_for: opens the request store of the settings' warehouse.
     :param get_variable: returns an Airflow Variable's value, or None.
@@ -53,8 +58,15 @@ def collect_erasure_requests(
     ad_hoc = _checked_user_ids(params.get("user_ids") or [])
     store = store_for(settings)
     store.create_tables()
-    key = batch_key(run_id)
-    added = store.add_requests(ad_hoc, f"ad-hoc:{key[:12]}", now) if ad_hoc else 0
+    key = batch_key(f"{run_id}#{try_number}")
+    added = store.add_requests(ad_hoc, f"ad-hoc:{batch_key(run_id)[:12]}", now) if ad_hoc else 0
+    rejected = dict(store.reject_invalid(invalid_reason))
+    if rejected:
+        log.warning(
+            "Set aside %d erasure request(s) whose user id Personalize cannot hold (%s): status 'rejected'",
+            sum(rejected.values()),
+            rejected,
+        )
     overdue = store.count_overdue(now - timedelta(days=settings.overdue_days))
     pending = store.count_pending()
     claimed = 0 if settings.dry_run else store.claim_pending(key)
@@ -77,7 +89,13 @@ def collect_erasure_requests(
         "export_sql": store.export_sql(key),
         "s3_key_prefix": f"{settings.key_prefix}/{key[:16]}",
         "collected_at": now.isoformat(),
-        "requests": {"pending": pending, "claimed": claimed, "overdue": overdue, "added_ad_hoc": added},
+        "requests": {
+            "pending": pending,
+            "claimed": claimed,
+            "overdue": overdue,
+            "added_ad_hoc": added,
+            "rejected": rejected,
+        },
     }
 
 
@@ -165,34 +183,60 @@ def delete_deletion_files(
     job_arns: Iterable[str],
     describe: Describe,
     s3_client: Any,
+    now: datetime,
 ) -> dict[str, Any]:
     """
     Delete the run's deletion files (personal data) once none of its jobs may still read them.
+
+    Files an earlier run had to keep (a job still running when it ended) are deleted here once
+    they are older than ``stale_file_hours``, longer than any job takes.
 
     :param collected: the result of :func:`collect_erasure_requests`.
     :param job_arns: the ARNs of the jobs the run created.
     :param describe: describes a job by ARN.
     :param s3_client: a boto3 S3 client.
-    :return: how many files were deleted, or why they were kept.
+    :param now: the current time (aware).
+    :return: how many files were deleted, and why any of this run's were kept.
     """
     settings = ErasureSettings.from_dict(collected["settings"])
     if not settings.cleanup_files:
-        return {"deleted": 0, "kept": "cleanup_files is off"}
+        return {"deleted": 0, "stale_deleted": 0, "kept": "cleanup_files is off"}
     running = [arn for arn in job_arns if describe(arn)["status"] in INTERMEDIATE_STATES]
+    run_prefix = collected["s3_key_prefix"] + "/"
+    stale_before = now - timedelta(hours=settings.stale_file_hours)
+    ours, stale = [], []
+    for item in _objects(s3_client, settings.bucket, settings.key_prefix + "/"):
+        if item["Key"].startswith(run_prefix):
+            ours.append(item["Key"])
+        elif item["LastModified"] < stale_before:
+            stale.append(item["Key"])
     if running:
-        log.warning("Keeping the deletion files: %d job(s) may still read them", len(running))
-        return {"deleted": 0, "kept": f"{len(running)} job(s) still running"}
-    prefix = collected["s3_key_prefix"] + "/"
-    keys = [
-        item["Key"]
-        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix=prefix)
-        for item in page.get("Contents", [])
-    ]
+        log.warning("Keeping this run's deletion files: %d job(s) may still read them", len(running))
+        ours = []
+    _delete(s3_client, settings.bucket, ours + stale)
+    log.info(
+        "Deleted %d deletion file(s) of this run and %d left by earlier runs under s3://%s/%s/",
+        len(ours),
+        len(stale),
+        settings.bucket,
+        settings.key_prefix,
+    )
+    return {
+        "deleted": len(ours),
+        "stale_deleted": len(stale),
+        "kept": f"{len(running)} job(s) still running" if running else None,
+    }
+
+
+def _objects(s3_client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
+
+
+def _delete(s3_client: Any, bucket: str, keys: list[str]) -> None:
     for start in range(0, len(keys), 1000):
         batch = [{"Key": key} for key in keys[start : start + 1000]]
-        s3_client.delete_objects(Bucket=settings.bucket, Delete={"Objects": batch, "Quiet": True})
-    log.info("Deleted %d deletion file(s) under s3://%s/%s", len(keys), settings.bucket, prefix)
-    return {"deleted": len(keys), "kept": None}
+        s3_client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
 
 
 def _checked_user_ids(user_ids: Any) -> list[str]:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-#: A request is pending until every dataset group erased its user, then erased.
-PENDING, ERASED = "pending", "erased"
+#: A request is pending until every dataset group erased its user, then erased; a request whose user
+#: id Personalize cannot hold (NULL, empty, too long...) is rejected, for a person to look at.
+PENDING, ERASED, REJECTED = "pending", "erased", "rejected"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -121,6 +123,35 @@ class ErasureRequestStore:
         p = self._p
         return self._count(f"status = {p} AND requested_at < {p}", (PENDING, sql_timestamp(deadline)))
 
+    def reject_invalid(self, reason_of: Callable[[object], str | None], batch_size: int = 10_000) -> Counter:
+        """
+        Set aside pending requests whose user id Personalize cannot take, so they never block a run.
+
+        :param reason_of: tells why a value is not a user id, or None when it is one.
+        :param batch_size: rows read at a time.
+        :return: how many requests were rejected, by reason.
+        """
+        p = self._p
+        rejected: dict[str, str] = {}
+        connection = self.hook.get_conn()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(
+                f"SELECT request_id, user_id FROM {self.requests_table} WHERE status = {p}", (PENDING,)
+            )
+            while rows := cursor.fetchmany(batch_size):
+                for request_id, user_id in rows:
+                    if reason := reason_of(user_id):
+                        rejected[request_id] = reason
+            cursor.executemany(
+                f"UPDATE {self.requests_table} SET status = {p}, erasure_record = {p} WHERE request_id = {p}",
+                [(REJECTED, json.dumps({"rejected": reason}), rid) for rid, reason in rejected.items()],
+            )
+            connection.commit()
+        finally:
+            connection.close()
+        return Counter(rejected.values())
+
     def claim_pending(self, key: str) -> int:
         """
         Claim every pending request for one run.
@@ -154,21 +185,20 @@ class ErasureRequestStore:
 
     def mark_erased(self, key: str, erased_at: datetime, record: dict[str, Any]) -> int:
         """
-        Mark the run's claimed requests erased, with the jobs that erased them.
+        Mark the run's claimed requests erased, with the jobs that erased them; safe to repeat.
 
         :param key: the run's :func:`batch_key`.
-        :param erased_at: when the last job completed.
+        :param erased_at: when the erasure was recorded (its jobs COMPLETED before).
         :param record: what erased them (job ARNs, numDeleted); stored as JSON on each request.
-        :return: how many requests were marked.
+        :return: how many requests of the claim are erased.
         """
-        claimed = self.count_claimed(key)
         p = self._p
         self.hook.run(
             f"UPDATE {self.requests_table} SET status = {p}, erased_at = {p}, erasure_record = {p} "
             f"WHERE batch_key = {p} AND status = {p}",
             parameters=(ERASED, sql_timestamp(erased_at), json.dumps(record), key, PENDING),
         )
-        return claimed
+        return self._count(f"batch_key = {p} AND status = {p}", (key, ERASED))
 
     def write_audit(self, run_id: str, recorded_at: datetime, outcome: str, record: dict[str, Any]) -> None:
         """
@@ -180,12 +210,18 @@ class ErasureRequestStore:
         :param record: the audit record; holds no user id.
         """
         p = self._p
-        self.hook.run(f"DELETE FROM {self.audit_table} WHERE run_id = {p}", parameters=(run_id,))
-        self.hook.run(
-            f"INSERT INTO {self.audit_table} (run_id, recorded_at, outcome, record) "
-            f"VALUES ({p}, {p}, {p}, {p})",
-            parameters=(run_id, sql_timestamp(recorded_at), outcome, json.dumps(record, sort_keys=True)),
-        )
+        connection = self.hook.get_conn()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(f"DELETE FROM {self.audit_table} WHERE run_id = {p}", (run_id,))
+            cursor.execute(
+                f"INSERT INTO {self.audit_table} (run_id, recorded_at, outcome, record) "
+                f"VALUES ({p}, {p}, {p}, {p})",
+                (run_id, sql_timestamp(recorded_at), outcome, json.dumps(record, sort_keys=True)),
+            )
+            connection.commit()  # both statements, or neither
+        finally:
+            connection.close()
 
     def _count(self, where: str, parameters: tuple) -> int:
         row = self.hook.get_first(f"SELECT COUNT(*) FROM {self.requests_table} WHERE {where}", parameters)

@@ -13,9 +13,9 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow_provider_personalize_deletion.exceptions import (
     DataDeletionJobFailedError,
     DataDeletionJobTimeoutError,
+    PersonalizeValidationError,
 )
 from airflow_provider_personalize_deletion.utils.service_model import (
-    PersonalizeValidationError,
     validate_request,
 )
 
@@ -115,7 +115,7 @@ class PersonalizeHook(AwsBaseHook):
         :raises DataDeletionJobTimeoutError: the job is still running.
         """
         job = self.describe_data_deletion_job(data_deletion_job_arn)
-        if not is_job_completed(job):
+        if not check_job_outcome(job):
             raise DataDeletionJobTimeoutError(data_deletion_job_arn, job["status"])
         return job
 
@@ -197,9 +197,9 @@ def build_create_request(
     return request
 
 
-def is_job_completed(job: dict[str, Any]) -> bool:
+def check_job_outcome(job: dict[str, Any]) -> bool:
     """
-    Tell a COMPLETED job from a running one; a FAILED or unknown status raises.
+    Check a job's status: True when COMPLETED, False while it runs; a FAILED or unknown status raises.
 
     :param job: a ``dataDeletionJob`` description or summary.
     :raises DataDeletionJobFailedError: the job FAILED (with the service's reason).

@@ -13,7 +13,9 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 from airflow.providers.common.compat.sdk import AirflowException, conf
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+from botocore.exceptions import ClientError
 
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook, build_create_request
 from airflow_provider_personalize_deletion.links.personalize import PersonalizeDataDeletionJobLink
 from airflow_provider_personalize_deletion.triggers.personalize import (
@@ -22,13 +24,27 @@ from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
 )
 from airflow_provider_personalize_deletion.utils.job_names import deterministic_job_name
-from airflow_provider_personalize_deletion.utils.service_model import PersonalizeValidationError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+
+def _same_input(described: dict[str, Any], job: dict[str, Any]) -> bool:
+    """Whether an existing job deletes from the same dataset group, reading the same location."""
+    return (
+        described["datasetGroupArn"] == job["dataset_group_arn"]
+        and described["dataSource"]["dataLocation"] == job["data_location"]
+    )
+
+
 #: What to do when a job of the same name already exists and this task did not record creating it.
 IF_EXISTS_CHOICES = ("reuse", "fail")
+
+#: Refusals that mean "not now": the job is created once the dataset group is free again.
+BUSY_ERROR_CODES = {
+    "LimitExceededException": "5 PENDING data deletion jobs, the service's limit",
+    "ResourceInUseException": "a resource it depends on is in use",
+}
 
 #: Key under which the created job's ARN is kept in Airflow 3.3's durable ``task_state_store``.
 TASK_STATE_KEY = "personalize_data_deletion_job_arn"
@@ -39,16 +55,21 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
     Create a data deletion job that erases the users listed in a USER_ID CSV from a dataset group.
 
     **Exactly once.** Unless ``job_name`` is given, the job is named after the task instance (DAG,
-    task, run, map index, dataset group), so every try of the task has the same name. Before
-    creating, the task looks for the ARN it recorded in ``task_state_store`` (Airflow 3.3+), then for
-    a job of that name in the dataset group; the create call itself is refused by the service with
-    ResourceAlreadyExistsException for a name in use. A retried task, even one whose worker died
-    between the create call and pushing the ARN, thus carries on with the job it already created.
+    task, run, map index) and its input (dataset group, data location), so every try of the task
+    has the same name. Before creating, the task looks for the ARN it recorded in
+    ``task_state_store`` (Airflow 3.3+), then for a job of that name in the dataset group; the
+    create call itself is refused by the service with ResourceAlreadyExistsException for a name in
+    use. A retried task, even one whose worker died between the create call and pushing the ARN,
+    thus carries on with the job it already created. A job is only reused if it deletes from the
+    same dataset group and reads the same data location: a cleared task whose input changed gets a
+    new job, and a fixed ``job_name`` shared by other input is refused.
 
     **Limits.** A dataset group takes at most 5 PENDING jobs; when the service answers
-    LimitExceededException the task waits for a slot (in the triggerer when deferrable), each wait as
-    long as it has already waited (between ``slot_wait_delay`` and ``slot_wait_max_delay``), for up
-    to ``slot_wait_timeout``.
+    LimitExceededException (or ResourceInUseException, a resource the job needs being busy), the
+    task waits and tries again (in the triggerer when deferrable), each wait as long as it has
+    already waited (between ``slot_wait_delay`` and ``slot_wait_max_delay``), for up to
+    ``slot_wait_timeout``. botocore's standard retry mode retries LimitExceededException itself a
+    few times first.
 
     **Bad input** (a rule of the service model broken, a non-``s3://`` location, an unknown dataset
     group) is refused before the create call, by an error naming the parameter and the rule.
@@ -61,15 +82,17 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
     :param role_arn: IAM role Personalize assumes to read ``data_location``. (templated)
     :param job_name: the job's name. (default: derived from the task instance; templated)
     :param tags: tags for the job, as a mapping of key to value. (templated)
-    :param if_exists: ``"reuse"`` carries on with an existing job of the same name; ``"fail"`` raises.
-        A job this task recorded creating is always reused. (default: ``"reuse"``)
+    :param if_exists: ``"reuse"`` carries on with an existing job of the same name and input;
+        ``"fail"`` raises. A job this task recorded creating in ``task_state_store`` is always
+        reused; without that store (before Airflow 3.3), ``"fail"`` also raises for the task's own
+        job when a worker died after creating it. (default: ``"reuse"``)
     :param wait_for_completion: wait until the job is COMPLETED (and fail if it FAILED).
         (default: False)
     :param deferrable: wait in the triggerer instead of a worker, for the job and for a slot.
         (default: ``[operators] default_deferrable``, False unless configured)
     :param waiter_delay: seconds between two status checks of the job. (default: 60)
     :param waiter_max_attempts: status checks before giving up. (default: 1500, 25 hours at 60 s)
-    :param slot_wait_delay: first wait, in seconds, for a slot after LimitExceededException. (default: 30)
+    :param slot_wait_delay: first wait, in seconds, after LimitExceededException. (default: 30)
     :param slot_wait_max_delay: longest single wait for a slot, in seconds. (default: 600)
     :param slot_wait_timeout: give up waiting for a slot after this many seconds. (default: 6 hours)
     :param aws_conn_id: the Airflow connection used for AWS credentials. (templated)
@@ -145,13 +168,15 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             "tags": self.tags,
         }
         build_create_request(**job)  # refuses bad input before any call
-        arn = self._recorded_job(context) or self._existing_job(job["job_name"])
+        arn = self._recorded_job(context, job) or self._existing_job(job)
         while arn is None:
             try:
                 arn = self._create(job)
-            except self.hook.client.exceptions.LimitExceededException:
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in BUSY_ERROR_CODES:
+                    raise
                 slot_wait_started = slot_wait_started or datetime.now(timezone.utc).isoformat()
-                self._wait_for_slot(slot_wait_started)
+                self._wait_for_slot(slot_wait_started, error.response["Error"]["Code"])
         self._record(context, arn)
         if self.wait_for_completion:
             self._wait_for_job(arn)
@@ -165,35 +190,45 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             ti.run_id,
             ti.map_index if ti.map_index is not None else -1,
             self.dataset_group_arn,
+            self.data_location,
         )
 
-    def _recorded_job(self, context: Context) -> str | None:
-        """The ARN an earlier try of this task recorded creating, if it still exists."""
+    def _recorded_job(self, context: Context, job: dict[str, Any]) -> str | None:
+        """The ARN an earlier try of this task recorded creating, if it exists and has this input."""
         store = context.get("task_state_store")
         recorded = store.get(TASK_STATE_KEY) if store is not None else None
         if not isinstance(recorded, str) or not recorded:
             return None
-        arn = recorded
         try:
-            self.hook.describe_data_deletion_job(arn)
+            described = self.hook.describe_data_deletion_job(recorded)
         except self.hook.client.exceptions.ResourceNotFoundException:
-            self.log.warning("The job an earlier try recorded, %s, no longer exists", arn)
+            self.log.warning("The job an earlier try recorded, %s, no longer exists", recorded)
             return None
-        self.log.info("Carrying on with the job an earlier try of this task created: %s", arn)
-        return arn
+        if not _same_input(described, job):
+            # A cleared and re-run task instance: the earlier job read other input.
+            self.log.info("The job an earlier try recorded, %s, read other input: not reusing it", recorded)
+            return None
+        self.log.info("Carrying on with the job an earlier try of this task created: %s", recorded)
+        return recorded
 
-    def _existing_job(self, job_name: str) -> str | None:
-        """The ARN of this dataset group's job named ``job_name``, after checking the group exists."""
+    def _existing_job(self, job: dict[str, Any]) -> str | None:
+        """The ARN of this dataset group's job of the same name, after checking the group exists."""
         self.hook.check_dataset_group_exists(self.dataset_group_arn)
-        job = self.hook.find_data_deletion_job(self.dataset_group_arn, job_name)
-        if job is None:
-            return None
-        return self._reuse(job_name, job["dataDeletionJobArn"])
+        found = self.hook.find_data_deletion_job(self.dataset_group_arn, job["job_name"])
+        return None if found is None else self._reuse(job, found["dataDeletionJobArn"])
 
-    def _reuse(self, job_name: str, arn: str) -> str:
+    def _reuse(self, job: dict[str, Any], arn: str) -> str:
+        """Carry on with an existing job of the same name, if allowed and if it reads the same input."""
         if self.if_exists == "fail":
-            raise AirflowException(f"A data deletion job named {job_name!r} already exists: {arn}")
-        self.log.info("A data deletion job named %s already exists; carrying on with it: %s", job_name, arn)
+            raise AirflowException(f"A data deletion job named {job['job_name']!r} already exists: {arn}")
+        if not _same_input(self.hook.describe_data_deletion_job(arn), job):
+            raise PersonalizeValidationError(
+                "jobName",
+                "is already used by a data deletion job with another dataset group or data location",
+            )
+        self.log.info(
+            "A data deletion job named %s already exists; carrying on with it: %s", job["job_name"], arn
+        )
         return arn
 
     def _create(self, job: dict[str, Any]) -> str:
@@ -206,23 +241,23 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
                 raise PersonalizeValidationError(
                     "jobName", "is already used by a data deletion job of another dataset group"
                 ) from None
-            return self._reuse(job["job_name"], existing["dataDeletionJobArn"])
+            return self._reuse(job, existing["dataDeletionJobArn"])
         self.log.info("Created data deletion job %s: %s", job["job_name"], arn)
         return arn
 
-    def _wait_for_slot(self, slot_wait_started: str) -> None:
+    def _wait_for_slot(self, slot_wait_started: str, error_code: str) -> None:
         waited = (datetime.now(timezone.utc) - datetime.fromisoformat(slot_wait_started)).total_seconds()
         if waited >= self.slot_wait_timeout:
             raise AirflowException(
-                f"Dataset group {self.dataset_group_arn} still had 5 PENDING data deletion jobs after "
-                f"{waited:.0f} s of waiting for a slot (slot_wait_timeout={self.slot_wait_timeout})"
+                f"Dataset group {self.dataset_group_arn} was still busy ({BUSY_ERROR_CODES[error_code]}) "
+                f"after {waited:.0f} s of waiting (slot_wait_timeout={self.slot_wait_timeout})"
             )
         delay = min(self.slot_wait_max_delay, max(self.slot_wait_delay, waited))
         delay = min(delay, self.slot_wait_timeout - waited)
         self.log.info(
-            "Dataset group %s has 5 PENDING data deletion jobs, the service's limit; "
-            "waiting %.0f s for a slot (waited %.0f s of %.0f s so far)",
+            "Dataset group %s is busy (%s); waiting %.0f s before trying again (waited %.0f s of %.0f s)",
             self.dataset_group_arn,
+            BUSY_ERROR_CODES[error_code],
             delay,
             waited,
             self.slot_wait_timeout,

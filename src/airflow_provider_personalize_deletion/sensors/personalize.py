@@ -13,8 +13,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk.bases.sensor import PokeReturnValue
 
-from airflow_provider_personalize_deletion.hooks import personalize as states
-from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook, is_job_completed
+from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook, check_job_outcome
 from airflow_provider_personalize_deletion.triggers.personalize import (
     DEFAULT_WAITER_DELAY,
     PersonalizeDataDeletionJobCompletedTrigger,
@@ -51,10 +50,6 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
     template_fields: Sequence[str] = aws_template_fields("data_deletion_job_arn")
     ui_color = "#8ab4f8"
 
-    INTERMEDIATE_STATES = states.INTERMEDIATE_STATES
-    FAILURE_STATES = states.FAILURE_STATES
-    SUCCESS_STATES = states.SUCCESS_STATES
-
     def __init__(
         self,
         *,
@@ -88,7 +83,7 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
     def poke(self, context: Context) -> PokeReturnValue:
         job = self.hook.describe_data_deletion_job(self.data_deletion_job_arn)
         self.log.info("Data deletion job %s is %s", job["jobName"], job["status"])
-        if is_job_completed(job):
+        if check_job_outcome(job):
             return PokeReturnValue(is_done=True, xcom_value=self._completed(job))
         return PokeReturnValue(is_done=False)
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import Context
 
-DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_FILE_BYTES = 50_000_000  # the service says "50 MB": stay under it even if it means MB
 DEFAULT_FETCH_SIZE = 10_000
 
 
@@ -75,7 +75,7 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         ``{s3_key_prefix}/part-00000.csv`` and so on. Part files an earlier attempt left in this
         folder are deleted. (templated)
     :param aws_conn_id: the AWS connection; default ``aws_default``. (templated)
-    :param max_file_bytes: the size limit of one file, header included; default 50 MiB, the input
+    :param max_file_bytes: the size limit of one file, header included; default 50,000,000 bytes, the input
         limit of one job. (templated)
     :param invalid_ids: what to do with values Personalize cannot take as user ids (NULL, empty, over
         256 characters, with a line break, not UTF-8): ``"fail"`` (default) fails the task with the

@@ -5,7 +5,8 @@ botocore's own client-side validation checks required members, types and minimum
 maximum lengths, value ranges or the ``pattern`` of a string. The service does, and answers with an
 ``InvalidInputException`` after a round trip. The rules here are read from the same service model
 (so they cannot drift from what the service enforces) and checked locally, before any call, with an
-error that names the field and the rule it broke.
+error that names the field and the rule it broke. The module does not import Airflow: the local
+emulator validates requests with it too.
 
 The patterns in the model are Java regular expressions matched against the whole value
 (``\\p{L}`` style classes included), so they are compiled with the ``regex`` module and applied
@@ -19,30 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import regex
-from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel, Shape, StructureShape
 
+    from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+
 SERVICE_NAME = "personalize"
-
-
-class PersonalizeValidationError(AirflowFailException, ValueError):
-    """
-    A request parameter breaks a rule of the Personalize service model.
-
-    The task fails without retries: the same input would break the same rule. The message names
-    the parameter (``dataSource.dataLocation``, ``tags[3].tagKey``) and the rule; it never repeats
-    the offending value, which may be personal data or a secret.
-
-    :param field: dotted path of the offending parameter.
-    :param rule: the rule it broke, in words.
-    """
-
-    def __init__(self, field: str, rule: str) -> None:
-        self.field = field
-        self.rule = rule
-        super().__init__(f"Invalid parameter {field!r}: {rule}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +37,9 @@ class Violation:
     rule: str
 
     def as_error(self) -> PersonalizeValidationError:
+        # Imported here: the emulator uses this module without loading Airflow.
+        from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+
         return PersonalizeValidationError(self.field, self.rule)
 
 
