@@ -15,7 +15,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -153,6 +153,14 @@ def _report_memory(deployment: AirflowDeployment, topology: str) -> None:
         )
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, for fixtures that act on failures (screenshots)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     if _MEMORY_REPORTS:
         terminalreporter.section("memory used by Airflow (e2e)")
@@ -210,21 +218,27 @@ class Stage:
     def conf(self, user_ids: list[str] = (), group_arns: list[str] | None = None) -> dict[str, Any]:
         return {"dataset_group_arns": group_arns or self.group_arns, "user_ids": list(user_ids)}
 
-    def job_names(self, run_id: str, group_arns: list[str] | None = None) -> list[str]:
-        """The names the run's create tasks give their jobs (one deletion file: map index = group)."""
-        from airflow_provider_personalize_deletion.utils.job_names import deterministic_job_name
+    def hold_jobs_as_created(self, count: int, ignore: Iterable[str] = (), timeout: float = 240) -> list[str]:
+        """
+        Hold the next ``count`` new jobs IN_PROGRESS as soon as they appear; return their names.
 
-        groups = group_arns or self.group_arns
-        return [
-            deterministic_job_name(DAG_ID, "create_deletion_job", run_id, i, g) for i, g in enumerate(groups)
-        ]
+        A job stays PENDING 2 s, then IN_PROGRESS 4 s: polling every 0.2 s holds it well before it
+        could complete.
+        """
+        held: list[str] = []
+        skip = set(ignore)
 
-    def hold_jobs(self, run_id: str, group_arns: list[str] | None = None) -> list[str]:
-        """Hold the run's jobs IN_PROGRESS (before they exist); return their names."""
-        names = self.job_names(run_id, group_arns)
-        for name in names:
-            self.emulator.hold(name, "IN_PROGRESS")
-        return names
+        def hold_new() -> bool:
+            for job in self.emulator.jobs():
+                if job["jobName"] in skip or job["jobName"] in held:
+                    continue
+                assert job["status"] in ("PENDING", "IN_PROGRESS"), f"job finished before it was held: {job}"
+                self.emulator.hold(job["jobName"], "IN_PROGRESS")
+                held.append(job["jobName"])
+            return len(held) >= count
+
+        wait_until(hold_new, timeout, interval=0.2, what=f"{count} new deletion job(s)")
+        return held
 
     def wait_until_deferred(self, run_id: str, timeout: float = 180) -> list[dict[str, Any]]:
         """
@@ -253,7 +267,7 @@ class Stage:
     def run(self, conf: dict[str, Any], timeout: float = 300) -> str:
         """Trigger a run by the REST API, release its jobs once the sensors are deferred; return its state."""
         run_id = self.airflow.trigger(conf)
-        names = self.hold_jobs(run_id, conf.get("dataset_group_arns"))
+        names = self.hold_jobs_as_created(len(conf.get("dataset_group_arns") or self.group_arns))
         self.wait_until_deferred(run_id)
         for name in names:
             self.emulator.release(name)

@@ -18,7 +18,7 @@ def test_sensor_waits_deferred_in_the_triggerer_and_resumes_when_the_job_complet
     user_ids = stage.user_ids(3)
     stage.request_erasure(user_ids)
     run_id = stage.airflow.trigger(stage.conf())
-    names = stage.hold_jobs(run_id)
+    names = stage.hold_jobs_as_created(2)
 
     deferred = stage.wait_until_deferred(run_id)
 

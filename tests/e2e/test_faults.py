@@ -43,14 +43,13 @@ def test_worker_killed_right_after_the_create_call_retries_with_the_same_job(sta
     # before the answer comes back; the service still creates the job.
     stage.emulator.set_latency(8)
     run_id = stage.airflow.trigger(stage.conf(group_arns=group))
-    (name,) = stage.hold_jobs(run_id, group)
     wait_until(lambda: stage.emulator.calls("CreateDataDeletionJob") == 1, 180, what="the create call")
     (creating,) = stage.airflow.wait_for_task_state(run_id, "create_deletion_job", {"running"}, 10)
     runner = stage.airflow.task_processes([creating["id"]])[0]
     assert "airflow worker --" in cmdline(runner)
     os.kill(runner, signal.SIGKILL)
     stage.emulator.set_latency(0)
-    wait_until(lambda: stage.jobs_of(group[0]), 30, what="the job the dead worker asked for")
+    (name,) = stage.hold_jobs_as_created(1, timeout=30)  # the job the dead worker asked for
 
     stage.airflow.wait_for_task_state(run_id, "create_deletion_job", {"up_for_retry"}, 60)
     # The DAG retries after 2 minutes (default_args retry_delay).
@@ -70,7 +69,7 @@ def test_triggerer_killed_and_restarted_while_the_sensor_is_deferred_the_run_com
     user_ids = stage.user_ids(3)
     stage.request_erasure(user_ids)
     run_id = stage.airflow.trigger(stage.conf())
-    names = stage.hold_jobs(run_id)
+    names = stage.hold_jobs_as_created(2)
     deferred = stage.wait_until_deferred(run_id)
     old_triggerer = {ti["trigger"]["triggerer_id"] for ti in deferred}
 
@@ -122,13 +121,13 @@ def test_more_than_five_jobs_for_one_dataset_group_the_extra_one_waits_for_a_slo
             roleArn=ROLE_ARN,
         )
     run_id = stage.airflow.trigger(stage.conf(group_arns=[group]))
-    (name,) = stage.hold_jobs(run_id, [group])
 
     (waiting,) = stage.airflow.wait_for_task_state(run_id, "create_deletion_job", {"deferred"}, 180)
     assert waiting["trigger"]["classpath"].startswith("airflow.providers.standard.triggers.temporal.")
     assert [job["jobName"] for job in stage.jobs_of(group)] == others
     for other in others:
         stage.emulator.release(other)
+    (name,) = stage.hold_jobs_as_created(1, ignore=others, timeout=120)
     stage.wait_until_deferred(run_id)
     stage.emulator.release(name)
 
@@ -143,7 +142,7 @@ def test_failed_job_fails_the_run_with_its_reason_and_the_next_run_erases_the_re
     stage.request_erasure(user_ids)
     reason = "Access denied to the deletion file (e2e fault)"
     run_id = stage.airflow.trigger(stage.conf())
-    names = stage.hold_jobs(run_id)
+    names = stage.hold_jobs_as_created(2)
     stage.emulator.fail_job(names[0], reason)
     stage.wait_until_deferred(run_id)
     for name in names:
