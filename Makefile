@@ -8,7 +8,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps test lint typecheck pytest demo emulator clean
+.PHONY: setup system-deps test lint typecheck pytest e2e demo emulator clean
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -32,6 +32,10 @@ pytest: setup system-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Only the end-to-end suite: a real Airflow (API server, scheduler, triggerer...), Chromium, Redis.
+e2e: setup system-deps
+	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
 
 demo: setup
 	$(VENV)/bin/python scripts/demo.py
