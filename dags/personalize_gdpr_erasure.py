@@ -123,7 +123,9 @@ with DAG(
         ),
         "dry_run": Param(False, type="boolean", title="Dry run", description="Count and report only."),
         "cleanup_files": Param(True, type="boolean", title="Delete the deletion files afterwards"),
-        "role_arn": Param("", type="string", title="Role ARN (empty: Variable personalize_erasure_role_arn)"),
+        "role_arn": Param(
+            None, type=["null", "string"], title="Role ARN (empty: Variable personalize_erasure_role_arn)"
+        ),
     },
 ) as dag:
     collected = collect_erasure_requests()

@@ -84,7 +84,6 @@ def test_ui_trigger_form_runs_the_erasure_with_the_params_filled_in(stage: Stage
     user_ids = stage.user_ids(2)
     open_trigger_form(page, stage.airflow)
     fill_groups_and_users(page, stage, user_ids)
-    # Needed today although the Variable holds it: see the xfail test below.
     page.locator("#element_role_arn").fill(ROLE_ARN)
     page.get_by_test_id("trigger-dag-submit").click()
 
@@ -108,15 +107,6 @@ def test_ui_trigger_form_runs_the_erasure_with_the_params_filled_in(stage: Stage
     stage.assert_nothing_leaked(user_ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "DAG bug: the role_arn param is Param('', type='string'), which the UI's trigger form treats as "
-        "required, so the form cannot be submitted with Role ARN left empty for the Variable "
-        "personalize_erasure_role_arn, as its title says it may be"
-    ),
-)
 def test_ui_trigger_form_can_be_submitted_with_the_role_arn_left_to_the_variable(stage: Stage, page) -> None:
     open_trigger_form(page, stage.airflow)
     fill_groups_and_users(page, stage, stage.user_ids(1))
