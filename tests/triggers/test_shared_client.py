@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+from airflow_provider_personalize_deletion.triggers import client_pool
 from airflow_provider_personalize_deletion.triggers.client_pool import running_loop_pool
 from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
@@ -112,3 +113,19 @@ def test_each_event_loop_opens_its_own_client(clients, create_jobs):
     assert asyncio.run(first_event(trigger(first)))["status"] == "success"
     assert asyncio.run(first_event(trigger(second)))["status"] == "success"
     assert (clients.opened, clients.closed) == (2, 2)
+
+
+async def test_a_trigger_arriving_after_the_client_aged_out_gets_a_fresh_one(
+    clients, create_jobs, emulator, monkeypatch
+):
+    old_user, new_user = create_jobs(2, held=True)
+    old_task = asyncio.create_task(first_event(trigger(old_user)))
+    await until(lambda: emulator.calls("DescribeDataDeletionJob") >= 1)
+    monkeypatch.setattr(client_pool, "MAX_CLIENT_AGE_SECONDS", 0.0)
+    new_task = asyncio.create_task(first_event(trigger(new_user)))
+    await until(lambda: clients.opened == 2)
+    emulator.release("erase-0")
+    emulator.release("erase-1")
+    await asyncio.gather(old_task, new_task)
+    assert (clients.opened, clients.closed) == (2, 2)
+    assert len(running_loop_pool()) == 0

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,11 @@ def client_key(
     return (hook_path, aws_conn_id, region_name or None, verify, config)
 
 
+#: A shared client is handed to new triggers for this long; then a fresh one is opened, so that a
+#: changed connection (rotated keys, a new endpoint) reaches a busy triggerer that is never idle.
+MAX_CLIENT_AGE_SECONDS = 3600.0
+
+
 @dataclass
 class _SharedClient:
     """A client being opened or open, with the number of triggers using it."""
@@ -60,6 +66,12 @@ class _SharedClient:
     opening: asyncio.Task[tuple[AwsGenericHook, Any]]
     exit_stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     users: int = 0
+    opened_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def retired(self) -> bool:
+        """Too old to be handed to a new trigger; its users keep it until they leave."""
+        return time.monotonic() - self.opened_at > MAX_CLIENT_AGE_SECONDS
 
     async def close(self) -> None:
         """Wait for the client to be opened, if it still is, then close it."""
@@ -93,7 +105,7 @@ class ClientPool:
         :return: the hook that opened the client (for its waiters) and the aiobotocore client.
         """
         shared = self._clients.get(key)
-        if shared is None:
+        if shared is None or shared.retired:
             shared = self._open(key, hook_factory)
         shared.users += 1
         try:

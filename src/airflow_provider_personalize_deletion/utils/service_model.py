@@ -19,9 +19,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import regex
-
 if TYPE_CHECKING:
+    import regex
     from botocore.model import OperationModel, Shape, StructureShape
 
     from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
@@ -61,7 +60,10 @@ def operation_model(operation_name: str) -> OperationModel:
 
 @functools.lru_cache(maxsize=64)
 def _compiled(pattern: str) -> regex.Pattern:
-    return regex.compile(pattern)
+    # Imported at first use: DAG files import this module, and parsing them should stay cheap.
+    import regex as java_style_regex
+
+    return java_style_regex.compile(pattern)
 
 
 def find_violations(operation_name: str, params: dict[str, Any]) -> list[Violation]:
