@@ -13,6 +13,7 @@ them the fixtures fail, they never skip. When the tests run as root, the server 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -56,10 +57,9 @@ def _bin_dir() -> str:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if candidates:
         return os.path.dirname(candidates[-1])
-    pytest.fail(
+    raise FileNotFoundError(
         "PostgreSQL server binaries (initdb, pg_ctl) were not found: install them with "
-        "`apt-get install -y postgresql`",
-        pytrace=False,
+        "`apt-get install -y postgresql`"
     )
 
 
@@ -77,8 +77,15 @@ def _run(bin_dir: str, tool: str, *args: str, check: bool = True) -> None:
     subprocess.run(command, check=check, capture_output=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextlib.contextmanager
+def private_postgres(extra_options: str = "") -> Iterator[PostgresServer]:
+    """
+    Start a throw-away PostgreSQL cluster on 127.0.0.1; stop it and remove its files on exit, always.
+
+    Used by the ``postgres_server`` fixture and by the benchmarks.
+
+    :param extra_options: more server options, e.g. ``-c shared_buffers=256MB``.
+    """
     bin_dir = _bin_dir()
     base = tempfile.mkdtemp(prefix="ppd-postgres-")
     data_dir = os.path.join(base, "data")
@@ -86,7 +93,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         account = pwd.getpwnam(_SERVER_USER)
         os.chown(base, account.pw_uid, account.pw_gid)
     port = _free_port()
-    server_options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    server_options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off {extra_options}"
     try:
         _run(bin_dir, "initdb", "-D", data_dir, "-A", "trust", "-U", "postgres")
         log_file = os.path.join(base, "server.log")
@@ -96,6 +103,16 @@ def postgres_server() -> Iterator[PostgresServer]:
         if os.path.exists(os.path.join(data_dir, "postmaster.pid")):
             _run(bin_dir, "pg_ctl", "-D", data_dir, "-m", "fast", "-w", "stop", check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        _bin_dir()
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing), pytrace=False)
+    with private_postgres() as server:
+        yield server
 
 
 @pytest.fixture
