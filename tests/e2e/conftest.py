@@ -11,6 +11,7 @@ Fixtures of the end-to-end suite: one real Airflow for the whole session, a clea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -108,26 +109,48 @@ def deployment_extras(aws: LocalAws, warehouse: Warehouse) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def airflow(tmp_path_factory, postgres_server, e2e_aws, warehouse) -> Iterator[AirflowDeployment]:
-    home: Path = tmp_path_factory.mktemp("airflow-home")
+#: The components of every topology: API server, scheduler, DAG processor, triggerer.
+CORE_COMPONENTS = {
+    "api-server": ["airflow", "api-server"],
+    "scheduler": ["airflow", "scheduler"],
+    "dag-processor": ["airflow", "dag-processor"],
+    "triggerer": ["airflow", "triggerer"],
+}
+
+
+@contextlib.contextmanager
+def deployed_airflow(
+    home: Path,
+    postgres_server,
+    aws: LocalAws,
+    warehouse: Warehouse,
+    topology: str,
+    components: dict[str, list[str]],
+    executor: str = "LocalExecutor",
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[AirflowDeployment]:
+    """
+    Start a fresh Airflow on a PostgreSQL metadata DB, the example DAG parsed and unpaused; always stop it.
+
+    :param extra_env: settings of the topology (e.g. the Celery broker), given the metadata DB's URL
+        under ``{metadata_url}`` placeholders.
+    """
     metadata_db = f"e2e_airflow_{uuid.uuid4().hex[:8]}"
     create_database(postgres_server.connect, metadata_db)
+    server = f"{postgres_server.user}@{postgres_server.host}:{postgres_server.port}/{metadata_db}"
     api_port = free_port()
-    metadata_url = f"postgresql+psycopg2://{postgres_server.user}@{postgres_server.host}:{postgres_server.port}/{metadata_db}"
+    extras = {
+        **deployment_extras(aws, warehouse),
+        **{key: value.format(metadata_url=server) for key, value in (extra_env or {}).items()},
+    }
     deployment = AirflowDeployment(
         home=home,
-        env=airflow_env(home, api_port, metadata_url, deployment_extras(e2e_aws, warehouse)),
+        env=airflow_env(home, api_port, f"postgresql+psycopg2://{server}", extras, executor),
         api_port=api_port,
         metadata_dsn=postgres_dsn(
             postgres_server.host, postgres_server.port, postgres_server.user, metadata_db
         ),
-        components={
-            "api-server": ["airflow", "api-server"],
-            "scheduler": ["airflow", "scheduler"],
-            "dag-processor": ["airflow", "dag-processor"],
-            "triggerer": ["airflow", "triggerer"],
-        },
+        components=components,
     )
     deployment.password = write_password_file(home)
     try:
@@ -138,7 +161,20 @@ def airflow(tmp_path_factory, postgres_server, e2e_aws, warehouse) -> Iterator[A
         yield deployment
     finally:
         deployment.stop()
-        _report_memory(deployment, "LocalExecutor: api-server, scheduler, dag-processor, triggerer")
+        _report_memory(deployment, topology)
+
+
+@pytest.fixture(scope="session")
+def airflow(tmp_path_factory, postgres_server, e2e_aws, warehouse) -> Iterator[AirflowDeployment]:
+    with deployed_airflow(
+        tmp_path_factory.mktemp("airflow-home"),
+        postgres_server,
+        e2e_aws,
+        warehouse,
+        "LocalExecutor: api-server, scheduler, dag-processor, triggerer",
+        CORE_COMPONENTS,
+    ) as deployment:
+        yield deployment
 
 
 _MEMORY_REPORTS: list[str] = []
@@ -266,8 +302,9 @@ class Stage:
 
     def run(self, conf: dict[str, Any], timeout: float = 300) -> str:
         """Trigger a run by the REST API, release its jobs once the sensors are deferred; return its state."""
+        earlier = [job["jobName"] for job in self.emulator.jobs()]
         run_id = self.airflow.trigger(conf)
-        names = self.hold_jobs_as_created(len(conf.get("dataset_group_arns") or self.group_arns))
+        names = self.hold_jobs_as_created(len(conf.get("dataset_group_arns") or self.group_arns), earlier)
         self.wait_until_deferred(run_id)
         for name in names:
             self.emulator.release(name)
@@ -289,18 +326,27 @@ def create_bucket(s3) -> None:
     )
 
 
-@pytest.fixture
-def stage(airflow: AirflowDeployment, e2e_aws: LocalAws, warehouse: Warehouse) -> Iterator[Stage]:
+@contextlib.contextmanager
+def staged(airflow: AirflowDeployment, aws: LocalAws, warehouse: Warehouse) -> Iterator[Stage]:
+    """A clean stage on a deployment: no unfinished run, emulator reset and seeded, warehouse empty."""
     airflow.fail_unfinished_runs()
-    emulator = e2e_aws.client
+    emulator = aws.client
     emulator.reset()
     group_arns = [emulator.create_dataset_group(name, BYSTANDERS) for name in GROUP_NAMES]
-    stage = Stage(airflow, e2e_aws, emulator, warehouse, group_arns)
+    stage = Stage(airflow, aws, emulator, warehouse, group_arns)
     create_bucket(stage.s3)
     warehouse.query("DELETE FROM erasure_requests")
     warehouse.query("DELETE FROM erasure_audit")
-    yield stage
-    airflow.fail_unfinished_runs()
+    try:
+        yield stage
+    finally:
+        airflow.fail_unfinished_runs()
+
+
+@pytest.fixture
+def stage(airflow: AirflowDeployment, e2e_aws: LocalAws, warehouse: Warehouse) -> Iterator[Stage]:
+    with staged(airflow, e2e_aws, warehouse) as stage:
+        yield stage
 
 
 __all__ = ["BUCKET", "DAG_ID", "Stage"]

@@ -429,12 +429,17 @@ class AirflowDeployment:
         """
         The processes running task instances now, found by the ids in their process titles.
 
-        The task runner (``airflow worker -- <ti id>``, the process that runs the operator) comes
-        before its supervisor (``airflow supervisor: <ti id>``).
+        The task runner (titled ``airflow worker -- <ti id>``, the process that runs the operator)
+        comes first, then, with LocalExecutor, its supervisor (a pool worker titled
+        ``airflow worker -- LocalExecutor: <ti id>`` while busy, ``<idle>`` after). A Celery pool
+        process keeps the title of its last task, so it is not counted.
         """
         ids = list(ti_ids)
-        pids = [pid for pid in self.pids() if any(ti_id in cmdline(pid) for ti_id in ids)]
-        return sorted(pids, key=lambda pid: "airflow worker --" not in cmdline(pid))
+        runners = {f"airflow worker -- {ti_id}" for ti_id in ids}
+        supervisors = {f"airflow worker -- LocalExecutor: {ti_id}" for ti_id in ids}
+        titles = {pid: cmdline(pid).strip() for pid in self.pids()}
+        busy = [pid for pid, title in titles.items() if title in runners or title in supervisors]
+        return sorted(busy, key=lambda pid: titles[pid] not in runners)
 
     # ---- what must never leak ---------------------------------------------------------------------
 
@@ -541,6 +546,9 @@ def airflow_env(
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "60",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # Log servers of this deployment only (other deployments may run on the machine).
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         # Runs come from the tests only: no scheduled run claims a test's requests.
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         **extra,
