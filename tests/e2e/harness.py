@@ -435,18 +435,19 @@ class AirflowDeployment:
         process keeps the title of its last task, so it is not counted.
         """
         ids = list(ti_ids)
-        runners = {f"airflow worker -- {ti_id}" for ti_id in ids}
-        supervisors = {f"airflow worker -- LocalExecutor: {ti_id}" for ti_id in ids}
+        runners = tuple(f"airflow worker -- {ti_id}" for ti_id in ids)
+        supervisors = tuple(f"airflow worker -- LocalExecutor: {ti_id}" for ti_id in ids)
         titles = {pid: cmdline(pid).strip() for pid in self.pids()}
-        busy = [pid for pid, title in titles.items() if title in runners or title in supervisors]
-        return sorted(busy, key=lambda pid: titles[pid] not in runners)
+        busy = [pid for pid, title in titles.items() if title.startswith(runners + supervisors)]
+        return sorted(busy, key=lambda pid: not titles[pid].startswith(runners))
 
     # ---- what must never leak ---------------------------------------------------------------------
 
     def leaks(self, needles: Iterable[str]) -> list[str]:
         """
         Where any needle appears: task logs and component logs under the home, and the metadata DB's
-        XComs, rendered template fields, task instances (and their history), triggers, task state.
+        XComs, rendered template fields, task instances (and their history), triggers, the task
+        state store, mapped-task and callback rows, Celery results.
 
         The DAG run's own ``conf`` (what the user typed in) and the API's audit ``log`` table are
         not the provider's doing and are left out.
@@ -469,9 +470,13 @@ class AirflowDeployment:
                     "task_instance",
                     "task_instance_history",
                     "trigger",
-                    "task_state",
+                    "task_state_store",
+                    "task_map",
+                    "task_reschedule",
                     "task_instance_note",
+                    "callback",
                     "deadline",
+                    "celery_taskmeta",
                 ],
             ),
         )
