@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -50,3 +52,17 @@ def task_context(run_id: str = "manual__1", map_index: int = -1, store=None) -> 
     if store is not None:
         context["task_state_store"] = store
     return context
+
+
+def release_after_calls(emulator, operation: str, count: int, job_name: str) -> threading.Thread:
+    """Release a held job from another thread once the emulator has received ``count`` such calls."""
+
+    def release() -> None:
+        deadline = time.monotonic() + 30
+        while emulator.calls(operation) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        emulator.release(job_name)
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    return thread

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
@@ -22,7 +20,7 @@ from airflow_provider_personalize_deletion.operators.personalize import (
 from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
 )
-from tests.core.conftest import ROLE_ARN, MemoryTaskStateStore, task_context
+from tests.core.conftest import ROLE_ARN, MemoryTaskStateStore, release_after_calls, task_context
 
 #: Tests that make the service refuse calls keep botocore from retrying those refusals itself.
 NO_RETRIES = {"retries": {"mode": "standard", "total_max_attempts": 1}}
@@ -142,7 +140,7 @@ def fill_pending_slots(emulator, dataset_group: str, location: str) -> list[str]
 
 def test_at_the_pending_limit_it_waits_for_a_slot_then_creates(emulator, dataset_group, deletion_file):
     names = fill_pending_slots(emulator, dataset_group, deletion_file)
-    threading.Timer(1.0, emulator.release, args=(names[0],)).start()
+    release_after_calls(emulator, "CreateDataDeletionJob", 6, names[0])  # after the first refusal
     task = operator(
         dataset_group, deletion_file, slot_wait_delay=0.2, slot_wait_timeout=30, botocore_config=NO_RETRIES
     )

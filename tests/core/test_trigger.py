@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from airflow.models.trigger import Trigger
 from airflow.sdk._shared.module_loading import import_string
 
@@ -11,7 +9,7 @@ from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeH
 from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
 )
-from tests.core.conftest import ROLE_ARN
+from tests.core.conftest import ROLE_ARN, release_after_calls
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:data-deletion-job/erase-1"
 
@@ -49,7 +47,7 @@ def job_and_trigger(dataset_group: str, deletion_file: str, attempts: int):
 async def test_run_fires_success_when_the_job_completes(emulator, dataset_group, deletion_file):
     emulator.hold("erase-1", "IN_PROGRESS")
     arn, trigger = job_and_trigger(dataset_group, deletion_file, attempts=10)
-    threading.Timer(2.5, emulator.release, args=("erase-1",)).start()
+    release_after_calls(emulator, "DescribeDataDeletionJob", 1, "erase-1")  # seen IN_PROGRESS once
     assert await run_to_event(trigger) == {"status": "success", "data_deletion_job_arn": arn}
     assert emulator.calls("DescribeDataDeletionJob") >= 2
 
