@@ -119,7 +119,10 @@ with DAG(
             type="array",
             items={"type": "string"},
             title="User ids to erase now (ad hoc)",
-            description="Added as erasure requests before the run; never logged.",
+            description=(
+                "Added as erasure requests. The tasks never log them, but Airflow keeps them in this "
+                "run's conf until airflow db clean: prefer the warehouse table for routine requests."
+            ),
         ),
         "dry_run": Param(False, type="boolean", title="Dry run", description="Count and report only."),
         "cleanup_files": Param(True, type="boolean", title="Delete the deletion files afterwards"),
