@@ -4,9 +4,9 @@ Redaction of text the service writes about a job (``failureReason``) before it i
 The service's reason may quote a row of the deletion file (a user id) or a value it could not
 read. Before such text reaches a log, an exception message, XCom or the audit trail it is cut to
 a bounded length, every quoted value is replaced, and every word shaped like an identifier (it
-mixes letters with digits, holds ``@``, or is a number of four digits or more) is replaced too. AWS resource names (``arn:…``) and S3
-URIs (``s3://…``) are kept: they name the job's own configuration, and the reason is useless
-without them.
+mixes letters with digits, holds ``@``, or is a number of four digits or more) is replaced too.
+AWS resource names (``arn:…``) and S3 URIs (``s3://…``) are kept: they name the job's own
+configuration, and the reason is useless without them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 MAX_REASON_LENGTH = 500
 REDACTED = "<redacted>"
 
-_QUOTED = re.compile(r"""'[^']*'|"[^"]*"|`[^`]*`|‘[^’]*’|“[^”]*”""")
+_QUOTED = re.compile(r"""'[^']*'|"[^"]*"|`[^`]*`""" + "|\u2018[^\u2019]*\u2019|\u201c[^\u201d]*\u201d")
 _KEPT = re.compile(r"(?:arn:[\w-]+:[\w-]+:[\w-]*:\d*:\S+|s3://\S+)")
 # A word with a digit and a letter, an e-mail-like word, a number of four digits or more (numeric ids),
 # or a long hex/base64-like token.
