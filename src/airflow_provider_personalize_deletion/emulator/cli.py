@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_personalize_deletion.emulator.personalize import JobTimings
+from airflow_provider_personalize_deletion.emulator.request_guard import parse_extra_hosts
 from airflow_provider_personalize_deletion.emulator.server import DEFAULT_MAX_INPUT_BYTES, LocalAws
 
 
@@ -20,8 +21,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="personalize-deletion-emulator",
         description="S3 and the Amazon Personalize data deletion API on one local endpoint.",
+        epilog=(
+            "The emulator has no authentication and holds user ids. It refuses (403) every request whose "
+            "Host header is not 127.0.0.1, localhost or [::1] on its port, the --host it is bound to, or "
+            "an --allow-host; and every request a browser sends from another origin (an Origin header "
+            "that is not the emulator's, Sec-Fetch-Site cross-site or same-site). This keeps web pages "
+            "from driving it (CSRF) or reading it through DNS rebinding. Inside a container: "
+            "--host 0.0.0.0 --allow-host SERVICE_NAME, and --allow-host localhost:PUBLISHED_PORT if "
+            "docker publishes it on another port."
+        ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to bind (default: %(default)s, reachable from this machine only)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--allow-host", action="append", default=[], type=_allowed_host, metavar="HOST[:PORT]",
+        help="also answer requests whose Host header is HOST (on the served port) or HOST:PORT, e.g. the "
+        "name other containers reach the emulator by; repeat for more hosts",
+    )  # fmt: skip
     parser.add_argument(
         "--port", type=int, default=4566, help="port to bind, 0 for any free one (default: %(default)s)"
     )
@@ -41,6 +59,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _allowed_host(value: str) -> str:
+    try:
+        parse_extra_hosts([value])
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be HOST or HOST:PORT (an IPv6 address in brackets)") from None
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """
     Start the emulator, print how to use it, and serve until interrupted.
@@ -56,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     timings = JobTimings(args.pending_seconds, args.in_progress_seconds)
-    with LocalAws(args.host, args.port, timings, args.max_input_bytes, args.region) as aws:
+    with LocalAws(args.host, args.port, timings, args.max_input_bytes, args.region, args.allow_host) as aws:
         print(f"Emulator listening on {aws.endpoint_url}", flush=True)
         print(
             f"Use it with: export AWS_ENDPOINT_URL={aws.endpoint_url} AWS_ACCESS_KEY_ID=testing "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +19,11 @@ from airflow_provider_personalize_deletion.emulator.control import EmulatorClien
 from airflow_provider_personalize_deletion.emulator.control_api import Emulator
 from airflow_provider_personalize_deletion.emulator.faults import RequestFaults
 from airflow_provider_personalize_deletion.emulator.personalize import JobTimings, PersonalizeState
+from airflow_provider_personalize_deletion.emulator.request_guard import (
+    AllowedHosts,
+    RequestGuard,
+    parse_extra_hosts,
+)
 from airflow_provider_personalize_deletion.emulator.wsgi import EmulatorApp
 
 #: The largest total size of one job's input files (the English user guide says 50 MB).
@@ -68,11 +74,17 @@ class LocalAws:
         with LocalAws(timings=JobTimings(0, 0)) as aws:
             boto3.client("personalize", endpoint_url=aws.endpoint_url)
 
-    :param host: the address to bind; keep the default, the emulator has no authentication.
+    Every request whose ``Host`` is not an address it serves, or that a browser sent from another
+    origin, is refused with 403 (see :mod:`.request_guard`).
+
+    :param host: the address to bind; keep the default, the emulator has no authentication. Requests may
+        name it (or a hostname given here) in ``Host``, as well as 127.0.0.1, localhost and [::1].
     :param port: the port to bind; 0 picks a free one.
     :param timings: how long data deletion jobs stay ``PENDING`` and ``IN_PROGRESS``.
     :param max_input_bytes: the largest total size of one job's input files.
     :param region: the region in the ARNs the emulator creates.
+    :param allowed_hosts: more ``Host`` values to answer: ``HOST`` (on the served port) or ``HOST:PORT``,
+        e.g. the service name other containers reach it by, or a port docker publishes it on.
     """
 
     def __init__(
@@ -82,10 +94,12 @@ class LocalAws:
         timings: JobTimings | None = None,
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         region: str = "us-east-1",
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.port = port
         self.region = region
+        self.allowed_hosts = parse_extra_hosts(allowed_hosts)
         self.emulator = Emulator(
             PersonalizeState(region, timings or JobTimings(), max_input_bytes), RequestFaults()
         )
@@ -97,6 +111,8 @@ class LocalAws:
         app = EmulatorApp(self.emulator, DomainDispatcherApplication(create_backend_app))
         self._server = _Server(self.host, self.port, app, handler=_RequestHandler)
         self.port = self._server.server_port
+        # The port is known only once bound (0 picks one), so the guard goes in front of the app here.
+        self._server.app = RequestGuard(app, AllowedHosts.serving(self.host, self.port, self.allowed_hosts))
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="personalize-emulator", daemon=True
         )

@@ -3,7 +3,7 @@ The emulator's WSGI application: the Personalize data deletion API and the contr
 
 A request goes to the first of these that claims it:
 
-- a path under ``/_emulator/``: the control API (:mod:`.control_api`);
+- a path under ``/_emulator/``: the control API (:mod:`.control_api`), POST only;
 - an ``X-Amz-Target: AmazonPersonalize.<Action>`` header: counted, maybe throttled or delayed, then
   answered here when the action is one of :data:`.operations.OPERATIONS`;
 - everything else (S3, Personalize actions implemented by moto): moto's own server application.
@@ -34,7 +34,8 @@ JSON_1_1 = "application/x-amz-json-1.1"
 
 class EmulatorApp:
     """
-    Route one request to the control API, the emulated Personalize operations, or moto.
+    Route one request (that :class:`.request_guard.RequestGuard` let through) to the control API, the
+    emulated Personalize operations, or moto.
 
     :param emulator: the emulator's state and faults.
     :param moto_app: moto's server application, for every request not handled here.
@@ -82,6 +83,10 @@ class EmulatorApp:
         return _json_response(result, 200, JSON_1_1)
 
     def _control(self, request: Request) -> Response:
+        if request.method != "POST":  # no command runs from a link, an image or a redirect a page plants
+            response = _json_response({"error": "The control API takes POST requests only."}, 405)
+            response.headers["Allow"] = "POST"
+            return response
         command = COMMANDS.get(request.path.removeprefix(CONTROL_PREFIX))
         if command is None:
             return _json_response({"error": f"Unknown command; known: {sorted(COMMANDS)}"}, 404)
