@@ -32,8 +32,9 @@ def redact_failure_reason(reason: object) -> str | None:
     Make a job's ``failureReason`` safe to log and store.
 
     :param reason: the service's text; ``None`` stays ``None``.
-    :return: the text bounded to :data:`MAX_REASON_LENGTH` characters, quoted values and
-        identifier-shaped words and numbers of four digits or more replaced by ``<redacted>``; ARNs and ``s3://`` URIs kept.
+    :return: the text bounded to :data:`MAX_REASON_LENGTH` characters, quoted values,
+        identifier-shaped words and numbers of four digits or more replaced by ``<redacted>``;
+        ARNs and ``s3://`` URIs kept.
     """
     if reason is None:
         return None
