@@ -176,6 +176,10 @@ def test_the_fingerprint_key_is_created_once_and_never_logged(run_dag, emulator,
     assert expected not in logs
     assert key not in logs
 
+    world.request("user-005")
+    assert run_dag(DAG_ID).state == "success"
+    assert Variable.get(DEFAULT_FINGERPRINT_KEY_VARIABLE) == key
+
 
 def test_ad_hoc_user_ids_from_the_trigger_form_are_erased(run_dag, emulator, world):
     dag_run = run_dag(DAG_ID, conf={"user_ids": ["user-015", "user-016"]})
