@@ -6,18 +6,22 @@ Runbook, one task per step:
 1. **collect_erasure_requests**: resolve the settings (trigger form, then Airflow Variables
    ``personalize_erasure_*``, then defaults), add the ad-hoc user ids of a manual run as requests,
    report requests older than 30 days (the GDPR deadline), and claim every pending request.
+   Refuses a run whose conf holds anything but the form's fields.
 2. **stop_if_dry_run**: a dry run ends here, after counting.
 3. **export_user_ids**: write the claimed users to ``USER_ID`` CSV files in S3 (SSE-S3, validated,
    deduplicated, split at 50 MB). No user to erase: the deletion steps are skipped.
 4. **plan_deletion_jobs**: one job per dataset group and file.
 5. **create_deletion_job**: create each job exactly once, even when retried.
 6. **wait_for_deletion**: wait in the triggerer (up to 25 hours) for COMPLETED or FAILED.
-7. **record_erasure**: mark the requests erased only if every group's job COMPLETED; write the
-   audit record either way; fail the run, loudly, when a group failed (its requests stay pending).
-8. **delete_deletion_files**: delete the run's CSV files, which are personal data.
+7. **record_erasure**: mark the requests erased only if every group's job COMPLETED and the jobs
+   read exactly the claimed users (same claim, this run's files, same count and keyed fingerprint);
+   write the audit record either way; fail the run, loudly, otherwise (its requests stay pending).
+8. **delete_deletion_files**: delete the run's CSV files, which are personal data, and files and
+   incomplete uploads this pipeline left earlier (never another object under the prefix).
 
-No user id is logged, pushed to XCom, or put into a task name, tag or rendered template.
-After the jobs complete, retrain: create new solution versions and update campaigns.
+No user id is logged, pushed to XCom, or put into a task name, tag or rendered template. Only the
+trigger form's fields may be set in a run's conf (any other key refuses the run); where the data
+goes comes from the Variables. A dry run writes nothing anywhere.
 """
 
 from __future__ import annotations
@@ -40,13 +44,19 @@ COLLECTED = "ti.xcom_pull(task_ids='collect_erasure_requests')"
 
 
 @task
-def collect_erasure_requests(params=None, run_id=None, ti=None) -> dict:
+def collect_erasure_requests(params=None, run_id=None, ti=None, dag_run=None) -> dict:
     from airflow.sdk import timezone
 
     from airflow_provider_personalize_deletion.erasure import runtime, steps
 
     return steps.collect_erasure_requests(
-        params, run_id, ti.try_number, timezone.utcnow(), runtime.request_store, runtime.get_variable
+        params,
+        run_id,
+        ti.try_number,
+        timezone.utcnow(),
+        runtime.request_store,
+        runtime.get_variable,
+        conf=dag_run.conf,
     )
 
 
@@ -62,21 +72,25 @@ def plan_deletion_jobs(collected: dict, export: dict) -> list[dict]:
     return steps.plan_deletion_jobs(collected, export)
 
 
-@task(trigger_rule="all_done")
+# The audit record holds the keyed fingerprint: kept out of the task log.
+@task(trigger_rule="all_done", show_return_value_in_logs=False)
 def record_erasure(ti=None, run_id=None) -> dict:
     from airflow.sdk import timezone
 
     from airflow_provider_personalize_deletion.erasure import runtime, steps
 
     collected = runtime.collected(ti)
+    jobs = runtime.created_jobs(ti)
     return steps.record_erasure(
         collected,
         ti.xcom_pull(task_ids="export_user_ids"),
-        runtime.created_job_arns(ti),
+        list(jobs),
         runtime.describer(collected),
         runtime.request_store(collected),
         run_id,
         timezone.utcnow(),
+        fingerprint_key=runtime.fingerprint_key,
+        superseded=jobs,
     )
 
 
@@ -89,7 +103,7 @@ def delete_deletion_files(ti=None) -> dict:
     collected = runtime.collected(ti)
     return steps.delete_deletion_files(
         collected,
-        runtime.created_job_arns(ti),
+        list(runtime.created_jobs(ti)),
         runtime.describer(collected),
         runtime.s3_client(collected),
         timezone.utcnow(),
@@ -139,6 +153,7 @@ with DAG(
         s3_bucket="{{ " + COLLECTED + "['settings']['bucket'] }}",
         s3_key_prefix="{{ " + COLLECTED + "['s3_key_prefix'] }}",
         aws_conn_id="{{ " + COLLECTED + "['settings']['aws_conn_id'] }}",
+        claim="{{ " + COLLECTED + "['batch_key'] }}",
     )
     created = PersonalizeCreateDataDeletionJobOperator.partial(
         task_id="create_deletion_job", deferrable=True

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_personalize_deletion.erasure.cleanup import DELETION_FILE_METADATA
 from airflow_provider_personalize_deletion.erasure.runtime import request_store
 from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
@@ -41,6 +42,24 @@ class ErasureWorld:
 
     def files_left(self) -> int:
         return self.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0)
+
+    def objects(self, bucket: str = BUCKET) -> list[str]:
+        return sorted(item["Key"] for item in self.s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+    def put_old_object(self, key: str, hours: int, bucket: str = BUCKET, deletion_file: bool = True) -> None:
+        """An object written ``hours`` ago, with the deletion files' upload metadata or without."""
+        metadata = DELETION_FILE_METADATA if deletion_file else {}
+        self.s3.put_object(Bucket=bucket, Key=key, Body=b"USER_ID\nuser-001\n", Metadata=metadata)
+        age_object(bucket, key, hours)
+
+
+def age_object(bucket: str, key: str, hours: int) -> None:
+    """Move an object's LastModified back in the emulator's S3 (moto, served in this process)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    fake_key = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[bucket].keys[key]
+    fake_key.last_modified -= timedelta(hours=hours)
 
 
 @pytest.fixture

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+
 import pytest
+
+from airflow_provider_personalize_deletion.utils.fingerprint_key import DEFAULT_FINGERPRINT_KEY_VARIABLE
+from tests.erasure.conftest import BUCKET
 
 pytestmark = pytest.mark.airflow_db
 
@@ -14,6 +21,11 @@ def task_states(dag_run) -> dict[str, set[str]]:
     for ti in dag_run.get_task_instances():
         states.setdefault(ti.task_id, set()).add(ti.state)
     return states
+
+
+def xcom(dag_run, task_id: str):
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == task_id]
+    return ti.xcom_pull(task_ids=task_id)
 
 
 def test_requests_are_erased_when_every_groups_job_completes(run_dag, emulator, world):
@@ -65,15 +77,108 @@ def test_nothing_to_erase_skips_the_deletion_and_succeeds(run_dag, emulator, wor
 
 def test_a_dry_run_counts_and_changes_nothing(run_dag, emulator, world):
     world.request("user-002", days_ago=40)
-    dag_run = run_dag(DAG_ID, conf={"dry_run": True})
+    world.request("x" * 300)  # a real run would set it aside
+    dag_run = run_dag(DAG_ID, conf={"dry_run": True, "user_ids": ["user-015"]})
     assert dag_run.state == "success"
     assert emulator.calls() == 0
     assert world.files_left() == 0
-    assert world.statuses() == {"user-002": "pending"}
-    ((outcome, record),) = world.audit()
-    assert outcome == "dry_run"
+    assert world.statuses() == {"user-002": "pending", "x" * 300: "pending"}
+    assert world.audit() == []
+    record = xcom(dag_run, "record_erasure")
+    assert record["outcome"] == "dry_run"
     assert record["requests"]["pending"] == 1
     assert record["requests"]["overdue"] == 1
+    assert record["requests"]["would_add_ad_hoc"] == 1
+    assert record["requests"]["would_reject"] == {"too_long": 1}
+
+
+def test_a_dry_run_writes_nothing_anywhere(run_dag, emulator, world):
+    world.store.hook.run(["DROP TABLE erasure_requests", "DROP TABLE erasure_audit"])
+    stale = "erasure-runs/0123456789abcdef/part-00000.csv"
+    world.put_old_object(stale, hours=72)
+    upload = world.s3.create_multipart_upload(Bucket=BUCKET, Key=stale.replace("00000", "00001"))
+    dag_run = run_dag(DAG_ID, conf={"dry_run": True, "user_ids": ["user-015", "user-016"]})
+    assert dag_run.state == "success"
+    assert not world.store.tables_exist()
+    assert world.objects() == [stale]
+    uploads = world.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    assert [item["UploadId"] for item in uploads] == [upload["UploadId"]]
+    assert emulator.calls() == 0
+    assert xcom(dag_run, "collect_erasure_requests")["requests"]["tables_missing"] is True
+
+
+def test_a_conf_key_outside_the_form_refuses_the_run_before_it_touches_anything(
+    run_dag, emulator, world, capsys
+):
+    world.s3.create_bucket(Bucket="other-team-data")
+    foreign = "warehouse/exports/0123456789abcdef/part-00000.csv"
+    world.put_old_object(foreign, hours=72, bucket="other-team-data")
+    world.request("user-003")
+    hostile = {
+        "dry_run": True,
+        "bucket": "other-team-data",
+        "key_prefix": "warehouse/exports",
+        "stale_file_hours": 25,
+    }
+    dag_run = run_dag(DAG_ID, conf=hostile)
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)["collect_erasure_requests"] == {"failed"}
+    assert "refused key(s): bucket, key_prefix, stale_file_hours" in capsys.readouterr().out
+    assert world.objects("other-team-data") == [foreign]
+    assert world.objects() == []
+    assert world.statuses() == {"user-003": "pending"}
+    assert world.audit() == []
+    assert emulator.calls() == 0
+
+
+def test_a_cleared_collect_step_alone_marks_nothing_its_jobs_did_not_read(emulator, world, airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
+    world.request("user-001", "user-002")
+    first = dag.test(mark_success_pattern="record_erasure|delete_deletion_files")
+    assert {job["status"] for job in emulator.jobs()} == {"COMPLETED"}
+    world.request("user-003")
+    for task_id in ("collect_erasure_requests", "record_erasure"):
+        with create_session() as session:
+            (ti,) = [ti for ti in first.get_task_instances(session=session) if ti.task_id == task_id]
+            clear_task_instances([ti], session)
+            ti.try_number += 1
+            ti.state = TaskInstanceState.SCHEDULED
+            session.commit()
+            _run_task(ti=ti, task=dag.task_dict[task_id], run_triggerer=True)
+    assert world.statuses() == {"user-001": "pending", "user-002": "pending", "user-003": "pending"}
+    assert "user-003" in emulator.users(world.groups["shop"])
+    ((outcome, record),) = world.audit()
+    assert outcome == "failed"
+    assert "claim" in record["problems"][0]
+    states = task_states(first)
+    assert states["record_erasure"] == {"failed"}
+
+
+def test_the_fingerprint_key_is_created_once_and_never_logged(run_dag, emulator, world, capsys, monkeypatch):
+    from airflow.models.variable import Variable
+
+    monkeypatch.delenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_FINGERPRINT_KEY")
+    world.request("user-004")
+    dag_run = run_dag(DAG_ID)
+    assert dag_run.state == "success"  # record_erasure re-read the key: the fingerprints matched
+    key = Variable.get(DEFAULT_FINGERPRINT_KEY_VARIABLE)
+    assert len(bytes.fromhex(key)) == 32
+    fingerprint = xcom(dag_run, "export_user_ids")["fingerprint"]
+    expected = hmac.new(key.encode(), b"user-004\n", hashlib.sha256).hexdigest()
+    assert fingerprint == f"hmac-sha256:{expected}"
+    logs = "".join(capsys.readouterr())
+    assert expected not in logs
+    assert key not in logs
+
+    world.request("user-005")
+    assert run_dag(DAG_ID).state == "success"
+    assert Variable.get(DEFAULT_FINGERPRINT_KEY_VARIABLE) == key
 
 
 def test_ad_hoc_user_ids_from_the_trigger_form_are_erased(run_dag, emulator, world):

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings, resolve_settings
+from airflow_provider_personalize_deletion.erasure.settings import (
+    ErasureSettings,
+    check_conf,
+    resolve_settings,
+)
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"
@@ -37,21 +41,49 @@ def test_settings_survive_the_xcom_round_trip():
 
 
 @pytest.mark.parametrize(
-    ("params", "field"),
+    ("params", "variable_values", "field"),
     [
-        ({"role_arn": ROLE}, "dataset_group_arns"),
-        ({"dataset_group_arns": [GROUP, "shop"], "role_arn": ROLE}, "dataset_group_arns[1]"),
-        ({"dataset_group_arns": [GROUP]}, "role_arn"),
-        ({"dataset_group_arns": [GROUP], "role_arn": "PersonalizeDeletion"}, "role_arn"),
-        ({"dataset_group_arns": [GROUP], "role_arn": ROLE, "bucket": "Not_A_Bucket"}, "bucket"),
-        ({"dataset_group_arns": [GROUP], "role_arn": ROLE, "overdue_days": 0}, "overdue_days"),
+        ({"role_arn": ROLE}, {}, "dataset_group_arns"),
+        ({"dataset_group_arns": [GROUP, "shop"], "role_arn": ROLE}, {}, "dataset_group_arns[1]"),
+        ({"dataset_group_arns": [GROUP]}, {}, "role_arn"),
+        ({"dataset_group_arns": [GROUP], "role_arn": "PersonalizeDeletion"}, {}, "role_arn"),
+        ({"dataset_group_arns": [GROUP], "role_arn": ROLE}, {"bucket": "Not_A_Bucket"}, "bucket"),
+        ({"dataset_group_arns": [GROUP], "role_arn": ROLE}, {"overdue_days": 0}, "overdue_days"),
     ],
 )
-def test_bad_settings_name_the_setting(params, field):
+def test_bad_settings_name_the_setting(params, variable_values, field):
     with pytest.raises(PersonalizeValidationError) as error:
-        resolve_settings(params, variables())
+        resolve_settings(params, variables(**variable_values))
     assert error.value.field == field
 
 
 def test_a_dry_run_needs_no_role():
     assert resolve_settings({"dataset_group_arns": [GROUP], "dry_run": True}, variables()).dry_run
+
+
+def test_a_conf_key_outside_the_form_is_refused_naming_the_keys_only():
+    check_conf(
+        {"dry_run": True, "user_ids": ["u1"], "role_arn": ROLE, "dataset_group_arns": [], "cleanup_files": 0}
+    )
+    with pytest.raises(PersonalizeValidationError) as error:
+        check_conf({"dry_run": True, "bucket": "other-team-data", "stale_file_hours": 25})
+    assert error.value.field == "conf"
+    assert "bucket, stale_file_hours" in str(error.value)
+    assert "other-team-data" not in str(error.value)
+
+
+def test_where_data_goes_comes_from_variables_and_defaults_only():
+    settings = resolve_settings(
+        {
+            "dataset_group_arns": [GROUP],
+            "role_arn": ROLE,
+            "bucket": "other-team-data",
+            "stale_file_hours": 25,
+        },
+        variables(key_prefix="from-variable"),
+    )
+    assert (settings.bucket, settings.key_prefix, settings.stale_file_hours) == (
+        "personalize-erasure",
+        "from-variable",
+        48,
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import hmac
 import io
 import os
 import random
@@ -149,14 +150,15 @@ def test_builder_fingerprint_depends_on_the_set_only():
     ids = random_ids(3000, seed=4)
     shuffled = [*ids, *ids[:500]]
     random.Random(5).shuffle(shuffled)
-    expected = hashlib.sha256(b"".join(sorted({f"{i}\n".encode() for i in ids}))).hexdigest()
+    key = b"k" * 32
+    expected = hmac.new(key, b"".join(sorted({f"{i}\n".encode() for i in ids})), hashlib.sha256).hexdigest()
 
     fingerprints = []
     for values, run_size in ((ids, 10_000), (shuffled, 400)):
-        with DeletionFileBuilder(MIN_FILE_BYTES, run_size=run_size) as builder:
+        with DeletionFileBuilder(MIN_FILE_BYTES, fingerprint_key=key, run_size=run_size) as builder:
             builder.add(values)
             list(builder.file_pieces())
             fingerprints.append(builder.fingerprint)
             assert builder.unique_count == len(set(ids))
 
-    assert fingerprints == [f"sha256:{expected}"] * 2
+    assert fingerprints == [f"hmac-sha256:{expected}"] * 2

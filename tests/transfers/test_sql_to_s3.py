@@ -6,6 +6,7 @@ and S3 served by the local emulator over HTTP. Files are read back with the csv 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 
 import pytest
@@ -18,6 +19,7 @@ from airflow_provider_personalize_deletion.transfers.sql_to_s3 import (
     InvalidUserIdsError,
     SqlToPersonalizeDeletionFileOperator,
 )
+from tests.conftest import TEST_FINGERPRINT_KEY
 from tests.transfers.conftest import BUCKET, PREFIX, make_runner, object_keys, read_ids
 
 AWKWARD_IDS = [
@@ -40,9 +42,11 @@ def all_ids(s3_client, summary: dict) -> list[str]:
     return [user_id for key in summary["s3_keys"] for user_id in read_ids(s3_client, key)]
 
 
-def sha256_of(ids: set[str]) -> str:
+def fingerprint_of(ids: set[str]) -> str:
+    """The keyed fingerprint of a set of ids under the tests' key."""
     lines = sorted(f"{user_id}\n".encode() for user_id in ids)
-    return "sha256:" + hashlib.sha256(b"".join(lines)).hexdigest()
+    mac = hmac.new(TEST_FINGERPRINT_KEY.encode(), b"".join(lines), hashlib.sha256)
+    return "hmac-sha256:" + mac.hexdigest()
 
 
 def test_ids_are_written_exactly_as_stored_with_csv_quoting(warehouse, run_transfer, s3_client):
@@ -152,7 +156,8 @@ def test_summary_is_plain_json_and_holds_no_id(warehouse, run_transfer):
         "file_count": 1,
         "skipped": {**NO_INVALID, "null": 1},
         "duplicates": 1,
-        "fingerprint": sha256_of(set(ids)),
+        "fingerprint": fingerprint_of(set(ids)),
+        "claim": None,
     }
 
 
@@ -195,13 +200,13 @@ def test_fingerprint_ignores_order_and_duplicates(sqlite_warehouse, postgres_con
     first = make_runner(sqlite_warehouse, bucket)(s3_key_prefix="first")
     second = make_runner(postgres_warehouse, bucket)(s3_key_prefix="second")
 
-    assert first["fingerprint"] == second["fingerprint"] == sha256_of({"a", "b", "c"})
+    assert first["fingerprint"] == second["fingerprint"] == fingerprint_of({"a", "b", "c"})
 
 
 def test_fingerprint_differs_for_a_different_set(warehouse, run_transfer):
     warehouse.load(["a", "b"])
 
-    assert run_transfer()["fingerprint"] != sha256_of({"a", "b", "c"})
+    assert run_transfer()["fingerprint"] != fingerprint_of({"a", "b", "c"})
 
 
 def test_missing_bucket_fails_and_writes_nothing(warehouse, aws_conn, s3_client):

@@ -3,18 +3,19 @@ From database values to deletion files, in two passes with bounded memory.
 
 Pass 1 (:meth:`DeletionFileBuilder.add`) validates each batch, counts the invalid values and stores
 the valid ids in sorted runs on private disk. Pass 2 (:meth:`DeletionFileBuilder.file_pieces`) merges
-the runs into distinct sorted ids, fingerprints them, encodes them as CSV and cuts them into files.
+the runs into distinct sorted ids, fingerprints them (keyed, see :mod:`.fingerprint`), encodes them
+as CSV and cuts them into files.
 Nothing is produced before pass 1 has seen every value, so a caller can refuse invalid input before
 writing anything.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 from airflow_provider_personalize_deletion.deletion_file.csv_file import encode_csv, split_into_files
+from airflow_provider_personalize_deletion.deletion_file.fingerprint import IdSetFingerprint
 from airflow_provider_personalize_deletion.deletion_file.sorted_runs import DEFAULT_RUN_SIZE, SortedRunStore
 from airflow_provider_personalize_deletion.deletion_file.user_ids import UserIdValidator
 
@@ -26,16 +27,19 @@ class DeletionFileBuilder:
     Use as a context manager: leaving it removes the ids kept on disk.
 
     :param max_file_bytes: the size limit of one file, header included.
+    :param fingerprint_key: the secret key of the fingerprint (at least 16 bytes).
     :param run_size: ids held in memory before a sorted run is written to disk.
     """
 
-    def __init__(self, max_file_bytes: int, run_size: int = DEFAULT_RUN_SIZE) -> None:
+    def __init__(
+        self, max_file_bytes: int, *, fingerprint_key: bytes, run_size: int = DEFAULT_RUN_SIZE
+    ) -> None:
         self._max_file_bytes = max_file_bytes
         self._validator = UserIdValidator()
         self._runs = SortedRunStore(run_size)
         self.unique_count = 0
         """Distinct ids written; final once :meth:`file_pieces` is exhausted."""
-        self._digest = hashlib.sha256()
+        self._fingerprint = IdSetFingerprint(fingerprint_key)
 
     def __enter__(self) -> DeletionFileBuilder:
         return self
@@ -66,11 +70,11 @@ class DeletionFileBuilder:
     @property
     def fingerprint(self) -> str:
         """
-        ``"sha256:<hex>"`` of the distinct ids, each UTF-8 encoded and followed by ``b"\\n"``, in the
-        byte order of those lines; final once :meth:`file_pieces` is exhausted. The same set of ids
-        gives the same fingerprint whatever their order and repetitions.
+        ``"hmac-sha256:<hex>"`` of the distinct ids under the key (see :class:`.IdSetFingerprint`);
+        final once :meth:`file_pieces` or :meth:`count_and_fingerprint` is exhausted. The same set of
+        ids gives the same fingerprint under the same key, whatever their order and repetitions.
         """
-        return f"sha256:{self._digest.hexdigest()}"
+        return self._fingerprint.value
 
     def add(self, values: Sequence[object]) -> None:
         """
@@ -89,8 +93,17 @@ class DeletionFileBuilder:
         """
         return split_into_files(map(encode_csv, self._fingerprinted_id_lines()), self._max_file_bytes)
 
+    def count_and_fingerprint(self) -> None:
+        """
+        Pass 2 without files: count and fingerprint the distinct ids, as :meth:`file_pieces` would.
+
+        Call once, after the last :meth:`add`, instead of :meth:`file_pieces`.
+        """
+        for _ in self._fingerprinted_id_lines():
+            pass
+
     def _fingerprinted_id_lines(self) -> Iterator[bytes]:
         for id_lines in self._runs.unique_id_lines():
-            self._digest.update(id_lines)
+            self._fingerprint.update(id_lines)
             self.unique_count += id_lines.count(b"\n")
             yield id_lines

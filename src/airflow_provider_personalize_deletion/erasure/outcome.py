@@ -12,6 +12,7 @@ from airflow_provider_personalize_deletion.hooks.personalize import (
     SUCCESS_STATES,
 )
 from airflow_provider_personalize_deletion.utils.json_safe import json_safe
+from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
 
 #: A run's outcomes; only ``erased`` marks requests done.
 ERASED, FAILED, NOTHING_TO_ERASE, DRY_RUN = "erased", "failed", "nothing_to_erase", "dry_run"
@@ -25,7 +26,11 @@ _AUDIT_JOB_FIELDS = (
     "failureReason",
     "creationDateTime",
     "lastUpdatedDateTime",
+    "supersededJobArns",
 )
+#: The key under which a job description carries the FAILED jobs it replaced (create task, XCom
+#: ``superseded_job_arns``).
+SUPERSEDED = "supersededJobArns"
 
 
 @dataclass
@@ -60,7 +65,9 @@ class GroupOutcome:
         if self.status == "COMPLETED":
             return None
         reasons = [
-            f"{job['jobName']}: {job.get('failureReason')}" for job in self.jobs if job.get("failureReason")
+            f"{job['jobName']}: {redact_failure_reason(job['failureReason'])}"
+            for job in self.jobs
+            if job.get("failureReason")
         ]
         missing = self.expected_jobs - len(self.jobs)
         if missing > 0:
@@ -72,7 +79,15 @@ class GroupOutcome:
         return {
             "dataset_group_arn": self.dataset_group_arn,
             "status": self.status,
-            "jobs": [json_safe({key: job.get(key) for key in _AUDIT_JOB_FIELDS}) for job in self.jobs],
+            "jobs": [
+                json_safe(
+                    {
+                        **{key: job.get(key) for key in _AUDIT_JOB_FIELDS},
+                        "failureReason": redact_failure_reason(job.get("failureReason")),
+                    }
+                )
+                for job in self.jobs
+            ],
         }
 
 

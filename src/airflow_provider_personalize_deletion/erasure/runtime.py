@@ -14,6 +14,7 @@ from airflow_provider_personalize_deletion.erasure.steps import Describe
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
 
 COLLECT_TASK = "collect_erasure_requests"
+PLAN_TASK = "plan_deletion_jobs"
 CREATE_TASK = "create_deletion_job"
 
 
@@ -60,18 +61,31 @@ def collected(ti: Any) -> dict[str, Any]:
     return result
 
 
-def created_job_arns(ti: Any) -> list[str]:
+def created_jobs(ti: Any) -> dict[str, list[str]]:
     """
-    The ARNs of the deletion jobs this run created (none when the create step was skipped).
+    The deletion jobs this run created (none when the create step was skipped), each with the ARNs
+    of the FAILED jobs it replaced (the create task's XCom ``superseded_job_arns``, oldest first).
 
     :param ti: the running task instance.
+    :return: ``{job ARN: [superseded job ARN, ...]}``, in map index order.
     """
-    arns = ti.xcom_pull(task_ids=CREATE_TASK)  # every map index's value
-    if arns is None:
-        return []
-    if isinstance(arns, str):
-        return [arns]
-    return [arn for arn in arns if arn]
+    indexes = list(range(len(ti.xcom_pull(task_ids=PLAN_TASK) or [])))
+    if not indexes:
+        return {}
+    arns = ti.xcom_pull(task_ids=CREATE_TASK, map_indexes=indexes)
+    superseded = ti.xcom_pull(task_ids=CREATE_TASK, key="superseded_job_arns", map_indexes=indexes)
+    return {
+        arn: list(json.loads(earlier) if isinstance(earlier, str) else earlier or [])
+        for arn, earlier in zip(arns, superseded, strict=True)
+        if arn
+    }
+
+
+def fingerprint_key() -> bytes:
+    """The secret key of the id-set fingerprints (the transfer's default Variable), created if unset."""
+    from airflow_provider_personalize_deletion.utils.fingerprint_key import get_or_create_fingerprint_key
+
+    return get_or_create_fingerprint_key()
 
 
 def describer(source: ErasureSettings | Mapping[str, Any]) -> Describe:

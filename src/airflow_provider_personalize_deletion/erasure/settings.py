@@ -1,4 +1,11 @@
-"""What an erasure run works on: DAG params first, then Airflow Variables, then documented defaults."""
+"""
+What an erasure run works on: the trigger form's fields, then Airflow Variables, then documented defaults.
+
+Only the fields of the trigger form (:data:`FORM_FIELDS`) may come from a run's conf. Where the data
+goes and comes from (bucket, prefix, connections, tables) and the bounds of the run (``overdue_days``,
+``stale_file_hours``) come from Variables and defaults only: a run's conf naming any other key is
+refused before the run touches anything.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +26,10 @@ from airflow_provider_personalize_deletion.utils.service_model import (
 #: Airflow Variables are named ``personalize_erasure_<setting>``.
 VARIABLE_PREFIX = "personalize_erasure_"
 
-#: Defaults of the settings a DAG param or a Variable may override (the local emulator's world).
+#: The trigger form's fields: the only keys a run's conf may hold.
+FORM_FIELDS = ("dataset_group_arns", "user_ids", "dry_run", "cleanup_files", "role_arn")
+
+#: Defaults of the settings a Variable (or, for :data:`FORM_FIELDS`, the trigger form) may override.
 DEFAULTS: dict[str, Any] = {
     "warehouse_conn_id": "personalize_erasure_warehouse",
     "aws_conn_id": "aws_default",
@@ -84,9 +94,28 @@ class ErasureSettings:
         return cls(**{**values, "dataset_group_arns": tuple(values["dataset_group_arns"])})
 
 
+def check_conf(conf: Mapping[str, Any] | None) -> None:
+    """
+    Refuse a run whose conf holds keys that are not trigger form fields (they would become params).
+
+    :param conf: the DAG run's conf.
+    :raises PersonalizeValidationError: naming the keys (never their values).
+    """
+    unknown = sorted(str(key) for key in (conf or {}) if key not in FORM_FIELDS)
+    if unknown:
+        raise PersonalizeValidationError(
+            "conf",
+            f"the run's conf may only hold the trigger form's fields ({', '.join(FORM_FIELDS)}); "
+            f"refused key(s): {', '.join(unknown)}. Set the other settings with the Variables "
+            f"{VARIABLE_PREFIX}<setting>",
+        )
+
+
 def resolve_settings(params: Mapping[str, Any], get_variable: Callable[[str], Any | None]) -> ErasureSettings:
     """
-    Resolve and validate the settings: a non-empty DAG param wins, then the Variable, then the default.
+    Resolve and validate the settings: a non-empty form field wins, then the Variable, then the default.
+
+    Params that are not form fields are ignored: :func:`check_conf` refuses them in the run's conf.
 
     :param params: the DAG run's params.
     :param get_variable: returns a Variable's (JSON-decoded) value, or None when not set.
@@ -94,7 +123,7 @@ def resolve_settings(params: Mapping[str, Any], get_variable: Callable[[str], An
     """
     values: dict[str, Any] = {}
     for name, default in DEFAULTS.items():
-        value = params.get(name)
+        value = params.get(name) if name in FORM_FIELDS else None
         if value in (None, "", []):
             value = get_variable(VARIABLE_PREFIX + name)
         values[name] = default if value in (None, "", []) else value

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_personalize_deletion.deletion_file.user_ids import invalid_reason
+from airflow_provider_personalize_deletion.erasure import cleanup
 from airflow_provider_personalize_deletion.erasure import outcome as outcomes
-from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings, resolve_settings
+from airflow_provider_personalize_deletion.erasure.settings import (
+    ErasureSettings,
+    check_conf,
+    resolve_settings,
+)
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, batch_key
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.hooks.personalize import INTERMEDIATE_STATES
@@ -39,12 +44,15 @@ def collect_erasure_requests(
     now: datetime,
     store_for: Callable[[ErasureSettings], ErasureRequestStore],
     get_variable: Callable[[str], Any | None],
+    *,
+    conf: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """
     Resolve the settings, register ad-hoc requests, set aside invalid ones, report overdue ones, claim.
 
     Each try claims under its own key, and so exports to its own S3 folder: a cleared run claims
-    what is pending now, and its jobs (named after their input) are new ones.
+    what is pending now, and its jobs (named after their input) are new ones. A dry run writes
+    nothing: no table, no request, no rejection, no claim; it counts what a real run would do.
 
     :param params: the DAG run's params; ``user_ids`` (optional) are erased ad hoc.
     :param run_id: the DAG run's id.
@@ -52,51 +60,80 @@ def collect_erasure_requests(
     :param now: the current time (aware).
     :param store_for: opens the request store of the settings' warehouse.
     :param get_variable: returns an Airflow Variable's value, or None.
+    :param conf: the DAG run's conf: a key that is not a trigger form field refuses the run.
     :return: the settings, the claim, the export query and the request counts.
     """
+    check_conf(conf)
     settings = resolve_settings(params, get_variable)
     ad_hoc = _checked_user_ids(params.get("user_ids") or [])
     store = store_for(settings)
-    store.create_tables()
     key = batch_key(f"{run_id}#{try_number}")
-    added = store.add_requests(ad_hoc, f"ad-hoc:{batch_key(run_id)[:12]}", now) if ad_hoc else 0
-    rejected = dict(store.reject_invalid(invalid_reason))
-    if rejected:
-        log.warning(
-            "Set aside %d erasure request(s) whose user id Personalize cannot hold (%s): status 'rejected'",
-            sum(rejected.values()),
-            rejected,
+    requests = _dry_run_counts(store, ad_hoc, now, settings) if settings.dry_run else None
+    if requests is None:
+        store.create_tables()
+        added = store.add_requests(ad_hoc, f"ad-hoc:{batch_key(run_id)[:12]}", now) if ad_hoc else 0
+        rejected = dict(store.reject_invalid(invalid_reason))
+        if rejected:
+            log.warning(
+                "Set aside %d erasure request(s) whose user id Personalize cannot hold (%s): "
+                "status 'rejected'",
+                sum(rejected.values()),
+                rejected,
+            )
+        requests = {
+            "pending": store.count_pending(),
+            "claimed": store.claim_pending(key),
+            "overdue": store.count_overdue(now - timedelta(days=settings.overdue_days)),
+            "added_ad_hoc": added,
+            "rejected": rejected,
+        }
+        log.info(
+            "%d pending erasure request(s) (%d added ad hoc); %d claimed by this run",
+            requests["pending"],
+            added,
+            requests["claimed"],
         )
-    overdue = store.count_overdue(now - timedelta(days=settings.overdue_days))
-    pending = store.count_pending()
-    claimed = 0 if settings.dry_run else store.claim_pending(key)
-    if overdue:
+    if requests["overdue"]:
         log.warning(
             "%d pending erasure request(s) are older than %d days, the GDPR deadline",
-            overdue,
+            requests["overdue"],
             settings.overdue_days,
         )
-    log.info(
-        "%d pending erasure request(s) (%d added ad hoc); %d claimed by this run%s",
-        pending,
-        added,
-        claimed,
-        " (dry run: nothing claimed)" if settings.dry_run else "",
-    )
     return {
         "settings": settings.as_dict(),
         "batch_key": key,
         "export_sql": store.export_sql(key),
         "s3_key_prefix": f"{settings.key_prefix}/{key[:16]}",
         "collected_at": now.isoformat(),
-        "requests": {
-            "pending": pending,
-            "claimed": claimed,
-            "overdue": overdue,
-            "added_ad_hoc": added,
-            "rejected": rejected,
-        },
+        "requests": requests,
     }
+
+
+def _dry_run_counts(
+    store: ErasureRequestStore, ad_hoc: Sequence[str], now: datetime, settings: ErasureSettings
+) -> dict[str, Any]:
+    """What a real run would find, read without writing (not even the tables, when missing)."""
+    tables_exist = store.tables_exist()
+    would_reject = dict(store.count_invalid(invalid_reason)) if tables_exist else {}
+    counts = {
+        "pending": store.count_pending() - sum(would_reject.values()) if tables_exist else 0,
+        "claimed": 0,
+        "overdue": store.count_overdue(now - timedelta(days=settings.overdue_days)) if tables_exist else 0,
+        "added_ad_hoc": 0,
+        "rejected": {},
+        "would_add_ad_hoc": len(set(ad_hoc)),
+        "would_reject": would_reject,
+        "tables_missing": not tables_exist,
+    }
+    log.info(
+        "Dry run: %d pending erasure request(s), %d ad-hoc id(s) not added, %d would be set aside; "
+        "nothing written%s",
+        counts["pending"],
+        counts["would_add_ad_hoc"],
+        sum(would_reject.values()),
+        " (the request tables do not exist yet)" if not tables_exist else "",
+    )
+    return counts
 
 
 def plan_deletion_jobs(collected: Mapping[str, Any], export: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -128,9 +165,18 @@ def record_erasure(
     store: ErasureRequestStore,
     run_id: str,
     now: datetime,
+    *,
+    fingerprint_key: Callable[[], bytes],
+    superseded: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """
     Mark the claimed requests erased if, and only if, every dataset group's jobs COMPLETED; audit the run.
+
+    What is marked is bound to what the jobs read: the export must name this collect try's claim,
+    every job must be this run's (its input one of the export's files, under this try's folder,
+    created after the claim), and the claim's rows, read back now, must have the export's count and
+    keyed fingerprint. Otherwise nothing is marked and the run fails. A dry run writes nothing: it
+    returns (and logs) its counts only.
 
     :param collected: the result of :func:`collect_erasure_requests`.
     :param export: the transfer's summary; None when it wrote no file (skipped or failed).
@@ -139,17 +185,31 @@ def record_erasure(
     :param store: the request store.
     :param run_id: the DAG run's id.
     :param now: the current time (aware).
+    :param fingerprint_key: returns the secret key of the export's fingerprint.
+    :param superseded: the FAILED jobs each job replaced (create task, XCom ``superseded_job_arns``),
+        by job ARN; recorded in the audit next to the job that replaced them.
     :return: the audit record.
     :raises ErasureRunFailedError: after writing the audit record, when any group was not erased.
     """
     settings = ErasureSettings.from_dict(collected["settings"])
     requests = dict(collected["requests"])
-    groups = outcomes.group_outcomes(
-        settings.dataset_group_arns,
-        export["file_count"] if export else 0,
-        [describe(arn) for arn in job_arns],
-    )
+    if settings.dry_run:
+        log.info(
+            "Dry run: nothing recorded; %d pending request(s), %d overdue",
+            requests["pending"],
+            requests["overdue"],
+        )
+        return {"run_id": run_id, "outcome": outcomes.DRY_RUN, "dry_run": True, "requests": requests}
+    jobs = []
+    for arn in job_arns:
+        job = describe(arn)
+        job[outcomes.SUPERSEDED] = list((superseded or {}).get(arn, []))
+        jobs.append(job)
+    groups = outcomes.group_outcomes(settings.dataset_group_arns, export["file_count"] if export else 0, jobs)
     outcome, problems = _decide(settings, requests, export, groups)
+    if outcome == outcomes.ERASED:
+        problems = _unbound(collected, export, jobs, store, fingerprint_key)  # type: ignore[arg-type]
+        outcome = outcomes.FAILED if problems else outcome
     if outcome == outcomes.ERASED:
         requests["erased"] = store.mark_erased(collected["batch_key"], now, outcomes.erasure_record(groups))
     record = {
@@ -178,6 +238,46 @@ def record_erasure(
     return record
 
 
+def _unbound(
+    collected: Mapping[str, Any],
+    export: Mapping[str, Any],
+    jobs: list[dict[str, Any]],
+    store: ErasureRequestStore,
+    fingerprint_key: Callable[[], bytes],
+) -> list[str]:
+    """Why the claimed requests are not exactly the users the completed jobs read; empty when they are."""
+    if export.get("claim") != collected["batch_key"]:
+        return ["the export did not read this collect try's claim (was collect cleared on its own?)"]
+    settings = ErasureSettings.from_dict(collected["settings"])
+    files = set(export["data_locations"])
+    folder = f"s3://{settings.bucket}/{collected['s3_key_prefix']}/"
+    claimed_at = datetime.fromisoformat(collected["collected_at"])
+    problems = [
+        f"job {job['dataDeletionJobArn']} is not this run's: it read another input or predates the claim"
+        for job in jobs
+        if job.get("dataSource", {}).get("dataLocation") not in files
+        or not job["dataSource"]["dataLocation"].startswith(folder)
+        or _aware(job["creationDateTime"]) < claimed_at
+    ]
+    read = {(job["datasetGroupArn"], job["dataSource"]["dataLocation"]) for job in jobs if not problems}
+    if not problems and read != {(group, file) for group in settings.dataset_group_arns for file in files}:
+        problems.append("the jobs do not cover every dataset group and deletion file exactly")
+    if problems:
+        return problems
+    count, fingerprint = store.fingerprint_claim(collected["batch_key"], fingerprint_key())
+    if (count, fingerprint) != (export["id_count"], export["fingerprint"]):
+        return [
+            f"the claim now holds {count} user(s), the export wrote {export['id_count']}, "
+            "or their fingerprints differ: the claimed requests are not the users the jobs read"
+        ]
+    return []
+
+
+def _aware(moment: datetime | str) -> datetime:
+    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def delete_deletion_files(
     collected: Mapping[str, Any],
     job_arns: Iterable[str],
@@ -189,7 +289,9 @@ def delete_deletion_files(
     Delete the run's deletion files (personal data) once none of its jobs may still read them.
 
     Files an earlier run had to keep (a job still running when it ended) are deleted here once
-    they are older than ``stale_file_hours``, longer than any job takes.
+    they are older than ``stale_file_hours``, longer than any job takes, with the incomplete uploads
+    of killed exports. Only objects the pipeline wrote are touched (see :mod:`.cleanup`). A dry run
+    deletes nothing.
 
     :param collected: the result of :func:`collect_erasure_requests`.
     :param job_arns: the ARNs of the jobs the run created.
@@ -199,44 +301,47 @@ def delete_deletion_files(
     :return: how many files were deleted, and why any of this run's were kept.
     """
     settings = ErasureSettings.from_dict(collected["settings"])
+    if settings.dry_run:
+        return {"deleted": 0, "stale_deleted": 0, "uploads_aborted": 0, "kept": "dry run"}
     if not settings.cleanup_files:
-        return {"deleted": 0, "stale_deleted": 0, "kept": "cleanup_files is off"}
+        return {"deleted": 0, "stale_deleted": 0, "uploads_aborted": 0, "kept": "cleanup_files is off"}
     running = [arn for arn in job_arns if describe(arn)["status"] in INTERMEDIATE_STATES]
     run_prefix = collected["s3_key_prefix"] + "/"
     stale_before = now - timedelta(hours=settings.stale_file_hours)
+    pattern = cleanup.deletion_file_key_pattern(settings.key_prefix)
     ours, stale = [], []
-    for item in _objects(s3_client, settings.bucket, settings.key_prefix + "/"):
-        if item["Key"].startswith(run_prefix):
-            ours.append(item["Key"])
-        elif item["LastModified"] < stale_before:
-            stale.append(item["Key"])
+    for item in cleanup.list_objects(s3_client, settings.bucket, settings.key_prefix + "/"):
+        key = item["Key"]
+        if not pattern.fullmatch(key):
+            continue
+        if key.startswith(run_prefix):
+            ours.append(key)
+        elif item["LastModified"] < stale_before and cleanup.has_deletion_file_metadata(
+            s3_client, settings.bucket, key
+        ):
+            stale.append(key)
     if running:
         log.warning("Keeping this run's deletion files: %d job(s) may still read them", len(running))
         ours = []
-    _delete(s3_client, settings.bucket, ours + stale)
+    cleanup.delete_objects(s3_client, settings.bucket, ours + stale)
+    aborted = cleanup.abort_stale_multipart_uploads(
+        s3_client, settings.bucket, settings.key_prefix + "/", stale_before, pattern
+    )
     log.info(
-        "Deleted %d deletion file(s) of this run and %d left by earlier runs under s3://%s/%s/",
+        "Deleted %d deletion file(s) of this run and %d left by earlier runs under s3://%s/%s/; "
+        "aborted %d incomplete upload(s)",
         len(ours),
         len(stale),
         settings.bucket,
         settings.key_prefix,
+        aborted,
     )
     return {
         "deleted": len(ours),
         "stale_deleted": len(stale),
+        "uploads_aborted": aborted,
         "kept": f"{len(running)} job(s) still running" if running else None,
     }
-
-
-def _objects(s3_client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        yield from page.get("Contents", [])
-
-
-def _delete(s3_client: Any, bucket: str, keys: list[str]) -> None:
-    for start in range(0, len(keys), 1000):
-        batch = [{"Key": key} for key in keys[start : start + 1000]]
-        s3_client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
 
 
 def _checked_user_ids(user_ids: Any) -> list[str]:
@@ -256,8 +361,6 @@ def _decide(
     export: Mapping[str, Any] | None,
     groups: list[outcomes.GroupOutcome],
 ) -> tuple[str, list[str]]:
-    if settings.dry_run:
-        return outcomes.DRY_RUN, []
     if not requests["claimed"]:
         return outcomes.NOTHING_TO_ERASE, []
     if export is None:
@@ -269,5 +372,5 @@ def _decide(
 def _export_record(export: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if export is None:
         return None
-    keep = ("id_count", "file_count", "duplicates", "skipped", "fingerprint", "data_locations")
+    keep = ("id_count", "file_count", "duplicates", "skipped", "fingerprint", "claim", "data_locations")
     return {key: export.get(key) for key in keep}

@@ -10,6 +10,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
+from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
+from airflow_provider_personalize_deletion.transfers.sql_cursor import first_column_batches
+
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
@@ -86,9 +90,24 @@ class ErasureRequestStore:
             ]
         )
 
+    def tables_exist(self) -> bool:
+        """Tell whether both tables exist (a dry run reports on a warehouse without creating them)."""
+        from sqlalchemy import inspect
+
+        inspector = inspect(self.hook.get_sqlalchemy_engine())
+        return all(
+            inspector.has_table(name, schema=schema or None)
+            for schema, _, name in (
+                table.rpartition(".") for table in (self.requests_table, self.audit_table)
+            )
+        )
+
     def add_requests(self, user_ids: Iterable[str], source: str, requested_at: datetime) -> int:
         """
         Add erasure requests, once each: a repeated (source, user) pair is ignored.
+
+        The ids go through a plain DB-API cursor: ``DbApiHook.run`` would hand every statement's
+        parameters to Airflow's hook lineage collector (what OpenLineage sends on), whatever ``log_sql``.
 
         :param user_ids: the users to erase.
         :param source: where the requests come from, e.g. ``ad-hoc:<run key>``; no personal data.
@@ -101,14 +120,24 @@ class ErasureRequestStore:
             f"SELECT {p}, {p}, {p}, {p}, '{PENDING}' "
             f"WHERE NOT EXISTS (SELECT 1 FROM {self.requests_table} WHERE request_id = {p})"
         )
-        added = 0
+        count = f"SELECT COUNT(*) FROM {self.requests_table} WHERE source = {p}"
         when = sql_timestamp(requested_at)
+        rows = []
         for user_id in dict.fromkeys(user_ids):
             request_id = hashlib.sha256(f"{source}\x1f{user_id}".encode()).hexdigest()[:40]
-            before = self._count(f"request_id = {p}", (request_id,))
-            self.hook.run(statement, parameters=(request_id, user_id, when, source, request_id))
-            added += 1 - before
-        return added
+            rows.append((request_id, user_id, when, source, request_id))
+        connection = self.hook.get_conn()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(count, (source,))
+            before = cursor.fetchone()[0]
+            cursor.executemany(statement, rows)
+            cursor.execute(count, (source,))
+            after = cursor.fetchone()[0]
+            connection.commit()
+        finally:
+            connection.close()
+        return int(after) - int(before)
 
     def count_pending(self) -> int:
         """How many requests wait for erasure."""
@@ -152,6 +181,20 @@ class ErasureRequestStore:
             connection.close()
         return Counter(rejected.values())
 
+    def count_invalid(self, reason_of: Callable[[object], str | None], batch_size: int = 10_000) -> Counter:
+        """
+        Count the pending requests :meth:`reject_invalid` would set aside, changing nothing (dry run).
+
+        :param reason_of: tells why a value is not a user id, or None when it is one.
+        :param batch_size: rows read at a time.
+        :return: how many requests would be rejected, by reason.
+        """
+        sql = f"SELECT user_id FROM {self.requests_table} WHERE status = '{PENDING}'"
+        reasons: Counter = Counter()
+        for values in first_column_batches(self.hook, sql, None, batch_size):
+            reasons.update(reason for reason in map(reason_of, values) if reason)
+        return reasons
+
     def claim_pending(self, key: str) -> int:
         """
         Claim every pending request for one run.
@@ -182,6 +225,32 @@ class ErasureRequestStore:
             f"SELECT user_id FROM {self.requests_table} "
             f"WHERE batch_key = '{key}' AND status = '{PENDING}' ORDER BY user_id"
         )
+
+    def fingerprint_claim(
+        self, key: str, fingerprint_key: bytes, batch_size: int = 10_000
+    ) -> tuple[int, str]:
+        """
+        Count and fingerprint the users of a claim (pending or already marked erased), no file written.
+
+        The ids go through the same validation, deduplication and keyed fingerprint as the export's,
+        so equal results mean the claim holds exactly the users the export wrote.
+
+        :param key: the run's :func:`batch_key`.
+        :param fingerprint_key: the secret key of the export's fingerprint.
+        :param batch_size: rows read at a time.
+        :return: the number of distinct valid ids and their fingerprint.
+        """
+        if not re.fullmatch(r"[0-9a-f]{1,64}", key):
+            raise ValueError("Invalid parameter 'key': must be a batch_key (hex digits)")
+        sql = (
+            f"SELECT user_id FROM {self.requests_table} "
+            f"WHERE batch_key = '{key}' AND status IN ('{PENDING}', '{ERASED}') ORDER BY user_id"
+        )
+        with DeletionFileBuilder(MIN_FILE_BYTES, fingerprint_key=fingerprint_key) as builder:
+            for values in first_column_batches(self.hook, sql, None, batch_size):
+                builder.add(values)
+            builder.count_and_fingerprint()
+            return builder.unique_count, builder.fingerprint
 
     def mark_erased(self, key: str, erased_at: datetime, record: dict[str, Any]) -> int:
         """

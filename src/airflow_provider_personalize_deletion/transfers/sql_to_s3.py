@@ -20,6 +20,10 @@ from airflow_provider_personalize_deletion.transfers.parameters import (
 )
 from airflow_provider_personalize_deletion.transfers.s3_upload import DeletionFileUploader
 from airflow_provider_personalize_deletion.transfers.sql_cursor import first_column_batches
+from airflow_provider_personalize_deletion.utils.fingerprint_key import (
+    DEFAULT_FINGERPRINT_KEY_VARIABLE,
+    get_or_create_fingerprint_key,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -62,9 +66,10 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
 
     Returns (XCom) a summary that holds no id: ``data_locations`` and ``s3_keys`` of the files,
     ``id_count`` (distinct ids written), ``file_count``, ``skipped`` (invalid values left out, by
-    reason), ``duplicates`` and ``fingerprint`` (``"sha256:<hex>"`` of the sorted distinct ids, the
-    same for the same set of ids). When there is no id to erase, no file is written and the task is
-    skipped, so the deletion tasks downstream are skipped too.
+    reason), ``duplicates``, ``fingerprint`` (``"hmac-sha256:<hex>"`` of the sorted distinct ids under
+    the secret key of ``fingerprint_key_variable``: the same for the same set of ids, and no clue to
+    the ids without the key; never logged) and ``claim``. When there is no id to erase, no file is
+    written and the task is skipped, so the deletion tasks downstream are skipped too.
 
     :param conn_id: the common-sql connection to query (SQLite, PostgreSQL, MySQL...). (templated)
     :param sql: one SQL statement, or a path to a ``.sql`` file; its first column is the user id.
@@ -81,6 +86,11 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         256 characters, with a line break, not UTF-8): ``"fail"`` (default) fails the task with the
         counts per reason and writes nothing; ``"skip"`` leaves them out and counts them. (templated)
     :param fetch_size: rows fetched per round trip; default 10000. (templated)
+    :param claim: a name for the set of rows the query reads (e.g. the batch key that claimed them),
+        echoed as ``summary["claim"]`` so that a later step can check it reads the same set; holds no
+        personal data. Default None. (templated)
+    :param fingerprint_key_variable: the Airflow Variable holding the fingerprint's secret key,
+        created with a random key on first use; default ``personalize_erasure_fingerprint_key``.
     """
 
     template_fields: Sequence[str] = (
@@ -93,6 +103,7 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         "max_file_bytes",
         "invalid_ids",
         "fetch_size",
+        "claim",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
@@ -109,6 +120,8 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         invalid_ids: str = "fail",
         fetch_size: int = DEFAULT_FETCH_SIZE,
+        claim: str | None = None,
+        fingerprint_key_variable: str = DEFAULT_FINGERPRINT_KEY_VARIABLE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -121,6 +134,8 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         self.max_file_bytes = max_file_bytes
         self.invalid_ids = invalid_ids
         self.fetch_size = fetch_size
+        self.claim = claim
+        self.fingerprint_key_variable = fingerprint_key_variable
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
@@ -132,7 +147,8 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         except InvalidTransferParameterError as error:
             raise AirflowFailException(str(error)) from error
 
-        with DeletionFileBuilder(max_file_bytes) as builder:
+        fingerprint_key = get_or_create_fingerprint_key(self.fingerprint_key_variable)
+        with DeletionFileBuilder(max_file_bytes, fingerprint_key=fingerprint_key) as builder:
             for values in first_column_batches(self._sql_hook(), self.sql, self.parameters, fetch_size):
                 builder.add(values)
             self.log.info(
@@ -154,16 +170,15 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
                 "skipped": builder.invalid,
                 "duplicates": builder.valid_count - builder.unique_count,
                 "fingerprint": builder.fingerprint,
+                "claim": self.claim,
             }
         self.log.info(
-            "Wrote %d distinct user id(s) (%d duplicate(s) dropped) to %d file(s) under s3://%s/%s/; "
-            "fingerprint %s",
+            "Wrote %d distinct user id(s) (%d duplicate(s) dropped) to %d file(s) under s3://%s/%s/",
             summary["id_count"],
             summary["duplicates"],
             summary["file_count"],
             bucket,
             key_prefix,
-            summary["fingerprint"],
         )
         return summary
 
