@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_personalize_deletion.transfers.sql_cursor import row_batches
+
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
@@ -127,22 +129,30 @@ class ErasureRequestStore:
         """
         Set aside pending requests whose user id Personalize cannot take, so they never block a run.
 
+        A user id that is not UTF-8 (SQLite stores any bytes as TEXT) is read, not refused, and
+        rejected as ``not_utf8``; an error of the database names neither the value nor the message.
+
         :param reason_of: tells why a value is not a user id, or None when it is one.
         :param batch_size: rows read at a time.
         :return: how many requests were rejected, by reason.
+        :raises WarehouseReadError: the database failed while the requests were read.
         """
         p = self._p
         rejected: dict[str, str] = {}
         connection = self.hook.get_conn()
         try:
-            cursor = connection.cursor()
-            cursor.execute(
-                f"SELECT request_id, user_id FROM {self.requests_table} WHERE status = {p}", (PENDING,)
+            pending = row_batches(
+                connection,
+                f"SELECT request_id, user_id FROM {self.requests_table} WHERE status = {p}",
+                (PENDING,),
+                batch_size,
+                f"the user ids of {self.requests_table}",
             )
-            while rows := cursor.fetchmany(batch_size):
+            for rows in pending:
                 for request_id, user_id in rows:
                     if reason := reason_of(user_id):
                         rejected[request_id] = reason
+            cursor = connection.cursor()
             cursor.executemany(
                 f"UPDATE {self.requests_table} SET status = {p}, erasure_record = {p} WHERE request_id = {p}",
                 [(REJECTED, json.dumps({"rejected": reason}), rid) for rid, reason in rejected.items()],
