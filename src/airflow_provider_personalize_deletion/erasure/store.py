@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_personalize_deletion.transfers.sql_cursor import row_batches
+from airflow_provider_personalize_deletion.transfers.sql_cursor import column_batches
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -141,15 +141,15 @@ class ErasureRequestStore:
         rejected: dict[str, str] = {}
         connection = self.hook.get_conn()
         try:
-            pending = row_batches(
+            pending = column_batches(
                 connection,
                 f"SELECT request_id, user_id FROM {self.requests_table} WHERE status = {p}",
                 (PENDING,),
                 batch_size,
                 f"the user ids of {self.requests_table}",
             )
-            for rows in pending:
-                for request_id, user_id in rows:
+            for request_ids, user_ids in pending:
+                for request_id, user_id in zip(request_ids, user_ids, strict=True):
                     if reason := reason_of(user_id):
                         rejected[request_id] = reason
             cursor = connection.cursor()
