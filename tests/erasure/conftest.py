@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_personalize_deletion.erasure.cleanup import DELETION_FILE_METADATA
 from airflow_provider_personalize_deletion.erasure.runtime import request_store
 from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
+from airflow_provider_personalize_deletion.transfers.s3_upload import DELETION_FILE_METADATA
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
 BUCKET = "personalize-erasure"

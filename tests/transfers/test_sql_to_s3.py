@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import json
 
 import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from botocore.exceptions import ClientError
 
@@ -150,6 +152,7 @@ def test_summary_is_plain_json_and_holds_no_id(warehouse, run_transfer):
     assert json.loads(json.dumps(summary)) == summary
     assert "secret-user" not in json.dumps(summary)
     assert summary == {
+        "data_folder": f"s3://{BUCKET}/{PREFIX}/",
         "data_locations": [f"s3://{BUCKET}/{PREFIX}/part-00000.csv"],
         "s3_keys": [f"{PREFIX}/part-00000.csv"],
         "id_count": 2,
@@ -276,13 +279,15 @@ def test_part_files_of_an_earlier_attempt_are_replaced(warehouse, run_transfer, 
         ("s3_bucket", "Not_A_Bucket", "3 to 63 lowercase"),
         ("s3_bucket", "192.168.0.1", "IP address"),
         ("s3_key_prefix", "", "non-empty"),
-        ("s3_key_prefix", "folder/", "must not begin or end with '/'"),
+        ("s3_key_prefix", "/", "non-empty"),
+        ("s3_key_prefix", "erasure//run-1", "empty folder name"),
         ("s3_key_prefix", "x" * 230, "dataLocation"),
         ("max_file_bytes", 8, f"between {MIN_FILE_BYTES} and"),
         ("max_file_bytes", 10**9, "between"),
         ("max_file_bytes", "many", "must be an integer"),
         ("invalid_ids", "ignore", "fail, skip"),
         ("fetch_size", 0, "at least 1"),
+        ("stale_temp_hours", 0, "at least 1"),
     ],
 )
 def test_settings_are_checked_before_any_query(argument, value, rule, aws_conn):
@@ -307,24 +312,26 @@ def test_rendered_integer_settings_are_accepted(warehouse, run_transfer, s3_clie
     assert all_ids(s3_client, summary) == ["u1"]
 
 
+#: Arguments a user does not render: botocore settings are a dict, as in every AWS operator.
+NOT_TEMPLATED = {"botocore_config"}
+
+
+def assert_template_fields_exist(operator: SqlToPersonalizeDeletionFileOperator) -> None:
+    """Each template field is an attribute of the instance, so rendering it cannot fail."""
+    missing = [field for field in operator.template_fields if not hasattr(operator, field)]
+    assert missing == []
+
+
 def test_every_user_facing_argument_is_templated():
     operator = SqlToPersonalizeDeletionFileOperator(
         task_id="t", conn_id="c", sql="q.sql", s3_bucket="b", s3_key_prefix="p"
     )
+    arguments = set(inspect.signature(SqlToPersonalizeDeletionFileOperator.__init__).parameters)
+    arguments |= set(inspect.signature(AwsBaseOperator.__init__).parameters)
+    user_facing = arguments - {"self", "kwargs", "region"} - NOT_TEMPLATED
 
-    for field in operator.template_fields:
-        assert hasattr(operator, field)
-    assert set(operator.template_fields) >= {
-        "conn_id",
-        "sql",
-        "parameters",
-        "s3_bucket",
-        "s3_key_prefix",
-        "aws_conn_id",
-        "max_file_bytes",
-        "invalid_ids",
-        "fetch_size",
-    }
+    assert_template_fields_exist(operator)
+    assert user_facing - set(operator.template_fields) == set()
     assert ".sql" in operator.template_ext
 
 
@@ -337,3 +344,38 @@ def test_query_parameters_are_bound(warehouse, run_transfer, s3_client):
     )
 
     assert sorted(all_ids(s3_client, summary)) == ["keep-1", "keep-2"]
+
+
+@pytest.mark.parametrize(
+    "written_as", ["/erasure/run-1/", "erasure/run-1/", "/erasure/run-1", "erasure/run-1"]
+)
+def test_key_prefix_is_a_folder_however_its_slashes_are_written(
+    written_as, sqlite_warehouse, bucket, s3_client
+):
+    sqlite_warehouse.load(["u1"])
+
+    summary = make_runner(sqlite_warehouse, bucket)(s3_key_prefix=written_as)
+
+    assert summary["data_folder"] == f"s3://{BUCKET}/erasure/run-1/"
+    assert summary["s3_keys"] == ["erasure/run-1/part-00000.csv"]
+    assert object_keys(s3_client) == ["erasure/run-1/part-00000.csv"]
+
+
+def test_region_verify_and_botocore_config_reach_the_s3_client(aws_conn):
+    operator = SqlToPersonalizeDeletionFileOperator(
+        task_id="t",
+        conn_id="c",
+        sql="SELECT 1",
+        s3_bucket="b",
+        s3_key_prefix="p",
+        region_name="eu-west-3",
+        verify=False,
+        botocore_config={"read_timeout": 7, "retries": {"max_attempts": 2}},
+    )
+
+    client = operator.hook.get_conn()
+
+    assert isinstance(operator.hook, S3Hook)
+    assert client.meta.region_name == "eu-west-3"
+    assert client.meta.config.read_timeout == 7
+    assert operator.hook.verify is False

@@ -3,28 +3,46 @@ External sort of user ids: sorted runs of bounded size on private disk, merged b
 
 Memory holds at most one run, whatever the number of ids. Runs are files of *id lines* (UTF-8 id
 followed by ``b"\\n"``) sorted by their bytes; merging them yields every distinct id once, in that
-order, which is also the order the fingerprint is defined on. The run files hold personal data: they
-live in a directory only the owner can open (mode 0700) and are removed when the store is closed.
+order, which is also the order the fingerprint is defined on.
+
+The run files hold personal data. They live in a directory ``personalize-deletion-ids-*`` of the
+system temp dir (:func:`tempfile.gettempdir`: ``TMPDIR``, else ``/tmp``) that only its owner can open
+(mode 0700), are written with mode 0600, and are removed when the store is closed. A process killed
+before that leaves them behind: :func:`remove_leftover_run_dirs` removes such directories once they
+are older than a bound, and never one a live store holds (each store keeps an exclusive ``flock`` on
+a file of its directory while open).
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+import fcntl
 import functools
 import itertools
+import logging
 import os
+import re
+import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import BinaryIO
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RUN_SIZE = 250_000
 """Ids held in memory before a run is written: about 25 MB for ids of 36 characters (measured:
 as fast as runs of a million, with about 55 MiB less peak memory at 5M ids)."""
 CHUNK_BYTES = 1024 * 1024
 """Size of the blocks of id lines read back from a run."""
+RUN_DIR_PREFIX = "personalize-deletion-ids-"
+"""Name prefix of the private directories of run files."""
+_LOCK_NAME = "in-use.lock"
+_RUN_NAME = re.compile(r"run-\d{5}")
 
 
 _SORTS_BEFORE_LINE_BREAK = bytes(range(ord("\n")))
@@ -53,7 +71,9 @@ class SortedRunStore:
         if run_size < 1:
             raise ValueError("run_size must be at least 1")
         self._run_size = run_size
-        self._tmp = tempfile.TemporaryDirectory(prefix="personalize-deletion-ids-", dir=dir)
+        self._tmp = tempfile.TemporaryDirectory(prefix=RUN_DIR_PREFIX, dir=dir)
+        self._lock = open(os.path.join(self._tmp.name, _LOCK_NAME), "wb")  # noqa: SIM115 (closed in close())
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._buffer: list[str] = []
         self._runs: list[_Run] = []
         self.id_count = 0
@@ -62,6 +82,7 @@ class SortedRunStore:
     def close(self) -> None:
         """Drop the ids in memory and remove the run files."""
         self._buffer.clear()
+        self._lock.close()
         self._tmp.cleanup()
 
     def add(self, ids: Iterable[str]) -> None:
@@ -108,11 +129,75 @@ class SortedRunStore:
             # but "a\t\n" < "a\n"): sort the lines themselves, the order the merge compares.
             id_lines = "".join(sorted(user_id + "\n" for user_id in distinct)).encode("utf-8")
         path = os.path.join(self._tmp.name, f"run-{len(self._runs):05d}")
-        with open(path, "wb") as run:
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as run:
             run.write(id_lines)
         first = id_lines[: id_lines.index(b"\n") + 1]
         last = id_lines[id_lines.rfind(b"\n", 0, len(id_lines) - 1) + 1 :]
         self._runs.append(_Run(path, first, last))
+
+
+def remove_leftover_run_dirs(max_age_seconds: float, dir: str | None = None) -> int:
+    """
+    Remove the run directories that killed processes of this user left behind.
+
+    A directory is removed only when all of these hold: its name starts with
+    :data:`RUN_DIR_PREFIX`; it is a real directory (not a symlink) owned by this user with mode
+    0700; it holds nothing but run files and the lock file, none of them a symlink; nothing in it
+    changed for ``max_age_seconds``; and no live store holds its lock. Anything else is left alone.
+    A directory that cannot be removed is logged (its path holds no id) and skipped.
+
+    :param max_age_seconds: how long a directory must have been left unchanged.
+    :param dir: the parent directory the stores used; the system temp dir by default.
+    :return: the number of directories removed.
+    """
+    parent = dir if dir is not None else tempfile.gettempdir()
+    cutoff = time.time() - max_age_seconds
+    removed = 0
+    with os.scandir(parent) as entries:
+        candidates = [entry.path for entry in entries if entry.name.startswith(RUN_DIR_PREFIX)]
+    for path in candidates:
+        try:
+            if _is_leftover(path, cutoff):
+                shutil.rmtree(path)
+                removed += 1
+        except OSError as error:
+            log.warning("Could not remove the leftover id directory %s: %s", path, type(error).__name__)
+    return removed
+
+
+def _is_leftover(path: str, cutoff: float) -> bool:
+    status = os.lstat(path)
+    if not (
+        stat.S_ISDIR(status.st_mode)
+        and status.st_uid == os.getuid()
+        and stat.S_IMODE(status.st_mode) == 0o700
+        and status.st_mtime < cutoff
+    ):
+        return False
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if not (_RUN_NAME.fullmatch(entry.name) or entry.name == _LOCK_NAME):
+                return False
+            if not entry.is_file(follow_symlinks=False):
+                return False
+            if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                return False
+    return not _is_locked(os.path.join(path, _LOCK_NAME))
+
+
+def _is_locked(lock_path: str) -> bool:
+    """Whether a live store holds the lock; a directory without a lock file is not held."""
+    try:
+        descriptor = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
 
 
 def _merge_distinct(files: Sequence[BinaryIO]) -> Iterator[bytes]:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
-# TEMPORARY copy of ``transfers.s3_upload.DELETION_FILE_METADATA`` (contract C3), which the transfer's
-# branch adds: import it from there once both branches are merged.
-DELETION_FILE_METADATA = {"personalize-deletion-file": "v1"}
+from airflow_provider_personalize_deletion.transfers.s3_upload import DELETION_FILE_METADATA
+
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
@@ -64,30 +62,3 @@ def delete_objects(s3_client: Any, bucket: str, keys: list[str]) -> None:
     for start in range(0, len(keys), _DELETE_BATCH):
         batch = [{"Key": key} for key in keys[start : start + _DELETE_BATCH]]
         s3_client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-
-
-def abort_stale_multipart_uploads(
-    client: Any, bucket: str, prefix: str, older_than: datetime, key_pattern: re.Pattern[str]
-) -> int:
-    """
-    Abort the incomplete multipart uploads of deletion files started before ``older_than``.
-
-    A killed upload leaves parts (personal data) that ``ListObjectsV2`` never shows.
-
-    TEMPORARY local implementation of ``transfers.s3_upload.abort_stale_multipart_uploads`` (same
-    signature), which the transfer's branch adds: use that one once both branches are merged.
-
-    :param client: a boto3 S3 client.
-    :param bucket: the bucket.
-    :param prefix: the key prefix to look under.
-    :param older_than: uploads initiated before this moment (aware) are aborted.
-    :param key_pattern: only uploads whose whole key matches it are aborted.
-    :return: how many uploads were aborted.
-    """
-    aborted = 0
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
-        for upload in page.get("Uploads", []):
-            if upload["Initiated"] < older_than and key_pattern.fullmatch(upload["Key"]):
-                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-                aborted += 1
-    return aborted

@@ -26,6 +26,7 @@ from airflow_provider_personalize_deletion.erasure.settings import (
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, batch_key
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.hooks.personalize import INTERMEDIATE_STATES
+from airflow_provider_personalize_deletion.transfers.s3_upload import abort_stale_multipart_uploads
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,7 @@ def delete_deletion_files(
         log.warning("Keeping this run's deletion files: %d job(s) may still read them", len(running))
         ours = []
     cleanup.delete_objects(s3_client, settings.bucket, ours + stale)
-    aborted = cleanup.abort_stale_multipart_uploads(
+    aborted = abort_stale_multipart_uploads(
         s3_client, settings.bucket, settings.key_prefix + "/", stale_before, pattern
     )
     log.info(

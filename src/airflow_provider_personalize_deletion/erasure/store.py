@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
 from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
-from airflow_provider_personalize_deletion.transfers.sql_cursor import first_column_batches
+from airflow_provider_personalize_deletion.transfers.sql_cursor import column_batches, first_column_batches
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -156,22 +156,19 @@ class ErasureRequestStore:
         """
         Set aside pending requests whose user id Personalize cannot take, so they never block a run.
 
+        A user id that is not UTF-8 (SQLite stores any bytes as TEXT) is read, not refused, and
+        rejected as ``not_utf8``; an error of the database names neither the value nor the message.
+
         :param reason_of: tells why a value is not a user id, or None when it is one.
         :param batch_size: rows read at a time.
         :return: how many requests were rejected, by reason.
+        :raises WarehouseReadError: the database failed while the requests were read.
         """
         p = self._p
-        rejected: dict[str, str] = {}
         connection = self.hook.get_conn()
         try:
+            rejected = self._invalid_requests(connection, reason_of, batch_size)
             cursor = connection.cursor()
-            cursor.execute(
-                f"SELECT request_id, user_id FROM {self.requests_table} WHERE status = {p}", (PENDING,)
-            )
-            while rows := cursor.fetchmany(batch_size):
-                for request_id, user_id in rows:
-                    if reason := reason_of(user_id):
-                        rejected[request_id] = reason
             cursor.executemany(
                 f"UPDATE {self.requests_table} SET status = {p}, erasure_record = {p} WHERE request_id = {p}",
                 [(REJECTED, json.dumps({"rejected": reason}), rid) for rid, reason in rejected.items()],
@@ -189,11 +186,29 @@ class ErasureRequestStore:
         :param batch_size: rows read at a time.
         :return: how many requests would be rejected, by reason.
         """
-        sql = f"SELECT user_id FROM {self.requests_table} WHERE status = '{PENDING}'"
-        reasons: Counter = Counter()
-        for values in first_column_batches(self.hook, sql, None, batch_size):
-            reasons.update(reason for reason in map(reason_of, values) if reason)
-        return reasons
+        connection = self.hook.get_conn()
+        try:
+            return Counter(self._invalid_requests(connection, reason_of, batch_size).values())
+        finally:
+            connection.close()
+
+    def _invalid_requests(
+        self, connection: Any, reason_of: Callable[[object], str | None], batch_size: int
+    ) -> dict[str, str]:
+        """The pending requests whose user id Personalize cannot take: request id to reason."""
+        invalid: dict[str, str] = {}
+        pending = column_batches(
+            connection,
+            f"SELECT request_id, user_id FROM {self.requests_table} WHERE status = {self._p}",
+            (PENDING,),
+            batch_size,
+            f"the user ids of {self.requests_table}",
+        )
+        for request_ids, user_ids in pending:
+            for request_id, user_id in zip(request_ids, user_ids, strict=True):
+                if reason := reason_of(user_id):
+                    invalid[request_id] = reason
+        return invalid
 
     def claim_pending(self, key: str) -> int:
         """

@@ -66,18 +66,19 @@ def check_bucket_name(bucket: object) -> str:
 
 def check_key_prefix(bucket: str, key_prefix: object) -> str:
     """
-    Check the key prefix the deletion files are written under.
+    Check the key prefix the deletion files are written under, written as a folder or not.
+
+    Leading and trailing ``/`` are dropped (``/erasure/run-1/`` is ``erasure/run-1``).
 
     :param bucket: the checked bucket name.
     :param key_prefix: the value of ``s3_key_prefix``.
-    :return: the key prefix.
+    :return: the key prefix, without a leading or trailing ``/``.
     """
     if not isinstance(key_prefix, str) or not key_prefix.strip("/"):
         raise InvalidTransferParameterError("s3_key_prefix", "must be a non-empty folder path")
-    if key_prefix.startswith("/") or key_prefix.endswith("/") or "//" in key_prefix:
-        raise InvalidTransferParameterError(
-            "s3_key_prefix", "must not begin or end with '/' nor hold an empty folder name ('//')"
-        )
+    key_prefix = key_prefix.strip("/")
+    if "//" in key_prefix:
+        raise InvalidTransferParameterError("s3_key_prefix", "must not hold an empty folder name ('//')")
     longest_location = f"s3://{bucket}/{part_key(key_prefix, 99999)}"
     if len(longest_location) > MAX_DATA_LOCATION_LENGTH:
         raise InvalidTransferParameterError(

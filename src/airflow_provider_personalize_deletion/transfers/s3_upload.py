@@ -3,8 +3,11 @@ Uploading deletion files to S3: all of them, encrypted with SSE-S3 and verified,
 
 Each file is a multipart upload, so a file is never held whole in memory. Personalize cannot read
 objects encrypted with a customer managed KMS key, so every object is written with SSE-S3 (AES256),
-whatever the bucket's default encryption. On any failure the open upload is aborted and every object
-this run wrote is deleted: a job must never be given a partial set of files.
+whatever the bucket's default encryption, and carries the metadata :data:`DELETION_FILE_METADATA`,
+by which the pipeline's clean-up recognises its own files. On any failure the open upload is
+aborted and every object this run wrote is deleted: a job must never be given a partial set of
+files. A killed worker cannot abort its upload: the next upload to the same folder aborts the
+incomplete uploads of part files it finds there (:func:`abort_stale_multipart_uploads`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final, Literal
+
+from botocore.exceptions import ClientError
 
 from airflow_provider_personalize_deletion.transfers.parameters import PART_KEY_NAME, part_key
 
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SSE_ALGORITHM: Final[Literal["AES256"]] = "AES256"
+DELETION_FILE_METADATA: Final[Mapping[str, str]] = {"personalize-deletion-file": "v1"}
+"""S3 user metadata of every deletion file (``x-amz-meta-personalize-deletion-file: v1``)."""
 DEFAULT_PART_BYTES = 8 * 1024 * 1024
 """Size of the multipart upload parts; S3 requires at least 5 MiB for all but the last."""
 MIN_PART_BYTES = 5 * 1024 * 1024
@@ -33,7 +41,30 @@ _PART_NAME = re.compile(re.escape(PART_KEY_NAME.format(index=0)).replace("00000"
 
 
 class UploadVerificationError(RuntimeError):
-    """An uploaded object does not have the size written or is not encrypted with SSE-S3."""
+    """An uploaded object lacks the size written, the SSE-S3 encryption or the deletion file metadata."""
+
+
+def abort_stale_multipart_uploads(
+    client: S3Client, bucket: str, prefix: str, older_than: datetime, key_pattern: re.Pattern[str]
+) -> int:
+    """
+    Abort the incomplete multipart uploads of deletion files, which ``ListObjectsV2`` never shows.
+
+    :param client: a boto3 S3 client.
+    :param bucket: the bucket.
+    :param prefix: list uploads whose key starts with it (S3's ``Prefix``, e.g. ``erasure/``).
+    :param older_than: abort only uploads initiated before this moment (aware datetime).
+    :param key_pattern: abort only uploads whose whole key matches it (``fullmatch``).
+    :return: the number of uploads aborted.
+    """
+    aborted = 0
+    pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        for upload in page.get("Uploads", []):
+            if upload["Initiated"] < older_than and key_pattern.fullmatch(upload["Key"]):
+                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                aborted += 1
+    return aborted
 
 
 class DeletionFileUploader:
@@ -58,12 +89,14 @@ class DeletionFileUploader:
 
     def upload(self, file_pieces: Iterable[tuple[int, bytes]]) -> list[str]:
         """
-        Upload the files, verify each, and remove part files an earlier attempt left under the prefix.
+        Upload the files, verify each, and remove what an earlier attempt left under the prefix: its
+        part files, and first its incomplete uploads of part files.
 
         :param file_pieces: ``(file_index, piece)`` pairs, grouped by file, indexes from 0.
         :return: the keys written, in file order.
         :raises Exception: whatever failed, after every object of this run has been deleted.
         """
+        self._abort_stale_uploads()
         written: list[str] = []
         try:
             for index, pieces in groupby(file_pieces, key=itemgetter(0)):
@@ -77,9 +110,32 @@ class DeletionFileUploader:
             raise
         return written
 
+    def _abort_stale_uploads(self) -> None:
+        folder = f"{self._key_prefix}/"
+        part_key_pattern = re.compile(re.escape(folder) + _PART_NAME.pattern)
+        try:
+            aborted = abort_stale_multipart_uploads(
+                self._client, self._bucket, folder, datetime.now(timezone.utc), part_key_pattern
+            )
+        except ClientError as error:  # e.g. no s3:ListBucketMultipartUploads: not worth failing the export
+            log.warning(
+                "Could not look for incomplete uploads under s3://%s/%s (%s); S3 lifecycle rules can "
+                "abort them",
+                self._bucket,
+                folder,
+                error.response.get("Error", {}).get("Code", type(error).__name__),
+            )
+            return
+        if aborted:
+            log.info("Aborted %d incomplete upload(s) left under s3://%s/%s", aborted, self._bucket, folder)
+
     def _upload_file(self, key: str, pieces: Iterable[bytes]) -> int:
         upload_id = self._client.create_multipart_upload(
-            Bucket=self._bucket, Key=key, ServerSideEncryption=SSE_ALGORITHM, ContentType="text/csv"
+            Bucket=self._bucket,
+            Key=key,
+            ServerSideEncryption=SSE_ALGORITHM,
+            ContentType="text/csv",
+            Metadata=dict(DELETION_FILE_METADATA),
         )["UploadId"]
         try:
             parts: list[Any] = []
@@ -118,6 +174,11 @@ class DeletionFileUploader:
             raise UploadVerificationError(
                 f"s3://{self._bucket}/{key} is not encrypted with SSE-S3 ({SSE_ALGORITHM}), "
                 "which Personalize needs"
+            )
+        if not DELETION_FILE_METADATA.items() <= head.get("Metadata", {}).items():
+            raise UploadVerificationError(
+                f"s3://{self._bucket}/{key} lacks the metadata it was written with "
+                f"({dict(DELETION_FILE_METADATA)})"
             )
 
     def _stale_part_keys(self, written: set[str]) -> list[str]:

@@ -1,13 +1,26 @@
 """
-Streaming the first column of a query from any DB-API connection, one batch at a time.
+Reading query results from any DB-API connection, in batches, without a row's value ever reaching
+an error message or a log.
 
 Most drivers stream ``fetchmany`` from the server. psycopg (2 and 3) does not with its default
 cursor: the whole result is loaded on ``execute``. A named (server-side) cursor makes it stream.
+
+Text that is not UTF-8 is read, not refused. SQLite stores whatever bytes it is given as TEXT, and
+its driver would fail the fetch with ``Could not decode to UTF-8 column ... with text '<value>'``:
+here text (and BLOBs) is fetched as bytes and decoded with ``surrogateescape``, so such a value
+arrives as a string that does not encode as UTF-8, which the user id checks count as ``not_utf8``.
+(A PostgreSQL database in UTF8 cannot hold such text: the server refuses it on insert.)
+
+Any other error of the driver while the query runs or its rows are read is re-raised as
+:class:`WarehouseReadError`, naming what was read and the error's type and code only, never its
+message: drivers quote row values in them (PostgreSQL: ``invalid input syntax for type integer:
+"<value>"``). The error is raised outside the ``except`` block, so it carries no chained exception.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
@@ -17,6 +30,79 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 _SERVER_SIDE_CURSOR_DRIVERS = ("psycopg2", "psycopg")
+_ERROR_CODE_ATTRIBUTES = ("sqlstate", "pgcode", "sqlite_errorname")
+"""Attributes of driver errors that hold a code (psycopg 3, psycopg2, sqlite3), never a value."""
+
+
+class WarehouseReadError(RuntimeError):
+    """
+    The database failed while a query ran or its rows were read.
+
+    The driver's message is left out because it can quote a row's value; the error's type and code
+    (SQLSTATE, SQLite error name) are kept. Run the query in a SQL client to see the message.
+
+    :param reading: what was being read, e.g. ``"the user id column"``.
+    :param error: the driver's error.
+    """
+
+    def __init__(self, reading: str, error: BaseException) -> None:
+        error_type = type(error)
+        self.error_type = f"{error_type.__module__}.{error_type.__qualname__}"
+        codes = [str(code) for name in _ERROR_CODE_ATTRIBUTES if (code := getattr(error, name, None))]
+        described = f"{self.error_type} ({', '.join(codes)})" if codes else self.error_type
+        super().__init__(
+            f"Reading {reading} failed with {described}; the driver's message is not shown because it "
+            "can quote a row's value: run the query in a SQL client to see it"
+        )
+
+
+def column_batches(
+    conn: Any,
+    sql: str,
+    parameters: Mapping[str, Any] | Sequence[Any] | None,
+    fetch_size: int,
+    reading: str,
+) -> Iterator[list[list[Any]]]:
+    """
+    Run a query on a connection and yield its columns, ``fetch_size`` rows at a time, streamed.
+
+    Text that is not UTF-8 arrives as a string holding lone surrogates (see the module's docstring);
+    any error of the driver is raised as :class:`WarehouseReadError`. The connection is left open.
+
+    :param conn: a DB-API connection (sqlite3, psycopg2, psycopg, any other driver).
+    :param sql: one SQL statement.
+    :param parameters: the statement's bind parameters, or None.
+    :param fetch_size: rows per ``fetchmany``.
+    :param reading: what the rows are, for the error, e.g. ``"the user id column"``; no value.
+    :return: per batch, one list of values per column of the query.
+    """
+    as_columns = _columns
+    if isinstance(conn, sqlite3.Connection):
+        # Text as bytes (the driver's fast path), decoded a whole column at a time below: as fast
+        # as the driver's own decoding, which would fail on, and quote, text that is not UTF-8.
+        conn.text_factory = bytes
+        as_columns = _decoded_columns
+    cursor = _streaming_cursor(conn)
+    try:
+        arguments = (sql,) if parameters is None else (sql, parameters)
+        failure = None
+        try:
+            cursor.execute(*arguments)
+        except Exception as error:
+            failure = WarehouseReadError(reading, error)
+        while failure is None:
+            try:
+                rows = cursor.fetchmany(fetch_size)
+            except Exception as error:
+                failure = WarehouseReadError(reading, error)
+                break
+            if not rows:
+                return
+            yield as_columns(rows)
+        raise failure  # here, outside the except block: no message of the driver is chained to it
+    finally:
+        with contextlib.suppress(Exception):
+            cursor.close()
 
 
 def first_column_batches(
@@ -32,19 +118,38 @@ def first_column_batches(
     :param sql: one SQL statement.
     :param parameters: the statement's bind parameters, or None.
     :param fetch_size: rows per ``fetchmany``.
+    :raises WarehouseReadError: the database failed; the message holds no value.
     """
-    first = itemgetter(0)
     with contextlib.closing(hook.get_conn()) as conn:
-        cursor = _streaming_cursor(conn)
-        try:
-            if parameters is None:
-                cursor.execute(sql)
-            else:
-                cursor.execute(sql, parameters)
-            while rows := cursor.fetchmany(fetch_size):
-                yield list(map(first, rows))
-        finally:
-            cursor.close()
+        for columns in column_batches(conn, sql, parameters, fetch_size, "the user id column of the query"):
+            yield columns[0]
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    # itemgetter rather than zip(*rows): zip would make one iterator per row, and so many
+    # tracked objects make the garbage collector run over the whole heap again and again.
+    return [list(map(itemgetter(index), rows)) for index in range(len(rows[0]))]
+
+
+def _decoded_columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return [_decoded_text(column) for column in _columns(rows)]
+
+
+def _decoded_text(values: Sequence[Any]) -> list[Any]:
+    """
+    Decode the UTF-8 bytes of a column, keeping undecodable bytes as lone surrogates.
+
+    A column of bytes without line breaks (ids, the common case) is decoded in one call.
+    """
+    try:
+        joined = b"\n".join(values)
+    except TypeError:  # NULLs, numbers
+        joined = None
+    if joined is not None and joined.count(b"\n") == len(values) - 1:
+        return joined.decode("utf-8", "surrogateescape").split("\n")
+    return [
+        value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value for value in values
+    ]
 
 
 def _streaming_cursor(conn: Any) -> Any:

@@ -6,10 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
+from airflow_provider_personalize_deletion.deletion_file.sorted_runs import remove_leftover_run_dirs
 from airflow_provider_personalize_deletion.transfers.parameters import (
     InvalidTransferParameterError,
     check_bucket_name,
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_FILE_BYTES = 50_000_000  # the service says "50 MB": stay under it even if it means MB
 DEFAULT_FETCH_SIZE = 10_000
+DEFAULT_STALE_TEMP_HOURS = 6
 
 
 class InvalidUserIdsError(AirflowFailException):
@@ -52,19 +56,32 @@ class InvalidUserIdsError(AirflowFailException):
         )
 
 
-class SqlToPersonalizeDeletionFileOperator(BaseOperator):
+class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
     """
     Write the user ids a query returns to S3 as Amazon Personalize data deletion files.
 
     The first column of the query's rows is read in batches (memory stays bounded whatever the
     number of rows), validated, deduplicated and written as CSV files with a ``USER_ID`` header, one
     id per line, exactly as stored. Files are split so that none exceeds ``max_file_bytes``; each can
-    be the input of one data deletion job. Objects are encrypted with SSE-S3 and verified after
-    upload; on any failure, no file of this run is left in S3.
+    be the input of one data deletion job. Objects are encrypted with SSE-S3, carry the metadata
+    ``personalize-deletion-file: v1`` and are verified after upload; on any failure, no file of this
+    run is left in S3, and incomplete uploads a killed earlier attempt left in the folder are aborted.
+
+    **Not UTF-8.** A value that is not UTF-8 text (SQLite stores any bytes as TEXT) is read as one
+    invalid value (``not_utf8``), never quoted. An error of the database while the query runs or its
+    rows are read is raised as ``WarehouseReadError`` with the error's type and code, without the
+    driver's message, which can quote a row's value.
+
+    **Temp files.** Between reading and uploading, the ids are kept in sorted runs on the worker's
+    disk, in a directory ``personalize-deletion-ids-*`` of ``tempfile.gettempdir()`` (``TMPDIR``,
+    else ``/tmp``), mode 0700, files mode 0600, removed when the task ends. A killed task cannot
+    remove it: at start, the task removes such directories of the same OS user left unchanged for
+    ``stale_temp_hours`` and not held by a running export (a lock), and nothing else.
 
     Tip: ``ORDER BY`` the id column makes deduplication linear in the number of ids.
 
-    Returns (XCom) a summary that holds no id: ``data_locations`` and ``s3_keys`` of the files,
+    Returns (XCom) a summary that holds no id: ``data_folder`` (``s3://bucket/prefix/``),
+    ``data_locations`` and ``s3_keys`` of the files,
     ``id_count`` (distinct ids written), ``file_count``, ``skipped`` (invalid values left out, by
     reason), ``duplicates``, ``fingerprint`` (``"hmac-sha256:<hex>"`` of the sorted distinct ids under
     the secret key of ``fingerprint_key_variable``: the same for the same set of ids, and no clue to
@@ -76,10 +93,15 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         (templated)
     :param parameters: the statement's bind parameters. (templated)
     :param s3_bucket: the bucket of the files. (templated)
-    :param s3_key_prefix: the folder of the files, e.g. ``erasure/{{ run_id }}``; the files are
-        ``{s3_key_prefix}/part-00000.csv`` and so on. Part files an earlier attempt left in this
-        folder are deleted. (templated)
+    :param s3_key_prefix: the folder of the files, e.g. ``erasure/{{ run_id }}``; leading and
+        trailing ``/`` are ignored. The files are ``{s3_key_prefix}/part-00000.csv`` and so on. Part
+        files an earlier attempt left in this folder are deleted. (templated)
     :param aws_conn_id: the AWS connection; default ``aws_default``. (templated)
+    :param region_name: the AWS region; default: the connection's. (templated)
+    :param verify: whether to verify SSL certificates, or a CA bundle path; default: the
+        connection's. (templated)
+    :param botocore_config: botocore client settings (``botocore.config.Config`` keys), as in every
+        AWS operator.
     :param max_file_bytes: the size limit of one file, header included; default 50,000,000 bytes, the input
         limit of one job. (templated)
     :param invalid_ids: what to do with values Personalize cannot take as user ids (NULL, empty, over
@@ -90,20 +112,25 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         echoed as ``summary["claim"]`` so that a later step can check it reads the same set; holds no
         personal data. Default None. (templated)
     :param fingerprint_key_variable: the Airflow Variable holding the fingerprint's secret key,
-        created with a random key on first use; default ``personalize_erasure_fingerprint_key``.
+        created with a random key on first use. (default: ``personalize_erasure_fingerprint_key``;
+        templated)
+    :param stale_temp_hours: age in hours after which a temp directory of ids that a killed export
+        left on this worker is removed at start; default 6. (templated)
     """
 
-    template_fields: Sequence[str] = (
+    aws_hook_class = S3Hook
+    template_fields: Sequence[str] = aws_template_fields(
         "conn_id",
         "sql",
         "parameters",
         "s3_bucket",
         "s3_key_prefix",
-        "aws_conn_id",
         "max_file_bytes",
         "invalid_ids",
         "fetch_size",
         "claim",
+        "fingerprint_key_variable",
+        "stale_temp_hours",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
@@ -116,12 +143,12 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         parameters: Mapping[str, Any] | Sequence[Any] | None = None,
         s3_bucket: str,
         s3_key_prefix: str,
-        aws_conn_id: str = "aws_default",
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         invalid_ids: str = "fail",
         fetch_size: int = DEFAULT_FETCH_SIZE,
         claim: str | None = None,
         fingerprint_key_variable: str = DEFAULT_FINGERPRINT_KEY_VARIABLE,
+        stale_temp_hours: int = DEFAULT_STALE_TEMP_HOURS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -130,12 +157,12 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
         self.parameters = parameters
         self.s3_bucket = s3_bucket
         self.s3_key_prefix = s3_key_prefix
-        self.aws_conn_id = aws_conn_id
         self.max_file_bytes = max_file_bytes
         self.invalid_ids = invalid_ids
         self.fetch_size = fetch_size
         self.claim = claim
         self.fingerprint_key_variable = fingerprint_key_variable
+        self.stale_temp_hours = stale_temp_hours
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
@@ -144,8 +171,11 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
             max_file_bytes = check_max_file_bytes(self.max_file_bytes)
             invalid_ids = check_invalid_ids_policy(self.invalid_ids)
             fetch_size = check_positive_int("fetch_size", self.fetch_size, 1)
+            stale_temp_hours = check_positive_int("stale_temp_hours", self.stale_temp_hours, 1)
         except InvalidTransferParameterError as error:
             raise AirflowFailException(str(error)) from error
+        if removed := remove_leftover_run_dirs(stale_temp_hours * 3600):
+            self.log.info("Removed %d directory(ies) of ids that killed exports left on this worker", removed)
 
         fingerprint_key = get_or_create_fingerprint_key(self.fingerprint_key_variable)
         with DeletionFileBuilder(max_file_bytes, fingerprint_key=fingerprint_key) as builder:
@@ -160,9 +190,10 @@ class SqlToPersonalizeDeletionFileOperator(BaseOperator):
                 raise InvalidUserIdsError(builder.invalid)
             if not builder.valid_count:
                 raise AirflowSkipException("Nothing to erase: the query returned no valid user id")
-            s3_client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+            s3_client = self.hook.get_conn()
             keys = DeletionFileUploader(s3_client, bucket, key_prefix).upload(builder.file_pieces())
             summary = {
+                "data_folder": f"s3://{bucket}/{key_prefix}/",
                 "data_locations": [f"s3://{bucket}/{key}" for key in keys],
                 "s3_keys": keys,
                 "id_count": builder.unique_count,
