@@ -274,7 +274,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         if superseded:
             self.log.info("%d earlier job(s) of this task instance FAILED: creating another", len(superseded))
         name = generation_name(series, jobs[-1][0] + 1 if jobs else 0)
-        return self._create_when_free(context, name, inputs, slot_wait_started), superseded
+        return self._create_when_free(context, name, own, inputs, slot_wait_started), superseded
 
     def _series_jobs(self, series: str) -> list[tuple[int, dict[str, Any]]]:
         """The dataset group's jobs of the series, by generation, oldest first."""
@@ -303,11 +303,11 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         return _same_input(self.hook.describe_data_deletion_job(job["dataDeletionJobArn"]), inputs)
 
     def _create_when_free(
-        self, context: Context, name: str, inputs: dict[str, Any], slot_wait_started: str | None
+        self, context: Context, name: str, own: bool, inputs: dict[str, Any], slot_wait_started: str | None
     ) -> str:
         while True:
             try:
-                return self._create(name, inputs)
+                return self._create(name, own, inputs)
             except ClientError as error:
                 code = error.response["Error"]["Code"]
                 if code not in BUSY_ERROR_CODES:
@@ -315,13 +315,13 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
                 slot_wait_started = self._slot_wait_start(context, slot_wait_started)
                 self._wait_for_slot(slot_wait_started, code)
 
-    def _create(self, name: str, inputs: dict[str, Any]) -> str:
+    def _create(self, name: str, own: bool, inputs: dict[str, Any]) -> str:
         """
         Create the job; if the name is taken, carry on with the job only if this task created it.
 
-        The name was free (or this task instance's own, FAILED jobs aside) when looked up just
-        before: a job of that name and input now is this task's, made by botocore re-sending the
-        call after a timeout, or by a concurrent try of the same task instance.
+        The name was free when looked up just before. A job of that name and input now is this
+        task's if botocore re-sent the call (after a read timeout: the first call went through), or
+        if the name is this task instance's own (a concurrent try of the same task instance).
         """
         try:
             arn = self.hook.create_data_deletion_job(job_name=name, **inputs)
@@ -332,7 +332,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
                 raise PersonalizeValidationError(
                     "jobName", "is already used by a data deletion job of another dataset group"
                 ) from None
-            if not self._reads(existing, inputs):
+            if not (own or resent) or not self._reads(existing, inputs):
                 raise _name_taken(existing["dataDeletionJobArn"]) from None
             how = "a re-sent create call" if resent else "a concurrent try"
             self.log.info("Carrying on with the job %s of this task instance, created by %s", name, how)
