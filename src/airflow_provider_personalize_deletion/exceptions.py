@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
 
 
 class DataDeletionJobFailedError(AirflowFailException):
     """
     A data deletion job ended FAILED; retrying the task cannot change that, so it is not retried.
+
+    The service's reason may quote a user id: it is kept redacted (``reason``, the message).
 
     :param job_arn: the job's ARN.
     :param reason: the service's ``failureReason``.
@@ -15,7 +19,7 @@ class DataDeletionJobFailedError(AirflowFailException):
 
     def __init__(self, job_arn: str, reason: str | None) -> None:
         self.job_arn = job_arn
-        self.reason = reason or "no failureReason given"
+        self.reason = redact_failure_reason(reason) or "no failureReason given"
         super().__init__(f"Personalize data deletion job {job_arn} FAILED: {self.reason}")
 
 
@@ -54,3 +58,20 @@ class PersonalizeValidationError(AirflowFailException, ValueError):
         self.field = field
         self.rule = rule
         super().__init__(f"Invalid parameter {field!r}: {rule}")
+
+
+class DataDeletionJobWaitError(AirflowException):
+    """
+    Waiting for a data deletion job in the triggerer ended with an error, not with the job's outcome.
+
+    An AWS error while polling (an access denied, a network failure): the job itself may be fine.
+    The task is retried like on any other error; its retry carries on with the same job.
+
+    :param job_arn: the job's ARN.
+    :param message: the trigger's message (redacted and bounded here).
+    """
+
+    def __init__(self, job_arn: str, message: str | None) -> None:
+        self.job_arn = job_arn
+        self.message = redact_failure_reason(message) or "no message given"
+        super().__init__(f"Waiting for Personalize data deletion job {job_arn} failed: {self.message}")

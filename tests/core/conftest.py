@@ -32,21 +32,27 @@ class MemoryTaskStateStore:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str):
         return self.values.get(key)
 
-    def set(self, key: str, value: str) -> None:
+    def set(self, key: str, value) -> None:
         self.values[key] = value
 
 
-def task_context(run_id: str = "manual__1", map_index: int = -1, store=None) -> dict:
-    """The part of a task's context the operator reads: its task instance and the state store."""
+def task_context(run_id: str = "manual__1", map_index: int = -1, store=None, xcom=None) -> dict:
+    """
+    The part of a task's context the operator reads: its task instance and the state store.
+
+    :param xcom: a dict that receives what the task pushes under a key of its own.
+    """
+    pushed = {} if xcom is None else xcom
     ti = SimpleNamespace(
         dag_id="gdpr_erasure",
         task_id="create_deletion_job",
         run_id=run_id,
         map_index=map_index,
-        xcom_push=lambda **_: None,
+        try_number=1,
+        xcom_push=lambda key, value: pushed.__setitem__(key, value),
     )
     context: dict = {"ti": ti}
     if store is not None:

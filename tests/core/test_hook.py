@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -110,3 +111,34 @@ def test_an_unknown_dataset_group_is_named_as_such(emulator, aws_conn):
             "arn:aws:personalize:us-east-1:123456789012:dataset-group/nope"
         )
     assert error.value.field == "datasetGroupArn"
+
+
+def fill_pending_slots(hook: PersonalizeHook, emulator, group: str, location: str) -> None:
+    for index in range(5):
+        emulator.hold(f"queued-{index}", "PENDING")
+        create(hook, f"queued-{index}", group, location)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [None, Config(retries={"mode": "standard", "max_attempts": 10}), Config(retries={"mode": "legacy"})],
+)
+def test_a_create_refused_at_the_pending_limit_is_handed_over_after_one_call(
+    emulator, dataset_group, deletion_file, config
+):
+    hook = PersonalizeHook(config=config)
+    fill_pending_slots(hook, emulator, dataset_group, deletion_file)
+    with pytest.raises(ClientError, match="LimitExceededException"):
+        create(hook, "erase-6", dataset_group, deletion_file)
+    assert emulator.calls("CreateDataDeletionJob") == 6
+
+
+def test_a_throttled_create_is_still_retried(emulator, dataset_group, deletion_file):
+    emulator.throttle(1, operation="CreateDataDeletionJob")
+    create(PersonalizeHook(), "erase-1", dataset_group, deletion_file)
+    assert emulator.calls("CreateDataDeletionJob") == 2
+
+
+def test_the_connections_retry_settings_are_kept(emulator, aws_conn):
+    plain = boto3.client("personalize", endpoint_url=aws_conn, region_name="us-east-1")
+    assert PersonalizeHook().conn.meta.config.retries == plain.meta.config.retries

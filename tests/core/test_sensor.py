@@ -10,8 +10,12 @@ from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferr
 from airflow_provider_personalize_deletion.exceptions import (
     DataDeletionJobFailedError,
     DataDeletionJobTimeoutError,
+    DataDeletionJobWaitError,
 )
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+from airflow_provider_personalize_deletion.operators.personalize import (
+    PersonalizeCreateDataDeletionJobOperator,
+)
 from airflow_provider_personalize_deletion.sensors.personalize import PersonalizeDataDeletionJobSensor
 from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
@@ -99,10 +103,61 @@ def test_resuming_after_the_trigger_returns_the_completed_job(emulator, job_arn)
 def test_resuming_on_a_job_still_running_reports_a_timeout(emulator, dataset_group, deletion_file):
     emulator.hold("erase-1", "IN_PROGRESS")
     arn = PersonalizeHook().create_data_deletion_job("erase-1", dataset_group, deletion_file, ROLE_ARN)
-    event = {"status": "error", "message": "max attempts", "data_deletion_job_arn": arn}
+    event = {
+        "status": "timeout",
+        "message": "Waiter error: max attempts reached",
+        "data_deletion_job_arn": arn,
+    }
     with pytest.raises(DataDeletionJobTimeoutError, match="still IN_PROGRESS"):
         sensor(arn).execute_complete({}, event)
 
 
 def test_the_job_arn_is_templated():
     assert "data_deletion_job_arn" in sensor("arn").template_fields
+
+
+async def trigger_error_message(arn: str) -> str:
+    """The message the real trigger sends when DescribeDataDeletionJob fails in the triggerer."""
+    trigger = PersonalizeDataDeletionJobCompletedTrigger(
+        data_deletion_job_arn=arn, waiter_delay=1, waiter_max_attempts=3
+    )
+    async for event in trigger.run():
+        assert event.payload["status"] == "error"
+        return event.payload["message"]
+    raise AssertionError("no event")
+
+
+async def test_an_error_in_the_triggerer_is_reported_not_called_a_timeout(
+    emulator, dataset_group, deletion_file
+):
+    emulator.hold("erase-1", "PENDING")
+    arn = PersonalizeHook().create_data_deletion_job("erase-1", dataset_group, deletion_file, ROLE_ARN)
+    # The triggerer could not describe the job (here: a job it cannot see); the worker can.
+    message = await trigger_error_message(arn.replace("us-east-1", "eu-west-1"))
+    assert "ResourceNotFoundException" in message
+    event = {"status": "error", "message": message, "data_deletion_job_arn": arn}
+    with pytest.raises(DataDeletionJobWaitError, match="ResourceNotFoundException"):
+        sensor(arn).execute_complete({}, event)
+    with pytest.raises(DataDeletionJobWaitError, match="ResourceNotFoundException"):
+        PersonalizeCreateDataDeletionJobOperator(
+            task_id="create_deletion_job",
+            dataset_group_arn=dataset_group,
+            data_location=deletion_file,
+            role_arn=ROLE_ARN,
+        ).execute_complete({}, event)
+
+
+def test_a_failure_reason_is_redacted_in_the_error(emulator, dataset_group, deletion_file):
+    emulator.fail_job("erase-1", "User 'customer-4711' in row 17 of s3://bucket/key.csv is not valid")
+    arn = PersonalizeHook().create_data_deletion_job("erase-1", dataset_group, deletion_file, ROLE_ARN)
+    with pytest.raises(DataDeletionJobFailedError) as error:
+        sensor(arn, deferrable=False).execute({})
+    assert "customer-4711" not in str(error.value)
+    assert "customer-4711" not in error.value.reason
+    assert "s3://bucket/key.csv" in str(error.value)
+
+
+def test_the_returned_job_never_carries_a_failure_reason_unredacted(emulator, job_arn):
+    job = PersonalizeHook().describe_data_deletion_job(job_arn)
+    returned = sensor(job_arn)._completed({**job, "failureReason": "retried user 'customer-4711'"})
+    assert "customer-4711" not in json.dumps(returned)

@@ -60,9 +60,9 @@ async def test_run_fires_an_error_when_the_job_fails(emulator, dataset_group, de
     assert event["data_deletion_job_arn"] == arn
 
 
-async def test_run_fires_an_error_when_the_attempts_run_out(emulator, dataset_group, deletion_file):
+async def test_run_fires_a_timeout_when_the_attempts_run_out(emulator, dataset_group, deletion_file):
     emulator.hold("erase-1", "PENDING")
     _, trigger = job_and_trigger(dataset_group, deletion_file, attempts=2)
     event = await run_to_event(trigger)
-    assert event["status"] == "error"
+    assert event["status"] == "timeout"
     assert "max attempts" in event["message"].lower()

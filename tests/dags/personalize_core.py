@@ -1,4 +1,4 @@
-"""Test DAG: create a data deletion job, then wait for it with the deferrable sensor."""
+"""Test DAGs: create a data deletion job and wait for it deferred; wait for a free slot deferred."""
 
 from __future__ import annotations
 
@@ -31,4 +31,22 @@ with DAG(
         deferrable=True,
         poke_interval=1,
         timeout=60,
+    )
+
+with DAG(
+    dag_id="personalize_slot_wait",
+    schedule=None,
+    params={
+        "dataset_group_arn": Param("", type="string"),
+        "data_location": Param("", type="string"),
+    },
+):
+    PersonalizeCreateDataDeletionJobOperator(
+        task_id="create_deletion_job",
+        dataset_group_arn="{{ params.dataset_group_arn }}",
+        data_location="{{ params.data_location }}",
+        role_arn="arn:aws:iam::123456789012:role/PersonalizeDeletion",
+        deferrable=True,
+        slot_wait_delay=1,
+        slot_wait_timeout=4,
     )

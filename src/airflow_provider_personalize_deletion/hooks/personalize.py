@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import botocore.config
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from airflow_provider_personalize_deletion.exceptions import (
@@ -20,12 +19,16 @@ from airflow_provider_personalize_deletion.utils.service_model import (
 )
 
 if TYPE_CHECKING:
-    from botocore.config import _RetryDict
+    from botocore.config import Config
     from mypy_boto3_personalize.client import PersonalizeClient
 
-#: Retries used when neither the task nor the connection configures any: botocore's "standard" mode
-#: retries throttling (and LimitExceededException) with exponential backoff and jitter.
-DEFAULT_RETRIES: _RetryDict = {"mode": "standard", "max_attempts": 10}
+#: Refusals of CreateDataDeletionJob that mean "not now": the job can be created once the dataset
+#: group is free again. botocore retries LimitExceededException as throttling; for this call the
+#: hook stops it, so that the caller's slot wait (minutes to hours) takes over at once.
+BUSY_ERROR_CODES: dict[str, str] = {
+    "LimitExceededException": "5 PENDING data deletion jobs, the service's limit",
+    "ResourceInUseException": "a resource it depends on is in use",
+}
 
 #: A data deletion job goes PENDING > IN_PROGRESS > COMPLETED | FAILED.
 INTERMEDIATE_STATES: tuple[str, ...] = ("PENDING", "IN_PROGRESS")
@@ -45,9 +48,13 @@ class PersonalizeHook(AwsBaseHook):
     ``nextToken`` where botocore has no paginator, and serves this package's own waiter definitions
     (botocore has none for Personalize).
 
+    Retries are botocore's, as the connection's ``config_kwargs`` or the task's ``botocore_config``
+    set them (the hook changes no retry setting), with one exception: a CreateDataDeletionJob
+    refused with one of :data:`BUSY_ERROR_CODES` is never retried by botocore, it is handed to the
+    caller at once (the operator waits for a slot for as long as the dataset group needs).
+
     Additional arguments (such as ``aws_conn_id``) are passed down to
-    :class:`~airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`. Unless the task or the
-    connection sets ``retries`` in its botocore config, the client uses :data:`DEFAULT_RETRIES`.
+    :class:`~airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -64,13 +71,20 @@ class PersonalizeHook(AwsBaseHook):
         """This package's waiter definitions; the Amazon provider only looks in its own folder."""
         return Path(__file__).parents[1] / "waiters" / "personalize.json"
 
-    @property
-    def config(self) -> botocore.config.Config:
-        """The botocore config of the connection or task, with :data:`DEFAULT_RETRIES` when none is set."""
-        config = super().config
-        if getattr(config, "retries", None):
-            return config
-        return config.merge(botocore.config.Config(retries=DEFAULT_RETRIES))
+    def get_client_type(
+        self, region_name: str | None = None, config: Config | None = None, deferrable: bool = False
+    ) -> Any:
+        """The boto3 client of :class:`AwsBaseHook`; a synchronous one never retries a busy create."""
+        client: Any = super().get_client_type(region_name=region_name, config=config, deferrable=deferrable)
+        if not deferrable:
+            service = client.meta.service_model.service_id.hyphenize()
+            # botocore asks the most specific handler first; a non-None answer decides.
+            client.meta.events.register_first(
+                f"needs-retry.{service}.CreateDataDeletionJob",
+                _never_retry_busy_refusal,
+                unique_id="personalize-create-busy-no-retry",
+            )
+        return client
 
     def create_data_deletion_job(
         self,
@@ -78,7 +92,7 @@ class PersonalizeHook(AwsBaseHook):
         dataset_group_arn: str,
         data_location: str,
         role_arn: str,
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, str] | list[dict[str, str]] | None = None,
     ) -> str:
         """
         Create a data deletion job; the request is validated locally first.
@@ -87,9 +101,12 @@ class PersonalizeHook(AwsBaseHook):
         :param dataset_group_arn: the dataset group to delete the users from.
         :param data_location: ``s3://`` URI of the USER_ID CSV file, or of a folder ending in ``/``.
         :param role_arn: IAM role that Personalize assumes to read ``data_location``.
-        :param tags: tags for the job, as a mapping of key to value.
+        :param tags: tags for the job: a mapping of key to value, or boto3's list of
+            ``{"tagKey": ..., "tagValue": ...}``.
         :return: the job's ARN.
         :raises PersonalizeValidationError: a parameter breaks a rule, before any call.
+        :raises botocore.exceptions.ClientError: the service refused; a refusal of
+            :data:`BUSY_ERROR_CODES` comes after one call, without botocore's retries.
         """
         request = build_create_request(job_name, dataset_group_arn, data_location, role_arn, tags)
         return self.client.create_data_deletion_job(**request)["dataDeletionJobArn"]
@@ -168,7 +185,7 @@ def build_create_request(
     dataset_group_arn: str,
     data_location: str,
     role_arn: str,
-    tags: dict[str, str] | None = None,
+    tags: Mapping[str, str] | list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """
     Build and validate a CreateDataDeletionJob request.
@@ -180,7 +197,8 @@ def build_create_request(
     :param dataset_group_arn: the dataset group to delete the users from.
     :param data_location: ``s3://`` URI of the file or folder of USER_ID CSV files.
     :param role_arn: IAM role Personalize assumes to read the data.
-    :param tags: tags for the job, as a mapping of key to value.
+    :param tags: tags for the job: a mapping of key to value, or boto3's list of
+        ``{"tagKey": ..., "tagValue": ...}``.
     :raises PersonalizeValidationError: naming the first parameter that breaks a rule.
     """
     request: dict[str, Any] = {
@@ -190,11 +208,30 @@ def build_create_request(
         "roleArn": role_arn,
     }
     if tags:
-        request["tags"] = [{"tagKey": key, "tagValue": value} for key, value in tags.items()]
+        request["tags"] = _tag_list(tags)
     validate_request("CreateDataDeletionJob", request)
     if not data_location.startswith("s3://"):
         raise PersonalizeValidationError("dataSource.dataLocation", "must be an s3:// URI")
     return request
+
+
+def _tag_list(tags: object) -> list[Any]:
+    """The service's list of tags, from a mapping or from a list already in that shape."""
+    if isinstance(tags, Mapping):
+        return [{"tagKey": key, "tagValue": value} for key, value in tags.items()]
+    if isinstance(tags, (list, tuple)):
+        return list(tags)  # each item is checked against the service model with the request
+    raise PersonalizeValidationError(
+        "tags", 'must be a mapping of key to value, or a list of {"tagKey": ..., "tagValue": ...}'
+    )
+
+
+def _never_retry_busy_refusal(response: Any = None, **kwargs: Any) -> bool | None:
+    """``needs-retry`` handler: False (do not retry) for a busy refusal, None (no opinion) otherwise."""
+    if response is None:
+        return None
+    code = response[1].get("Error", {}).get("Code")
+    return False if code in BUSY_ERROR_CODES else None
 
 
 def check_job_outcome(job: dict[str, Any]) -> bool:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
-from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 from airflow.providers.common.compat.sdk import AirflowException, conf
@@ -16,63 +17,88 @@ from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from botocore.exceptions import ClientError
 
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
-from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook, build_create_request
+from airflow_provider_personalize_deletion.hooks.personalize import (
+    BUSY_ERROR_CODES,
+    FAILURE_STATES,
+    PersonalizeHook,
+    build_create_request,
+)
 from airflow_provider_personalize_deletion.links.personalize import PersonalizeDataDeletionJobLink
 from airflow_provider_personalize_deletion.triggers.personalize import (
     DEFAULT_WAITER_DELAY,
     DEFAULT_WAITER_MAX_ATTEMPTS,
     PersonalizeDataDeletionJobCompletedTrigger,
+    completed_job_from_event,
 )
-from airflow_provider_personalize_deletion.utils.job_names import deterministic_job_name
+from airflow_provider_personalize_deletion.utils.job_names import (
+    deterministic_job_name,
+    generation_name,
+    generation_of,
+    timestamped_name,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from pydantic import JsonValue
 
 
-def _same_input(described: dict[str, Any], job: dict[str, Any]) -> bool:
-    """Whether an existing job deletes from the same dataset group, reading the same location."""
-    return (
-        described["datasetGroupArn"] == job["dataset_group_arn"]
-        and described["dataSource"]["dataLocation"] == job["data_location"]
-    )
+#: What to do when ``job_name`` names a job this task instance did not create (SageMaker's convention).
+ACTION_IF_JOB_EXISTS_CHOICES = ("fail", "timestamp")
 
-
-#: What to do when a job of the same name already exists and this task did not record creating it.
-IF_EXISTS_CHOICES = ("reuse", "fail")
-
-#: Refusals that mean "not now": the job is created once the dataset group is free again.
-BUSY_ERROR_CODES = {
-    "LimitExceededException": "5 PENDING data deletion jobs, the service's limit",
-    "ResourceInUseException": "a resource it depends on is in use",
-}
-
-#: Key under which the created job's ARN is kept in Airflow 3.3's durable ``task_state_store``.
+#: Keys in Airflow 3.3's durable ``task_state_store`` (one namespace per task instance, kept across
+#: tries and clears). The ARN of the job this task instance carries on with:
 TASK_STATE_KEY = "personalize_data_deletion_job_arn"
+#: The earlier FAILED jobs that job replaced, oldest first:
+SUPERSEDED_STATE_KEY = "personalize_superseded_job_arns"
+#: ``{"job_name": ..., "series": ...}``: the name a given ``job_name`` led to, written before creating.
+SERIES_STATE_KEY = "personalize_data_deletion_job_series"
+#: ``{"try_number": ..., "started": ...}``: when this try began waiting for a free slot.
+SLOT_WAIT_STATE_KEY = "personalize_slot_wait_started"
+
+#: XCom key of the earlier FAILED jobs the returned job replaces (a JSON list of ARNs, oldest first).
+SUPERSEDED_XCOM_KEY = "superseded_job_arns"
 
 
 class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook]):
     """
     Create a data deletion job that erases the users listed in a USER_ID CSV from a dataset group.
 
-    **Exactly once.** Unless ``job_name`` is given, the job is named after the task instance (DAG,
-    task, run, map index) and its input (dataset group, data location), so every try of the task
-    has the same name. Before creating, the task looks for the ARN it recorded in
-    ``task_state_store`` (Airflow 3.3+), then for a job of that name in the dataset group; the
-    create call itself is refused by the service with ResourceAlreadyExistsException for a name in
-    use. A retried task, even one whose worker died between the create call and pushing the ARN,
-    thus carries on with the job it already created. A job is only reused if it deletes from the
-    same dataset group and reads the same data location: a cleared task whose input changed gets a
-    new job, and a fixed ``job_name`` shared by other input is refused.
+    **Exactly once, and only this task instance's job.** The task carries on with a job only if this
+    task instance created it; every other job is left alone. Unless ``job_name`` is given, the job is
+    named after the task instance and its input: a digest of exactly the DAG id, task id, run id,
+    map index, dataset group ARN and data location (not the role or the tags), so every try of the
+    task instance has the same name and no other task instance, run or input can have it. Before
+    creating, the task looks for the ARN it recorded in ``task_state_store`` (Airflow 3.3+), then for
+    its job by name among the dataset group's jobs; the create call itself is refused by the service
+    (ResourceAlreadyExistsException) for a name in use. A retried or cleared task, even one whose
+    worker died between the create call and recording the ARN, thus carries on with the job it
+    created; so does a create call that botocore re-sent after a read timeout.
+
+    **A FAILED job is never carried on with.** When a retry or a clear finds the job of an earlier
+    try FAILED (after the role's permissions were fixed, say), it creates the next generation of the
+    name (``<name>-g1``, ``-g2``, ...; found again by listing the group, so a worker killed after
+    creating it creates no duplicate) and pushes the ARNs of the FAILED jobs it replaces, oldest
+    first, as XCom ``superseded_job_arns`` (an empty list when none).
+
+    **A fixed** ``job_name`` is this task instance's only once it recorded choosing it in
+    ``task_state_store`` before creating. A job of that name that any other run, task or earlier
+    input created fails the task by default (``action_if_job_exists="fail"``), or is avoided with a
+    unique suffix of the time in seconds (``"timestamp"``, as the Amazon provider's SageMaker
+    operators do). Without ``task_state_store`` (Airflow before 3.3) a fixed name cannot be told
+    apart from another run's after a worker died between creating and recording: the retry then
+    fails (``"fail"``) or creates a second job (``"timestamp"``). The default name has no such gap.
 
     **Limits.** A dataset group takes at most 5 PENDING jobs; when the service answers
     LimitExceededException (or ResourceInUseException, a resource the job needs being busy), the
-    task waits and tries again (in the triggerer when deferrable), each wait as long as it has
-    already waited (between ``slot_wait_delay`` and ``slot_wait_max_delay``), for up to
-    ``slot_wait_timeout``. botocore's standard retry mode retries LimitExceededException itself a
-    few times first.
+    hook hands the refusal over without botocore's retries and the task waits and tries again (in
+    the triggerer when deferrable), each wait as long as it has already waited (between
+    ``slot_wait_delay`` and ``slot_wait_max_delay``), for up to ``slot_wait_timeout`` per try. The
+    wait's start is kept in ``task_state_store``, so the bound holds across deferrals under every
+    runner, ``dag.test()`` included.
 
-    **Bad input** (a rule of the service model broken, a non-``s3://`` location, an unknown dataset
-    group) is refused before the create call, by an error naming the parameter and the rule.
+    **Bad input** (a rule of the service model broken, a non-``s3://`` location, tags of another
+    shape, an unknown dataset group) is refused before the create call, by an error naming the
+    parameter and the rule.
 
     Returns (XCom) the job's ARN.
 
@@ -80,12 +106,15 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
     :param data_location: ``s3://`` URI of the USER_ID CSV file, or of a folder ending in ``/``.
         (templated)
     :param role_arn: IAM role Personalize assumes to read ``data_location``. (templated)
-    :param job_name: the job's name. (default: derived from the task instance; templated)
-    :param tags: tags for the job, as a mapping of key to value. (templated)
-    :param if_exists: ``"reuse"`` carries on with an existing job of the same name and input;
-        ``"fail"`` raises. A job this task recorded creating in ``task_state_store`` is always
-        reused; without that store (before Airflow 3.3), ``"fail"`` also raises for the task's own
-        job when a worker died after creating it. (default: ``"reuse"``)
+    :param job_name: the job's name; see above for a fixed name. (default: derived from the task
+        instance and its input; templated)
+    :param action_if_job_exists: ``"fail"`` or ``"timestamp"``: what to do when ``job_name`` names
+        a job this task instance did not create. (default: ``"fail"``)
+    :param tags: tags for the job: a mapping of key to value, or boto3's list of
+        ``{"tagKey": ..., "tagValue": ...}``. (templated)
+    :param if_exists: deprecated, use ``action_if_job_exists``. ``"fail"`` is the same as
+        ``action_if_job_exists="fail"``; ``"reuse"`` (carrying on with another task instance's job of
+        the same name and input) is refused: it reported an old job as this run's erasure.
     :param wait_for_completion: wait until the job is COMPLETED (and fail if it FAILED).
         (default: False)
     :param deferrable: wait in the triggerer instead of a worker, for the job and for a slot.
@@ -98,7 +127,8 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
     :param aws_conn_id: the Airflow connection used for AWS credentials. (templated)
     :param region_name: AWS region of the dataset group. (templated)
     :param verify: whether to verify SSL certificates. (templated)
-    :param botocore_config: configuration dictionary (key-values) for the botocore client.
+    :param botocore_config: configuration dictionary (key-values) for the botocore client; its
+        ``retries`` are used as they are, like the connection's ``config_kwargs``.
     """
 
     aws_hook_class = PersonalizeHook
@@ -116,8 +146,9 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         data_location: str,
         role_arn: str,
         job_name: str | None = None,
-        tags: dict[str, str] | None = None,
-        if_exists: str = "reuse",
+        action_if_job_exists: str = "fail",
+        tags: Mapping[str, str] | list[dict[str, str]] | None = None,
+        if_exists: str | None = None,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         waiter_delay: int = DEFAULT_WAITER_DELAY,
@@ -128,14 +159,18 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if if_exists not in IF_EXISTS_CHOICES:
-            raise ValueError(f"Invalid parameter 'if_exists': must be one of {IF_EXISTS_CHOICES}")
+        if if_exists is not None:
+            action_if_job_exists = _from_if_exists(if_exists)
+        if action_if_job_exists not in ACTION_IF_JOB_EXISTS_CHOICES:
+            raise ValueError(
+                f"Invalid parameter 'action_if_job_exists': must be one of {ACTION_IF_JOB_EXISTS_CHOICES}"
+            )
         self.dataset_group_arn = dataset_group_arn
         self.data_location = data_location
         self.role_arn = role_arn
         self.job_name = job_name
+        self.action_if_job_exists = action_if_job_exists
         self.tags = tags
-        self.if_exists = if_exists
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.waiter_delay = waiter_delay
@@ -154,96 +189,173 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         return self._create_and_wait(context, slot_wait_started=slot_wait_started)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
-        """Check the job's outcome once the trigger has fired."""
-        arn = validate_execute_complete_event(event)["data_deletion_job_arn"]
-        self.hook.describe_finished_data_deletion_job(arn)
-        return arn
+        """Check the job's outcome once the trigger has fired (see :func:`completed_job_from_event`)."""
+        return completed_job_from_event(self.hook, event)["dataDeletionJobArn"]
 
     def _create_and_wait(self, context: Context, slot_wait_started: str | None) -> str:
-        job: dict[str, Any] = {
-            "job_name": self.job_name or self._default_job_name(context),
+        inputs: dict[str, Any] = {
             "dataset_group_arn": self.dataset_group_arn,
             "data_location": self.data_location,
             "role_arn": self.role_arn,
             "tags": self.tags,
         }
-        build_create_request(**job)  # refuses bad input before any call
-        arn = self._recorded_job(context, job) or self._existing_job(job)
-        while arn is None:
-            try:
-                arn = self._create(job)
-            except ClientError as error:
-                if error.response["Error"]["Code"] not in BUSY_ERROR_CODES:
-                    raise
-                slot_wait_started = slot_wait_started or datetime.now(timezone.utc).isoformat()
-                self._wait_for_slot(slot_wait_started, error.response["Error"]["Code"])
-        self._record(context, arn)
+        series, own = self._series(context)
+        build_create_request(series, **inputs)  # refuses bad input before any call
+        found = self._recorded_job(context, inputs)
+        if found is None:
+            self.hook.check_dataset_group_exists(self.dataset_group_arn)
+            found = self._job_of_series(context, series, own, inputs, slot_wait_started)
+        arn, superseded = found
+        self._record(context, arn, superseded)
         if self.wait_for_completion:
             self._wait_for_job(arn)
         return arn
 
-    def _default_job_name(self, context: Context) -> str:
-        ti = context["ti"]
-        return deterministic_job_name(
-            ti.dag_id,
-            ti.task_id,
-            ti.run_id,
-            ti.map_index if ti.map_index is not None else -1,
-            self.dataset_group_arn,
-            self.data_location,
-        )
+    def _series(self, context: Context) -> tuple[str, bool]:
+        """The name of this task instance's first job, and whether a job of that name is its own."""
+        if self.job_name is None:
+            ti = context["ti"]
+            default = deterministic_job_name(
+                ti.dag_id,
+                ti.task_id,
+                ti.run_id,
+                ti.map_index if ti.map_index is not None else -1,
+                self.dataset_group_arn,
+                self.data_location,
+            )
+            return default, True
+        store = context.get("task_state_store")
+        chosen = store.get(SERIES_STATE_KEY) if store is not None else None
+        if isinstance(chosen, dict) and chosen.get("job_name") == self.job_name and chosen.get("series"):
+            return str(chosen["series"]), True
+        return self.job_name, False
 
-    def _recorded_job(self, context: Context, job: dict[str, Any]) -> str | None:
-        """The ARN an earlier try of this task recorded creating, if it exists and has this input."""
+    def _recorded_job(self, context: Context, inputs: dict[str, Any]) -> tuple[str, list[str]] | None:
+        """The job an earlier try recorded, if it still exists, has this input and has not FAILED."""
         store = context.get("task_state_store")
         recorded = store.get(TASK_STATE_KEY) if store is not None else None
-        if not isinstance(recorded, str) or not recorded:
+        if store is None or not isinstance(recorded, str) or not recorded:
             return None
         try:
             described = self.hook.describe_data_deletion_job(recorded)
         except self.hook.client.exceptions.ResourceNotFoundException:
             self.log.warning("The job an earlier try recorded, %s, no longer exists", recorded)
             return None
-        if not _same_input(described, job):
+        if not _same_input(described, inputs):
             # A cleared and re-run task instance: the earlier job read other input.
             self.log.info("The job an earlier try recorded, %s, read other input: not reusing it", recorded)
             return None
+        if described["status"] in FAILURE_STATES:
+            self.log.info("The job an earlier try recorded, %s, FAILED: a new job replaces it", recorded)
+            return None
         self.log.info("Carrying on with the job an earlier try of this task created: %s", recorded)
-        return recorded
+        superseded = store.get(SUPERSEDED_STATE_KEY)
+        return recorded, [str(arn) for arn in superseded] if isinstance(superseded, list) else []
 
-    def _existing_job(self, job: dict[str, Any]) -> str | None:
-        """The ARN of this dataset group's job of the same name, after checking the group exists."""
-        self.hook.check_dataset_group_exists(self.dataset_group_arn)
-        found = self.hook.find_data_deletion_job(self.dataset_group_arn, job["job_name"])
-        return None if found is None else self._reuse(job, found["dataDeletionJobArn"])
+    def _job_of_series(
+        self,
+        context: Context,
+        series: str,
+        own: bool,
+        inputs: dict[str, Any],
+        slot_wait_started: str | None,
+    ) -> tuple[str, list[str]]:
+        """Carry on with the series' latest job unless it FAILED; otherwise create the next one."""
+        jobs = self._series_jobs(series)
+        if jobs and not (own and (self.job_name is None or self._reads(jobs[-1][1], inputs))):
+            series, jobs = self._new_series(jobs[-1][1]), []
+        if self.job_name is not None:
+            self._remember_series(context, series)
+        superseded = [job["dataDeletionJobArn"] for _, job in jobs if job["status"] in FAILURE_STATES]
+        if jobs and jobs[-1][1]["status"] not in FAILURE_STATES:
+            arn = jobs[-1][1]["dataDeletionJobArn"]
+            self.log.info("Carrying on with the job this task instance created: %s", arn)
+            return arn, superseded
+        if superseded:
+            self.log.info("%d earlier job(s) of this task instance FAILED: creating another", len(superseded))
+        name = generation_name(series, jobs[-1][0] + 1 if jobs else 0)
+        return self._create_when_free(context, name, own, inputs, slot_wait_started), superseded
 
-    def _reuse(self, job: dict[str, Any], arn: str) -> str:
-        """Carry on with an existing job of the same name, if allowed and if it reads the same input."""
-        if self.if_exists == "fail":
-            raise AirflowException(f"A data deletion job named {job['job_name']!r} already exists: {arn}")
-        if not _same_input(self.hook.describe_data_deletion_job(arn), job):
-            raise PersonalizeValidationError(
-                "jobName",
-                "is already used by a data deletion job with another dataset group or data location",
-            )
-        self.log.info(
-            "A data deletion job named %s already exists; carrying on with it: %s", job["job_name"], arn
-        )
-        return arn
+    def _series_jobs(self, series: str) -> list[tuple[int, dict[str, Any]]]:
+        """The dataset group's jobs of the series, by generation, oldest first."""
+        jobs = []
+        for job in self.hook.list_data_deletion_jobs(self.dataset_group_arn):
+            generation = generation_of(series, job["jobName"])
+            if generation is not None:
+                jobs.append((generation, job))
+        return sorted(jobs, key=lambda item: item[0])
 
-    def _create(self, job: dict[str, Any]) -> str:
+    def _new_series(self, existing: dict[str, Any]) -> str:
+        """A name of its own for a task instance whose ``job_name`` names a job it did not create."""
+        if self.action_if_job_exists == "fail" or self.job_name is None:
+            raise _name_taken(existing["dataDeletionJobArn"])
+        name = timestamped_name(self.job_name, time.time())
+        self.log.info("Job name in use by another job: this task instance's job is named %s", name)
+        return name
+
+    def _remember_series(self, context: Context, series: str) -> None:
+        """Record the name chosen for ``job_name`` before creating, so that a retry knows it as its own."""
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(SERIES_STATE_KEY, {"job_name": self.job_name, "series": series})
+
+    def _reads(self, job: dict[str, Any], inputs: dict[str, Any]) -> bool:
+        return _same_input(self.hook.describe_data_deletion_job(job["dataDeletionJobArn"]), inputs)
+
+    def _create_when_free(
+        self, context: Context, name: str, own: bool, inputs: dict[str, Any], slot_wait_started: str | None
+    ) -> str:
+        while True:
+            try:
+                return self._create(name, own, inputs)
+            except ClientError as error:
+                code = error.response["Error"]["Code"]
+                if code not in BUSY_ERROR_CODES:
+                    raise
+                slot_wait_started = self._slot_wait_start(context, slot_wait_started)
+                self._wait_for_slot(slot_wait_started, code)
+
+    def _create(self, name: str, own: bool, inputs: dict[str, Any]) -> str:
+        """
+        Create the job; if the name is taken, carry on with the job only if this task created it.
+
+        The name was free when looked up just before. A job of that name and input now is this
+        task's if botocore re-sent the call (after a read timeout: the first call went through), or
+        if the name is this task instance's own (a concurrent try of the same task instance).
+        """
         try:
-            arn = self.hook.create_data_deletion_job(**job)
-        except self.hook.client.exceptions.ResourceAlreadyExistsException:
-            # Created by a concurrent try between our look-up and this call.
-            existing = self.hook.find_data_deletion_job(self.dataset_group_arn, job["job_name"])
+            arn = self.hook.create_data_deletion_job(job_name=name, **inputs)
+        except self.hook.client.exceptions.ResourceAlreadyExistsException as error:
+            resent = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+            existing = self.hook.find_data_deletion_job(self.dataset_group_arn, name)
             if existing is None:
                 raise PersonalizeValidationError(
                     "jobName", "is already used by a data deletion job of another dataset group"
                 ) from None
-            return self._reuse(job, existing["dataDeletionJobArn"])
-        self.log.info("Created data deletion job %s: %s", job["job_name"], arn)
+            if not (own or resent) or not self._reads(existing, inputs):
+                raise _name_taken(existing["dataDeletionJobArn"]) from None
+            how = "a re-sent create call" if resent else "a concurrent try"
+            self.log.info("Carrying on with the job %s of this task instance, created by %s", name, how)
+            return existing["dataDeletionJobArn"]
+        self.log.info("Created data deletion job %s: %s", name, arn)
         return arn
+
+    def _slot_wait_start(self, context: Context, carried: str | None) -> str:
+        """
+        When this try began waiting for a slot.
+
+        Kept in ``task_state_store`` (per try), where every runner keeps it across deferrals;
+        ``dag.test()`` hands a resumed task the trigger's event instead of the defer kwargs.
+        """
+        store = context.get("task_state_store")
+        try_number = getattr(context["ti"], "try_number", None)
+        kept = store.get(SLOT_WAIT_STATE_KEY) if store is not None else None
+        if isinstance(kept, dict) and kept.get("try_number") == try_number and kept.get("started"):
+            return str(kept["started"])
+        started = carried or datetime.now(timezone.utc).isoformat()
+        if store is not None:
+            store.set(SLOT_WAIT_STATE_KEY, {"try_number": try_number, "started": started})
+        return started
 
     def _wait_for_slot(self, slot_wait_started: str, error_code: str) -> None:
         waited = (datetime.now(timezone.utc) - datetime.fromisoformat(slot_wait_started)).total_seconds()
@@ -270,10 +382,13 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             )
         time.sleep(delay)
 
-    def _record(self, context: Context, arn: str) -> None:
+    def _record(self, context: Context, arn: str, superseded: list[str]) -> None:
         store = context.get("task_state_store")
         if store is not None:
             store.set(TASK_STATE_KEY, arn)
+            arns: list[JsonValue] = [*superseded]
+            store.set(SUPERSEDED_STATE_KEY, arns)
+        context["ti"].xcom_push(key=SUPERSEDED_XCOM_KEY, value=superseded)
         PersonalizeDataDeletionJobLink.persist(
             context=context,
             operator=self,
@@ -309,3 +424,36 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         except AirflowException:
             self.log.info("Waiting ended without success; the job's description says why")
         self.hook.describe_finished_data_deletion_job(arn)
+
+
+def _same_input(described: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    """Whether an existing job deletes from the same dataset group, reading the same location."""
+    return (
+        described["datasetGroupArn"] == inputs["dataset_group_arn"]
+        and described["dataSource"]["dataLocation"] == inputs["data_location"]
+    )
+
+
+def _name_taken(arn: str) -> PersonalizeValidationError:
+    return PersonalizeValidationError(
+        "jobName",
+        f"names a data deletion job that already exists ({arn}) and that this task instance did not "
+        "create with this input; leave job_name unset (a name per task instance and input), make it "
+        "unique per run, or set action_if_job_exists='timestamp'",
+    )
+
+
+def _from_if_exists(if_exists: str) -> str:
+    """The ``action_if_job_exists`` of the deprecated ``if_exists``."""
+    warnings.warn(
+        "Parameter 'if_exists' is deprecated: use 'action_if_job_exists' ('fail' or 'timestamp')",
+        AirflowProviderDeprecationWarning,
+        stacklevel=3,
+    )
+    if if_exists != "fail":
+        raise ValueError(
+            "Invalid parameter 'if_exists': only 'fail' is still accepted; 'reuse' carried on with a "
+            "job another run had created and reported it as this run's. A job this task instance "
+            "created is always carried on with; for a name in use, set action_if_job_exists"
+        )
+    return "fail"

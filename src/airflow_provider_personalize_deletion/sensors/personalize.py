@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
-from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk.bases.sensor import PokeReturnValue
@@ -17,8 +16,10 @@ from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeH
 from airflow_provider_personalize_deletion.triggers.personalize import (
     DEFAULT_WAITER_DELAY,
     PersonalizeDataDeletionJobCompletedTrigger,
+    completed_job_from_event,
 )
 from airflow_provider_personalize_deletion.utils.json_safe import json_safe
+from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,9 +32,12 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
     """
     Wait for a data deletion job to be COMPLETED; fail, without retrying, when it is FAILED.
 
-    In deferrable mode the wait runs in the triggerer and holds no worker slot. Either way the task
-    returns (XCom) the final job description as plain JSON: ``status``, ``numDeleted``, the ARNs,
-    ISO-8601 timestamps.
+    In deferrable mode the wait runs in the triggerer and holds no worker slot; an AWS error met
+    there (an access denied on DescribeDataDeletionJob) fails the task with that error
+    (:class:`~airflow_provider_personalize_deletion.exceptions.DataDeletionJobWaitError`, retried
+    like any error), never as a timeout. Either way the task returns (XCom) the final job
+    description as plain JSON: ``status``, ``numDeleted``, the ARNs, ISO-8601 timestamps, and a
+    ``failureReason`` only in redacted form.
 
     :param data_deletion_job_arn: ARN of the job to wait for. (templated)
     :param deferrable: wait in the triggerer instead of a worker.
@@ -43,7 +47,7 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
     :param aws_conn_id: the Airflow connection used for AWS credentials. (templated)
     :param region_name: AWS region of the job. (templated)
     :param verify: whether to verify SSL certificates. (templated)
-    :param botocore_config: configuration dictionary (key-values) for the botocore client.
+    :param botocore_config: configuration dictionary (key-values) for the botocore client. (templated)
     """
 
     aws_hook_class = PersonalizeHook
@@ -88,12 +92,13 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
         return PokeReturnValue(is_done=False)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Decide from the job's own description, whatever the trigger reported."""
-        validate_execute_complete_event(event)
-        return self._completed(self.hook.describe_finished_data_deletion_job(self.data_deletion_job_arn))
+        """Decide from the job's description and the trigger's event: :func:`completed_job_from_event`."""
+        return self._completed(completed_job_from_event(self.hook, event))
 
     def _completed(self, job: dict[str, Any]) -> dict[str, Any]:
         self.log.info(
             "Data deletion job %s COMPLETED: %s users deleted", job["jobName"], job.get("numDeleted")
         )
+        if "failureReason" in job:
+            job = {**job, "failureReason": redact_failure_reason(job["failureReason"])}
         return json_safe(job)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from airflow.exceptions import AirflowException
+from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
 from airflow.triggers.base import TriggerEvent
+from botocore.exceptions import ClientError
 
-from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+from airflow_provider_personalize_deletion.exceptions import (
+    DataDeletionJobTimeoutError,
+    DataDeletionJobWaitError,
+)
+from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook, check_job_outcome
 from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
 
 #: Seconds between two DescribeDataDeletionJob calls.
@@ -22,8 +30,9 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
     """
     Fire when a data deletion job is COMPLETED or FAILED, or when the attempts run out.
 
-    The event is ``{"status": "success" | "error", "data_deletion_job_arn": ..., "message": ...}``;
-    the task that deferred describes the job once more to decide, so the event needs no more.
+    The event is ``{"status": "success" | "timeout" | "error", "data_deletion_job_arn": ...,
+    "message": ...}``: ``timeout`` when the attempts ran out, ``error`` when the job FAILED or polling
+    met an AWS error. The task that deferred decides with :func:`completed_job_from_event`.
 
     Unlike other Amazon-provider triggers, which open one aiobotocore client each, the triggers of
     one triggerer that use the same connection, region, SSL setting and botocore config share one
@@ -96,6 +105,37 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
                     self.status_message,
                     self.status_queries,
                 )
+            except WaiterMaxAttemptsError as error:
+                return TriggerEvent(
+                    {"status": "timeout", "message": str(error), self.return_key: self.return_value}
+                )
             except AirflowException as error:
                 return self._event_from_exception(error)
         return TriggerEvent({"status": "success", self.return_key: self.return_value})
+
+
+def completed_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None) -> dict[str, Any]:
+    """
+    Decide, after the trigger fired, from the job's own description and the event's status.
+
+    :param hook: the task's hook, to describe the job.
+    :param event: the event of :class:`PersonalizeDataDeletionJobCompletedTrigger`.
+    :return: the ``dataDeletionJob`` description of a COMPLETED job.
+    :raises DataDeletionJobFailedError: the job FAILED (reason redacted).
+    :raises DataDeletionJobWaitError: the trigger met an error and the job has not ended.
+    :raises DataDeletionJobTimeoutError: the trigger ran out of attempts and the job has not ended.
+    """
+    event = validate_execute_complete_event(event)
+    arn = event["data_deletion_job_arn"]
+    try:
+        job = hook.describe_data_deletion_job(arn)
+    except ClientError:
+        if event["status"] != "error":
+            raise
+        # The worker cannot describe the job either: the trigger's error is the one to report.
+        raise DataDeletionJobWaitError(arn, event.get("message")) from None
+    if check_job_outcome(job):
+        return job
+    if event["status"] == "error":
+        raise DataDeletionJobWaitError(arn, event.get("message"))
+    raise DataDeletionJobTimeoutError(arn, job["status"])
