@@ -208,3 +208,71 @@ def test_a_bad_dataset_group_is_refused_before_any_aws_call(run_dag, emulator, w
     assert "dataset_group_arns[0]" in capsys.readouterr().out
     assert emulator.calls() == 0
     assert world.statuses() == {"user-003": "pending"}
+
+
+def _clear_and_resume(dag, dag_run, task_ids: set[str]):
+    """Clear these tasks of a finished run (every map index) and run the DAG run on, as a scheduler would."""
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    with create_session() as session:
+        dag_run = session.merge(dag_run)
+        tis = [ti for ti in dag_run.get_task_instances(session=session) if ti.task_id in task_ids]
+        clear_task_instances(tis, session, dag_run_state=DagRunState.RUNNING)
+        session.commit()
+    while True:
+        with create_session() as session:
+            dag_run = session.merge(dag_run)
+            dag_run.dag = DBDagBag().get_dag_for_run(dag_run, session)
+            schedulable, _ = dag_run.update_state(session=session)
+            for ti in schedulable:
+                ti.try_number += 1
+                ti.state = TaskInstanceState.SCHEDULED
+            session.commit()
+            scheduled = [
+                ti
+                for ti in dag_run.get_task_instances(session=session)
+                if ti.state == TaskInstanceState.SCHEDULED
+            ]
+            if dag_run.state != DagRunState.RUNNING or not scheduled:
+                return dag_run
+        for ti in scheduled:
+            _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+
+
+def test_a_failed_job_cleared_after_the_fix_is_replaced_and_the_audit_links_both(emulator, world, airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
+    world.request("user-041", "user-042")
+    emulator.fail_job(None, "Access denied reading the input")  # the next job: one group's
+    failed_run = dag.test()
+    assert failed_run.state == "failed"
+    (failed_job,) = [job for job in emulator.jobs() if job["status"] == "FAILED"]
+
+    # The role's permissions fixed, the operator clears the run from the export on.
+    cleared = {
+        "export_user_ids",
+        "plan_deletion_jobs",
+        "create_deletion_job",
+        "wait_for_deletion",
+        "record_erasure",
+        "delete_deletion_files",
+    }
+    dag_run = _clear_and_resume(dag, failed_run, cleared)
+
+    assert dag_run.state == "success"
+    assert world.statuses() == {"user-041": "erased", "user-042": "erased"}
+    replacements = [job for job in emulator.jobs() if job["jobName"].startswith(failed_job["jobName"] + "-g")]
+    assert [job["status"] for job in replacements] == ["COMPLETED"]
+    assert "user-041" not in emulator.users(failed_job["datasetGroupArn"])
+    outcomes = [outcome for outcome, _ in world.audit()]
+    assert outcomes == ["erased"]  # the run's record replaces the failed try's
+    (_, record) = world.audit()[0]
+    audited = {job["dataDeletionJobArn"]: job for group in record["dataset_groups"] for job in group["jobs"]}
+    assert audited[replacements[0]["dataDeletionJobArn"]]["supersededJobArns"] == [
+        failed_job["dataDeletionJobArn"]
+    ]
