@@ -13,6 +13,7 @@ import signal
 import boto3
 import pytest
 
+from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
 from tests.e2e.conftest import BUCKET, ROLE_ARN, Stage
 from tests.e2e.harness import wait_until
 
@@ -152,13 +153,16 @@ def test_failed_job_fails_the_run_with_its_reason_and_the_next_run_erases_the_re
     assert stage.airflow.wait_for_run(run_id) == "failed"
     outcome, record = stage.audit(run_id)
     assert outcome == "failed"
-    assert any(reason in problem for problem in record["problems"])
+    redacted = redact_failure_reason(reason)  # the service's text is redacted before it is stored or logged
+    assert redacted != reason
+    assert any(redacted in problem for problem in record["problems"])
     assert stage.statuses(user_ids) == dict.fromkeys(user_ids, "pending")
     assert stage.s3_keys() == []
     record_log = "".join(
         path.read_text() for path in stage.airflow.task_log_dir(run_id, "record_erasure").glob("*.log")
     )
-    assert reason in record_log
+    assert redacted in record_log
+    assert reason not in record_log
 
     assert stage.run(stage.conf()) == "success"
     assert stage.statuses(user_ids) == dict.fromkeys(user_ids, "erased")
