@@ -24,8 +24,9 @@ Any quoted text (``'…'``, ``"…"``, `````…`````, or in typographic quotes) 
 its words. Control and format characters are dropped and whitespace is folded, so a reason takes one
 log line; the result is bounded to :data:`MAX_REASON_LENGTH` characters.
 
-What still gets through: a user id that is itself a word of the vocabulary (a user named ``access``),
-or a number placed as a position or a count (``row 17``): such text cannot be told from the message.
+What still gets through, because it cannot be told from the message: a user id that is a word of the
+vocabulary or a join of them (a user named ``access`` or ``user_id``), a number placed as a position or
+a count (``row 17``, ``17 rows``), and an id written as an ARN or an ``s3://`` URI.
 """
 
 from __future__ import annotations
