@@ -19,6 +19,7 @@ PART_KEY_NAME = "part-{index:05d}.csv"
 """Name of the ``index``-th deletion file under the key prefix."""
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_RELATIVE_FOLDER_NAMES = frozenset({".", ".."})
 
 
 class InvalidTransferParameterError(ValueError):
@@ -68,7 +69,10 @@ def check_key_prefix(bucket: str, key_prefix: object) -> str:
     """
     Check the key prefix the deletion files are written under, written as a folder or not.
 
-    Leading and trailing ``/`` are dropped (``/erasure/run-1/`` is ``erasure/run-1``).
+    Leading and trailing ``/`` are dropped (``/erasure/run-1/`` is ``erasure/run-1``). An empty
+    folder name (``//``) and a ``.`` or ``..`` folder name are refused: S3 keeps them as literal key
+    text, but a reader resolving the path (a console, a sync tool, a policy written for the folder)
+    would place the files elsewhere, for example outside the run's folder with ``erasure-runs/../x``.
 
     :param bucket: the checked bucket name.
     :param key_prefix: the value of ``s3_key_prefix``.
@@ -79,6 +83,10 @@ def check_key_prefix(bucket: str, key_prefix: object) -> str:
     key_prefix = key_prefix.strip("/")
     if "//" in key_prefix:
         raise InvalidTransferParameterError("s3_key_prefix", "must not hold an empty folder name ('//')")
+    if any(folder in _RELATIVE_FOLDER_NAMES for folder in key_prefix.split("/")):
+        raise InvalidTransferParameterError(
+            "s3_key_prefix", "must not hold a '.' or '..' folder name (relative path segments)"
+        )
     longest_location = f"s3://{bucket}/{part_key(key_prefix, 99999)}"
     if len(longest_location) > MAX_DATA_LOCATION_LENGTH:
         raise InvalidTransferParameterError(
