@@ -366,3 +366,44 @@ def test_an_invalid_selector_is_refused_naming_the_field_before_any_call(selecto
 
     assert rule in str(raised.value)
     assert emulator.calls() == before
+
+
+# A parent deleted between two calls: the emulator deletes nothing, so botocore's Stubber plays the service.
+
+
+def stubbed_hook(responses):
+    from botocore.stub import Stubber
+
+    hook = PersonalizeHook()
+    client = boto3.client("personalize", region_name="us-east-1")
+    stubber = Stubber(client)
+    for operation, answer in responses:
+        if isinstance(answer, str):
+            stubber.add_client_error(operation, service_error_code=answer)
+        else:
+            stubber.add_response(operation, answer)
+    stubber.activate()
+    hook.__dict__["conn"] = client  # the cached boto3 client of AwsBaseHook
+    return hook, stubber
+
+
+def test_a_dataset_deleted_since_it_was_listed_has_no_activity(dataset_group):
+    dataset = {"datasetArn": "arn:aws:personalize:us-east-1:123456789012:dataset/shop/USERS"}
+    hook, stubber = stubbed_hook(
+        [
+            ("list_datasets", {"datasets": [dataset]}),
+            ("list_solutions", {"solutions": []}),
+            ("list_recommenders", {"recommenders": []}),
+            ("list_dataset_import_jobs", "ResourceNotFoundException"),
+        ]
+    )
+
+    assert hook.list_dataset_group_activity(dataset_group) == []
+    stubber.assert_no_pending_responses()
+
+
+def test_a_missing_dataset_group_is_an_error(dataset_group):
+    hook, _ = stubbed_hook([("list_datasets", "ResourceNotFoundException")])
+
+    with pytest.raises(hook.client.exceptions.ResourceNotFoundException):
+        hook.list_dataset_group_activity(dataset_group)
