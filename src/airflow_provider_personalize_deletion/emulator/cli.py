@@ -46,11 +46,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--region", default="us-east-1", help="region of the ARNs (default: %(default)s)")
     parser.add_argument(
         "--pending-seconds", type=float, default=defaults.pending_seconds,
-        help="how long a job stays PENDING (default: %(default)s)",
+        help="how long a job stays PENDING (also import jobs, trainings, recommenders, batch jobs in their "
+        "pending status) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--in-progress-seconds", type=float, default=defaults.in_progress_seconds,
-        help="how long a job stays IN_PROGRESS (default: %(default)s)",
+        help="how long a job stays IN_PROGRESS (also import jobs, trainings, recommenders, batch jobs in "
+        "their in-progress status) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--max-input-bytes", type=int, default=DEFAULT_MAX_INPUT_BYTES,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_personalize_deletion.emulator import operations
+from airflow_provider_personalize_deletion.emulator import errors, operations
 from airflow_provider_personalize_deletion.emulator.faults import RequestFaults
 from airflow_provider_personalize_deletion.emulator.job_input import s3_backend
 from airflow_provider_personalize_deletion.emulator.personalize import JobTimings, PersonalizeState
@@ -42,6 +42,8 @@ def reset(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
 
 def create_dataset_group(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     params = {"name": body["name"], **({"kmsKeyArn": body["kmsKeyArn"]} if body.get("kmsKeyArn") else {})}
+    if body.get("tags"):
+        params["tags"] = [{"tagKey": key, "tagValue": value} for key, value in body["tags"].items()]
     arn = operations.handle(emulator.state, "CreateDatasetGroup", params)["datasetGroupArn"]
     return seed_users(emulator, {"datasetGroupArn": arn, "userIds": body.get("userIds", [])})
 
@@ -87,6 +89,41 @@ def release(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def model_users(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.advance()
+    model = emulator.state.resources.get(body["arn"])
+    if model is None or not model.kind.trains:
+        raise errors.not_found(body["arn"])
+    return {"userIds": sorted(model.model_users or ()), "trained": model.model_users is not None}
+
+
+def auto_train(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    state = emulator.state
+    state.advance()
+    solution = operations.resource(state, "solution", body["solutionArn"])
+    if not solution.attributes.get("performAutoTraining"):
+        raise errors.invalid_input(f"The solution {solution.arn} does not use automatic training.")
+    params = {"solutionArn": solution.arn, **({"name": body["name"]} if body.get("name") else {})}
+    arn = operations.handle(state, "CreateSolutionVersion", params)["solutionVersionArn"]
+    state.resources[arn].attributes["trainingType"] = "AUTOMATIC"
+    return {"solutionVersionArn": arn}
+
+
+def set_activity_timings(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.activity_timings = JobTimings(
+        float(body["pendingSeconds"]), float(body["inProgressSeconds"])
+    )
+    return {}
+
+
+def set_page_size(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    size = body.get("maxPageSize")
+    if size is not None and int(size) < 1:
+        raise ValueError("maxPageSize must be at least 1, or null")
+    emulator.state.max_page_size = None if size is None else int(size)
+    return {}
+
+
 def set_latency(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     emulator.faults.latency_seconds = float(body["seconds"])
     return {}
@@ -110,4 +147,8 @@ COMMANDS: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] = {
     "release": release,
     "latency": set_latency,
     "timings": set_timings,
+    "activity-timings": set_activity_timings,
+    "model-users": model_users,
+    "auto-train": auto_train,
+    "page-size": set_page_size,
 }

@@ -4,26 +4,35 @@ The Personalize API operations the emulator implements, on top of :class:`Person
 Each request is first checked against botocore's service model (the same rules the service applies:
 required members, lengths, ranges, patterns), then against the service's business rules. Responses
 are JSON-ready dictionaries in the shape of the model's output; timestamps are epoch seconds.
+
+The Create / Describe / List operations of the resources that use a dataset group's data are built
+from their description in :data:`.resources.KINDS`, with the few rules of each kind in :data:`_RULES`.
+Tags given at creation and with ``TagResource`` are kept for ``ListTagsForResource``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from airflow_provider_personalize_deletion.emulator import errors
 from airflow_provider_personalize_deletion.emulator.personalize import (
+    ACTIVE,
     DatasetGroup,
     PersonalizeState,
 )
+from airflow_provider_personalize_deletion.emulator.resources import KINDS, Kind, Resource
 from airflow_provider_personalize_deletion.utils.service_model import find_violations
 
 #: At most this many jobs of one dataset group may be PENDING at a time.
 MAX_PENDING_JOBS_PER_DATASET_GROUP = 5
 #: ``maxResults`` when the request has none: the documented maximum size of a page.
 DEFAULT_MAX_RESULTS = 100
+#: The dataset types ``CreateDataset`` accepts (case-insensitive), as the service model documents them.
+DATASET_TYPES = frozenset({"INTERACTIONS", "ITEMS", "USERS", "ACTIONS", "ACTION_INTERACTIONS"})
 
 
 class _Listed(Protocol):
@@ -58,6 +67,7 @@ def create_dataset_group(state: PersonalizeState, params: dict[str, Any]) -> dic
         kms_key_arn=params.get("kmsKeyArn"),
         domain=params.get("domain"),
     )
+    _tag(state, group.arn, params.get("tags"))
     return {"datasetGroupArn": group.arn, **({"domain": group.domain} if group.domain else {})}
 
 
@@ -66,7 +76,7 @@ def describe_dataset_group(state: PersonalizeState, params: dict[str, Any]) -> d
 
 
 def list_dataset_groups(state: PersonalizeState, params: dict[str, Any]) -> dict[str, Any]:
-    return _page(list(state.dataset_groups.values()), params, "datasetGroups")
+    return _page(list(state.dataset_groups.values()), params, "datasetGroups", state.max_page_size)
 
 
 def create_data_deletion_job(state: PersonalizeState, params: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +90,7 @@ def create_data_deletion_job(state: PersonalizeState, params: dict[str, Any]) ->
             "jobs with status PENDING. Wait for one to start before creating another."
         )
     job = state.add_job(params["jobName"], group, params["dataSource"]["dataLocation"], params["roleArn"])
+    _tag(state, job.arn, params.get("tags"))
     return {"dataDeletionJobArn": job.arn}
 
 
@@ -93,7 +104,7 @@ def describe_data_deletion_job(state: PersonalizeState, params: dict[str, Any]) 
 def list_data_deletion_jobs(state: PersonalizeState, params: dict[str, Any]) -> dict[str, Any]:
     group_arn = params.get("datasetGroupArn")
     jobs = [job for job in state.jobs.values() if group_arn in (None, job.dataset_group_arn)]
-    return _page(jobs, params, "dataDeletionJobs")
+    return _page(jobs, params, "dataDeletionJobs", state.max_page_size)
 
 
 def dataset_group(state: PersonalizeState, arn: str) -> DatasetGroup:
@@ -110,7 +121,134 @@ def dataset_group(state: PersonalizeState, arn: str) -> DatasetGroup:
     return group
 
 
-def _page(items: Sequence[_Listed], params: dict[str, Any], member: str) -> dict[str, Any]:
+Rule = Callable[[PersonalizeState, dict[str, Any], "DatasetGroup | Resource"], dict[str, Any]]
+
+
+def _dataset_rules(state: PersonalizeState, params: dict[str, Any], group: Any) -> dict[str, Any]:
+    dataset_type = params["datasetType"].upper()
+    if dataset_type not in DATASET_TYPES:
+        raise errors.invalid_input(f"datasetType must be one of {sorted(DATASET_TYPES)} (any case).")
+    return {"_arn": state.arn("dataset", f"{group.name}/{dataset_type}"), **params}
+
+
+def _solution_rules(state: PersonalizeState, params: dict[str, Any], group: Any) -> dict[str, Any]:
+    # The service model documents performAutoTraining's default as True.
+    return {"performAutoTraining": True, "performHPO": False, "performAutoML": False} | params
+
+
+def _solution_version_rules(state: PersonalizeState, params: dict[str, Any], solution: Any) -> dict[str, Any]:
+    return {
+        "_arn": f"{solution.arn}/{uuid.uuid4().hex[:8]}",
+        "trainingMode": "FULL",
+        "trainingType": "MANUAL",
+        "recipeArn": solution.attributes.get("recipeArn"),
+    } | params
+
+
+def _batch_job_rules(state: PersonalizeState, params: dict[str, Any], version: Any) -> dict[str, Any]:
+    if version.status != ACTIVE:
+        raise errors.ServiceError(
+            "ResourceInUseException", f"The solution version {version.arn} is not ACTIVE ({version.status})."
+        )
+    return params
+
+
+#: Per kind, the service's rules beyond the service model: they return the members the resource gets
+#: (its create request's, defaults, and an ``_arn`` when its ARN is not ``<kind>/<name>``).
+_RULES: dict[str, Rule] = {
+    "dataset": _dataset_rules,
+    "dataset-import-job": lambda state, params, dataset: {"importMode": "FULL"} | params,
+    "solution": _solution_rules,
+    "solution-version": _solution_version_rules,
+    "batch-inference-job": _batch_job_rules,
+    "batch-segment-job": _batch_job_rules,
+}
+
+
+def _creator(kind: Kind) -> Callable[[PersonalizeState, dict[str, Any]], dict[str, Any]]:
+    def create(state: PersonalizeState, params: dict[str, Any]) -> dict[str, Any]:
+        parent = _parent(state, kind, params[kind.parent_member])
+        name = params.get("jobName", params.get("name"))
+        attributes = _RULES.get(kind.name, lambda state, params, parent: params)(state, params, parent)
+        attributes = {member: value for member, value in attributes.items() if member != "tags"}
+        # The service model requires a name of every kind whose ARN is <kind>/<name>.
+        arn = attributes.pop("_arn", None) or state.arn(kind.name, str(name))
+        if arn in state.resources:
+            raise errors.already_exists(arn)
+        group_arn = parent.arn if isinstance(parent, DatasetGroup) else parent.dataset_group_arn
+        state.add_resource(kind, name, arn, parent.arn, group_arn, attributes)
+        _tag(state, arn, params.get("tags"))
+        return {kind.arn_member: arn}
+
+    return create
+
+
+def _describer(kind: Kind) -> Callable[[PersonalizeState, dict[str, Any]], dict[str, Any]]:
+    def describe(state: PersonalizeState, params: dict[str, Any]) -> dict[str, Any]:
+        return {kind.member: resource(state, kind.name, params[kind.arn_member]).describe()}
+
+    return describe
+
+
+def _lister(kind: Kind) -> Callable[[PersonalizeState, dict[str, Any]], dict[str, Any]]:
+    def list_resources(state: PersonalizeState, params: dict[str, Any]) -> dict[str, Any]:
+        parent_arn = params.get(kind.parent_member)
+        listed = [
+            item
+            for item in state.resources.values()
+            if item.kind is kind and parent_arn in (None, item.parent_arn)
+        ]
+        return _page(listed, params, kind.list_member, state.max_page_size)
+
+    return list_resources
+
+
+def resource(state: PersonalizeState, kind_name: str, arn: str) -> Resource:
+    """
+    Return a resource of one kind by ARN.
+
+    :param state: the emulator's resources.
+    :param kind_name: its kind, a key of :data:`.resources.KINDS`.
+    :param arn: its ARN.
+    :raises ServiceError: ``ResourceNotFoundException`` when there is none.
+    """
+    found = state.resources.get(arn)
+    if found is None or found.kind.name != kind_name:
+        raise errors.not_found(arn)
+    return found
+
+
+def _parent(state: PersonalizeState, kind: Kind, arn: str) -> DatasetGroup | Resource:
+    if kind.parent_kind is None:
+        return dataset_group(state, arn)
+    return resource(state, kind.parent_kind, arn)
+
+
+def tag_resource(state: PersonalizeState, params: dict[str, Any]) -> dict[str, Any]:
+    _known(state, params["resourceArn"])
+    _tag(state, params["resourceArn"], params["tags"])
+    return {}
+
+
+def list_tags_for_resource(state: PersonalizeState, params: dict[str, Any]) -> dict[str, Any]:
+    _known(state, params["resourceArn"])
+    tags = state.tags.get(params["resourceArn"], {})
+    return {"tags": [{"tagKey": key, "tagValue": value} for key, value in tags.items()]}
+
+
+def _known(state: PersonalizeState, arn: str) -> None:
+    if arn not in state.dataset_groups and arn not in state.jobs and arn not in state.resources:
+        raise errors.not_found(arn)
+
+
+def _tag(state: PersonalizeState, arn: str, tags: list[dict[str, str]] | None) -> None:
+    for tag in tags or ():
+        state.tags.setdefault(arn, {})[tag["tagKey"]] = tag["tagValue"]
+
+
+def _page(
+    items: Sequence[_Listed], params: dict[str, Any], member: str, max_page_size: int | None = None
+) -> dict[str, Any]:
     """
     Return one page of a list operation, newest first.
 
@@ -121,7 +259,7 @@ def _page(items: Sequence[_Listed], params: dict[str, Any], member: str) -> dict
     if "nextToken" in params:
         after = _decode_token(params["nextToken"], member)
         newest_first = [item for item in newest_first if item.sequence < after]
-    size = params.get("maxResults", DEFAULT_MAX_RESULTS)
+    size = min(params.get("maxResults", DEFAULT_MAX_RESULTS), max_page_size or DEFAULT_MAX_RESULTS)
     page, rest = newest_first[:size], newest_first[size:]
     response: dict[str, Any] = {member: [item.summary() for item in page]}
     if rest:
@@ -146,4 +284,9 @@ OPERATIONS: dict[str, Callable[[PersonalizeState, dict[str, Any]], dict[str, Any
     "CreateDataDeletionJob": create_data_deletion_job,
     "DescribeDataDeletionJob": describe_data_deletion_job,
     "ListDataDeletionJobs": list_data_deletion_jobs,
+    "TagResource": tag_resource,
+    "ListTagsForResource": list_tags_for_resource,
+    **{f"Create{kind.operation}": _creator(kind) for kind in KINDS.values()},
+    **{f"Describe{kind.operation}": _describer(kind) for kind in KINDS.values()},
+    **{f"List{kind.plural}": _lister(kind) for kind in KINDS.values()},
 }

@@ -1,12 +1,21 @@
 """
-The emulated Personalize resources: dataset groups, data deletion jobs, and the jobs' lifecycle.
+The emulated Personalize resources: dataset groups, data deletion jobs, the resources that use a group's
+data (:mod:`.resources`), and their lifecycles.
 
-States are data: :data:`LIFECYCLE` says, for each status a job passes through, which status follows
-and which :class:`JobTimings` field says how long the job stays. A job's status is never pushed by a
-timer; it is computed from timestamps whenever the state is read (:meth:`PersonalizeState.advance`),
-so zero timings make a job finish at the next read and no background thread is needed. When a job
-reaches ``COMPLETED`` it reads its input from the emulator's S3 once: it either deletes the users or
+States are data: :data:`LIFECYCLE` (and the tables of :mod:`.resources`) say, for each status a job
+passes through, which status follows and which :class:`JobTimings` field says how long the job stays.
+A status is never pushed by a timer; it is computed from timestamps whenever the state is read
+(:meth:`PersonalizeState.advance`), transition after transition in the order of their times, so zero
+timings make a job finish at the next read and no background thread is needed. When a data deletion
+job reaches ``COMPLETED`` it reads its input from the emulator's S3 once: it either deletes the users or
 turns ``FAILED`` with the reason.
+
+Models play the service's documented risk. A model (a solution version, a recommender) is trained on
+the users its dataset group holds when its training starts (``CREATE IN_PROGRESS``). When a data
+deletion job completes, every model of the group whose training did not run at any moment of the job's
+life (creation to completion) loses the listed users, as the service deletes them "from the models and
+datasets"; a model whose training overlapped the job keeps them, until a later job on the same users
+completes without overlapping it.
 
 User ids are personal data: they are never logged, only counted.
 """
@@ -23,6 +32,7 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from airflow_provider_personalize_deletion.emulator.job_input import JobInputError, read_user_ids
+from airflow_provider_personalize_deletion.emulator.resources import KINDS, TRAINING_STATUS, Kind, Resource
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +44,8 @@ LIFECYCLE: dict[str, tuple[str, str]] = {
     PENDING: (IN_PROGRESS, "pending_seconds"),
     IN_PROGRESS: (COMPLETED, "in_progress_seconds"),
 }
-#: The statuses a job can be held in (the ones it would otherwise leave on its own).
-HOLDABLE_STATUSES = frozenset(LIFECYCLE)
+#: The statuses a job or resource can be held in (the ones it would otherwise leave on its own).
+HOLDABLE_STATUSES = frozenset(LIFECYCLE).union(*(kind.lifecycle for kind in KINDS.values()))
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,11 @@ class DataDeletionJob:
     num_deleted: int | None = None
     failure_reason: str | None = None
 
+    @property
+    def lifecycle(self) -> dict[str, tuple[str, str]]:
+        """The statuses this job leaves on its own."""
+        return LIFECYCLE
+
     def summary(self) -> dict[str, Any]:
         """Return the ``DataDeletionJobSummary`` of ``ListDataDeletionJobs``."""
         return _without_none(
@@ -123,27 +138,42 @@ class DataDeletionJob:
 
 class PersonalizeState:
     """
-    Every dataset group and data deletion job of the emulator, and the job faults tests inject.
+    Every dataset group, data deletion job and other resource of the emulator, and the faults tests inject.
 
     Callers hold :attr:`lock` around every use (the server is threaded).
 
     :param region: the region in the ARNs, and whose S3 partition jobs read from.
-    :param timings: how long new jobs stay in each status (until :meth:`reset` or a new value).
+    :param timings: how long new data deletion jobs stay in each status (until :meth:`reset` or a new
+        value).
     :param max_input_bytes: the largest total size of one job's input files.
+    :param activity_timings: how long new import jobs, solution versions, recommenders and batch jobs
+        stay in each status; the same as ``timings`` when None.
     """
 
-    def __init__(self, region: str, timings: JobTimings, max_input_bytes: int) -> None:
+    def __init__(
+        self,
+        region: str,
+        timings: JobTimings,
+        max_input_bytes: int,
+        activity_timings: JobTimings | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self.region = region
         self.max_input_bytes = max_input_bytes
         self._initial_timings = timings
+        self._initial_activity_timings = activity_timings or timings
         self.reset()
 
     def reset(self) -> None:
-        """Forget every resource and fault, and restore the initial timings."""
+        """Forget every resource and fault, and restore the initial timings and page size."""
         self.timings = self._initial_timings
+        self.activity_timings = self._initial_activity_timings
+        #: The most items a list page holds, whatever ``maxResults`` asks (None: as asked).
+        self.max_page_size: int | None = None
         self.dataset_groups: dict[str, DatasetGroup] = {}
         self.jobs: dict[str, DataDeletionJob] = {}
+        self.resources: dict[str, Resource] = {}
+        self.tags: dict[str, dict[str, str]] = {}
         self._sequence = itertools.count()
         self._holds: dict[str, str] = {}
         self._failures: dict[str | None, str] = {}
@@ -198,6 +228,40 @@ class PersonalizeState:
         log.info("Data deletion job %s created for %s.", job.name, group.arn)
         return job
 
+    def add_resource(
+        self,
+        kind: Kind,
+        name: str | None,
+        arn: str,
+        parent_arn: str,
+        dataset_group_arn: str,
+        attributes: dict[str, Any],
+    ) -> Resource:
+        """
+        Create a resource in the first status of its lifecycle (the caller checked the service's rules).
+
+        :param kind: what it is.
+        :param name: its name, if any.
+        :param arn: its ARN.
+        :param parent_arn: the ARN its create request named as parent.
+        :param dataset_group_arn: the dataset group whose data it uses.
+        :param attributes: its members as a describe answer shows them.
+        """
+        resource = Resource(
+            kind=kind,
+            name=name,
+            arn=arn,
+            sequence=next(self._sequence),
+            dataset_group_arn=dataset_group_arn,
+            parent_arn=parent_arn,
+            created=time.time(),
+            timings=self.activity_timings,
+            attributes=attributes,
+        )
+        self.resources[arn] = resource
+        log.info("%s %s created for %s.", kind.operation, arn, dataset_group_arn)
+        return resource
+
     def pending_jobs(self, dataset_group_arn: str) -> int:
         """:param dataset_group_arn: count the ``PENDING`` jobs of this dataset group."""
         return sum(
@@ -207,20 +271,56 @@ class PersonalizeState:
         )
 
     def advance(self) -> None:
-        """Move every job to the status its timings and holds give it now, oldest job first."""
-        now = time.time()
-        for job in sorted(self.jobs.values(), key=lambda job: job.sequence):
-            self._advance(job, now)
+        """
+        Move every job and resource to the status its timings and holds give it now.
 
-    def _advance(self, job: DataDeletionJob, now: float) -> None:
-        while job.status in LIFECYCLE and self._holds.get(job.name) != job.status:
-            next_status, timing = LIFECYCLE[job.status]
-            leaves_at = job.status_since + getattr(job.timings, timing)
-            if now < leaves_at:
-                return
-            job.status, job.status_since = next_status, leaves_at
-            if job.status == COMPLETED:
-                self._finish(job)
+        Transitions happen one at a time in the order of their times (the oldest item first at equal
+        times), so a job that completes sees every training that started before it.
+        """
+        now = time.time()
+        while (due := self._next_transition(now)) is not None:
+            leaves_at, item = due
+            item.status, item.status_since = item.lifecycle[item.status][0], leaves_at
+            if isinstance(item, DataDeletionJob):
+                if item.status == COMPLETED:
+                    self._finish(item)
+            elif item.kind.trains:
+                self._train(item)
+
+    def _next_transition(self, now: float) -> tuple[float, DataDeletionJob | Resource] | None:
+        """The earliest transition due by ``now``: its time and the item making it."""
+        due: list[tuple[float, int, DataDeletionJob | Resource]] = []
+        for item in self._lifecycled():
+            if item.status in item.lifecycle and not self._held(item):
+                leaves_at = item.status_since + getattr(item.timings, item.lifecycle[item.status][1])
+                if leaves_at <= now:
+                    due.append((leaves_at, item.sequence, item))
+        if not due:
+            return None
+        leaves_at, _, item = min(due, key=lambda entry: entry[:2])
+        return leaves_at, item
+
+    def _lifecycled(self) -> list[DataDeletionJob | Resource]:
+        return [*self.jobs.values(), *self.resources.values()]
+
+    def _held(self, item: DataDeletionJob | Resource) -> bool:
+        return item.status in (self._holds.get(item.arn), self._holds.get(item.name or ""))
+
+    def _train(self, model: Resource) -> None:
+        """A model entered a status: its training starts (on the group's users now) or ends."""
+        if model.status == TRAINING_STATUS:
+            model.training_started = model.status_since
+            model.model_users = set(self.dataset_groups[model.dataset_group_arn].user_ids)
+        elif model.training_started is not None and model.training_ended is None:
+            model.training_ended = model.status_since
+
+    def models(self, dataset_group_arn: str) -> list[Resource]:
+        """:param dataset_group_arn: return this group's models (solution versions, recommenders)."""
+        return [
+            resource
+            for resource in self.resources.values()
+            if resource.kind.trains and resource.dataset_group_arn == dataset_group_arn
+        ]
 
     def _finish(self, job: DataDeletionJob) -> None:
         failure_reason = self._failures.pop(job.name, None)
@@ -237,11 +337,19 @@ class PersonalizeState:
         deleted = group.user_ids & listed
         group.user_ids -= deleted
         job.num_deleted = len(deleted)
+        kept = 0
+        for model in self.models(group.arn):
+            if model.trained_during(job.created, job.status_since):
+                kept += model.model_users is not None and bool(model.model_users & listed)
+            elif model.model_users is not None:
+                model.model_users -= listed
         log.info(
-            "Data deletion job %s completed: %d of %d listed users deleted.",
+            "Data deletion job %s completed: %d of %d listed users deleted; %d models trained during "
+            "the job keep some of them.",
             job.name,
             len(deleted),
             len(listed),
+            kept,
         )
 
     def fail_job(self, job_name: str | None, reason: str) -> None:
@@ -255,9 +363,12 @@ class PersonalizeState:
 
     def hold(self, job_name: str, status: str) -> None:
         """
-        Keep a job in a status until :meth:`release`; a job past that status is not moved back.
+        Keep a job or resource in a status until :meth:`release`; one past that status is not moved back.
 
-        :param job_name: the job's name (created already or not yet).
+        A resource created with zero timings and held before the next read stops in the held status.
+
+        :param job_name: the name (created already or not yet) or the ARN of a data deletion job, an
+            import job, a solution version, a batch job or a recommender.
         :param status: one of :data:`HOLDABLE_STATUSES`.
         """
         if status not in HOLDABLE_STATUSES:
@@ -266,15 +377,15 @@ class PersonalizeState:
 
     def release(self, job_name: str) -> None:
         """
-        Let a held job move on; it stays the full time of its status again, counted from now.
+        Let a held job or resource move on; it stays the full time of its status again, from now.
 
-        :param job_name: the job's name.
+        :param job_name: the name or ARN it was held by.
         """
         self.advance()
         if self._holds.pop(job_name, None) is not None:
-            for job in self.jobs.values():
-                if job.name == job_name and job.status in LIFECYCLE:
-                    job.status_since = time.time()
+            for item in self._lifecycled():
+                if job_name in (item.name, item.arn) and item.status in item.lifecycle:
+                    item.status_since = time.time()
 
 
 def _without_none(**members: Any) -> dict[str, Any]:

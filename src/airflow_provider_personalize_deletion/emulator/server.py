@@ -67,7 +67,9 @@ class _RequestHandler(MotoRequestHandler):
 
 class LocalAws:
     """
-    S3 and the Personalize data deletion API on one local HTTP endpoint, served from a background thread.
+    S3 and the Personalize data deletion API on one local HTTP endpoint, served from a background thread,
+    with the resources that use a dataset group's data (datasets, import jobs, solutions and their
+    versions, batch jobs, recommenders, tags): see :mod:`.resources`.
 
     Use it as a context manager (or :meth:`start` / :meth:`stop`)::
 
@@ -81,6 +83,8 @@ class LocalAws:
         name it (or a hostname given here) in ``Host``, as well as 127.0.0.1, localhost and [::1].
     :param port: the port to bind; 0 picks a free one.
     :param timings: how long data deletion jobs stay ``PENDING`` and ``IN_PROGRESS``.
+    :param activity_timings: how long import jobs, solution versions, recommenders and batch jobs stay in
+        their pending and in-progress statuses; the same as ``timings`` when None.
     :param max_input_bytes: the largest total size of one job's input files.
     :param region: the region in the ARNs the emulator creates.
     :param allowed_hosts: more ``Host`` values to answer: ``HOST`` (on the served port) or ``HOST:PORT``,
@@ -95,13 +99,15 @@ class LocalAws:
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         region: str = "us-east-1",
         allowed_hosts: Sequence[str] = (),
+        activity_timings: JobTimings | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.region = region
         self.allowed_hosts = parse_extra_hosts(allowed_hosts)
         self.emulator = Emulator(
-            PersonalizeState(region, timings or JobTimings(), max_input_bytes), RequestFaults()
+            PersonalizeState(region, timings or JobTimings(), max_input_bytes, activity_timings),
+            RequestFaults(),
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore import xform_name
+from botocore.exceptions import ClientError
 
 from airflow_provider_personalize_deletion.exceptions import (
     DataDeletionJobFailedError,
     DataDeletionJobTimeoutError,
     PersonalizeValidationError,
 )
+from airflow_provider_personalize_deletion.hooks.activity import (
+    Activity,
+    ActivityPlan,
+    Request,
+    activity_plan,
+)
 from airflow_provider_personalize_deletion.utils.service_model import (
+    validate_member,
     validate_request,
 )
 
@@ -37,6 +47,8 @@ SUCCESS_STATES: tuple[str, ...] = ("COMPLETED",)
 
 #: ListDataDeletionJobs returns at most this many jobs a page (the service model's maximum).
 LIST_PAGE_SIZE = 100
+#: The asynchronous activity listing makes at most this many calls at a time.
+ASYNC_CONCURRENT_CALLS = 4
 
 
 class PersonalizeHook(AwsBaseHook):
@@ -165,6 +177,98 @@ class PersonalizeHook(AwsBaseHook):
             None,
         )
 
+    def list_dataset_group_activity(self, dataset_group_arn: str) -> list[Activity]:
+        """
+        List what uses a dataset group's data, oldest first: see :func:`.activity.activity_plan`.
+
+        Import jobs of every dataset; solutions with automatic training (DescribeSolution of each
+        solution that is ACTIVE or being created); every solution version; the batch inference and
+        batch segment jobs of ACTIVE versions (per version up to
+        :data:`.activity.BATCH_JOBS_PER_VERSION_UP_TO` of them, else account-wide and filtered);
+        recommenders. Every list call goes through botocore's paginator, 100 items a page.
+
+        Calls: ``1 + D + 1 + S' + S + B + 1`` plus one per extra page of 100, with D datasets, S
+        solutions, S' of them ACTIVE or being created, and B = 2 x the ACTIVE versions when they are at
+        most 5, else 2 x ceil(the account's batch jobs of each kind / 100).
+
+        :param dataset_group_arn: the dataset group's ARN.
+        :return: the activity, oldest first; individual imports (PutEvents, PutUsers, PutItems) leave
+            nothing the API lists.
+        :raises PersonalizeValidationError: the ARN breaks the service model's rules, before any call.
+        """
+        plan = _start_plan(dataset_group_arn)
+        try:
+            requests = next(plan)
+            while True:
+                requests = plan.send([self._fetch(request) for request in requests])
+        except StopIteration as done:
+            return done.value
+
+    async def async_list_dataset_group_activity(self, client: Any, dataset_group_arn: str) -> list[Activity]:
+        """
+        List what uses a dataset group's data with an aiobotocore client (e.g. in a trigger).
+
+        The same calls as :meth:`list_dataset_group_activity` (the same plan and paginators), the calls
+        of one level made concurrently, at most :data:`ASYNC_CONCURRENT_CALLS` at a time.
+
+        :param client: an aiobotocore Personalize client (``await hook.get_async_conn()``, entered).
+        :param dataset_group_arn: the dataset group's ARN.
+        :return: the activity, oldest first.
+        :raises PersonalizeValidationError: the ARN breaks the service model's rules, before any call.
+        """
+        plan = _start_plan(dataset_group_arn)
+        slots = asyncio.Semaphore(ASYNC_CONCURRENT_CALLS)
+
+        async def fetch(request: Request) -> list[dict[str, Any]]:
+            async with slots:
+                return await _async_fetch(client, request)
+
+        try:
+            requests = next(plan)
+            while True:
+                requests = plan.send(list(await asyncio.gather(*map(fetch, requests))))
+        except StopIteration as done:
+            return done.value
+
+    def list_dataset_groups_by(
+        self, selector: Literal["all"] | Mapping[str, str], field: str = "selector"
+    ) -> list[str]:
+        """
+        Return the ARNs of the ACTIVE dataset groups a selector names, sorted.
+
+        Calls: ceil(groups / 100) ListDatasetGroups, and for a tag filter one ListTagsForResource per
+        ACTIVE group.
+
+        :param selector: ``"all"`` for every ACTIVE dataset group of the account and region, or a mapping
+            of tag key to value for the groups whose tags hold every one of them.
+        :param field: the name to report in a validation error (e.g. the DAG parameter's).
+        :raises PersonalizeValidationError: naming ``field`` and the rule, before any call.
+        """
+        wanted = _tag_selector(selector, field)
+        pages = self.client.get_paginator("list_dataset_groups").paginate(
+            PaginationConfig={"PageSize": LIST_PAGE_SIZE}
+        )
+        active = [group["datasetGroupArn"] for page in pages for group in page["datasetGroups"]
+                  if group.get("status") == "ACTIVE"]  # fmt: skip
+        if wanted is None:
+            return sorted(active)
+        return sorted(arn for arn in active if wanted.items() <= self._tags(arn).items())
+
+    def _tags(self, resource_arn: str) -> dict[str, str]:
+        tags = self.client.list_tags_for_resource(resourceArn=resource_arn)["tags"]
+        return {tag["tagKey"]: tag["tagValue"] for tag in tags}
+
+    def _fetch(self, request: Request) -> list[dict[str, Any]]:
+        """Make one call of the activity plan and return its items."""
+        method, params = _call_args(request)
+        try:
+            if not request.call.paginated:
+                return [getattr(self.client, method)(**params)[request.call.result_key]]
+            pages = self.client.get_paginator(method).paginate(**params)  # type: ignore[call-overload]
+            return [item for page in pages for item in page.get(request.call.result_key, [])]
+        except ClientError as error:
+            return _vanished(request, error)
+
     def check_dataset_group_exists(self, dataset_group_arn: str) -> None:
         """
         Refuse a dataset group the service does not know, naming the parameter.
@@ -224,6 +328,48 @@ def _tag_list(tags: object) -> list[Any]:
     raise PersonalizeValidationError(
         "tags", 'must be a mapping of key to value, or a list of {"tagKey": ..., "tagValue": ...}'
     )
+
+
+def _start_plan(dataset_group_arn: str) -> ActivityPlan:
+    validate_member("ListSolutions", "datasetGroupArn", dataset_group_arn, field="datasetGroupArn")
+    return activity_plan(dataset_group_arn)
+
+
+def _call_args(request: Request) -> tuple[str, dict[str, Any]]:
+    """The client method of a plan's request, and its parameters (with the page size of a list call)."""
+    params = dict(request.params)
+    if request.call.paginated:
+        params["PaginationConfig"] = {"PageSize": LIST_PAGE_SIZE}
+    return xform_name(request.call.operation), params
+
+
+async def _async_fetch(client: Any, request: Request) -> list[dict[str, Any]]:
+    """Make one call of the activity plan with an aiobotocore client and return its items."""
+    method, params = _call_args(request)
+    try:
+        if not request.call.paginated:
+            return [(await getattr(client, method)(**params))[request.call.result_key]]
+        pages = client.get_paginator(method).paginate(**params)
+        return [item async for page in pages for item in page.get(request.call.result_key, [])]
+    except ClientError as error:
+        return _vanished(request, error)
+
+
+def _vanished(request: Request, error: ClientError) -> list[dict[str, Any]]:
+    """A parent deleted since it was listed has nothing; any other error is raised."""
+    if request.top_level or error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+        raise error
+    return []
+
+
+def _tag_selector(selector: object, field: str) -> dict[str, str] | None:
+    """The tags a selector requires, None for ``"all"``; checked against TagResource's model."""
+    if selector == "all":
+        return None
+    if not isinstance(selector, Mapping) or not selector:
+        raise PersonalizeValidationError(field, 'must be "all" or a non-empty mapping of tag key to value')
+    validate_member("TagResource", "tags", _tag_list(selector), field=field)
+    return dict(selector)
 
 
 def _never_retry_busy_refusal(response: Any = None, **kwargs: Any) -> bool | None:
