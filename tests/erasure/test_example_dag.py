@@ -282,7 +282,7 @@ def test_a_failed_job_cleared_after_the_fix_is_replaced_and_the_audit_links_both
     ]
 
 
-def test_the_forms_boolean_fields_default_to_the_variables():
+def test_the_forms_boolean_fields_default_to_the_variables(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
@@ -299,7 +299,7 @@ def test_the_dry_run_variable_makes_a_run_from_the_untouched_form_a_dry_run(
 ):
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_DRY_RUN", "true")
     world.request("user-002")
-    dag_run = run_dag(DAG_ID, conf={"dry_run": None, "cleanup_files": None, "user_ids": ["user-015"]})
+    dag_run = run_dag(DAG_ID, conf={"user_ids": ["user-015"]})  # the form as it comes
     assert dag_run.state == "success"
     assert emulator.calls() == 0
     assert world.statuses() == {"user-002": "pending"}
