@@ -9,8 +9,9 @@ Runbook, one task per step:
    Refuses a run whose conf holds anything but the form's fields.
 2. **stop_if_dry_run**: a dry run ends here, after counting.
 3. **export_user_ids**: write the claimed users to ``USER_ID`` CSV files in S3 (SSE-S3, validated,
-   deduplicated, split at 50 MB). No user to erase: the deletion steps are skipped.
-4. **plan_deletion_jobs**: one job per dataset group and file.
+   deduplicated, split at 50 MB), in a folder of the export try's own
+   (``<key_prefix>/<claim>/<try>/``). No user to erase: the deletion steps are skipped.
+4. **plan_deletion_jobs**: one job per dataset group and file; refuses files outside that folder.
 5. **create_deletion_job**: create each job exactly once, even when retried.
 6. **wait_for_deletion**: wait in the triggerer (up to 25 hours) for COMPLETED or FAILED.
 7. **record_erasure**: mark the requests erased only if every group's job COMPLETED and the jobs
@@ -21,26 +22,34 @@ Runbook, one task per step:
 
 No user id is logged, pushed to XCom, or put into a task name, tag or rendered template. Only the
 trigger form's fields may be set in a run's conf (any other key refuses the run); where the data
-goes comes from the Variables. A dry run writes nothing anywhere.
+goes comes from the Variables. Every task resolves the settings itself (form, then Variables, then
+defaults) and takes from the collect step only the claim's key and time: an XCom never decides
+where data is read, written or deleted. A dry run writes nothing anywhere.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
+from airflow_provider_personalize_deletion.erasure.export import ExportClaimedUsers
 from airflow_provider_personalize_deletion.operators.personalize import (
     PersonalizeCreateDataDeletionJobOperator,
 )
 from airflow_provider_personalize_deletion.sensors.personalize import PersonalizeDataDeletionJobSensor
-from airflow_provider_personalize_deletion.transfers.sql_to_s3 import SqlToPersonalizeDeletionFileOperator
 
 #: Seconds between two status checks of a deletion job (the demo sets a few seconds).
 POLL_SECONDS = int(os.environ.get("PERSONALIZE_ERASURE_POLL_SECONDS", "60"))
 
-COLLECTED = "ti.xcom_pull(task_ids='collect_erasure_requests')"
+
+def erasure_setting(name: str, params: Any, dag_run: Any) -> Any:
+    """A setting of the run, resolved from its params and the Variables (a template macro)."""
+    from airflow_provider_personalize_deletion.erasure import runtime
+
+    return getattr(runtime.run_settings(params, dag_run.conf), name)
 
 
 @task
@@ -61,51 +70,56 @@ def collect_erasure_requests(params=None, run_id=None, ti=None, dag_run=None) ->
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False)
-def stop_if_dry_run(collected: dict) -> bool:
-    return not collected["settings"]["dry_run"]
+def stop_if_dry_run(params=None, dag_run=None) -> bool:
+    from airflow_provider_personalize_deletion.erasure import runtime
+
+    return not runtime.run_settings(params, dag_run.conf).dry_run
 
 
 @task
-def plan_deletion_jobs(collected: dict, export: dict) -> list[dict]:
-    from airflow_provider_personalize_deletion.erasure import steps
+def plan_deletion_jobs(export: dict, params=None, ti=None, dag_run=None) -> list[dict]:
+    from airflow_provider_personalize_deletion.erasure import runtime, steps
 
-    return steps.plan_deletion_jobs(collected, export)
+    return steps.plan_deletion_jobs(runtime.run_settings(params, dag_run.conf), runtime.claim(ti), export)
 
 
 # The audit record holds the keyed fingerprint: kept out of the task log.
 @task(trigger_rule="all_done", show_return_value_in_logs=False)
-def record_erasure(ti=None, run_id=None) -> dict:
+def record_erasure(params=None, ti=None, run_id=None, dag_run=None) -> dict:
     from airflow.sdk import timezone
 
     from airflow_provider_personalize_deletion.erasure import runtime, steps
 
-    collected = runtime.collected(ti)
+    settings = runtime.run_settings(params, dag_run.conf)
     jobs = runtime.created_jobs(ti)
     return steps.record_erasure(
-        collected,
+        settings,
+        runtime.claim(ti),
         ti.xcom_pull(task_ids="export_user_ids"),
         list(jobs),
-        runtime.describer(collected),
-        runtime.request_store(collected),
+        runtime.describer(settings),
+        runtime.request_store(settings),
         run_id,
         timezone.utcnow(),
         fingerprint_key=runtime.fingerprint_key,
         superseded=jobs,
+        counts=runtime.collected(ti).get("requests"),
     )
 
 
 @task(trigger_rule="all_done")
-def delete_deletion_files(ti=None) -> dict:
+def delete_deletion_files(params=None, ti=None, dag_run=None) -> dict:
     from airflow.sdk import timezone
 
     from airflow_provider_personalize_deletion.erasure import runtime, steps
 
-    collected = runtime.collected(ti)
+    settings = runtime.run_settings(params, dag_run.conf)
     return steps.delete_deletion_files(
-        collected,
+        settings,
+        runtime.claim(ti),
         list(runtime.created_jobs(ti)),
-        runtime.describer(collected),
-        runtime.s3_client(collected),
+        runtime.describer(settings),
+        runtime.s3_client(settings),
         timezone.utcnow(),
     )
 
@@ -120,13 +134,17 @@ with DAG(
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
     tags=["gdpr", "personalize", "erasure"],
+    user_defined_macros={"erasure_setting": erasure_setting},
     params={
         "dataset_group_arns": Param(
             [],
             type="array",
             items={"type": "string"},
             title="Dataset group ARNs",
-            description="Empty: the Variable personalize_erasure_dataset_group_arns.",
+            description=(
+                "Empty: the Variable personalize_erasure_dataset_group_arns. When the Variable "
+                "personalize_erasure_allowed_dataset_group_arns is set, only its groups may be named."
+            ),
         ),
         "user_ids": Param(
             [],
@@ -138,32 +156,38 @@ with DAG(
                 "run's conf until airflow db clean: prefer the warehouse table for routine requests."
             ),
         ),
-        "dry_run": Param(False, type="boolean", title="Dry run", description="Count and report only."),
-        "cleanup_files": Param(True, type="boolean", title="Delete the deletion files afterwards"),
+        "dry_run": Param(
+            None,
+            type=["null", "boolean"],
+            title="Dry run",
+            description=(
+                "Count and report only. Left untouched: the Variable personalize_erasure_dry_run, else off."
+            ),
+        ),
+        "cleanup_files": Param(
+            None,
+            type=["null", "boolean"],
+            title="Delete the deletion files afterwards",
+            description=(
+                "Left untouched: the Variable personalize_erasure_cleanup_files, else on (files deleted)."
+            ),
+        ),
         "role_arn": Param(
             None, type=["null", "string"], title="Role ARN (empty: Variable personalize_erasure_role_arn)"
         ),
     },
 ) as dag:
     collected = collect_erasure_requests()
-    export = SqlToPersonalizeDeletionFileOperator(
-        task_id="export_user_ids",
-        conn_id="{{ " + COLLECTED + "['settings']['warehouse_conn_id'] }}",
-        sql="{{ " + COLLECTED + "['export_sql'] }}",
-        s3_bucket="{{ " + COLLECTED + "['settings']['bucket'] }}",
-        s3_key_prefix="{{ " + COLLECTED + "['s3_key_prefix'] }}",
-        aws_conn_id="{{ " + COLLECTED + "['settings']['aws_conn_id'] }}",
-        claim="{{ " + COLLECTED + "['batch_key'] }}",
-    )
+    export = ExportClaimedUsers(task_id="export_user_ids")
     created = PersonalizeCreateDataDeletionJobOperator.partial(
         task_id="create_deletion_job", deferrable=True
-    ).expand_kwargs(plan_deletion_jobs(collected, export.output))
+    ).expand_kwargs(plan_deletion_jobs(export.output))
     waited = PersonalizeDataDeletionJobSensor.partial(
         task_id="wait_for_deletion",
         deferrable=True,
         poke_interval=POLL_SECONDS,
-        aws_conn_id="{{ " + COLLECTED + "['settings']['aws_conn_id'] }}",
+        aws_conn_id="{{ erasure_setting('aws_conn_id', params, dag_run) }}",
     ).expand(data_deletion_job_arn=created.output)
 
-    stop_if_dry_run(collected) >> export
+    collected >> stop_if_dry_run() >> export
     waited >> [record_erasure(), delete_deletion_files()]

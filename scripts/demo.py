@@ -101,9 +101,9 @@ def seed_warehouse(env: dict[str, str]) -> None:
         {key: env[key] for key in ("AIRFLOW_HOME", "AIRFLOW_CONN_PERSONALIZE_ERASURE_WAREHOUSE")}
     )
     from airflow_provider_personalize_deletion.erasure.runtime import request_store
-    from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS
+    from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS, ErasureSettings
 
-    store = request_store({"settings": {**DEFAULTS, "dataset_group_arns": []}})
+    store = request_store(ErasureSettings(**{**DEFAULTS, "dataset_group_arns": ()}))
     store.create_tables()
     now = datetime.now(timezone.utc)
     for user_id, days_ago in REQUESTS:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_personalize_deletion.erasure.runtime import request_store
-from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS
+from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS, ErasureSettings
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
 from airflow_provider_personalize_deletion.transfers.s3_upload import DELETION_FILE_METADATA
 
@@ -75,6 +75,6 @@ def world(emulator, aws_conn, s3_client, tmp_path, monkeypatch) -> ErasureWorld:
         "AIRFLOW_VAR_PERSONALIZE_ERASURE_DATASET_GROUP_ARNS", json.dumps(list(groups.values()))
     )
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_ROLE_ARN", ROLE_ARN)
-    store = request_store({"settings": {**DEFAULTS, "dataset_group_arns": []}})
+    store = request_store(ErasureSettings(**{**DEFAULTS, "dataset_group_arns": ()}))
     store.create_tables()
     return ErasureWorld(store, groups, s3_client)

@@ -243,9 +243,14 @@ def _clear_and_resume(dag, dag_run, task_ids: set[str]):
             _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
 
 
-def test_a_failed_job_cleared_after_the_fix_is_replaced_and_the_audit_links_both(emulator, world, airflow_db):
+def test_a_failed_job_cleared_after_the_fix_is_replaced_and_the_audit_links_both(
+    emulator, world, airflow_db, monkeypatch
+):
     from airflow.dag_processing.dagbag import DagBag
 
+    # The files are kept, so that the jobs can be cleared without the export (a cleared export
+    # writes new files, read by new jobs, with no FAILED job to link).
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_CLEANUP_FILES", "false")
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
     world.request("user-041", "user-042")
     emulator.fail_job(None, "Access denied reading the input")  # the next job: one group's
@@ -253,9 +258,8 @@ def test_a_failed_job_cleared_after_the_fix_is_replaced_and_the_audit_links_both
     assert failed_run.state == "failed"
     (failed_job,) = [job for job in emulator.jobs() if job["status"] == "FAILED"]
 
-    # The role's permissions fixed, the operator clears the run from the export on.
+    # The role's permissions fixed, the operator clears the run from the jobs on.
     cleared = {
-        "export_user_ids",
         "plan_deletion_jobs",
         "create_deletion_job",
         "wait_for_deletion",
@@ -276,3 +280,119 @@ def test_a_failed_job_cleared_after_the_fix_is_replaced_and_the_audit_links_both
     assert audited[replacements[0]["dataDeletionJobArn"]]["supersededJobArns"] == [
         failed_job["dataDeletionJobArn"]
     ]
+
+
+def test_the_forms_boolean_fields_default_to_the_variables(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
+    for name in ("dry_run", "cleanup_files"):
+        param = dag.params.get_param(name)
+        assert param.value is None
+        assert param.schema["type"] == ["null", "boolean"]
+        assert param.resolve(True) is True
+        assert param.resolve(None) is None
+
+
+def test_the_dry_run_variable_makes_a_run_from_the_untouched_form_a_dry_run(
+    run_dag, emulator, world, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_DRY_RUN", "true")
+    world.request("user-002")
+    dag_run = run_dag(DAG_ID, conf={"user_ids": ["user-015"]})  # the form as it comes
+    assert dag_run.state == "success"
+    assert emulator.calls() == 0
+    assert world.statuses() == {"user-002": "pending"}
+    assert xcom(dag_run, "record_erasure")["outcome"] == "dry_run"
+
+
+def _rerun(dag, dag_run, task_ids):
+    """Clear the given task instances (all map indexes) and run them again, in order."""
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    for task_id in task_ids:
+        with create_session() as session:
+            tis = [ti for ti in dag_run.get_task_instances(session=session) if ti.task_id == task_id]
+            clear_task_instances(tis, session)
+            for ti in tis:
+                ti.try_number += 1
+                ti.state = TaskInstanceState.SCHEDULED
+            session.commit()
+            for ti in tis:
+                _run_task(ti=ti, task=dag.task_dict[task_id], run_triggerer=True)
+
+
+def test_a_reexport_after_an_id_was_corrected_makes_new_jobs_for_the_new_files(emulator, world, airflow_db):
+    """The jobs of try 1 read user-002. The warehouse corrects that request's id to user-019, and the
+    export is cleared with its downstream tasks (the UI's default): the export writes new files in a
+    folder of its own try, the create task makes new jobs for them (new names: new inputs), and
+    user-019 is marked erased only because a job erased it."""
+    dag = erasure_dag()
+    world.request("user-001", "user-002")
+    first = dag.test(mark_success_pattern="record_erasure|delete_deletion_files")
+    jobs_before = len(emulator.jobs())
+    world.store.hook.run("UPDATE erasure_requests SET user_id = 'user-019' WHERE user_id = 'user-002'")
+    _rerun(
+        dag,
+        first,
+        [
+            "export_user_ids",
+            "plan_deletion_jobs",
+            "create_deletion_job",
+            "wait_for_deletion",
+            "record_erasure",
+        ],
+    )
+    assert len(emulator.jobs()) == 2 * jobs_before  # new jobs, for the new files
+    assert "user-019" not in emulator.users(world.groups["shop"])
+    assert world.statuses() == {"user-001": "erased", "user-019": "erased"}
+
+
+def test_a_forged_collect_xcom_decides_nothing_about_where_data_goes(
+    emulator, world, airflow_db, monkeypatch
+):
+    """Whoever can write the collect step's XCom names another bucket, prefix, query and table: the
+    tasks resolve their settings themselves, and take from it only the claim's key and time."""
+    dag = erasure_dag()
+    world.s3.create_bucket(Bucket="other-team-data")
+    foreign = "warehouse/0123456789abcdef/1/part-00000.csv"
+    world.put_old_object(foreign, hours=0, bucket="other-team-data", deletion_file=False)
+    world.request("user-001")
+    first = dag.test(mark_success_pattern="record_erasure|delete_deletion_files")
+    collected = xcom(first, "collect_erasure_requests")
+    forged = {
+        **collected,
+        "settings": {
+            **collected["settings"],
+            "bucket": "other-team-data",
+            "key_prefix": "warehouse",
+            "requests_table": "sqlite_master",
+        },
+        "s3_key_prefix": "warehouse/0123456789abcdef",
+        "export_sql": "SELECT name FROM sqlite_master",
+    }
+    # Forged where every task reads it (the task SDK's xcom_pull): what writing the XCom would do.
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    pull = RuntimeTaskInstance.xcom_pull
+
+    def forged_pull(self, task_ids=None, *args, **kwargs):
+        if task_ids == "collect_erasure_requests" and kwargs.get("key", "return_value") == "return_value":
+            return forged
+        return pull(self, task_ids, *args, **kwargs)
+
+    monkeypatch.setattr(RuntimeTaskInstance, "xcom_pull", forged_pull)
+    _rerun(dag, first, ["export_user_ids", "delete_deletion_files"])
+    assert world.objects("other-team-data") == [foreign]
+    export = xcom(first, "export_user_ids")
+    assert export["data_folder"].startswith(f"s3://{BUCKET}/erasure-runs/")
+    assert export["id_count"] == 1
+
+
+def erasure_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)

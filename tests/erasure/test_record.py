@@ -13,41 +13,54 @@ from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeH
 from airflow_provider_personalize_deletion.transfers.sql_to_s3 import SqlToPersonalizeDeletionFileOperator
 from tests.conftest import TEST_FINGERPRINT_KEY
 from tests.erasure.conftest import BUCKET, ROLE_ARN
-from tests.erasure.test_steps import collect
+from tests.erasure.test_steps import claim_of, collect, settings
+
+
+def export(world, collected: dict, try_number: int = 1, **transfer_args) -> dict:
+    """The export step of the DAG (its ``try_number``-th try), as ExportClaimedUsers runs it."""
+    run, claim = settings(), claim_of(collected)
+    return SqlToPersonalizeDeletionFileOperator(
+        task_id="export_user_ids",
+        conn_id=run.warehouse_conn_id,
+        sql=world.store.export_sql(claim.batch_key),
+        s3_bucket=BUCKET,
+        s3_key_prefix=claim.export_folder(run, try_number),
+        claim=claim.batch_key,
+        **transfer_args,
+    ).execute(context={})
+
+
+def run_jobs(world, exported: dict, prefix: str = "erase") -> list[str]:
+    """One job per group and file, named after the file (as the create task names its jobs)."""
+    hook = PersonalizeHook()
+    pairs = product(world.groups.values(), exported["data_locations"])
+    return [
+        hook.create_data_deletion_job(f"{prefix}-{index}", group, location, ROLE_ARN)
+        for index, (group, location) in enumerate(pairs)
+    ]
 
 
 def export_and_erase(world, *user_ids: str, **transfer_args) -> tuple[dict, dict, list[str]]:
     """Collect, export and run one job per group and file, as the DAG does; return what record reads."""
     world.request(*user_ids)
     collected = collect(world)
-    export = SqlToPersonalizeDeletionFileOperator(
-        task_id="export_user_ids",
-        conn_id=collected["settings"]["warehouse_conn_id"],
-        sql=collected["export_sql"],
-        s3_bucket=BUCKET,
-        s3_key_prefix=collected["s3_key_prefix"],
-        claim=collected["batch_key"],
-        **transfer_args,
-    ).execute(context={})
-    hook = PersonalizeHook()
-    pairs = product(world.groups.values(), export["data_locations"])
-    arns = [
-        hook.create_data_deletion_job(f"erase-{index}", group, location, ROLE_ARN)
-        for index, (group, location) in enumerate(pairs)
-    ]
-    return collected, export, arns
+    exported = export(world, collected, **transfer_args)
+    return collected, exported, run_jobs(world, exported)
 
 
 def record(world, collected, export, arns, **kwargs):
+    run = settings()
     return steps.record_erasure(
-        collected,
+        run,
+        claim_of(collected),
         export,
         arns,
-        runtime.describer(collected),
+        runtime.describer(run),
         world.store,
         "manual__1",
         datetime.now(timezone.utc),
         fingerprint_key=lambda: TEST_FINGERPRINT_KEY.encode(),
+        counts=collected["requests"],
         **kwargs,
     )
 
@@ -76,13 +89,13 @@ def test_an_export_of_another_claim_marks_nothing(world, emulator):
 
 def test_a_job_that_read_another_folder_marks_nothing(world, emulator):
     collected, export, arns = export_and_erase(world, "user-001")
-    old_location = f"s3://{BUCKET}/erasure-runs/0123456789abcdef/part-00000.csv"
+    old_location = f"s3://{BUCKET}/erasure-runs/0123456789abcdef/1/part-00000.csv"
     world.s3.put_object(Bucket=BUCKET, Key=old_location.split("/", 3)[3], Body=b"USER_ID\nuser-001\n")
     old_job = PersonalizeHook().create_data_deletion_job("old", world.groups["shop"], old_location, ROLE_ARN)
     forged = {**export, "data_locations": [*export["data_locations"], old_location]}
-    with pytest.raises(steps.ErasureRunFailedError, match="not this run's"):
+    with pytest.raises(steps.ErasureRunFailedError, match="not exactly this run's"):
         record(world, collected, forged, [old_job, *arns[1:]])
-    assert_nothing_marked(world, "not this run's")
+    assert_nothing_marked(world, "not exactly this run's")
 
 
 def test_a_job_created_before_the_claim_marks_nothing(world, emulator):
@@ -110,6 +123,7 @@ def test_a_request_claimed_after_the_export_marks_nothing(world, emulator):
     with pytest.raises(steps.ErasureRunFailedError, match="fingerprints differ"):
         record(world, collected, export, arns)
     assert_nothing_marked(world, "the export wrote 2")
+    assert world.audit()[0][1]["requests"]["erased"] == 0
 
 
 def test_a_failure_reason_is_redacted_in_the_audit_and_the_error(world, emulator):
@@ -128,3 +142,42 @@ def test_the_failed_jobs_a_job_replaced_are_in_the_audit_next_to_it(world, emula
     audit = record(world, collected, export, arns, superseded={arns[0]: [earlier]})
     jobs = [job for group in audit["dataset_groups"] for job in group["jobs"]]
     assert [job["supersededJobArns"] for job in jobs] == [[earlier], []]
+
+
+def test_a_reexport_after_an_id_changed_writes_new_files_and_the_old_jobs_mark_nothing(world, emulator):
+    """The jobs read user-001 and user-002; user-002's id is corrected to user-019 and the export alone
+    is run again (its second try): new files in a new folder, which the old jobs did not read."""
+    collected, first, old_jobs = export_and_erase(world, "user-001", "user-002")
+    world.store.hook.run("UPDATE erasure_requests SET user_id = 'user-019' WHERE user_id = 'user-002'")
+    second = export(world, collected, try_number=2)
+    assert set(second["data_locations"]).isdisjoint(first["data_locations"])
+    with pytest.raises(steps.ErasureRunFailedError, match="not this run's"):
+        record(world, collected, second, old_jobs)
+    assert world.statuses() == {"user-001": "pending", "user-019": "pending"}
+
+    new_jobs = run_jobs(world, second, prefix="again")  # what the create task does with new inputs
+    assert record(world, collected, second, new_jobs)["outcome"] == "erased"
+    assert "user-019" not in emulator.users(world.groups["shop"])
+
+
+def test_a_job_created_before_the_export_wrote_its_files_marks_nothing(world, emulator):
+    collected, export, arns = export_and_erase(world, "user-001")
+    later = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
+    with pytest.raises(steps.ErasureRunFailedError, match="predates the claim or the export's files"):
+        record(world, collected, {**export, "written_at": later}, arns)
+    assert_nothing_marked(world, "predates")
+
+
+def test_an_id_changed_while_the_requests_are_marked_is_not_marked(world, emulator):
+    """The warehouse corrects user-002 to user-019 at the moment the claim is marked (a trigger): the
+    marks and the read-back are one transaction, so the change is seen, and rolled back with them."""
+    collected, export, arns = export_and_erase(world, "user-001", "user-002")
+    world.store.hook.run(
+        "CREATE TRIGGER correct_id AFTER UPDATE OF status ON erasure_requests "
+        "WHEN NEW.user_id = 'user-002' BEGIN UPDATE erasure_requests SET user_id = 'user-019' "
+        "WHERE request_id = NEW.request_id; END"
+    )
+    with pytest.raises(steps.ErasureRunFailedError, match="nothing was marked"):
+        record(world, collected, export, arns)
+    assert world.statuses() == {"user-001": "pending", "user-002": "pending"}
+    assert_nothing_marked(world, "fingerprints differ")

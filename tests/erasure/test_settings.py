@@ -87,3 +87,63 @@ def test_where_data_goes_comes_from_variables_and_defaults_only():
         "from-variable",
         48,
     )
+
+
+def test_the_dry_run_and_cleanup_variables_apply_when_the_form_leaves_them_untouched():
+    untouched = {"dry_run": None, "cleanup_files": None}  # the form's defaults
+    resolved = resolve_settings(
+        untouched, variables(dataset_group_arns=[GROUP], role_arn=ROLE, dry_run=True, cleanup_files=False)
+    )
+    assert (resolved.dry_run, resolved.cleanup_files) == (True, False)
+    defaults = resolve_settings(untouched, variables(dataset_group_arns=[GROUP], role_arn=ROLE))
+    assert (defaults.dry_run, defaults.cleanup_files) == (False, True)
+    from_form = resolve_settings(
+        {"dry_run": False, "cleanup_files": True},
+        variables(dataset_group_arns=[GROUP], role_arn=ROLE, dry_run=True, cleanup_files=False),
+    )
+    assert (from_form.dry_run, from_form.cleanup_files) == (False, True)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("dataset_group_arns", 5),
+        ("dataset_group_arns", [GROUP, 5]),
+        ("key_prefix", 5),
+        ("requests_table", 123),
+        ("requests_table", "erasure_requests\n"),
+        ("audit_table", "x; DROP TABLE y"),
+        ("warehouse_conn_id", ["a"]),
+        ("overdue_days", 10**9),
+        ("overdue_days", 1e9),
+        ("overdue_days", True),
+        ("stale_file_hours", 24),
+        ("dry_run", "yes"),
+        ("cleanup_files", "no"),
+        ("dry_run", 1),
+    ],
+)
+def test_a_variable_of_the_wrong_type_gets_a_clear_error_naming_it(name, value):
+    with pytest.raises(PersonalizeValidationError) as error:
+        resolve_settings({}, variables(**{"dataset_group_arns": [GROUP], "role_arn": ROLE, name: value}))
+    assert error.value.field == name
+    assert repr(value) not in str(error.value)
+
+
+def test_form_groups_must_be_in_the_allow_list_variable_when_it_is_set():
+    other = GROUP.replace("shop", "other")
+    allowed = variables(role_arn=ROLE, allowed_dataset_group_arns=[GROUP])
+    assert resolve_settings({"dataset_group_arns": [GROUP]}, allowed).dataset_group_arns == (GROUP,)
+    with pytest.raises(PersonalizeValidationError) as error:
+        resolve_settings({"dataset_group_arns": [GROUP, other]}, allowed)
+    assert error.value.field == "dataset_group_arns[1]"
+    assert "allowed_dataset_group_arns" in str(error.value)
+    assert other not in str(error.value)
+    # Not set: any group of the account; groups from the Variable are the admin's, not checked.
+    assert resolve_settings({"dataset_group_arns": [other]}, variables(role_arn=ROLE))
+    from_variable = variables(role_arn=ROLE, dataset_group_arns=[other], allowed_dataset_group_arns=[GROUP])
+    assert resolve_settings({}, from_variable).dataset_group_arns == (other,)
+    with pytest.raises(PersonalizeValidationError, match="allowed_dataset_group_arns"):
+        resolve_settings(
+            {"dataset_group_arns": [GROUP]}, variables(role_arn=ROLE, allowed_dataset_group_arns=5)
+        )

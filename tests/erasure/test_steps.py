@@ -5,7 +5,30 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from airflow_provider_personalize_deletion.erasure import runtime, steps
+from airflow_provider_personalize_deletion.erasure.claim import Claim
+from airflow_provider_personalize_deletion.transfers.s3_upload import DELETION_FILE_METADATA
 from tests.erasure.conftest import BUCKET
+
+
+def settings(**params):
+    """The settings every task of a run resolves: its params, then the Variables, then defaults."""
+    return runtime.run_settings(params, params)
+
+
+def claim_of(collected: dict) -> Claim:
+    return Claim.from_collected(collected)
+
+
+def run_folder(collected: dict) -> str:
+    return claim_of(collected).run_folder(settings())
+
+
+def sweep(collected: dict, job_arns=(), now=None) -> dict:
+    run = settings()
+    now = now or datetime.now(timezone.utc)
+    return steps.delete_deletion_files(
+        run, claim_of(collected), list(job_arns), runtime.describer(run), runtime.s3_client(run), now
+    )
 
 
 def collect(world, try_number: int = 1) -> dict:
@@ -26,7 +49,7 @@ def test_each_try_of_collect_claims_under_its_own_key_and_folder(world):
     world.request("user-002")
     second = collect(world, try_number=2)
     assert first["batch_key"] != second["batch_key"]
-    assert first["s3_key_prefix"] != second["s3_key_prefix"]
+    assert run_folder(first) != run_folder(second)
     assert second["requests"]["claimed"] == 2
     assert world.store.count_claimed(first["batch_key"]) == 0
 
@@ -40,16 +63,17 @@ def test_an_invalid_request_is_set_aside_instead_of_blocking_the_run(world):
 
 def test_cleanup_deletes_this_runs_files_and_only_old_deletion_files_of_earlier_runs(world, emulator):
     collected = collect(world)
-    prefix = collected["s3_key_prefix"]
-    earlier = "erasure-runs/0123456789abcdef/part-00000.csv"
-    world.s3.put_object(Bucket=BUCKET, Key=f"{prefix}/part-00000.csv", Body=b"USER_ID\nuser-001\n")
+    prefix = run_folder(collected)
+    earlier = "erasure-runs/0123456789abcdef/1/part-00000.csv"
+    for try_number in (1, 2):
+        world.put_old_object(f"{prefix}/{try_number}/part-00000.csv", hours=0)
     world.put_old_object(earlier, hours=0)
     now = datetime.now(timezone.utc)
-    result = steps.delete_deletion_files(collected, [], runtime.describer(collected), world.s3, now)
-    assert result == {"deleted": 1, "stale_deleted": 0, "uploads_aborted": 0, "kept": None}
+    result = sweep(collected, now=now)
+    assert result == {"deleted": 2, "stale_deleted": 0, "uploads_aborted": 0, "kept": None}
     assert world.objects() == [earlier]
     later = now + timedelta(hours=49)
-    result = steps.delete_deletion_files(collected, [], runtime.describer(collected), world.s3, later)
+    result = sweep(collected, now=later)
     assert result["stale_deleted"] == 1
     assert world.files_left() == 0
 
@@ -59,26 +83,26 @@ def test_the_sweep_deletes_only_old_objects_this_pipeline_wrote(world, emulator)
     retention = "erasure-runs/keep-me-retention-policy.txt"
     look_alike = "erasure-runs/0123456789abcdef/part-00001.csv"
     other_shape = "erasure-runs/0123456789abcdef/part-1.csv"
-    ours = "erasure-runs/0123456789abcdef/part-00000.csv"
+    ours = "erasure-runs/0123456789abcdef/2/part-00000.csv"
+    before_try_folders = "erasure-runs/0123456789abcdef/part-00000.csv"
     world.put_old_object(retention, hours=72)
     world.put_old_object(look_alike, hours=72, deletion_file=False)
     world.put_old_object(other_shape, hours=72)
     world.put_old_object(ours, hours=72)
-    now = datetime.now(timezone.utc)
-    result = steps.delete_deletion_files(collected, [], runtime.describer(collected), world.s3, now)
-    assert result["stale_deleted"] == 1
+    world.put_old_object(before_try_folders, hours=72)
+    result = sweep(collected)
+    assert result["stale_deleted"] == 2
     assert world.objects() == sorted([retention, look_alike, other_shape])
 
 
 def test_the_sweep_aborts_old_incomplete_uploads_of_deletion_files_only(world, emulator):
     collected = collect(world)
-    killed = "erasure-runs/0123456789abcdef/part-00000.csv"
+    killed = "erasure-runs/0123456789abcdef/1/part-00000.csv"
     foreign = "erasure-runs/other-team/upload.bin"
     for key in (killed, foreign):
         upload = world.s3.create_multipart_upload(Bucket=BUCKET, Key=key)
         world.s3.upload_part(Bucket=BUCKET, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"x")
-    now = datetime.now(timezone.utc)  # moto reports every upload as initiated in 2010
-    result = steps.delete_deletion_files(collected, [], runtime.describer(collected), world.s3, now)
+    result = sweep(collected)  # moto reports every upload as initiated in 2010
     assert result["uploads_aborted"] == 1
     left = [upload["Key"] for upload in world.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
     assert left == [foreign]
@@ -89,12 +113,11 @@ def test_cleanup_keeps_the_files_while_a_job_may_still_read_them(world, emulator
     from tests.erasure.conftest import ROLE_ARN
 
     collected = collect(world)
-    location = f"s3://{BUCKET}/{collected['s3_key_prefix']}/part-00000.csv"
-    world.s3.put_object(Bucket=BUCKET, Key=location.split("/", 3)[3], Body=b"USER_ID\nuser-001\n")
+    location = f"s3://{BUCKET}/{run_folder(collected)}/1/part-00000.csv"
+    world.put_old_object(location.split("/", 3)[3], hours=0)
     emulator.hold("erase-1", "IN_PROGRESS")
     arn = PersonalizeHook().create_data_deletion_job("erase-1", world.groups["shop"], location, ROLE_ARN)
-    now = datetime.now(timezone.utc)
-    result = steps.delete_deletion_files(collected, [arn], runtime.describer(collected), world.s3, now)
+    result = sweep(collected, [arn])
     assert result["kept"] == "1 job(s) still running"
     assert world.files_left() == 1
 
@@ -140,3 +163,55 @@ def test_a_dry_run_counts_invalid_requests_and_adds_no_ad_hoc_id(world):
     assert collected["requests"]["claimed"] == 0
     assert world.statuses() == {"user-001": "pending", "x" * 300: "pending"}
     assert world.store.count_claimed(collected["batch_key"]) == 0
+
+
+def test_plan_refuses_an_export_outside_the_runs_folder_before_any_job(world):
+    import pytest
+
+    world.request("user-001")
+    collected = collect(world)
+    run, claim = settings(), claim_of(collected)
+    ours = f"s3://{BUCKET}/{claim.export_folder(run, 1)}/part-00000.csv"
+    assert steps.plan_deletion_jobs(run, claim, {"claim": claim.batch_key, "data_locations": [ours]})
+    forged = [
+        {"claim": claim.batch_key, "data_locations": ["s3://other-team-data/warehouse/customers.csv"]},
+        {"claim": claim.batch_key, "data_locations": [ours.replace(BUCKET, "other-team-data")]},
+        {"claim": claim.batch_key, "data_locations": [ours.replace("/1/", "/1/../../x/1/")]},
+        {"claim": claim.batch_key, "data_locations": [ours, ours.replace("/1/", "/2/")]},
+        {"claim": claim.batch_key, "data_locations": [ours, ours]},
+        {"claim": claim.batch_key, "data_locations": []},
+        {"claim": "0" * 32, "data_locations": [ours]},
+    ]
+    for export in forged:
+        with pytest.raises(steps.ErasureRunFailedError, match="No deletion job planned"):
+            steps.plan_deletion_jobs(run, claim, export)
+
+
+def test_the_claim_taken_from_the_collect_xcom_is_checked():
+    import pytest
+
+    from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+
+    good = {"batch_key": "a" * 32, "collected_at": "2026-11-30T00:00:00+00:00"}
+    assert Claim.from_collected({**good, "settings": {"bucket": "ignored"}}).batch_key == "a" * 32
+    for forged, field in [
+        ({**good, "batch_key": "a" * 31 + "'"}, "batch_key"),
+        ({**good, "batch_key": "A" * 32}, "batch_key"),
+        ({**good, "batch_key": "a" * 32 + "\n"}, "batch_key"),
+        ({**good, "collected_at": "yesterday"}, "collected_at"),
+        ({**good, "collected_at": "2026-11-30T00:00:00"}, "collected_at"),
+    ]:
+        with pytest.raises(PersonalizeValidationError) as raised:
+            Claim.from_collected(forged)
+        assert raised.value.field == field
+
+
+def test_the_sweep_leaves_an_object_without_the_metadata_even_in_the_runs_own_folder(world, emulator):
+    collected = collect(world)
+    folder = run_folder(collected)
+    foreign = f"{folder}/1/part-00000.csv"
+    ours = f"{folder}/1/part-00001.csv"
+    world.put_old_object(foreign, hours=0, deletion_file=False)
+    world.s3.put_object(Bucket=BUCKET, Key=ours, Body=b"USER_ID\nu\n", Metadata=dict(DELETION_FILE_METADATA))
+    assert sweep(collected)["deleted"] == 1
+    assert world.objects() == [foreign]

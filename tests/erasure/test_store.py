@@ -8,9 +8,29 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airflow.sdk import BaseHook
 
-from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, batch_key
+from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
+from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
+from airflow_provider_personalize_deletion.erasure.store import (
+    ClaimChangedError,
+    ErasureRequestStore,
+    batch_key,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+KEY = b"test-fingerprint-key"
+
+
+def exported(*user_ids: str) -> tuple[int, str]:
+    """The count and fingerprint an export of these ids has."""
+    with DeletionFileBuilder(MIN_FILE_BYTES, fingerprint_key=KEY) as builder:
+        builder.add(sorted(user_ids))
+        builder.count_and_fingerprint()
+        return builder.unique_count, builder.fingerprint
+
+
+def mark(store: ErasureRequestStore, key: str, *read: str, record=None) -> int:
+    """Mark the claim erased as the record step does, the export having read ``read``."""
+    return store.mark_erased(key, NOW, record or {"jobs": []}, fingerprint_key=KEY, expected=exported(*read))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -38,7 +58,7 @@ def test_a_claim_takes_the_pending_requests_and_not_those_that_come_later(store)
     key = batch_key("run-1")
     assert store.claim_pending(key) == 2
     store.add_requests(["u3"], "portal", NOW)
-    assert store.mark_erased(key, NOW, {"jobs": []}) == 2
+    assert mark(store, key, "u1", "u2") == 2
     assert store.count_pending() == 1
     rows = dict(store.hook.get_records("SELECT user_id, status FROM erasure_requests"))
     assert rows == {"u1": "erased", "u2": "erased", "u3": "pending"}
@@ -69,7 +89,7 @@ def test_the_erasure_record_is_kept_on_each_request(store):
     key = batch_key("run-1")
     store.claim_pending(key)
     record = {"jobs": [{"job_arn": "arn:job", "num_deleted": 1}]}
-    store.mark_erased(key, NOW, record)
+    mark(store, key, "u1", record=record)
     (stored,) = store.hook.get_first("SELECT erasure_record FROM erasure_requests")
     assert json.loads(stored) == record
 
@@ -103,5 +123,48 @@ def test_marking_again_after_a_retry_still_counts_the_whole_claim(store):
     store.add_requests(["u1", "u2"], "portal", NOW)
     key = batch_key("run-1")
     store.claim_pending(key)
-    assert store.mark_erased(key, NOW, {"jobs": []}) == 2
-    assert store.mark_erased(key, NOW, {"jobs": []}) == 2
+    assert mark(store, key, "u1", "u2") == 2
+    assert mark(store, key, "u1", "u2") == 2
+
+
+def test_a_claim_whose_users_are_not_the_exports_is_not_marked(store):
+    store.add_requests(["u1", "u2"], "portal", NOW)
+    key = batch_key("run-1")
+    store.claim_pending(key)
+    with pytest.raises(ClaimChangedError, match="nothing was marked") as raised:
+        mark(store, key, "u1", "u3")
+    assert "u3" not in str(raised.value)
+    assert store.count_claimed(key) == 2
+
+
+def test_an_id_changed_while_the_claim_is_marked_rolls_the_marks_back(store, request):
+    """The warehouse changes a claimed user id at the very moment the requests are marked (a trigger):
+    the marks are read back in their own transaction, so the change is seen and nothing is marked."""
+    if "postgres" in request.node.callspec.id:
+        store.hook.run(
+            "CREATE FUNCTION correct_id() RETURNS trigger AS $$ BEGIN "
+            "UPDATE erasure_requests SET user_id = 'u9' WHERE user_id = 'u2'; RETURN NULL; END $$ "
+            "LANGUAGE plpgsql"
+        )
+        store.hook.run(
+            "CREATE TRIGGER correct_id AFTER UPDATE OF status ON erasure_requests "
+            "FOR EACH STATEMENT WHEN (pg_trigger_depth() = 0) EXECUTE FUNCTION correct_id()"
+        )
+    else:
+        store.hook.run(
+            "CREATE TRIGGER correct_id AFTER UPDATE OF status ON erasure_requests "
+            "WHEN NEW.user_id = 'u2' BEGIN UPDATE erasure_requests SET user_id = 'u9' "
+            "WHERE request_id = NEW.request_id; END"
+        )
+    store.add_requests(["u1", "u2"], "portal", NOW)
+    key = batch_key("run-1")
+    store.claim_pending(key)
+    with pytest.raises(ClaimChangedError):
+        mark(store, key, "u1", "u2")
+    rows = dict(store.hook.get_records("SELECT user_id, status FROM erasure_requests"))
+    assert rows == {"u1": "pending", "u2": "pending"}
+
+
+def test_a_table_name_with_a_trailing_line_break_is_refused():
+    with pytest.raises(ValueError, match="requests_table"):
+        ErasureRequestStore(hook=None, requests_table="erasure_requests\n")  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import inspect
 import json
+from datetime import datetime, timezone
 
 import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -147,10 +148,12 @@ def test_summary_is_plain_json_and_holds_no_id(warehouse, run_transfer):
     ids = ["secret-user-1", "secret-user-2", "secret-user-1"]
     warehouse.load([*ids, None])
 
+    before = datetime.now(timezone.utc)
     summary = run_transfer(invalid_ids="skip")
 
     assert json.loads(json.dumps(summary)) == summary
     assert "secret-user" not in json.dumps(summary)
+    assert before <= datetime.fromisoformat(summary.pop("written_at")) <= datetime.now(timezone.utc)
     assert summary == {
         "data_folder": f"s3://{BUCKET}/{PREFIX}/",
         "data_locations": [f"s3://{BUCKET}/{PREFIX}/part-00000.csv"],

@@ -2,9 +2,11 @@
 Which S3 objects and uploads the erasure pipeline may remove: only those it wrote itself.
 
 A deletion file is recognised by more than its folder: its key has the exact shape
-``<key_prefix>/<16 hex digits>/part-<5 digits>.csv`` *and* its object metadata says
-``personalize-deletion-file: v1`` (set on upload by the transfer). Any other object under the
-prefix (a retention policy, another team's export) is never touched.
+``<key_prefix>/<16 hex digits>/<export try>/part-<5 digits>.csv`` (or, as written before export
+tries had folders of their own, ``<key_prefix>/<16 hex digits>/part-<5 digits>.csv``) *and* its
+object metadata says ``personalize-deletion-file: v1`` (set on upload by the transfer). Any other
+object under the prefix (a retention policy, another team's export) is never touched, not even
+in the run's own folder.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from airflow_provider_personalize_deletion.erasure.claim import PART_NAME_PATTERN
 from airflow_provider_personalize_deletion.transfers.s3_upload import DELETION_FILE_METADATA
 
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
@@ -24,7 +27,7 @@ def deletion_file_key_pattern(key_prefix: str) -> re.Pattern[str]:
 
     :param key_prefix: the pipeline's ``key_prefix`` (no trailing ``/``).
     """
-    return re.compile(re.escape(key_prefix) + r"/[0-9a-f]{16}/part-\d{5}\.csv")
+    return re.compile(re.escape(key_prefix) + r"/[0-9a-f]{16}/(?:[1-9]\d{0,5}/)?" + PART_NAME_PATTERN)
 
 
 def has_deletion_file_metadata(s3_client: Any, bucket: str, key: str) -> bool:

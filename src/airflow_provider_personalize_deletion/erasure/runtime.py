@@ -9,7 +9,12 @@ from typing import Any
 from airflow.sdk import BaseHook, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings
+from airflow_provider_personalize_deletion.erasure.claim import Claim
+from airflow_provider_personalize_deletion.erasure.settings import (
+    ErasureSettings,
+    check_conf,
+    resolve_settings,
+)
 from airflow_provider_personalize_deletion.erasure.steps import Describe
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
 
@@ -33,17 +38,32 @@ def get_variable(key: str) -> Any | None:
         return value
 
 
-def _settings(source: ErasureSettings | Mapping[str, Any]) -> ErasureSettings:
-    return source if isinstance(source, ErasureSettings) else ErasureSettings.from_dict(source["settings"])
+def run_settings(params: Mapping[str, Any], conf: Mapping[str, Any] | None) -> ErasureSettings:
+    """
+    The run's settings, resolved anew from its params and the Variables (never from an XCom).
+
+    :param params: the DAG run's params.
+    :param conf: the DAG run's conf: a key that is not a trigger form field refuses the run.
+    """
+    check_conf(conf)
+    return resolve_settings(params, get_variable)
 
 
-def request_store(source: ErasureSettings | Mapping[str, Any]) -> ErasureRequestStore:
+def context_settings(context: Mapping[str, Any]) -> ErasureSettings:
+    """
+    :func:`run_settings` of a task's context.
+
+    :param context: the running task's context.
+    """
+    return run_settings(context["params"], context["dag_run"].conf)
+
+
+def request_store(settings: ErasureSettings) -> ErasureRequestStore:
     """
     The request store of a run's warehouse.
 
-    :param source: the settings, or the result of the collect step.
+    :param settings: the run's settings.
     """
-    settings = _settings(source)
     # The hook would log each statement with its parameters, and those may be user ids.
     hook = BaseHook.get_connection(settings.warehouse_conn_id).get_hook(hook_params={"log_sql": False})
     return ErasureRequestStore(hook, settings.requests_table, settings.audit_table)
@@ -53,12 +73,23 @@ def collected(ti: Any) -> dict[str, Any]:
     """
     The collect step's result; a run whose collect step failed has nothing to record or clean.
 
+    Only its claim (:meth:`.Claim.from_collected`) and its request counts (for display) are used.
+
     :param ti: the running task instance.
     """
     result = ti.xcom_pull(task_ids=COLLECT_TASK)
-    if result is None:
+    if not isinstance(result, Mapping):
         raise AirflowFailException(f"{COLLECT_TASK} did not finish: no request was claimed, nothing to do")
-    return result
+    return dict(result)
+
+
+def claim(ti: Any) -> Claim:
+    """
+    The run's claim, from the collect step's result (checked).
+
+    :param ti: the running task instance.
+    """
+    return Claim.from_collected(collected(ti))
 
 
 def created_jobs(ti: Any) -> dict[str, list[str]]:
@@ -88,23 +119,23 @@ def fingerprint_key() -> bytes:
     return get_or_create_fingerprint_key()
 
 
-def describer(source: ErasureSettings | Mapping[str, Any]) -> Describe:
+def describer(settings: ErasureSettings) -> Describe:
     """
     Describe jobs with the run's AWS connection.
 
-    :param source: the settings, or the result of the collect step.
+    :param settings: the run's settings.
     """
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
-    return PersonalizeHook(aws_conn_id=_settings(source).aws_conn_id).describe_data_deletion_job
+    return PersonalizeHook(aws_conn_id=settings.aws_conn_id).describe_data_deletion_job
 
 
-def s3_client(source: ErasureSettings | Mapping[str, Any]) -> Any:
+def s3_client(settings: ErasureSettings) -> Any:
     """
     A boto3 S3 client on the run's AWS connection.
 
-    :param source: the settings, or the result of the collect step.
+    :param settings: the run's settings.
     """
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Hook(aws_conn_id=_settings(source).aws_conn_id).get_conn()
+    return S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()

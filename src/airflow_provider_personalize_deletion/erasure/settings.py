@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from airflow_provider_personalize_deletion.erasure.store import is_table_name
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.parameters import (
     InvalidTransferParameterError,
@@ -45,6 +46,14 @@ DEFAULTS: dict[str, Any] = {
     "stale_file_hours": 48,
 }
 
+
+#: The Variable (``personalize_erasure_`` + this) listing the dataset groups the form may name.
+ALLOWED_GROUPS = "allowed_dataset_group_arns"
+
+_BOOLEANS = ("dry_run", "cleanup_files")
+#: Bounds of the whole-number settings: lowest, highest, unit.
+_WHOLE_NUMBERS = {"overdue_days": (1, 3650, "days"), "stale_file_hours": (25, 8784, "hours")}
+_WHY = {"stale_file_hours": " (a job can take a day)"}
 
 #: The transfer's argument names of the settings it checks.
 _TRANSFER_FIELDS = {"s3_bucket": "bucket", "s3_key_prefix": "key_prefix"}
@@ -115,29 +124,77 @@ def resolve_settings(params: Mapping[str, Any], get_variable: Callable[[str], An
     """
     Resolve and validate the settings: a non-empty form field wins, then the Variable, then the default.
 
-    Params that are not form fields are ignored: :func:`check_conf` refuses them in the run's conf.
+    Empty means None, ``""`` or ``[]``: the form's ``dry_run`` and ``cleanup_files`` default to None,
+    so their Variables apply unless the form sets them. Params that are not form fields are ignored:
+    :func:`check_conf` refuses them in the run's conf. When the Variable
+    ``personalize_erasure_allowed_dataset_group_arns`` is set, dataset groups given in the form must
+    be among its groups.
 
     :param params: the DAG run's params.
     :param get_variable: returns a Variable's (JSON-decoded) value, or None when not set.
     :raises PersonalizeValidationError: naming the setting and the rule, before any AWS call.
     """
     values: dict[str, Any] = {}
+    from_form: set[str] = set()
     for name, default in DEFAULTS.items():
         value = params.get(name) if name in FORM_FIELDS else None
-        if value in (None, "", []):
+        if _is_empty(value):
             value = get_variable(VARIABLE_PREFIX + name)
-        values[name] = default if value in (None, "", []) else value
-    settings = ErasureSettings(
-        **{**values, "dataset_group_arns": tuple(dict.fromkeys(_as_list(values["dataset_group_arns"])))}
-    )
+        else:
+            from_form.add(name)
+        values[name] = default if _is_empty(value) else _checked_type(name, value)
+    groups = tuple(dict.fromkeys(values["dataset_group_arns"]))
+    if "dataset_group_arns" in from_form:
+        _check_allowed(groups, get_variable(VARIABLE_PREFIX + ALLOWED_GROUPS))
+    settings = ErasureSettings(**{**values, "dataset_group_arns": groups})
     _validate(settings)
     return settings
 
 
-def _as_list(value: Any) -> list[str]:
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list)) and not value)
+
+
+def _checked_type(name: str, value: Any) -> Any:
+    """The value of a setting if it has the setting's type (a list for a comma-separated string)."""
+    if name in _BOOLEANS:
+        if not isinstance(value, bool):
+            raise PersonalizeValidationError(name, "must be true or false (a JSON boolean)")
+        return value
+    if name in _WHOLE_NUMBERS:
+        low, high, unit = _WHOLE_NUMBERS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise PersonalizeValidationError(
+                name, f"must be a whole number of {unit} from {low} to {high}" + _WHY.get(name, "")
+            )
+        return value
+    if name == "dataset_group_arns":
+        return _string_list(name, value)
+    if not isinstance(value, str):
+        raise PersonalizeValidationError(name, "must be a string")
+    return value
+
+
+def _string_list(name: str, value: Any) -> list[str]:
+    """A list of strings, or a string of comma- or line-separated items, as a list."""
     if isinstance(value, str):
         return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
-    return list(value)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise PersonalizeValidationError(name, "must be a list of strings (or one comma-separated string)")
+    return value
+
+
+def _check_allowed(groups: tuple[str, ...], allowed: Any) -> None:
+    """Refuse form-given dataset groups outside the allow-list Variable, when it is set."""
+    if _is_empty(allowed):
+        return
+    allowed_groups = set(_string_list(VARIABLE_PREFIX + ALLOWED_GROUPS, allowed))
+    for index, arn in enumerate(groups):
+        if arn not in allowed_groups:
+            raise PersonalizeValidationError(
+                f"dataset_group_arns[{index}]",
+                f"must be one of the dataset groups of the Variable {VARIABLE_PREFIX}{ALLOWED_GROUPS}",
+            )
 
 
 def _validate(settings: ErasureSettings) -> None:
@@ -160,9 +217,6 @@ def _validate(settings: ErasureSettings) -> None:
     except InvalidTransferParameterError as error:
         field = _TRANSFER_FIELDS.get(error.parameter, error.parameter)
         raise PersonalizeValidationError(field, str(error)) from None
-    if not isinstance(settings.overdue_days, int) or settings.overdue_days < 1:
-        raise PersonalizeValidationError("overdue_days", "must be a whole number of days, at least 1")
-    if not isinstance(settings.stale_file_hours, int) or settings.stale_file_hours < 25:
-        raise PersonalizeValidationError(
-            "stale_file_hours", "must be a whole number of hours, at least 25 (a job can take a day)"
-        )
+    for name in ("requests_table", "audit_table"):
+        if not is_table_name(getattr(settings, name)):
+            raise PersonalizeValidationError(name, "must be a plain SQL table name, optionally schema.table")

@@ -1,8 +1,10 @@
 """
 The steps of an erasure run, one function per task of ``dags/personalize_gdpr_erasure.py``.
 
-Each step takes plain values (the DAG run's params and the earlier steps' JSON results) and returns
-plain JSON that holds no user id: counts, fingerprints, ARNs, timings.
+Each step takes plain values and returns plain JSON that holds no user id: counts, fingerprints,
+ARNs, timings. Every step gets the settings resolved anew from the run's params and the Variables,
+and from the collect step only its :class:`~.claim.Claim` (key and time, checked): whoever can
+write an XCom cannot choose where data is read, written or deleted.
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_personalize_deletion.deletion_file.user_ids import invalid_reason
 from airflow_provider_personalize_deletion.erasure import cleanup
 from airflow_provider_personalize_deletion.erasure import outcome as outcomes
+from airflow_provider_personalize_deletion.erasure.claim import Claim
 from airflow_provider_personalize_deletion.erasure.settings import (
     ErasureSettings,
     check_conf,
     resolve_settings,
 )
-from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, batch_key
+from airflow_provider_personalize_deletion.erasure.store import (
+    ClaimChangedError,
+    ErasureRequestStore,
+    batch_key,
+)
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.hooks.personalize import INTERMEDIATE_STATES
 from airflow_provider_personalize_deletion.transfers.s3_upload import abort_stale_multipart_uploads
@@ -62,7 +69,8 @@ def collect_erasure_requests(
     :param store_for: opens the request store of the settings' warehouse.
     :param get_variable: returns an Airflow Variable's value, or None.
     :param conf: the DAG run's conf: a key that is not a trigger form field refuses the run.
-    :return: the settings, the claim, the export query and the request counts.
+    :return: the claim (``batch_key``, ``collected_at``) and, for display only, the settings and
+        the request counts.
     """
     check_conf(conf)
     settings = resolve_settings(params, get_variable)
@@ -101,10 +109,8 @@ def collect_erasure_requests(
             settings.overdue_days,
         )
     return {
-        "settings": settings.as_dict(),
+        "settings": settings.as_dict(),  # for display: every task resolves the settings itself
         "batch_key": key,
-        "export_sql": store.export_sql(key),
-        "s3_key_prefix": f"{settings.key_prefix}/{key[:16]}",
         "collected_at": now.isoformat(),
         "requests": requests,
     }
@@ -137,29 +143,56 @@ def _dry_run_counts(
     return counts
 
 
-def plan_deletion_jobs(collected: Mapping[str, Any], export: Mapping[str, Any]) -> list[dict[str, Any]]:
+def plan_deletion_jobs(
+    settings: ErasureSettings, claim: Claim, export: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """
     One data deletion job per dataset group and deletion file: the create task's mapped arguments.
 
-    :param collected: the result of :func:`collect_erasure_requests`.
+    Refuses, before any job, an export that is not of this claim or whose files are not exactly
+    this claim's deletion files (``s3://<bucket>/<key_prefix>/<claim16>/<export try>/part-NNNNN.csv``).
+
+    :param settings: the run's settings.
+    :param claim: the run's claim.
     :param export: the transfer's summary.
+    :raises ErasureRunFailedError: the export is not this run's.
     """
-    settings = ErasureSettings.from_dict(collected["settings"])
+    problem = _export_problem(settings, claim, export)
+    if problem:
+        raise ErasureRunFailedError(f"No deletion job planned: {problem}")
     return [
         {
             "dataset_group_arn": group,
             "data_location": location,
             "role_arn": settings.role_arn,
             "aws_conn_id": settings.aws_conn_id,
-            "tags": {"purpose": "gdpr-erasure", "erasure-batch": collected["batch_key"][:16]},
+            "tags": {"purpose": "gdpr-erasure", "erasure-batch": claim.batch_key[:16]},
         }
         for group in settings.dataset_group_arns
         for location in export["data_locations"]
     ]
 
 
+def _export_problem(settings: ErasureSettings, claim: Claim, export: Mapping[str, Any]) -> str | None:
+    """Why an export summary is not one of this claim's exports; None when it is."""
+    if export.get("claim") != claim.batch_key:
+        return "the export did not read this collect try's claim (was collect cleared on its own?)"
+    locations = export.get("data_locations")
+    locations = list(locations) if isinstance(locations, list) else []
+    pattern = claim.location_pattern(settings)
+    matches = [pattern.fullmatch(item) if isinstance(item, str) else None for item in locations]
+    one_try = len({match.group(1) for match in matches if match}) == 1
+    if not matches or not all(matches) or not one_try or len(set(locations)) != len(locations):
+        return (
+            "the export's files are not exactly this run's deletion files "
+            f"(s3://{settings.bucket}/{claim.run_folder(settings)}/<export try>/part-NNNNN.csv)"
+        )
+    return None
+
+
 def record_erasure(
-    collected: Mapping[str, Any],
+    settings: ErasureSettings,
+    claim: Claim,
     export: Mapping[str, Any] | None,
     job_arns: Iterable[str],
     describe: Describe,
@@ -169,17 +202,20 @@ def record_erasure(
     *,
     fingerprint_key: Callable[[], bytes],
     superseded: Mapping[str, Sequence[str]] | None = None,
+    counts: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """
     Mark the claimed requests erased if, and only if, every dataset group's jobs COMPLETED; audit the run.
 
-    What is marked is bound to what the jobs read: the export must name this collect try's claim,
-    every job must be this run's (its input one of the export's files, under this try's folder,
-    created after the claim), and the claim's rows, read back now, must have the export's count and
-    keyed fingerprint. Otherwise nothing is marked and the run fails. A dry run writes nothing: it
-    returns (and logs) its counts only.
+    What is marked is bound to what the jobs read: the export must name this collect try's claim
+    and this claim's files, every job must be this run's (its input one of the export's files,
+    created after the claim and after the export wrote its files), and the claim's rows, marked
+    and read back in one transaction, must have the export's count and keyed fingerprint, or the
+    transaction is rolled back. Otherwise nothing is marked and the run fails. A dry run writes
+    nothing: it returns (and logs) its counts only.
 
-    :param collected: the result of :func:`collect_erasure_requests`.
+    :param settings: the run's settings.
+    :param claim: the run's claim.
     :param export: the transfer's summary; None when it wrote no file (skipped or failed).
     :param job_arns: the ARNs of the jobs the run created.
     :param describe: describes a job by ARN.
@@ -189,36 +225,47 @@ def record_erasure(
     :param fingerprint_key: returns the secret key of the export's fingerprint.
     :param superseded: the FAILED jobs each job replaced (create task, XCom ``superseded_job_arns``),
         by job ARN; recorded in the audit next to the job that replaced them.
+    :param counts: the collect step's request counts, copied into the audit for display only (only
+        numbers are kept); no decision depends on them.
     :return: the audit record.
     :raises ErasureRunFailedError: after writing the audit record, when any group was not erased.
     """
-    settings = ErasureSettings.from_dict(collected["settings"])
-    requests = dict(collected["requests"])
+    requests = _display_counts(counts or {})
     if settings.dry_run:
         log.info(
             "Dry run: nothing recorded; %d pending request(s), %d overdue",
-            requests["pending"],
-            requests["overdue"],
+            requests.get("pending", 0),
+            requests.get("overdue", 0),
         )
         return {"run_id": run_id, "outcome": outcomes.DRY_RUN, "dry_run": True, "requests": requests}
+    requests["claimed"] = store.count_claim(claim.batch_key)
     jobs = []
     for arn in job_arns:
         job = describe(arn)
         job[outcomes.SUPERSEDED] = list((superseded or {}).get(arn, []))
         jobs.append(job)
     groups = outcomes.group_outcomes(settings.dataset_group_arns, export["file_count"] if export else 0, jobs)
-    outcome, problems = _decide(settings, requests, export, groups)
+    outcome, problems = _decide(requests["claimed"], export, groups)
     if outcome == outcomes.ERASED:
-        problems = _unbound(collected, export, jobs, store, fingerprint_key)  # type: ignore[arg-type]
-        outcome = outcomes.FAILED if problems else outcome
-    if outcome == outcomes.ERASED:
-        requests["erased"] = store.mark_erased(collected["batch_key"], now, outcomes.erasure_record(groups))
+        problems = _unbound(settings, claim, export, jobs)  # type: ignore[arg-type]
+    if outcome == outcomes.ERASED and not problems:
+        try:
+            requests["erased"] = store.mark_erased(
+                claim.batch_key,
+                now,
+                outcomes.erasure_record(groups),
+                fingerprint_key=fingerprint_key(),
+                expected=(export["id_count"], export["fingerprint"]),  # type: ignore[index]
+            )
+        except ClaimChangedError as error:
+            problems = [str(error)]
+    outcome = outcomes.FAILED if problems else outcome
     record = {
         "run_id": run_id,
         "outcome": outcome,
         "problems": problems,
         "dry_run": settings.dry_run,
-        "collected_at": collected["collected_at"],
+        "collected_at": claim.collected_at.isoformat(),
         "recorded_at": now.isoformat(),
         "requests": {"erased": 0, **requests},
         "export": _export_record(export),
@@ -229,8 +276,8 @@ def record_erasure(
         "Erasure run %s: %s; %d request(s) erased, %d overdue",
         run_id,
         outcome,
-        record["requests"]["erased"],
-        requests["overdue"],
+        requests.get("erased", 0),
+        requests.get("overdue", 0),
     )
     if outcome == outcomes.FAILED:
         raise ErasureRunFailedError(
@@ -239,39 +286,45 @@ def record_erasure(
     return record
 
 
+def _display_counts(counts: Mapping[str, Any]) -> dict[str, Any]:
+    """The request counts of the collect step, numbers only (display; never decided on)."""
+
+    def is_count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    kept: dict[str, Any] = {}
+    for name, value in counts.items():
+        if is_count(value) or isinstance(value, bool):
+            kept[str(name)] = value
+        elif isinstance(value, Mapping) and all(is_count(item) for item in value.values()):
+            kept[str(name)] = {str(reason)[:40]: item for reason, item in value.items()}
+    return kept
+
+
 def _unbound(
-    collected: Mapping[str, Any],
-    export: Mapping[str, Any],
-    jobs: list[dict[str, Any]],
-    store: ErasureRequestStore,
-    fingerprint_key: Callable[[], bytes],
+    settings: ErasureSettings, claim: Claim, export: Mapping[str, Any], jobs: list[dict[str, Any]]
 ) -> list[str]:
-    """Why the claimed requests are not exactly the users the completed jobs read; empty when they are."""
-    if export.get("claim") != collected["batch_key"]:
-        return ["the export did not read this collect try's claim (was collect cleared on its own?)"]
-    settings = ErasureSettings.from_dict(collected["settings"])
+    """Why the completed jobs did not read exactly this claim's export; empty when they did."""
+    problem = _export_problem(settings, claim, export)
+    if problem:
+        return [problem]
+    try:
+        written_at = _aware(export["written_at"]).replace(microsecond=0)  # job times may be in seconds
+    except (KeyError, TypeError, ValueError):
+        return ["the export's summary does not say when it wrote its files (written_at)"]
     files = set(export["data_locations"])
-    folder = f"s3://{settings.bucket}/{collected['s3_key_prefix']}/"
-    claimed_at = datetime.fromisoformat(collected["collected_at"])
+    not_before = max(claim.collected_at, written_at)
     problems = [
-        f"job {job['dataDeletionJobArn']} is not this run's: it read another input or predates the claim"
+        f"job {job['dataDeletionJobArn']} is not this run's: it read another input or predates the "
+        "claim or the export's files"
         for job in jobs
         if job.get("dataSource", {}).get("dataLocation") not in files
-        or not job["dataSource"]["dataLocation"].startswith(folder)
-        or _aware(job["creationDateTime"]) < claimed_at
+        or _aware(job["creationDateTime"]) < not_before
     ]
     read = {(job["datasetGroupArn"], job["dataSource"]["dataLocation"]) for job in jobs if not problems}
     if not problems and read != {(group, file) for group in settings.dataset_group_arns for file in files}:
         problems.append("the jobs do not cover every dataset group and deletion file exactly")
-    if problems:
-        return problems
-    count, fingerprint = store.fingerprint_claim(collected["batch_key"], fingerprint_key())
-    if (count, fingerprint) != (export["id_count"], export["fingerprint"]):
-        return [
-            f"the claim now holds {count} user(s), the export wrote {export['id_count']}, "
-            "or their fingerprints differ: the claimed requests are not the users the jobs read"
-        ]
-    return []
+    return problems
 
 
 def _aware(moment: datetime | str) -> datetime:
@@ -280,7 +333,8 @@ def _aware(moment: datetime | str) -> datetime:
 
 
 def delete_deletion_files(
-    collected: Mapping[str, Any],
+    settings: ErasureSettings,
+    claim: Claim,
     job_arns: Iterable[str],
     describe: Describe,
     s3_client: Any,
@@ -291,36 +345,34 @@ def delete_deletion_files(
 
     Files an earlier run had to keep (a job still running when it ended) are deleted here once
     they are older than ``stale_file_hours``, longer than any job takes, with the incomplete uploads
-    of killed exports. Only objects the pipeline wrote are touched (see :mod:`.cleanup`). A dry run
-    deletes nothing.
+    of killed exports. Only objects the pipeline wrote are touched (see :mod:`.cleanup`), in the
+    run's own folder too. A dry run deletes nothing.
 
-    :param collected: the result of :func:`collect_erasure_requests`.
+    :param settings: the run's settings.
+    :param claim: the run's claim.
     :param job_arns: the ARNs of the jobs the run created.
     :param describe: describes a job by ARN.
     :param s3_client: a boto3 S3 client.
     :param now: the current time (aware).
     :return: how many files were deleted, and why any of this run's were kept.
     """
-    settings = ErasureSettings.from_dict(collected["settings"])
     if settings.dry_run:
         return {"deleted": 0, "stale_deleted": 0, "uploads_aborted": 0, "kept": "dry run"}
     if not settings.cleanup_files:
         return {"deleted": 0, "stale_deleted": 0, "uploads_aborted": 0, "kept": "cleanup_files is off"}
     running = [arn for arn in job_arns if describe(arn)["status"] in INTERMEDIATE_STATES]
-    run_prefix = collected["s3_key_prefix"] + "/"
+    run_prefix = claim.run_folder(settings) + "/"
     stale_before = now - timedelta(hours=settings.stale_file_hours)
     pattern = cleanup.deletion_file_key_pattern(settings.key_prefix)
-    ours, stale = [], []
+    ours: list[str] = []
+    stale: list[str] = []
     for item in cleanup.list_objects(s3_client, settings.bucket, settings.key_prefix + "/"):
         key = item["Key"]
-        if not pattern.fullmatch(key):
+        ours_now = key.startswith(run_prefix)
+        if not pattern.fullmatch(key) or not (ours_now or item["LastModified"] < stale_before):
             continue
-        if key.startswith(run_prefix):
-            ours.append(key)
-        elif item["LastModified"] < stale_before and cleanup.has_deletion_file_metadata(
-            s3_client, settings.bucket, key
-        ):
-            stale.append(key)
+        if cleanup.has_deletion_file_metadata(s3_client, settings.bucket, key):
+            (ours if ours_now else stale).append(key)
     if running:
         log.warning("Keeping this run's deletion files: %d job(s) may still read them", len(running))
         ours = []
@@ -357,12 +409,9 @@ def _checked_user_ids(user_ids: Any) -> list[str]:
 
 
 def _decide(
-    settings: ErasureSettings,
-    requests: Mapping[str, int],
-    export: Mapping[str, Any] | None,
-    groups: list[outcomes.GroupOutcome],
+    claimed: int, export: Mapping[str, Any] | None, groups: list[outcomes.GroupOutcome]
 ) -> tuple[str, list[str]]:
-    if not requests["claimed"]:
+    if not claimed:
         return outcomes.NOTHING_TO_ERASE, []
     if export is None:
         return outcomes.FAILED, ["no deletion file was exported (see the export_user_ids task)"]
@@ -373,5 +422,14 @@ def _decide(
 def _export_record(export: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if export is None:
         return None
-    keep = ("id_count", "file_count", "duplicates", "skipped", "fingerprint", "claim", "data_locations")
+    keep = (
+        "id_count",
+        "file_count",
+        "duplicates",
+        "skipped",
+        "fingerprint",
+        "claim",
+        "data_locations",
+        "written_at",
+    )
     return {key: export.get(key) for key in keep}

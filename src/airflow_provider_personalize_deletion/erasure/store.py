@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
 from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
-from airflow_provider_personalize_deletion.transfers.sql_cursor import column_batches, first_column_batches
+from airflow_provider_personalize_deletion.transfers.sql_cursor import column_batches, database_errors
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 #: A request is pending until every dataset group erased its user, then erased; a request whose user
 #: id Personalize cannot hold (NULL, empty, too long...) is rejected, for a person to look at.
 PENDING, ERASED, REJECTED = "pending", "erased", "rejected"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?")
+_BATCH_KEY = re.compile(r"[0-9a-f]{32}")
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -42,6 +43,33 @@ def batch_key(run_id: str) -> str:
     return hashlib.sha256(run_id.encode()).hexdigest()[:32]
 
 
+def is_batch_key(value: object) -> bool:
+    """:param value: what should be a :func:`batch_key` (32 lowercase hex digits)."""
+    return isinstance(value, str) and _BATCH_KEY.fullmatch(value) is not None
+
+
+def is_table_name(value: object) -> bool:
+    """:param value: what should be a plain, optionally schema-qualified, SQL table name."""
+    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
+
+
+class ClaimChangedError(RuntimeError):
+    """
+    The claim's rows, marked erased, are not the users the export wrote: the marks were rolled back.
+
+    :param count: how many distinct valid users the claim holds now.
+    :param expected: how many the export wrote.
+    """
+
+    def __init__(self, count: int, expected: int) -> None:
+        self.count = count
+        self.expected = expected
+        super().__init__(
+            f"the claim now holds {count} user(s), the export wrote {expected}, or their fingerprints "
+            "differ: the claimed requests are not the users the jobs read; nothing was marked"
+        )
+
+
 class ErasureRequestStore:
     """
     Erasure requests and the audit trail in a warehouse, through a common-sql hook.
@@ -60,13 +88,14 @@ class ErasureRequestStore:
         self, hook: DbApiHook, requests_table: str = "erasure_requests", audit_table: str = "erasure_audit"
     ) -> None:
         for name, value in (("requests_table", requests_table), ("audit_table", audit_table)):
-            if not _IDENTIFIER.match(value):
+            if not is_table_name(value):
                 raise ValueError(f"Invalid parameter {name!r}: must be a plain SQL table name")
         self.hook = hook
         self.requests_table = requests_table
         self.audit_table = audit_table
         self._p = hook.placeholder
 
+    @database_errors("Creating the erasure tables")
     def create_tables(self) -> None:
         """Create both tables if missing, with portable SQL (SQLite, PostgreSQL, MySQL)."""
         self.hook.run(
@@ -90,6 +119,7 @@ class ErasureRequestStore:
             ]
         )
 
+    @database_errors("Looking up the erasure tables")
     def tables_exist(self) -> bool:
         """Tell whether both tables exist (a dry run reports on a warehouse without creating them)."""
         from sqlalchemy import inspect
@@ -102,6 +132,7 @@ class ErasureRequestStore:
             )
         )
 
+    @database_errors("Adding the erasure requests")
     def add_requests(self, user_ids: Iterable[str], source: str, requested_at: datetime) -> int:
         """
         Add erasure requests, once each: a repeated (source, user) pair is ignored.
@@ -139,10 +170,12 @@ class ErasureRequestStore:
             connection.close()
         return int(after) - int(before)
 
+    @database_errors("Counting the pending requests")
     def count_pending(self) -> int:
         """How many requests wait for erasure."""
         return self._count(f"status = {self._p}", (PENDING,))
 
+    @database_errors("Counting the overdue requests")
     def count_overdue(self, deadline: datetime) -> int:
         """
         How many pending requests were made before ``deadline``.
@@ -152,6 +185,7 @@ class ErasureRequestStore:
         p = self._p
         return self._count(f"status = {p} AND requested_at < {p}", (PENDING, sql_timestamp(deadline)))
 
+    @database_errors("Setting aside the invalid requests")
     def reject_invalid(self, reason_of: Callable[[object], str | None], batch_size: int = 10_000) -> Counter:
         """
         Set aside pending requests whose user id Personalize cannot take, so they never block a run.
@@ -178,6 +212,7 @@ class ErasureRequestStore:
             connection.close()
         return Counter(rejected.values())
 
+    @database_errors("Counting the invalid requests")
     def count_invalid(self, reason_of: Callable[[object], str | None], batch_size: int = 10_000) -> Counter:
         """
         Count the pending requests :meth:`reject_invalid` would set aside, changing nothing (dry run).
@@ -210,6 +245,7 @@ class ErasureRequestStore:
                     invalid[request_id] = reason
         return invalid
 
+    @database_errors("Claiming the pending requests")
     def claim_pending(self, key: str) -> int:
         """
         Claim every pending request for one run.
@@ -223,6 +259,7 @@ class ErasureRequestStore:
         )
         return self.count_claimed(key)
 
+    @database_errors("Counting the claimed requests")
     def count_claimed(self, key: str) -> int:
         """:param key: the run's :func:`batch_key`."""
         p = self._p
@@ -234,56 +271,105 @@ class ErasureRequestStore:
 
         :param key: the run's :func:`batch_key` (hex digits, safe inside the SQL text).
         """
-        if not re.fullmatch(r"[0-9a-f]{1,64}", key):
-            raise ValueError("Invalid parameter 'key': must be a batch_key (hex digits)")
+        if not is_batch_key(key):
+            raise ValueError("Invalid parameter 'key': must be a batch_key (32 hex digits)")
         return (
             f"SELECT user_id FROM {self.requests_table} "
             f"WHERE batch_key = '{key}' AND status = '{PENDING}' ORDER BY user_id"
         )
 
-    def fingerprint_claim(
-        self, key: str, fingerprint_key: bytes, batch_size: int = 10_000
-    ) -> tuple[int, str]:
+    @database_errors("Counting the claim")
+    def count_claim(self, key: str) -> int:
         """
-        Count and fingerprint the users of a claim (pending or already marked erased), no file written.
-
-        The ids go through the same validation, deduplication and keyed fingerprint as the export's,
-        so equal results mean the claim holds exactly the users the export wrote.
+        How many requests a claim holds, pending or already marked erased.
 
         :param key: the run's :func:`batch_key`.
-        :param fingerprint_key: the secret key of the export's fingerprint.
-        :param batch_size: rows read at a time.
-        :return: the number of distinct valid ids and their fingerprint.
         """
-        if not re.fullmatch(r"[0-9a-f]{1,64}", key):
-            raise ValueError("Invalid parameter 'key': must be a batch_key (hex digits)")
-        sql = (
-            f"SELECT user_id FROM {self.requests_table} "
-            f"WHERE batch_key = '{key}' AND status IN ('{PENDING}', '{ERASED}') ORDER BY user_id"
-        )
-        with DeletionFileBuilder(MIN_FILE_BYTES, fingerprint_key=fingerprint_key) as builder:
-            for values in first_column_batches(self.hook, sql, None, batch_size):
-                builder.add(values)
-            builder.count_and_fingerprint()
-            return builder.unique_count, builder.fingerprint
+        p = self._p
+        return self._count(f"batch_key = {p} AND status IN ({p}, {p})", (key, PENDING, ERASED))
 
-    def mark_erased(self, key: str, erased_at: datetime, record: dict[str, Any]) -> int:
+    def mark_erased(
+        self,
+        key: str,
+        erased_at: datetime,
+        record: dict[str, Any],
+        *,
+        fingerprint_key: bytes,
+        expected: tuple[int, str],
+        batch_size: int = 10_000,
+    ) -> int:
         """
-        Mark the run's claimed requests erased, with the jobs that erased them; safe to repeat.
+        Mark the run's claimed requests erased if they are exactly the users the export wrote; safe to repeat.
+
+        One transaction: the claim's pending requests are marked erased, then the claim's erased
+        requests are read back on the same connection and go through the export's validation,
+        deduplication and keyed fingerprint. Only when their count and fingerprint equal the
+        export's is the transaction committed; otherwise it is rolled back and nothing is marked.
+        A user id changed at any moment before the marks cannot be marked as read.
 
         :param key: the run's :func:`batch_key`.
         :param erased_at: when the erasure was recorded (its jobs COMPLETED before).
         :param record: what erased them (job ARNs, numDeleted); stored as JSON on each request.
+        :param fingerprint_key: the secret key of the export's fingerprint.
+        :param expected: the export's ``(id_count, fingerprint)``.
+        :param batch_size: rows read at a time.
         :return: how many requests of the claim are erased.
+        :raises ClaimChangedError: the claim's users are not the export's; nothing was marked.
         """
-        p = self._p
-        self.hook.run(
-            f"UPDATE {self.requests_table} SET status = {p}, erased_at = {p}, erasure_record = {p} "
-            f"WHERE batch_key = {p} AND status = {p}",
-            parameters=(ERASED, sql_timestamp(erased_at), json.dumps(record), key, PENDING),
+        if not is_batch_key(key):
+            raise ValueError("Invalid parameter 'key': must be a batch_key (32 hex digits)")
+        marked, found = self._mark_if_fingerprint(
+            key, erased_at, record, fingerprint_key, expected, batch_size
         )
-        return self._count(f"batch_key = {p} AND status = {p}", (key, ERASED))
+        if found != tuple(expected):
+            raise ClaimChangedError(found[0], expected[0])
+        return marked
 
+    @database_errors("Marking the claimed requests erased")
+    def _mark_if_fingerprint(
+        self,
+        key: str,
+        erased_at: datetime,
+        record: dict[str, Any],
+        fingerprint_key: bytes,
+        expected: tuple[int, str],
+        batch_size: int,
+    ) -> tuple[int, tuple[int, str]]:
+        """Mark, read back and commit if the count and fingerprint are the expected ones; else roll back."""
+        p = self._p
+        connection = self.hook.get_conn()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(
+                f"UPDATE {self.requests_table} SET status = {p}, erased_at = {p}, erasure_record = {p} "
+                f"WHERE batch_key = {p} AND status = {p}",
+                (ERASED, sql_timestamp(erased_at), json.dumps(record), key, PENDING),
+            )
+            cursor.close()
+            erased = column_batches(
+                connection,
+                f"SELECT user_id FROM {self.requests_table} WHERE batch_key = {p} AND status = {p} "
+                "ORDER BY user_id",
+                (key, ERASED),
+                batch_size,
+                f"the claimed user ids of {self.requests_table}",
+            )
+            marked = 0
+            with DeletionFileBuilder(MIN_FILE_BYTES, fingerprint_key=fingerprint_key) as builder:
+                for (values,) in erased:
+                    builder.add(values)
+                    marked += len(values)
+                builder.count_and_fingerprint()
+                found = (builder.unique_count, builder.fingerprint)
+            if found == tuple(expected):
+                connection.commit()
+            else:
+                connection.rollback()
+        finally:
+            connection.close()
+        return marked, found
+
+    @database_errors("Writing the audit record")
     def write_audit(self, run_id: str, recorded_at: datetime, outcome: str, record: dict[str, Any]) -> None:
         """
         Keep the run's audit record (replacing an earlier try's).

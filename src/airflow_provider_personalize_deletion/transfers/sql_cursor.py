@@ -15,16 +15,19 @@ Any other error of the driver while the query runs or its rows are read is re-ra
 :class:`WarehouseReadError`, naming what was read and the error's type and code only, never its
 message: drivers quote row values in them (PostgreSQL: ``invalid input syntax for type integer:
 "<value>"``). The error is raised outside the ``except`` block, so it carries no chained exception.
+Writes (and any other statement) get the same treatment through :func:`database_errors`, as a
+:class:`WarehouseError`: PostgreSQL's ``DETAIL: Failing row contains (...)`` quotes a whole row.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -33,27 +36,71 @@ _SERVER_SIDE_CURSOR_DRIVERS = ("psycopg2", "psycopg")
 _ERROR_CODE_ATTRIBUTES = ("sqlstate", "pgcode", "sqlite_errorname")
 """Attributes of driver errors that hold a code (psycopg 3, psycopg2, sqlite3), never a value."""
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
-class WarehouseReadError(RuntimeError):
+
+class WarehouseError(RuntimeError):
     """
-    The database failed while a query ran or its rows were read.
+    The database failed while a statement ran.
 
     The driver's message is left out because it can quote a row's value; the error's type and code
-    (SQLSTATE, SQLite error name) are kept. Run the query in a SQL client to see the message.
+    (SQLSTATE, SQLite error name) are kept. Run the statement in a SQL client to see the message.
+
+    :param doing: what was being done, e.g. ``"Claiming the pending requests"``; no value.
+    :param error: the driver's error.
+    """
+
+    def __init__(self, doing: str, error: BaseException) -> None:
+        error_type = type(error)
+        self.error_type = f"{error_type.__module__}.{error_type.__qualname__}"
+        codes = [str(code) for name in _ERROR_CODE_ATTRIBUTES if (code := getattr(error, name, None))]
+        described = f"{self.error_type} ({', '.join(codes)})" if codes else self.error_type
+        super().__init__(
+            f"{doing} failed with {described}; the driver's message is not shown because it "
+            "can quote a row's value: run the statement in a SQL client to see it"
+        )
+
+
+class WarehouseReadError(WarehouseError):
+    """
+    The database failed while a query ran or its rows were read.
 
     :param reading: what was being read, e.g. ``"the user id column"``.
     :param error: the driver's error.
     """
 
     def __init__(self, reading: str, error: BaseException) -> None:
-        error_type = type(error)
-        self.error_type = f"{error_type.__module__}.{error_type.__qualname__}"
-        codes = [str(code) for name in _ERROR_CODE_ATTRIBUTES if (code := getattr(error, name, None))]
-        described = f"{self.error_type} ({', '.join(codes)})" if codes else self.error_type
-        super().__init__(
-            f"Reading {reading} failed with {described}; the driver's message is not shown because it "
-            "can quote a row's value: run the query in a SQL client to see it"
-        )
+        super().__init__(f"Reading {reading}", error)
+
+
+def database_errors(doing: str) -> Callable[[Callable[_P, _T]], Callable[_P, _T]]:
+    """
+    Decorate a function that runs statements: any error is re-raised as :class:`WarehouseError`.
+
+    The new error is raised after the ``except`` block has ended, so neither ``__cause__`` nor
+    ``__context__`` holds the driver's error (a context manager cannot do that: what its
+    ``__exit__`` raises is chained to the error it handles). A :class:`WarehouseError` raised inside
+    passes through unchanged.
+
+    :param doing: what the function does, for the error, e.g. ``"Claiming the pending requests"``.
+    """
+
+    def decorate(function: Callable[_P, _T]) -> Callable[_P, _T]:
+        @functools.wraps(function)
+        def sanitised(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            failure: WarehouseError | None = None
+            try:
+                return function(*args, **kwargs)
+            except WarehouseError as error:
+                failure = error
+            except Exception as error:
+                failure = WarehouseError(doing, error)
+            raise failure  # here, outside the except block: no message of the driver is chained to it
+
+        return sanitised
+
+    return decorate
 
 
 def column_batches(

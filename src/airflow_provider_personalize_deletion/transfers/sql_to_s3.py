@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -85,8 +86,10 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
     ``id_count`` (distinct ids written), ``file_count``, ``skipped`` (invalid values left out, by
     reason), ``duplicates``, ``fingerprint`` (``"hmac-sha256:<hex>"`` of the sorted distinct ids under
     the secret key of ``fingerprint_key_variable``: the same for the same set of ids, and no clue to
-    the ids without the key; never logged) and ``claim``. When there is no id to erase, no file is
-    written and the task is skipped, so the deletion tasks downstream are skipped too.
+    the ids without the key; never logged), ``claim`` and ``written_at`` (ISO 8601, UTC: when every
+    file was uploaded and verified; a job created before it did not read them). When there is no id
+    to erase, no file is written and the task is skipped, so the deletion tasks downstream are
+    skipped too.
 
     :param conn_id: the common-sql connection to query (SQLite, PostgreSQL, MySQL...). (templated)
     :param sql: one SQL statement, or a path to a ``.sql`` file; its first column is the user id.
@@ -202,6 +205,7 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
                 "duplicates": builder.valid_count - builder.unique_count,
                 "fingerprint": builder.fingerprint,
                 "claim": self.claim,
+                "written_at": datetime.now(timezone.utc).isoformat(),
             }
         self.log.info(
             "Wrote %d distinct user id(s) (%d duplicate(s) dropped) to %d file(s) under s3://%s/%s/",

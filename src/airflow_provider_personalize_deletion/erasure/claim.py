@@ -1,0 +1,88 @@
+"""
+What a run's tasks take from the collect step: the claim's key and time, checked; nothing else.
+
+Where data is read and written (connections, bucket, prefix, tables) is resolved again by each task
+from the run's params and the Variables; the collect step's XCom is never trusted with it. The
+folders of a run follow from the claim: ``<key_prefix>/<claim16>/`` for the run, and
+``<key_prefix>/<claim16>/<export try>/`` for each try of the export, so that a re-export writes new
+files, which new jobs (named after their input) read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings
+from airflow_provider_personalize_deletion.erasure.store import is_batch_key
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+from airflow_provider_personalize_deletion.transfers.parameters import PART_KEY_NAME
+
+#: The file name of a deletion file, as a pattern (``part-00000.csv``).
+PART_NAME_PATTERN = re.escape(PART_KEY_NAME.format(index=0)).replace("00000", r"\d{5}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """
+    The claim of one collect try: the key its requests were claimed with, and when.
+
+    :param batch_key: the claim's :func:`~.store.batch_key` (32 hex digits).
+    :param collected_at: when the requests were claimed (aware).
+    """
+
+    batch_key: str
+    collected_at: datetime
+
+    @classmethod
+    def from_collected(cls, collected: Mapping[str, Any]) -> Claim:
+        """
+        Take the claim from the collect step's result, checked; ignore everything else in it.
+
+        :param collected: the collect step's XCom.
+        :raises PersonalizeValidationError: naming the field, when it is not what collect writes.
+        """
+        key = collected.get("batch_key")
+        if not isinstance(key, str) or not is_batch_key(key):
+            raise PersonalizeValidationError(
+                "batch_key", "must be 32 lowercase hex digits (collect step's XCom)"
+            )
+        moment = collected.get("collected_at")
+        try:
+            at = datetime.fromisoformat(moment) if isinstance(moment, str) else None
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None:
+            raise PersonalizeValidationError(
+                "collected_at", "must be an ISO 8601 timestamp with a time zone (collect step's XCom)"
+            )
+        return cls(key, at)
+
+    def run_folder(self, settings: ErasureSettings) -> str:
+        """
+        The key prefix of every file of this claim: ``<key_prefix>/<claim16>``.
+
+        :param settings: the run's settings.
+        """
+        return f"{settings.key_prefix}/{self.batch_key[:16]}"
+
+    def export_folder(self, settings: ErasureSettings, try_number: int) -> str:
+        """
+        The key prefix of the files of one export try: ``<key_prefix>/<claim16>/<try>``.
+
+        :param settings: the run's settings.
+        :param try_number: the export task's try number.
+        """
+        return f"{self.run_folder(settings)}/{int(try_number)}"
+
+    def location_pattern(self, settings: ErasureSettings) -> re.Pattern[str]:
+        """
+        The exact shape of a deletion file's S3 URI of this claim; group 1 is the export try.
+
+        :param settings: the run's settings.
+        """
+        folder = re.escape(f"s3://{settings.bucket}/{self.run_folder(settings)}/")
+        return re.compile(folder + r"([1-9]\d{0,5})/" + PART_NAME_PATTERN)
