@@ -57,7 +57,8 @@ def _uv() -> str:
 
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{output}"
     return result
 
 
@@ -91,7 +92,8 @@ def installed(tmp_path_factory) -> Installed:
     _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
     python = ["--python", str(venv / "bin" / "python"), "--constraint", str(constraints)]
     _run([uv, "pip", "install", "--quiet", *python, "apache-airflow", str(wheel)])
-    env = {**os.environ, "AIRFLOW_HOME": str(root / "airflow"), "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"}
+    env = {**os.environ, "AIRFLOW_HOME": str(root / "airflow")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     for key in [key for key in env if key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))]:
         del env[key]  # the test session's settings are not the user's
     env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -153,7 +155,8 @@ def emulator_endpoint(installed) -> Iterator[tuple[str, str]]:
     process = subprocess.Popen(
         [installed.bin("personalize-deletion-emulator"), "--port", "0", "--pending-seconds", "1",
          "--in-progress-seconds", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=installed.env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=installed.env,
+        start_new_session=True,
     )  # fmt: skip
     try:
         assert process.stdout is not None
@@ -178,7 +181,8 @@ def test_the_shipped_example_dag_erases_every_request_on_the_emulator(installed,
     endpoint, conn_uri = emulator_endpoint
     stage = [installed.bin("python"), str(REPO / "scripts" / "demo_stage.py"), str(tmp_path), str(dags)]
     seeded = _run([*stage, endpoint, conn_uri], env=installed.env)
-    env = {**installed.env, **json.loads(seeded.stdout.splitlines()[-1]), "PERSONALIZE_ERASURE_POLL_SECONDS": "1"}
+    env = {**installed.env, **json.loads(seeded.stdout.splitlines()[-1])}
+    env["PERSONALIZE_ERASURE_POLL_SECONDS"] = "1"
     _run([installed.bin("airflow"), "db", "migrate"], env=env)
     _run([installed.bin("airflow"), "dags", "test", "personalize_gdpr_erasure"], env=env)
 
