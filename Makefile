@@ -10,8 +10,9 @@ PYTEST_ARGS ?=
 # The lowest declared versions (see test-lowest): a venv of its own, resolved from PyPI at each run.
 LOWEST_VENV := $(CURDIR)/.venv-lowest
 LOWEST_TESTS ?= tests/core tests/triggers tests/transfers
+DIST ?= $(CURDIR)/dist
 
-.PHONY: setup system-deps test lint typecheck pytest test-lowest e2e demo emulator clean
+.PHONY: setup system-deps test lint typecheck pytest test-lowest dist e2e demo emulator clean
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -52,6 +53,14 @@ test-lowest: setup system-deps
 		$(LOWEST_VENV)/requirements.txt | sed 's/^/  /'
 	$(LOWEST_VENV)/bin/pytest -p no:cacheprovider --timeout 180 $(LOWEST_TESTS)
 
+# The wheel and sdist to install from, and the versions they are tested with: dist/constraints.txt holds
+# uv.lock's versions of Airflow 3.3 and every dependency and extra (pip install ... -c dist/constraints.txt).
+dist: $(UV)
+	rm -rf $(DIST)
+	$(UV) build --quiet --out-dir $(DIST)
+	$(UV) export --quiet --frozen --no-dev --no-hashes --no-emit-project --all-extras \
+		--output-file $(DIST)/constraints.txt
+
 # Only the end-to-end suite: a real Airflow (API server, scheduler, triggerer...), Chromium, Redis.
 e2e: setup system-deps
 	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
@@ -63,4 +72,4 @@ emulator: setup
 	$(VENV)/bin/personalize-deletion-emulator --port 4566
 
 clean:
-	rm -rf .venv .venv-lowest .tools .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-lowest .tools dist .demo .pytest_cache .mypy_cache .ruff_cache

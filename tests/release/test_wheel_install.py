@@ -4,9 +4,10 @@ The install itself, as a user without the repository does it: build the wheel, i
 
 Steps (one module-scoped install, about two minutes with a warm uv cache):
 
-1. ``uv build`` (sdist, then the wheel from the sdist); the wheel must hold every file listed below.
-2. ``uv venv``; ``uv pip install apache-airflow <wheel>`` with the lock's versions as constraints
-   (``uv export --frozen --no-dev``): no ``[emulator]`` yet, so the emulator's script must name it.
+1. ``make dist``: ``uv build`` (sdist, then the wheel from the sdist) and ``dist/constraints.txt`` (the
+   lock's versions); the wheel must hold every file listed below.
+2. ``uv venv``; ``uv pip install apache-airflow <wheel> -c dist/constraints.txt``: no ``[emulator]``
+   yet, so the emulator's script must name it.
 3. ``uv pip install <wheel>[emulator,sqlite]``: the emulator (none of ``moto[server]``'s extras) and
    the SQLite provider of the warehouse.
 4. ``airflow providers list`` shows the provider; ``personalize-deletion-example-dag`` installs the DAG.
@@ -24,7 +25,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,7 +68,6 @@ class Installed:
     venv: Path
     env: dict[str, str]
     no_extra_emulator: subprocess.CompletedProcess[str]
-    seconds: dict[str, float]
 
     def bin(self, name: str) -> str:
         return str(self.venv / "bin" / name)
@@ -77,17 +76,10 @@ class Installed:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Installed:
     uv, root = _uv(), tmp_path_factory.mktemp("release")
-    seconds: dict[str, float] = {}
-    started = time.monotonic()
-    _run([uv, "build", "--quiet", "--out-dir", str(root / "dist")], cwd=REPO)
-    (wheel,) = (root / "dist").glob("*.whl")
-    seconds["build"] = time.monotonic() - started
-    constraints = root / "constraints.txt"
-    _run(
-        [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--all-extras",
-         "--output-file", str(constraints)],
-        cwd=REPO,
-    )  # fmt: skip
+    dist = root / "dist"
+    _run(["make", "--silent", "dist", f"DIST={dist}", f"UV={uv}"], cwd=REPO)
+    (wheel,) = dist.glob("*.whl")
+    constraints = dist / "constraints.txt"
     venv = root / "venv"
     _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
     python = ["--python", str(venv / "bin" / "python"), "--constraint", str(constraints)]
@@ -101,8 +93,7 @@ def installed(tmp_path_factory) -> Installed:
         [str(venv / "bin" / "personalize-deletion-emulator")], capture_output=True, text=True, env=env
     )
     _run([uv, "pip", "install", "--quiet", *python, f"{DISTRIBUTION}[emulator,sqlite] @ {wheel.as_uri()}"])
-    seconds["install"] = time.monotonic() - started - seconds["build"]
-    return Installed(wheel, venv, env, no_extra, seconds)
+    return Installed(wheel, venv, env, no_extra)
 
 
 def test_the_wheel_holds_every_file_it_must(installed):
