@@ -5,6 +5,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _PACKAGE = "airflow_provider_personalize_deletion"
+#: The provider's documentation (the ``Documentation`` URL of pyproject.toml; a placeholder repository).
+DOCUMENTATION_URL = "https://github.com/your-org/airflow-provider-personalize-deletion#readme"
 
 
 def get_provider_info() -> dict:
@@ -15,6 +17,7 @@ def get_provider_info() -> dict:
         "description": "Erase users from Amazon Personalize (GDPR/CCPA right to erasure) with data deletion "
         "jobs: hook, exactly-once operator, deferrable sensor, SQL to S3 deletion files, local emulator.",
         "versions": [__version__],
+        "documentation-url": DOCUMENTATION_URL,
         "integrations": [
             {
                 "integration-name": "Amazon Personalize",

@@ -1,0 +1,83 @@
+"""The packaging pieces that need no build: the example DAG's installer, the emulator's missing-extra
+message, the floors of the lowest-versions job, and metadata kept in two places."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest brings tomli on Python 3.10
+    import tomli as tomllib
+
+from airflow_provider_personalize_deletion import DOCUMENTATION_URL, get_provider_info
+from airflow_provider_personalize_deletion.example_dags import example_dag_path, main
+
+REPO = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_the_example_dag_command_copies_the_repository_file_and_says_where(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 0
+    written = tmp_path / "personalize_gdpr_erasure.py"
+    assert written.read_bytes() == (REPO / "dags" / "personalize_gdpr_erasure.py").read_bytes()
+    assert str(written) in capsys.readouterr().out
+
+
+def test_the_example_dag_command_refuses_to_overwrite_without_force(tmp_path, capsys):
+    existing = tmp_path / "personalize_gdpr_erasure.py"
+    existing.write_text("# my own changes\n")
+    assert main([str(tmp_path)]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert existing.read_text() == "# my own changes\n"
+    assert main([str(tmp_path), "--force"]) == 0
+    assert existing.read_bytes() == example_dag_path().read_bytes()
+
+
+def test_the_example_dag_command_refuses_a_missing_folder(tmp_path, capsys):
+    assert main([str(tmp_path / "no-such-folder")]) == 1
+    assert "DAGS_FOLDER must be an existing folder" in capsys.readouterr().err
+    assert not (tmp_path / "no-such-folder").exists()
+
+
+@pytest.mark.parametrize("module", ["moto", "flask_cors"])
+def test_without_the_emulator_extra_the_script_names_it_without_a_traceback(module):
+    # An entry of None in sys.modules makes the import fail as a missing module does.
+    code = (
+        f"import sys; sys.modules[{module!r}] = None\n"
+        "from airflow_provider_personalize_deletion.emulator_command import main\n"
+        "sys.exit(main([]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "pip install 'airflow-provider-personalize-deletion[emulator]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "moto[server]" not in result.stderr
+
+
+def test_the_lowest_versions_job_holds_each_dependency_to_its_floor():
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from lowest_versions import floor_constraints
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    constraints = floor_constraints(REPO / "pyproject.toml")
+    assert len(constraints) == len(PYPROJECT["project"]["dependencies"])
+    assert "apache-airflow-providers-amazon==9.37.*" in constraints
+    assert "botocore==1.43.3.*" in constraints
+
+
+def test_the_dev_group_installs_the_emulator_extra_as_declared():
+    extra = {str(Requirement(line)) for line in PYPROJECT["project"]["optional-dependencies"]["emulator"]}
+    dev = {str(Requirement(line)) for line in PYPROJECT["dependency-groups"]["dev"]}
+    assert extra <= dev
+
+
+def test_the_provider_info_names_the_documentation_url_of_the_distribution():
+    assert get_provider_info()["documentation-url"] == DOCUMENTATION_URL
+    assert PYPROJECT["project"]["urls"]["Documentation"] == DOCUMENTATION_URL
