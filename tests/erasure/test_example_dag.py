@@ -273,9 +273,13 @@ def test_a_failed_job_cleared_after_the_fix_is_replaced_and_the_audit_links_both
     replacements = [job for job in emulator.jobs() if job["jobName"].startswith(failed_job["jobName"] + "-g")]
     assert [job["status"] for job in replacements] == ["COMPLETED"]
     assert "user-041" not in emulator.users(failed_job["datasetGroupArn"])
-    outcomes = [outcome for outcome, _ in world.audit()]
-    assert outcomes == ["erased"]  # the run's record replaces the failed try's
-    (_, record) = world.audit()[0]
+    ((outcome, record),) = world.audit()
+    assert outcome == "erased"
+    (earlier,) = record["earlier_records"]  # the failed try's record, kept inside the run's
+    assert earlier["outcome"] == "failed"
+    assert failed_job["dataDeletionJobArn"] in {
+        job["dataDeletionJobArn"] for group in earlier["dataset_groups"] for job in group["jobs"]
+    }
     audited = {job["dataDeletionJobArn"]: job for group in record["dataset_groups"] for job in group["jobs"]}
     assert audited[replacements[0]["dataDeletionJobArn"]]["supersededJobArns"] == [
         failed_job["dataDeletionJobArn"]

@@ -94,11 +94,15 @@ def test_the_erasure_record_is_kept_on_each_request(store):
     assert json.loads(stored) == record
 
 
-def test_the_audit_keeps_one_record_per_run(store):
-    store.write_audit("run-1", NOW, "failed", {"try": 1})
-    store.write_audit("run-1", NOW, "erased", {"try": 2})
-    rows = store.hook.get_records("SELECT outcome, record FROM erasure_audit")
-    assert [(outcome, json.loads(record)) for outcome, record in rows] == [("erased", {"try": 2})]
+def test_the_audit_keeps_one_record_per_run_with_the_earlier_tries_inside(store):
+    store.write_audit("run-1", NOW, "failed", {"try": 1, "jobs": ["arn:failed"]})
+    store.write_audit("run-1", NOW, "failed", {"try": 2})
+    store.write_audit("run-1", NOW, "erased", {"try": 3})
+    store.write_audit("run-2", NOW, "erased", {"try": 1})
+    rows = store.hook.get_records("SELECT outcome, record FROM erasure_audit WHERE run_id = 'run-1'")
+    assert [(outcome, json.loads(record)) for outcome, record in rows] == [
+        ("erased", {"try": 3, "earlier_records": [{"try": 1, "jobs": ["arn:failed"]}, {"try": 2}]})
+    ]
 
 
 def test_a_table_name_that_is_not_an_identifier_is_refused():

@@ -372,7 +372,11 @@ class ErasureRequestStore:
     @database_errors("Writing the audit record")
     def write_audit(self, run_id: str, recorded_at: datetime, outcome: str, record: dict[str, Any]) -> None:
         """
-        Keep the run's audit record (replacing an earlier try's).
+        Keep the run's audit record; an earlier try's record of the same run is kept inside it.
+
+        A cleared or retried run records again: its new record replaces the row, and the records of
+        its earlier tries (their outcome, problems and jobs: a FAILED job stays on file) are kept, in
+        order, under ``earlier_records``.
 
         :param run_id: the DAG run's id.
         :param recorded_at: when the record was made.
@@ -383,13 +387,21 @@ class ErasureRequestStore:
         connection = self.hook.get_conn()
         try:
             cursor = connection.cursor()
+            cursor.execute(f"SELECT record FROM {self.audit_table} WHERE run_id = {p}", (run_id,))
+            earlier = cursor.fetchone()
+            if earlier is not None:
+                previous = json.loads(earlier[0])
+                record = {
+                    **record,
+                    "earlier_records": [*previous.pop("earlier_records", []), previous],
+                }
             cursor.execute(f"DELETE FROM {self.audit_table} WHERE run_id = {p}", (run_id,))
             cursor.execute(
                 f"INSERT INTO {self.audit_table} (run_id, recorded_at, outcome, record) "
                 f"VALUES ({p}, {p}, {p}, {p})",
                 (run_id, sql_timestamp(recorded_at), outcome, json.dumps(record, sort_keys=True)),
             )
-            connection.commit()  # both statements, or neither
+            connection.commit()  # all statements, or none
         finally:
             connection.close()
 
