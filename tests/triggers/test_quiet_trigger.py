@@ -50,8 +50,9 @@ async def test_it_fires_success_once_the_held_import_ends(clients, emulator, sta
     emulator.hold("import-held", "CREATE IN_PROGRESS")
     stage.import_job(stage.dataset(), name="import-held")
     watching = asyncio.create_task(first_event(trigger(stage.group)))
-    while emulator.calls("ListDatasetImportJobs") < 2:  # seen in progress twice
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(20):
+        while emulator.calls("ListDatasetImportJobs") < 2 and not watching.done():  # seen in progress twice
+            await asyncio.sleep(0.05)
     assert not watching.done()
 
     emulator.release("import-held")
