@@ -75,3 +75,43 @@ class DataDeletionJobWaitError(AirflowException):
         self.job_arn = job_arn
         self.message = redact_failure_reason(message) or "no message given"
         super().__init__(f"Waiting for Personalize data deletion job {job_arn} failed: {self.message}")
+
+
+class DatasetGroupNotQuietError(AirflowException):
+    """
+    Something still used the dataset group's data when a data deletion job was to be created.
+
+    Raised at once with ``action_if_not_quiet="fail"``, or when ``quiet_timeout`` ran out. No job was
+    created; a retry of the task looks again (and waits again, with ``"wait"``).
+
+    :param dataset_group_arn: the dataset group.
+    :param summary: what was in progress: kinds, counts and ARNs (never data).
+    :param detail: why the task gave up (the setting, or how long it waited).
+    """
+
+    def __init__(self, dataset_group_arn: str, summary: str, detail: str) -> None:
+        self.dataset_group_arn = dataset_group_arn
+        self.summary = summary
+        super().__init__(
+            f"Dataset group {dataset_group_arn} is not quiet, {detail}: in progress {summary}. "
+            "Amazon Personalize cannot guarantee a data deletion job's effect on models trained or data "
+            "imported while it runs; no job was created"
+        )
+
+
+class DatasetGroupActivityError(AirflowException):
+    """
+    Waiting in the triggerer for a quiet dataset group ended with an error (an access denied on a
+    List call, a network failure), not with an answer. The task is retried like on any other error.
+
+    :param dataset_group_arn: the dataset group.
+    :param message: the trigger's message (redacted and bounded here).
+    """
+
+    def __init__(self, dataset_group_arn: str, message: str | None) -> None:
+        self.dataset_group_arn = dataset_group_arn
+        self.message = redact_failure_reason(message) or "no message given"
+        super().__init__(
+            f"Listing the activity of dataset group {dataset_group_arn} in the triggerer failed: "
+            f"{self.message}"
+        )

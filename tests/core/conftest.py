@@ -1,15 +1,26 @@
-"""Fixtures of the provider core tests: a dataset group and a deletion file on the emulator."""
+"""Fixtures of the provider core tests: a dataset group, a deletion file, and what uses the group's data
+(datasets, import jobs, trainings, batch jobs, recommenders), on the emulator."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from types import SimpleNamespace
 
+import boto3
 import pytest
+from botocore.config import Config
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
 BUCKET = "erasure-requests"
+SCHEMA_ARN = "arn:aws:personalize:us-east-1:123456789012:schema/interactions"
+RECIPE_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
+BATCH_IO = {
+    "jobInput": {"s3DataSource": {"path": "s3://batch/in.json"}},
+    "jobOutput": {"s3DataDestination": {"path": "s3://batch/out/"}},
+    "roleArn": ROLE_ARN,
+}
 
 
 @pytest.fixture
@@ -72,3 +83,73 @@ def release_after_calls(emulator, operation: str, count: int, job_name: str) -> 
     thread = threading.Thread(target=release, daemon=True)
     thread.start()
     return thread
+
+
+@pytest.fixture
+def personalize(local_aws, aws_conn):
+    """A boto3 Personalize client on the emulator that surfaces every error at once (no retries)."""
+    return boto3.client(
+        "personalize",
+        endpoint_url=local_aws.endpoint_url,
+        region_name=local_aws.region,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+class Stage:
+    """Builds what uses a dataset group, through the real API."""
+
+    def __init__(self, personalize, group: str) -> None:
+        self.personalize = personalize
+        self.group = group
+        self.count = Counter[str]()
+
+    def _name(self, stem: str) -> str:
+        self.count[stem] += 1
+        return f"{self.group.rsplit('/', 1)[1]}-{stem}-{self.count[stem]}"
+
+    def dataset(self, dataset_type: str = "Interactions") -> str:
+        return self.personalize.create_dataset(
+            name=self._name("ds"), schemaArn=SCHEMA_ARN, datasetGroupArn=self.group, datasetType=dataset_type
+        )["datasetArn"]
+
+    def import_job(self, dataset: str, name: str | None = None) -> str:
+        return self.personalize.create_dataset_import_job(
+            jobName=name or self._name("import"),
+            datasetArn=dataset,
+            dataSource={"dataLocation": "s3://data/x.csv"},
+            roleArn=ROLE_ARN,
+        )["datasetImportJobArn"]
+
+    def solution(self, auto_training: bool = False) -> str:
+        return self.personalize.create_solution(
+            name=self._name("sol"), datasetGroupArn=self.group, performAutoTraining=auto_training
+        )["solutionArn"]
+
+    def version(self, solution: str, name: str | None = None, trained: bool = True) -> str:
+        arn = self.personalize.create_solution_version(
+            solutionArn=solution, **({"name": name} if name else {})
+        )["solutionVersionArn"]
+        if trained:  # a read moves a zero-timing training to ACTIVE
+            self.personalize.describe_solution_version(solutionVersionArn=arn)
+        return arn
+
+    def batch_jobs(self, version: str, count: int = 1) -> None:
+        for _ in range(count):
+            self.personalize.create_batch_inference_job(
+                jobName=self._name("infer"), solutionVersionArn=version, **BATCH_IO
+            )
+            self.personalize.create_batch_segment_job(
+                jobName=self._name("segment"), solutionVersionArn=version, **BATCH_IO
+            )
+
+    def recommender(self, name: str | None = None) -> str:
+        return self.personalize.create_recommender(
+            name=name or self._name("rec"), datasetGroupArn=self.group, recipeArn=RECIPE_ARN
+        )["recommenderArn"]
+
+
+@pytest.fixture
+def stage(personalize, dataset_group) -> Stage:
+    """Builds what uses the ``dataset_group`` fixture's group."""
+    return Stage(personalize, dataset_group)

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from botocore.config import Config
 
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.hooks.activity import (
@@ -18,15 +17,8 @@ from airflow_provider_personalize_deletion.hooks.activity import (
     overlapping,
 )
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
-from tests.core.conftest import ROLE_ARN
+from tests.core.conftest import ROLE_ARN, Stage
 
-SCHEMA_ARN = "arn:aws:personalize:us-east-1:123456789012:schema/interactions"
-RECIPE_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
-BATCH_IO = {
-    "jobInput": {"s3DataSource": {"path": "s3://batch/in.json"}},
-    "jobOutput": {"s3DataDestination": {"path": "s3://batch/out/"}},
-    "roleArn": ROLE_ARN,
-}
 LIST_OPERATIONS = (
     "ListDatasets", "ListDatasetImportJobs", "ListSolutions", "ListSolutionVersions",
     "ListBatchInferenceJobs", "ListBatchSegmentJobs", "ListRecommenders",
@@ -36,74 +28,6 @@ LIST_OPERATIONS = (
 @pytest.fixture(autouse=True)
 def _hook_on_the_emulator(aws_conn):
     """Every hook of these tests talks to the emulator."""
-
-
-@pytest.fixture
-def personalize(local_aws, aws_conn):
-    return boto3.client(
-        "personalize",
-        endpoint_url=local_aws.endpoint_url,
-        region_name=local_aws.region,
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-
-
-class Stage:
-    """Builds what uses a dataset group, through the real API."""
-
-    def __init__(self, personalize, group: str) -> None:
-        self.personalize = personalize
-        self.group = group
-        self.count = Counter[str]()
-
-    def _name(self, stem: str) -> str:
-        self.count[stem] += 1
-        return f"{self.group.rsplit('/', 1)[1]}-{stem}-{self.count[stem]}"
-
-    def dataset(self, dataset_type: str = "Interactions") -> str:
-        return self.personalize.create_dataset(
-            name=self._name("ds"), schemaArn=SCHEMA_ARN, datasetGroupArn=self.group, datasetType=dataset_type
-        )["datasetArn"]
-
-    def import_job(self, dataset: str, name: str | None = None) -> str:
-        return self.personalize.create_dataset_import_job(
-            jobName=name or self._name("import"),
-            datasetArn=dataset,
-            dataSource={"dataLocation": "s3://data/x.csv"},
-            roleArn=ROLE_ARN,
-        )["datasetImportJobArn"]
-
-    def solution(self, auto_training: bool = False) -> str:
-        return self.personalize.create_solution(
-            name=self._name("sol"), datasetGroupArn=self.group, performAutoTraining=auto_training
-        )["solutionArn"]
-
-    def version(self, solution: str, name: str | None = None, trained: bool = True) -> str:
-        arn = self.personalize.create_solution_version(
-            solutionArn=solution, **({"name": name} if name else {})
-        )["solutionVersionArn"]
-        if trained:  # a read moves a zero-timing training to ACTIVE
-            self.personalize.describe_solution_version(solutionVersionArn=arn)
-        return arn
-
-    def batch_jobs(self, version: str, count: int = 1) -> None:
-        for _ in range(count):
-            self.personalize.create_batch_inference_job(
-                jobName=self._name("infer"), solutionVersionArn=version, **BATCH_IO
-            )
-            self.personalize.create_batch_segment_job(
-                jobName=self._name("segment"), solutionVersionArn=version, **BATCH_IO
-            )
-
-    def recommender(self, name: str | None = None) -> str:
-        return self.personalize.create_recommender(
-            name=name or self._name("rec"), datasetGroupArn=self.group, recipeArn=RECIPE_ARN
-        )["recommenderArn"]
-
-
-@pytest.fixture
-def stage(personalize, dataset_group) -> Stage:
-    return Stage(personalize, dataset_group)
 
 
 async def async_activity(group: str) -> list[Activity]:

@@ -1,6 +1,6 @@
 """
-The trigger tests' rig: the core tests' dataset group and deletion file, jobs created on the emulator,
-and a record of the aiobotocore clients the triggers open and close.
+The trigger tests' rig: the core tests' dataset group, deletion file and stage (what uses the group),
+jobs created on the emulator, and a record of the aiobotocore clients the triggers open and close.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
-from tests.core.conftest import ROLE_ARN, dataset_group, deletion_file
+from tests.core.conftest import ROLE_ARN, dataset_group, deletion_file, personalize, stage
 
-__all__ = ["dataset_group", "deletion_file"]
+__all__ = ["dataset_group", "deletion_file", "personalize", "stage"]
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +22,7 @@ from airflow_provider_personalize_deletion.hooks.activity import (
     ActivityPlan,
     Request,
     activity_plan,
+    overlapping,
 )
 from airflow_provider_personalize_deletion.utils.service_model import (
     validate_member,
@@ -49,6 +50,8 @@ SUCCESS_STATES: tuple[str, ...] = ("COMPLETED",)
 LIST_PAGE_SIZE = 100
 #: The asynchronous activity listing makes at most this many calls at a time.
 ASYNC_CONCURRENT_CALLS = 4
+#: A summary of activity names at most this many ARNs (logs and error messages stay bounded).
+SUMMARY_MAX_ARNS = 10
 
 
 class PersonalizeHook(AwsBaseHook):
@@ -254,6 +257,33 @@ class PersonalizeHook(AwsBaseHook):
             return sorted(active)
         return sorted(arn for arn in active if wanted.items() <= self._tags(arn).items())
 
+    def overlapping_activity(self, job: Mapping[str, Any]) -> list[Activity]:
+        """
+        List what of a job's dataset group ran during the job's life, and warn when anything did.
+
+        The job's life is ``[creationDateTime, lastUpdatedDateTime]`` (for an ended job, its creation to
+        its end); see :func:`.activity.overlapping` for what counts. Amazon Personalize cannot guarantee
+        that the users a job deleted are gone from a model trained, or from data imported, meanwhile: it
+        recommends another data deletion job. Calls: those of :meth:`list_dataset_group_activity`.
+
+        :param job: a ``dataDeletionJob`` description (DescribeDataDeletionJob), ended.
+        :return: the overlapping activity, oldest first (solutions with automatic training never count
+            by themselves: the solution versions they train do).
+        """
+        found = overlapping(
+            self.list_dataset_group_activity(job["datasetGroupArn"]),
+            job["creationDateTime"],
+            job["lastUpdatedDateTime"],
+        )
+        if found:
+            self.log.warning(
+                "Data deletion job %s overlapped %s; the deleted users may remain in what they produced: "
+                "run another data deletion job once the dataset group is quiet",
+                job["dataDeletionJobArn"],
+                summarize_activity(found),
+            )
+        return found
+
     def _tags(self, resource_arn: str) -> dict[str, str]:
         tags = self.client.list_tags_for_resource(resourceArn=resource_arn)["tags"]
         return {tag["tagKey"]: tag["tagValue"] for tag in tags}
@@ -317,6 +347,25 @@ def build_create_request(
     if not data_location.startswith("s3://"):
         raise PersonalizeValidationError("dataSource.dataLocation", "must be an s3:// URI")
     return request
+
+
+def summarize_activity(activities: Sequence[Activity]) -> str:
+    """
+    Describe activity for a log line or an error message: counts by kind, then the ARNs (bounded).
+
+    ``2 activities (1 dataset_import_job, 1 solution_version): arn:...import-job/a, arn:...``; no data,
+    only kinds, counts and ARNs.
+
+    :param activities: the activity to describe.
+    """
+    counts: dict[str, int] = {}
+    for activity in activities:
+        counts[activity.kind] = counts.get(activity.kind, 0) + 1
+    by_kind = ", ".join(f"{count} {kind}" for kind, count in counts.items())
+    arns = ", ".join(activity.arn for activity in activities[:SUMMARY_MAX_ARNS])
+    more = len(activities) - SUMMARY_MAX_ARNS
+    noun = "activity" if len(activities) == 1 else "activities"
+    return f"{len(activities)} {noun} ({by_kind}): {arns}" + (f" and {more} more" if more > 0 else "")
 
 
 def _tag_list(tags: object) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -16,18 +17,27 @@ from airflow.providers.common.compat.sdk import AirflowException, conf
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from botocore.exceptions import ClientError
 
-from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+from airflow_provider_personalize_deletion.exceptions import (
+    DatasetGroupActivityError,
+    DatasetGroupNotQuietError,
+    PersonalizeValidationError,
+)
+from airflow_provider_personalize_deletion.hooks.activity import Activity, in_progress
 from airflow_provider_personalize_deletion.hooks.personalize import (
     BUSY_ERROR_CODES,
     FAILURE_STATES,
     PersonalizeHook,
     build_create_request,
+    summarize_activity,
 )
 from airflow_provider_personalize_deletion.links.personalize import PersonalizeDataDeletionJobLink
 from airflow_provider_personalize_deletion.triggers.personalize import (
+    DEFAULT_QUIET_POLL_INTERVAL,
+    DEFAULT_QUIET_TIMEOUT,
     DEFAULT_WAITER_DELAY,
     DEFAULT_WAITER_MAX_ATTEMPTS,
     PersonalizeDataDeletionJobCompletedTrigger,
+    PersonalizeDatasetGroupQuietTrigger,
     completed_job_from_event,
 )
 from airflow_provider_personalize_deletion.utils.job_names import (
@@ -44,6 +54,9 @@ if TYPE_CHECKING:
 
 #: What to do when ``job_name`` names a job this task instance did not create (SageMaker's convention).
 ACTION_IF_JOB_EXISTS_CHOICES = ("fail", "timestamp")
+#: What to do when something is in progress on the dataset group before creating: wait until nothing
+#: is, fail the try, or create the job anyway.
+ACTION_IF_NOT_QUIET_CHOICES = ("wait", "fail", "ignore")
 
 #: Keys in Airflow 3.3's durable ``task_state_store`` (one namespace per task instance, kept across
 #: tries and clears). The ARN of the job this task instance carries on with:
@@ -54,9 +67,15 @@ SUPERSEDED_STATE_KEY = "personalize_superseded_job_arns"
 SERIES_STATE_KEY = "personalize_data_deletion_job_series"
 #: ``{"try_number": ..., "started": ...}``: when this try began waiting for a free slot.
 SLOT_WAIT_STATE_KEY = "personalize_slot_wait_started"
+#: ``{"try_number": ..., "started": ...}``: when this try began waiting for the dataset group to be quiet.
+QUIET_WAIT_STATE_KEY = "personalize_quiet_wait_started"
 
 #: XCom key of the earlier FAILED jobs the returned job replaces (a JSON list of ARNs, oldest first).
 SUPERSEDED_XCOM_KEY = "superseded_job_arns"
+#: XCom key of what of the dataset group ran during the job's life (with ``wait_for_completion``): a JSON
+#: list of :meth:`~.activity.Activity.as_record` (kind, arn, status, created, last_updated), empty when
+#: nothing did, None when ``check_overlap`` is off.
+OVERLAP_XCOM_KEY = "overlapping_activity"
 
 
 class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook]):
@@ -96,11 +115,28 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
     wait's start is kept in ``task_state_store``, so the bound holds across deferrals under every
     runner, ``dag.test()`` included.
 
+    **Quiet before creating.** Amazon Personalize's guide says to create a data deletion job only
+    while nothing that uses the dataset group's data is in progress (training, batch jobs, imports),
+    or the deleted users may stay in models. Before its create call (never when a retry finds the job
+    an earlier try created), the task lists the group's activity (import jobs, solution versions,
+    their batch inference and batch segment jobs, recommenders) and, with ``action_if_not_quiet="wait"``,
+    waits until none is in progress, listing again every ``quiet_poll_interval`` (in the triggerer when
+    deferrable), for up to ``quiet_timeout`` per try (kept in ``task_state_store`` like the slot wait);
+    it logs the kinds, counts and ARNs it waits for. ``"fail"`` fails the try at once instead,
+    ``"ignore"`` creates without listing. Solutions with automatic training switched on are logged as
+    a risk (they may start a training at any time) but not waited on. Individual imports (PutEvents,
+    PutUsers, PutItems) leave nothing the API lists: they are not seen. A job that ran anyway alongside
+    activity is shown by ``overlapping_activity`` (see the sensor).
+
     **Bad input** (a rule of the service model broken, a non-``s3://`` location, tags of another
     shape, an unknown dataset group) is refused before the create call, by an error naming the
     parameter and the rule.
 
-    Returns (XCom) the job's ARN.
+    Returns (XCom) the job's ARN. Also pushes XCom ``superseded_job_arns`` and, with
+    ``wait_for_completion``, ``overlapping_activity``: what of the dataset group ran during the job's
+    life, a list of ``{"kind", "arn", "status", "created", "last_updated"}`` (ISO 8601), empty when
+    nothing did (None with ``check_overlap=False``). An overlap does not fail the task: run another
+    data deletion job on the same file once the group is quiet.
 
     :param dataset_group_arn: the dataset group to delete the users from. (templated)
     :param data_location: ``s3://`` URI of the USER_ID CSV file, or of a folder ending in ``/``.
@@ -124,6 +160,16 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
     :param slot_wait_delay: first wait, in seconds, after LimitExceededException. (default: 30)
     :param slot_wait_max_delay: longest single wait for a slot, in seconds. (default: 600)
     :param slot_wait_timeout: give up waiting for a slot after this many seconds. (default: 6 hours)
+    :param action_if_not_quiet: ``"wait"``, ``"fail"`` or ``"ignore"``: what to do when something is in
+        progress on the dataset group before creating. (default: ``"wait"``)
+    :param quiet_timeout: give up waiting for the dataset group to be quiet after this many seconds
+        (per try); the try then fails with
+        :class:`~airflow_provider_personalize_deletion.exceptions.DatasetGroupNotQuietError`.
+        (default: 24 hours)
+    :param quiet_poll_interval: seconds between two listings of the dataset group's activity while
+        waiting. (default: 300)
+    :param check_overlap: with ``wait_for_completion``, list what ran during the job's life once it
+        COMPLETED (XCom ``overlapping_activity``). (default: True)
     :param aws_conn_id: the Airflow connection used for AWS credentials. (templated)
     :param region_name: AWS region of the dataset group. (templated)
     :param verify: whether to verify SSL certificates. (templated)
@@ -156,6 +202,10 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         slot_wait_delay: float = 30,
         slot_wait_max_delay: float = 600,
         slot_wait_timeout: float = 6 * 3600,
+        action_if_not_quiet: str = "wait",
+        quiet_timeout: float = DEFAULT_QUIET_TIMEOUT,
+        quiet_poll_interval: float = DEFAULT_QUIET_POLL_INTERVAL,
+        check_overlap: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -165,6 +215,13 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             raise ValueError(
                 f"Invalid parameter 'action_if_job_exists': must be one of {ACTION_IF_JOB_EXISTS_CHOICES}"
             )
+        if action_if_not_quiet not in ACTION_IF_NOT_QUIET_CHOICES:
+            raise ValueError(
+                f"Invalid parameter 'action_if_not_quiet': must be one of {ACTION_IF_NOT_QUIET_CHOICES}"
+            )
+        for name, value in (("quiet_timeout", quiet_timeout), ("quiet_poll_interval", quiet_poll_interval)):
+            if not value > 0:
+                raise ValueError(f"Invalid parameter {name!r}: must be a positive number of seconds")
         self.dataset_group_arn = dataset_group_arn
         self.data_location = data_location
         self.role_arn = role_arn
@@ -178,9 +235,26 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         self.slot_wait_delay = slot_wait_delay
         self.slot_wait_max_delay = slot_wait_max_delay
         self.slot_wait_timeout = slot_wait_timeout
+        self.action_if_not_quiet = action_if_not_quiet
+        self.quiet_timeout = quiet_timeout
+        self.quiet_poll_interval = quiet_poll_interval
+        self.check_overlap = check_overlap
 
     def execute(self, context: Context) -> str:
         return self._create_and_wait(context, slot_wait_started=None)
+
+    def resume_after_quiet_wait(
+        self, context: Context, event: Any = None, quiet_wait_started: str | None = None
+    ) -> str:
+        """
+        Look again, and create if the dataset group is quiet, after waiting for it in the triggerer.
+
+        The trigger's answer is not trusted as it is: time passed since it fired, so the task lists the
+        activity again before creating (and waits again if something started meanwhile).
+        """
+        if isinstance(event, dict) and event.get("status") == "error":
+            raise DatasetGroupActivityError(self.dataset_group_arn, event.get("message"))
+        return self._create_and_wait(context, slot_wait_started=None, quiet_wait_started=quiet_wait_started)
 
     def resume_after_slot_wait(
         self, context: Context, event: Any = None, slot_wait_started: str | None = None
@@ -190,9 +264,13 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Check the job's outcome once the trigger has fired (see :func:`completed_job_from_event`)."""
-        return completed_job_from_event(self.hook, event)["dataDeletionJobArn"]
+        job = completed_job_from_event(self.hook, event)
+        self._push_overlap(context, job)
+        return job["dataDeletionJobArn"]
 
-    def _create_and_wait(self, context: Context, slot_wait_started: str | None) -> str:
+    def _create_and_wait(
+        self, context: Context, slot_wait_started: str | None, quiet_wait_started: str | None = None
+    ) -> str:
         inputs: dict[str, Any] = {
             "dataset_group_arn": self.dataset_group_arn,
             "data_location": self.data_location,
@@ -204,11 +282,11 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         found = self._recorded_job(context, inputs)
         if found is None:
             self.hook.check_dataset_group_exists(self.dataset_group_arn)
-            found = self._job_of_series(context, series, own, inputs, slot_wait_started)
+            found = self._job_of_series(context, series, own, inputs, slot_wait_started, quiet_wait_started)
         arn, superseded = found
         self._record(context, arn, superseded)
         if self.wait_for_completion:
-            self._wait_for_job(arn)
+            self._wait_for_job(context, arn)
         return arn
 
     def _series(self, context: Context) -> tuple[str, bool]:
@@ -259,6 +337,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         own: bool,
         inputs: dict[str, Any],
         slot_wait_started: str | None,
+        quiet_wait_started: str | None,
     ) -> tuple[str, list[str]]:
         """Carry on with the series' latest job unless it FAILED; otherwise create the next one."""
         jobs = self._series_jobs(series)
@@ -274,6 +353,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         if superseded:
             self.log.info("%d earlier job(s) of this task instance FAILED: creating another", len(superseded))
         name = generation_name(series, jobs[-1][0] + 1 if jobs else 0)
+        self._wait_for_quiet(context, quiet_wait_started)
         return self._create_when_free(context, name, own, inputs, slot_wait_started), superseded
 
     def _series_jobs(self, series: str) -> list[tuple[int, dict[str, Any]]]:
@@ -312,7 +392,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
                 code = error.response["Error"]["Code"]
                 if code not in BUSY_ERROR_CODES:
                     raise
-                slot_wait_started = self._slot_wait_start(context, slot_wait_started)
+                slot_wait_started = self._wait_start(context, SLOT_WAIT_STATE_KEY, slot_wait_started)
                 self._wait_for_slot(slot_wait_started, code)
 
     def _create(self, name: str, own: bool, inputs: dict[str, Any]) -> str:
@@ -340,25 +420,87 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         self.log.info("Created data deletion job %s: %s", name, arn)
         return arn
 
-    def _slot_wait_start(self, context: Context, carried: str | None) -> str:
+    def _wait_for_quiet(self, context: Context, carried: str | None) -> None:
         """
-        When this try began waiting for a slot.
+        Return once nothing is in progress on the dataset group; or fail, or defer, as configured.
+
+        :param context: the task's context.
+        :param carried: when this try began waiting, as the defer kwargs carried it (if they did).
+        :raises DatasetGroupNotQuietError: ``action_if_not_quiet="fail"``, or ``quiet_timeout`` ran out.
+        """
+        if self.action_if_not_quiet == "ignore":
+            return
+        started: str | None = None
+        activity = self.hook.list_dataset_group_activity(self.dataset_group_arn)
+        self._warn_of_auto_training(activity)
+        while busy := in_progress(activity):
+            summary = summarize_activity(busy)
+            if self.action_if_not_quiet == "fail":
+                raise DatasetGroupNotQuietError(self.dataset_group_arn, summary, "action_if_not_quiet='fail'")
+            started = started or self._wait_start(context, QUIET_WAIT_STATE_KEY, carried)
+            waited = _seconds_since(started)
+            if waited >= self.quiet_timeout:
+                raise DatasetGroupNotQuietError(
+                    self.dataset_group_arn,
+                    summary,
+                    f"after {waited:.0f} s of waiting (quiet_timeout={self.quiet_timeout})",
+                )
+            self.log.info(
+                "Dataset group %s is not quiet, waiting (%.0f s of %.0f s so far) for %s",
+                self.dataset_group_arn,
+                waited,
+                self.quiet_timeout,
+                summary,
+            )
+            remaining = self.quiet_timeout - waited
+            if self.deferrable:
+                delay = max(1, round(self.quiet_poll_interval))
+                self.defer(
+                    trigger=PersonalizeDatasetGroupQuietTrigger(
+                        dataset_group_arn=self.dataset_group_arn,
+                        waiter_delay=delay,
+                        waiter_max_attempts=max(1, math.ceil(remaining / delay)),
+                        aws_conn_id=self.aws_conn_id,
+                        region_name=self.region_name,
+                        verify=self.verify,
+                        botocore_config=self.botocore_config,
+                    ),
+                    method_name="resume_after_quiet_wait",
+                    kwargs={"quiet_wait_started": started},
+                )
+            time.sleep(min(self.quiet_poll_interval, remaining))
+            activity = self.hook.list_dataset_group_activity(self.dataset_group_arn)
+        self.log.info("Dataset group %s is quiet: nothing in progress", self.dataset_group_arn)
+
+    def _warn_of_auto_training(self, activity: list[Activity]) -> None:
+        risky = [item for item in activity if item.kind == "auto_training_solution"]
+        if risky:
+            self.log.warning(
+                "Dataset group %s has solutions with automatic training switched on, which may start a "
+                "training while the data deletion job runs (not waited for; the overlap check shows it): %s",
+                self.dataset_group_arn,
+                summarize_activity(risky),
+            )
+
+    def _wait_start(self, context: Context, key: str, carried: str | None) -> str:
+        """
+        When this try began waiting (for a slot, or for the dataset group to be quiet).
 
         Kept in ``task_state_store`` (per try), where every runner keeps it across deferrals;
         ``dag.test()`` hands a resumed task the trigger's event instead of the defer kwargs.
         """
         store = context.get("task_state_store")
         try_number = getattr(context["ti"], "try_number", None)
-        kept = store.get(SLOT_WAIT_STATE_KEY) if store is not None else None
+        kept = store.get(key) if store is not None else None
         if isinstance(kept, dict) and kept.get("try_number") == try_number and kept.get("started"):
             return str(kept["started"])
         started = carried or datetime.now(timezone.utc).isoformat()
         if store is not None:
-            store.set(SLOT_WAIT_STATE_KEY, {"try_number": try_number, "started": started})
+            store.set(key, {"try_number": try_number, "started": started})
         return started
 
     def _wait_for_slot(self, slot_wait_started: str, error_code: str) -> None:
-        waited = (datetime.now(timezone.utc) - datetime.fromisoformat(slot_wait_started)).total_seconds()
+        waited = _seconds_since(slot_wait_started)
         if waited >= self.slot_wait_timeout:
             raise AirflowException(
                 f"Dataset group {self.dataset_group_arn} was still busy ({BUSY_ERROR_CODES[error_code]}) "
@@ -397,7 +539,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             dataset_group_arn=self.dataset_group_arn,
         )
 
-    def _wait_for_job(self, arn: str) -> None:
+    def _wait_for_job(self, context: Context, arn: str) -> None:
         if self.deferrable:
             self.defer(
                 trigger=PersonalizeDataDeletionJobCompletedTrigger(
@@ -423,7 +565,18 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             )
         except AirflowException:
             self.log.info("Waiting ended without success; the job's description says why")
-        self.hook.describe_finished_data_deletion_job(arn)
+        self._push_overlap(context, self.hook.describe_finished_data_deletion_job(arn))
+
+    def _push_overlap(self, context: Context, job: dict[str, Any]) -> None:
+        """Push what of the dataset group ran during the COMPLETED job's life (``overlapping_activity``)."""
+        records: list[JsonValue] | None = None
+        if self.check_overlap:
+            records = [item.as_record() for item in self.hook.overlapping_activity(job)]
+        context["ti"].xcom_push(key=OVERLAP_XCOM_KEY, value=records)
+
+
+def _seconds_since(started: str) -> float:
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(started)).total_seconds()
 
 
 def _same_input(described: dict[str, Any], inputs: dict[str, Any]) -> bool:

@@ -39,11 +39,23 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
     description as plain JSON: ``status``, ``numDeleted``, the ARNs, ISO-8601 timestamps, and a
     ``failureReason`` only in redacted form.
 
+    **What overlapped.** Once the job COMPLETED, the sensor lists the dataset group's activity and adds
+    ``overlapping_activity`` to its result: every import job, training (solution version), batch
+    inference or batch segment job and recommender creation whose life (creation to last update, or
+    to now while in progress) intersects the job's (``creationDateTime`` to ``lastUpdatedDateTime``),
+    as ``{"kind", "arn", "status", "created", "last_updated"}`` records (ISO 8601), oldest first; an
+    empty list when nothing overlapped. Amazon Personalize cannot guarantee that the users are gone
+    from a model trained or data imported meanwhile and recommends another data deletion job: the
+    sensor logs a warning but does not fail (the DAG decides, e.g. a follow-up job on the same file).
+    Individual imports (PutEvents, PutUsers, PutItems) leave nothing the API lists: they are not seen.
+
     :param data_deletion_job_arn: ARN of the job to wait for. (templated)
     :param deferrable: wait in the triggerer instead of a worker.
         (default: ``[operators] default_deferrable``, False unless configured)
     :param poke_interval: seconds between two DescribeDataDeletionJob calls. (default: 60)
     :param timeout: how long to wait, in seconds or as a timedelta. (default: 25 hours)
+    :param check_overlap: list what ran during the job's life (``overlapping_activity``); when False,
+        ``overlapping_activity`` is None (not checked) and no List call is made. (default: True)
     :param aws_conn_id: the Airflow connection used for AWS credentials. (templated)
     :param region_name: AWS region of the job. (templated)
     :param verify: whether to verify SSL certificates. (templated)
@@ -61,11 +73,13 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = DEFAULT_WAITER_DELAY,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
+        check_overlap: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.data_deletion_job_arn = data_deletion_job_arn
         self.deferrable = deferrable
+        self.check_overlap = check_overlap
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -99,6 +113,9 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
         self.log.info(
             "Data deletion job %s COMPLETED: %s users deleted", job["jobName"], job.get("numDeleted")
         )
+        overlap = None
+        if self.check_overlap:
+            overlap = [item.as_record() for item in self.hook.overlapping_activity(job)]
         if "failureReason" in job:
             job = {**job, "failureReason": redact_failure_reason(job["failureReason"])}
-        return json_safe(job)
+        return {**json_safe(job), "overlapping_activity": overlap}

@@ -1,9 +1,10 @@
-"""Trigger that waits, in the triggerer, for a data deletion job to end."""
+"""Triggers that wait, in the triggerer, for a data deletion job to end or a dataset group to be quiet."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from airflow.exceptions import AirflowException
 from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
@@ -11,19 +12,28 @@ from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
 from airflow.triggers.base import TriggerEvent
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_personalize_deletion.exceptions import (
     DataDeletionJobTimeoutError,
     DataDeletionJobWaitError,
 )
-from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook, check_job_outcome
+from airflow_provider_personalize_deletion.hooks.activity import in_progress
+from airflow_provider_personalize_deletion.hooks.personalize import (
+    PersonalizeHook,
+    check_job_outcome,
+    summarize_activity,
+)
 from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
 
 #: Seconds between two DescribeDataDeletionJob calls.
 DEFAULT_WAITER_DELAY = 60
 #: A job can take up to a day: 1500 polls a minute apart cover 25 hours.
 DEFAULT_WAITER_MAX_ATTEMPTS = 1500
+#: Seconds between two listings of a dataset group's activity while waiting for it to be quiet.
+DEFAULT_QUIET_POLL_INTERVAL = 300
+#: A training can take hours: wait up to a day for a dataset group to be quiet.
+DEFAULT_QUIET_TIMEOUT = 24 * 3600
 
 
 class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
@@ -112,6 +122,100 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
             except AirflowException as error:
                 return self._event_from_exception(error)
         return TriggerEvent({"status": "success", self.return_key: self.return_value})
+
+
+class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
+    """
+    Fire when nothing is in progress on a dataset group, or when the attempts run out.
+
+    Each poll lists the dataset group's activity with
+    :meth:`~.PersonalizeHook.async_list_dataset_group_activity` on the triggerer's shared client (see
+    :mod:`.client_pool`) and looks for what is in progress (import jobs, trainings, batch jobs, recommenders
+    being created); the first poll is made at once. The event is ``{"status": "success" | "timeout" |
+    "error", "dataset_group_arn": ..., "in_progress": [...], "message": ...}``: ``in_progress`` holds the
+    :meth:`~.activity.Activity.as_record` of what was in progress at the last poll (empty on success);
+    ``error`` when a List call failed. The task that deferred looks again before it creates a job.
+
+    There is no botocore waiter for this (a listing is several calls); the base class serves the
+    serialization and the hook.
+
+    :param dataset_group_arn: the dataset group to watch.
+    :param waiter_delay: seconds between two polls. (default: 300)
+    :param waiter_max_attempts: polls before giving up. (default: 288, 24 hours at the default delay)
+    :param aws_conn_id: the Airflow connection used for AWS credentials.
+    :param region_name: the AWS region of the dataset group.
+    :param verify: whether to verify SSL certificates.
+    :param botocore_config: configuration dictionary (key-values) for the botocore client.
+    """
+
+    aws_hook_class = PersonalizeHook
+
+    def __init__(
+        self,
+        *,
+        dataset_group_arn: str,
+        waiter_delay: int = DEFAULT_QUIET_POLL_INTERVAL,
+        waiter_max_attempts: int = DEFAULT_QUIET_TIMEOUT // DEFAULT_QUIET_POLL_INTERVAL,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+    ) -> None:
+        super().__init__(
+            serialized_fields={"dataset_group_arn": dataset_group_arn},
+            waiter_name="",
+            waiter_args={},
+            failure_message="Listing the dataset group's activity failed.",
+            status_message="Dataset group activity in progress",
+            status_queries=[],
+            return_key="dataset_group_arn",
+            return_value=dataset_group_arn,
+            waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts,
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+        )
+        self.dataset_group_arn = dataset_group_arn
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield await self._wait_for_quiet()
+
+    async def _wait_for_quiet(self) -> TriggerEvent:
+        """Poll on the shared client; the client is released before the event is handed over."""
+        key = client_key(
+            self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
+        )
+        busy: list[dict[str, Any]] = []
+        async with shared_client(key, self.hook) as (hook, client):
+            for attempt in range(max(1, self.attempts)):
+                if attempt:
+                    await asyncio.sleep(self.waiter_delay)
+                try:
+                    activity = await cast("PersonalizeHook", hook).async_list_dataset_group_activity(
+                        client, self.dataset_group_arn
+                    )
+                except (ClientError, BotoCoreError) as error:
+                    return self._event("error", busy, message=str(error))
+                now_busy = in_progress(activity)
+                if not now_busy:
+                    return self._event("success", [])
+                busy = [item.as_record() for item in now_busy]
+                self.log.info(
+                    "Dataset group %s is not quiet (poll %d of %d): %s",
+                    self.dataset_group_arn,
+                    attempt + 1,
+                    self.attempts,
+                    summarize_activity(now_busy),
+                )
+        return self._event("timeout", busy, message=f"still not quiet after {self.attempts} polls")
+
+    def _event(self, status: str, busy: list[dict[str, Any]], message: str | None = None) -> TriggerEvent:
+        payload: dict[str, Any] = {"status": status, self.return_key: self.return_value, "in_progress": busy}
+        if message is not None:
+            payload["message"] = message
+        return TriggerEvent(payload)
 
 
 def completed_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None) -> dict[str, Any]:
