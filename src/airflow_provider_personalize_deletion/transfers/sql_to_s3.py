@@ -91,7 +91,7 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
     to erase, no file is written and the task is skipped, so the deletion tasks downstream are
     skipped too.
 
-    :param conn_id: the common-sql connection to query (SQLite, PostgreSQL, MySQL...). (templated)
+    :param conn_id: the common-sql connection to query (SQLite and PostgreSQL are tested). (templated)
     :param sql: one SQL statement, or a path to a ``.sql`` file; its first column is the user id.
         (templated)
     :param parameters: the statement's bind parameters. (templated)
