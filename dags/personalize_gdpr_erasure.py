@@ -12,13 +12,26 @@ Runbook, one task per step:
    deduplicated, split at 50 MB), in a folder of the export try's own
    (``<key_prefix>/<claim>/<try>/``). No user to erase: the deletion steps are skipped.
 4. **plan_deletion_jobs**: one job per dataset group and file; refuses files outside that folder.
-5. **create_deletion_job**: create each job exactly once, even when retried.
-6. **wait_for_deletion**: wait in the triggerer (up to 25 hours) for COMPLETED or FAILED.
-7. **record_erasure**: mark the requests erased only if every group's job COMPLETED and the jobs
-   read exactly the claimed users (same claim, this run's files, same count and keyed fingerprint);
-   write the audit record either way; fail the run, loudly, otherwise (its requests stay pending).
-8. **delete_deletion_files**: delete the run's CSV files, which are personal data, and files and
-   incomplete uploads this pipeline left earlier (never another object under the prefix).
+   Dataset groups may be named, or chosen by a selector (``"all"``, or a tag filter such as
+   ``{"erasure": "enabled"}``) that the collect step resolves and every later task resolves again
+   (a run whose groups changed meanwhile is refused).
+5. **create_deletion_job**: create each job exactly once, even when retried, once nothing (training,
+   import, batch job) is in progress on the dataset group (waiting in the triggerer).
+6. **wait_for_deletion**: wait in the triggerer (up to 25 hours) for COMPLETED or FAILED, and list
+   what ran on the dataset group during the job (``overlapping_activity``).
+7. **plan_follow_up_jobs_N** → **create_follow_up_job_N** → **wait_for_follow_up_N** (N = 1..3): when
+   a job COMPLETED while a training, import or batch job ran, Amazon Personalize cannot guarantee
+   the users are gone from it: the same file is deleted again in that group, once per round, up to
+   the Variable ``personalize_erasure_max_follow_up_jobs`` (2) rounds; a round with nothing to
+   follow up is skipped with the rounds after it.
+8. **record_erasure**: mark the requests erased only if in every group the last job on each file
+   COMPLETED with nothing overlapping it (listed again here) and the jobs read exactly the claimed
+   users (same claim, this run's files, same count and keyed fingerprint); write the audit record
+   (every job, its round and what overlapped it) either way; fail the run, loudly, otherwise (its
+   requests stay pending).
+9. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
+   data, and files and incomplete uploads this pipeline left earlier (never another object under
+   the prefix).
 
 No user id is logged, pushed to XCom, or put into a task name, tag or rendered template. Only the
 trigger form's fields may be set in a run's conf (any other key refuses the run); where the data
@@ -36,6 +49,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_personalize_deletion.erasure.export import ExportClaimedUsers
+from airflow_provider_personalize_deletion.erasure.rounds import ROUNDS, round_tasks
 from airflow_provider_personalize_deletion.operators.personalize import (
     PersonalizeCreateDataDeletionJobOperator,
 )
@@ -43,6 +57,8 @@ from airflow_provider_personalize_deletion.sensors.personalize import Personaliz
 
 #: Seconds between two status checks of a deletion job (the demo sets a few seconds).
 POLL_SECONDS = int(os.environ.get("PERSONALIZE_ERASURE_POLL_SECONDS", "60"))
+#: Seconds between two listings of a dataset group's activity while waiting for it to be quiet.
+QUIET_POLL_SECONDS = 5 * POLL_SECONDS
 
 
 def erasure_setting(name: str, params: Any, dag_run: Any) -> Any:
@@ -66,6 +82,7 @@ def collect_erasure_requests(params=None, run_id=None, ti=None, dag_run=None) ->
         runtime.request_store,
         runtime.get_variable,
         conf=dag_run.conf,
+        list_groups=runtime.groups_lister,
     )
 
 
@@ -80,7 +97,23 @@ def stop_if_dry_run(params=None, dag_run=None) -> bool:
 def plan_deletion_jobs(export: dict, params=None, ti=None, dag_run=None) -> list[dict]:
     from airflow_provider_personalize_deletion.erasure import runtime, steps
 
-    return steps.plan_deletion_jobs(runtime.run_settings(params, dag_run.conf), runtime.claim(ti), export)
+    settings = runtime.run_groups(runtime.run_settings(params, dag_run.conf), ti)
+    return steps.plan_deletion_jobs(settings, runtime.claim(ti), export)
+
+
+@task
+def plan_follow_up_jobs(round_number: int, params=None, ti=None, dag_run=None) -> list[dict]:
+    from airflow_provider_personalize_deletion.erasure import runtime, steps
+
+    settings = runtime.run_groups(runtime.run_settings(params, dag_run.conf), ti)
+    return steps.plan_follow_up_jobs(
+        settings,
+        runtime.claim(ti),
+        ti.xcom_pull(task_ids=runtime.EXPORT_TASK),
+        round_number,
+        runtime.previous_round(ti, round_number),
+        runtime.describer(settings),
+    )
 
 
 # The audit record holds the keyed fingerprint: kept out of the task log.
@@ -90,7 +123,7 @@ def record_erasure(params=None, ti=None, run_id=None, dag_run=None) -> dict:
 
     from airflow_provider_personalize_deletion.erasure import runtime, steps
 
-    settings = runtime.run_settings(params, dag_run.conf)
+    settings, groups_problem = runtime.group_settings(runtime.run_settings(params, dag_run.conf), ti)
     jobs = runtime.created_jobs(ti)
     return steps.record_erasure(
         settings,
@@ -102,8 +135,11 @@ def record_erasure(params=None, ti=None, run_id=None, dag_run=None) -> dict:
         run_id,
         timezone.utcnow(),
         fingerprint_key=runtime.fingerprint_key,
+        activity=runtime.activity_lister(settings),
         superseded=jobs,
+        rounds=runtime.job_rounds(ti),
         counts=runtime.collected(ti).get("requests"),
+        groups_problem=groups_problem,
     )
 
 
@@ -179,15 +215,25 @@ with DAG(
 ) as dag:
     collected = collect_erasure_requests()
     export = ExportClaimedUsers(task_id="export_user_ids")
-    created = PersonalizeCreateDataDeletionJobOperator.partial(
-        task_id="create_deletion_job", deferrable=True
-    ).expand_kwargs(plan_deletion_jobs(export.output))
-    waited = PersonalizeDataDeletionJobSensor.partial(
-        task_id="wait_for_deletion",
-        deferrable=True,
-        poke_interval=POLL_SECONDS,
-        aws_conn_id="{{ erasure_setting('aws_conn_id', params, dag_run) }}",
-    ).expand(data_deletion_job_arn=created.output)
+    rounds = []
+    planned: Any = plan_deletion_jobs(export.output)
+    for round_number in ROUNDS:  # the initial jobs, then the follow-up rounds
+        plan_id, create_id, wait_id = round_tasks(round_number)
+        if round_number:
+            planned = plan_follow_up_jobs.override(task_id=plan_id)(round_number)
+            rounds[-1] >> planned
+        created = PersonalizeCreateDataDeletionJobOperator.partial(
+            task_id=create_id, deferrable=True, quiet_poll_interval=QUIET_POLL_SECONDS
+        ).expand_kwargs(planned)
+        rounds.append(
+            PersonalizeDataDeletionJobSensor.partial(
+                task_id=wait_id,
+                deferrable=True,
+                poke_interval=POLL_SECONDS,
+                aws_conn_id="{{ erasure_setting('aws_conn_id', params, dag_run) }}",
+            ).expand(data_deletion_job_arn=created.output)
+        )
 
     collected >> stop_if_dry_run() >> export
-    waited >> [record_erasure(), delete_deletion_files()]
+    rounds >> record_erasure()
+    rounds >> delete_deletion_files()

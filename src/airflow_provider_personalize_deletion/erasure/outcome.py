@@ -27,10 +27,18 @@ _AUDIT_JOB_FIELDS = (
     "creationDateTime",
     "lastUpdatedDateTime",
     "supersededJobArns",
+    "erasureRound",
+    "overlappingActivity",
 )
 #: The key under which a job description carries the FAILED jobs it replaced (create task, XCom
 #: ``superseded_job_arns``).
 SUPERSEDED = "supersededJobArns"
+#: The key under which a job description carries its round: 0 for the initial jobs, then 1, 2, ...
+#: for the follow-up jobs on the same file.
+ROUND = "erasureRound"
+#: The key under which a COMPLETED job's description carries what of its dataset group ran during its
+#: life (``Activity.as_record()`` each; empty when nothing did; None when the job did not complete).
+OVERLAP = "overlappingActivity"
 
 
 @dataclass
@@ -48,16 +56,30 @@ class GroupOutcome:
     jobs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def last_jobs(self) -> list[dict[str, Any]]:
+        """The last job on each file (jobs in round order: the initial job, then its follow-ups)."""
+        last: dict[Any, dict[str, Any]] = {}
+        for job in sorted(self.jobs, key=lambda item: item.get(ROUND, 0)):
+            last[job.get("dataSource", {}).get("dataLocation")] = job
+        return list(last.values())
+
+    @property
     def status(self) -> str:
-        """COMPLETED only when every expected job exists and COMPLETED."""
-        statuses = {job["status"] for job in self.jobs}
-        if statuses & set(FAILURE_STATES):
+        """
+        COMPLETED only when every expected job exists, none FAILED, and the last job on each file
+        COMPLETED with nothing overlapping it; OVERLAPPED when one of those overlapped activity.
+        """
+        if {job["status"] for job in self.jobs} & set(FAILURE_STATES):
             return "FAILED"
-        if len(self.jobs) < self.expected_jobs:
+        last = self.last_jobs
+        statuses = {job["status"] for job in last}
+        if len(last) < self.expected_jobs:
             return "NOT_CREATED"
         if statuses & set(INTERMEDIATE_STATES):
             return "IN_PROGRESS"
-        return "COMPLETED" if statuses <= set(SUCCESS_STATES) else "UNKNOWN"
+        if not statuses <= set(SUCCESS_STATES):
+            return "UNKNOWN"
+        return "OVERLAPPED" if any(job.get(OVERLAP) != [] for job in last) else "COMPLETED"
 
     @property
     def problem(self) -> str | None:
@@ -69,7 +91,13 @@ class GroupOutcome:
             for job in self.jobs
             if job.get("failureReason")
         ]
-        missing = self.expected_jobs - len(self.jobs)
+        if self.status == "OVERLAPPED":
+            overlapped = [job for job in self.last_jobs if job.get(OVERLAP) != []]
+            reasons.append(
+                f"{len(overlapped)} last job(s) overlapped a training, import or batch job and the "
+                "follow-up jobs (max_follow_up_jobs) ran out: the users may remain in what ran meanwhile"
+            )
+        missing = self.expected_jobs - len(self.last_jobs)
         if missing > 0:
             reasons.append(f"{missing} deletion job(s) were not created")
         return f"{self.dataset_group_arn} is {self.status}" + (f" ({'; '.join(reasons)})" if reasons else "")
@@ -79,6 +107,7 @@ class GroupOutcome:
         return {
             "dataset_group_arn": self.dataset_group_arn,
             "status": self.status,
+            "follow_up_jobs": sum(1 for job in self.jobs if job.get(ROUND, 0) > 0),
             "jobs": [
                 json_safe(
                     {
@@ -120,6 +149,7 @@ def erasure_record(groups: Iterable[GroupOutcome]) -> dict[str, Any]:
                 "dataset_group_arn": group.dataset_group_arn,
                 "job_arn": job["dataDeletionJobArn"],
                 "num_deleted": job.get("numDeleted"),
+                "round": job.get(ROUND, 0),
             }
             for group in groups
             for job in group.jobs

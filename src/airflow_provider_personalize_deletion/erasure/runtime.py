@@ -10,17 +10,24 @@ from airflow.sdk import BaseHook, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_personalize_deletion.erasure.claim import Claim
+from airflow_provider_personalize_deletion.erasure.rounds import ROUNDS, round_tasks
 from airflow_provider_personalize_deletion.erasure.settings import (
     ErasureSettings,
     check_conf,
     resolve_settings,
+    select_dataset_groups,
 )
-from airflow_provider_personalize_deletion.erasure.steps import Describe
+from airflow_provider_personalize_deletion.erasure.steps import (
+    Describe,
+    ErasureRunFailedError,
+    ListActivity,
+    selected_groups_problem,
+)
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
 
 COLLECT_TASK = "collect_erasure_requests"
-PLAN_TASK = "plan_deletion_jobs"
-CREATE_TASK = "create_deletion_job"
+EXPORT_TASK = "export_user_ids"
+PLAN_TASK, CREATE_TASK, WAIT_TASK = round_tasks(0)
 
 
 def get_variable(key: str) -> Any | None:
@@ -92,24 +99,121 @@ def claim(ti: Any) -> Claim:
     return Claim.from_collected(collected(ti))
 
 
+def _round_jobs(ti: Any, round_number: int) -> list[tuple[str | None, list[str], Any]]:
+    """The jobs of a round by map index: (ARN or None, superseded ARNs, the wait task's result)."""
+    plan, create, wait = round_tasks(round_number)
+    indexes = list(range(len(ti.xcom_pull(task_ids=plan) or [])))
+    if not indexes:
+        return []
+    arns = ti.xcom_pull(task_ids=create, map_indexes=indexes)
+    superseded = ti.xcom_pull(task_ids=create, key="superseded_job_arns", map_indexes=indexes)
+    waited = ti.xcom_pull(task_ids=wait, map_indexes=indexes)
+    return [
+        (arn, list(json.loads(earlier) if isinstance(earlier, str) else earlier or []), result)
+        for arn, earlier, result in zip(arns, superseded, waited, strict=True)
+    ]
+
+
 def created_jobs(ti: Any) -> dict[str, list[str]]:
     """
-    The deletion jobs this run created (none when the create step was skipped), each with the ARNs
-    of the FAILED jobs it replaced (the create task's XCom ``superseded_job_arns``, oldest first).
+    The deletion jobs this run created, initial ones then each follow-up round's (none when the create
+    step was skipped), each with the ARNs of the FAILED jobs it replaced (the create task's XCom
+    ``superseded_job_arns``, oldest first).
 
     :param ti: the running task instance.
-    :return: ``{job ARN: [superseded job ARN, ...]}``, in map index order.
+    :return: ``{job ARN: [superseded job ARN, ...]}``, in round and map index order.
     """
-    indexes = list(range(len(ti.xcom_pull(task_ids=PLAN_TASK) or [])))
-    if not indexes:
-        return {}
-    arns = ti.xcom_pull(task_ids=CREATE_TASK, map_indexes=indexes)
-    superseded = ti.xcom_pull(task_ids=CREATE_TASK, key="superseded_job_arns", map_indexes=indexes)
-    return {
-        arn: list(json.loads(earlier) if isinstance(earlier, str) else earlier or [])
-        for arn, earlier in zip(arns, superseded, strict=True)
+    return {arn: earlier for _, arn, earlier in _all_jobs(ti)}
+
+
+def job_rounds(ti: Any) -> dict[str, int]:
+    """
+    The round of each job this run created: 0 for the initial jobs, then 1, 2, ... for follow-ups.
+
+    :param ti: the running task instance.
+    """
+    return {arn: round_number for round_number, arn, _ in _all_jobs(ti)}
+
+
+def _all_jobs(ti: Any) -> list[tuple[int, str, list[str]]]:
+    return [
+        (round_number, arn, earlier)
+        for round_number in ROUNDS
+        for arn, earlier, _ in _round_jobs(ti, round_number)
         if arn
-    }
+    ]
+
+
+def previous_round(ti: Any, round_number: int) -> list[dict[str, Any]]:
+    """
+    The jobs of the round before ``round_number``, each with what overlapped it (the wait task's
+    ``overlapping_activity``); for display and to decide which file to read again, never where.
+
+    :param ti: the running task instance.
+    :param round_number: the follow-up round being planned (from 1).
+    """
+    return [
+        {
+            "job_arn": arn,
+            "overlapping_activity": result.get("overlapping_activity")
+            if isinstance(result, Mapping)
+            else None,
+        }
+        for arn, _, result in _round_jobs(ti, round_number - 1)
+        if arn
+    ]
+
+
+def group_settings(settings: ErasureSettings, ti: Any) -> tuple[ErasureSettings, str | None]:
+    """
+    The settings with the run's dataset groups: a selector is resolved again (never taken from an
+    XCom), and compared with what the collect step resolved.
+
+    :param settings: the run's settings.
+    :param ti: the running task instance.
+    :return: the settings, and why the groups differ from the collect step's (None when they do not).
+    """
+    if settings.selector is None:
+        return settings, None
+    resolved = select_dataset_groups(settings, groups_lister(settings))
+    return resolved, selected_groups_problem(resolved, collected(ti))
+
+
+def run_groups(settings: ErasureSettings, ti: Any) -> ErasureSettings:
+    """
+    :func:`group_settings`, refusing the task when the groups changed since the collect step.
+
+    :param settings: the run's settings.
+    :param ti: the running task instance.
+    :raises ErasureRunFailedError: the selector names other groups now.
+    """
+    resolved, problem = group_settings(settings, ti)
+    if problem:
+        raise ErasureRunFailedError(f"No deletion job planned: {problem}")
+    return resolved
+
+
+def groups_lister(settings: ErasureSettings) -> Any:
+    """
+    Lists the ACTIVE dataset groups a selector names, with the run's AWS connection.
+
+    :param settings: the run's settings.
+    """
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+
+    hook = PersonalizeHook(aws_conn_id=settings.aws_conn_id)
+    return lambda selector: hook.list_dataset_groups_by(selector, field="dataset_group_arns")
+
+
+def activity_lister(settings: ErasureSettings) -> ListActivity:
+    """
+    Lists what uses a dataset group's datasets, with the run's AWS connection.
+
+    :param settings: the run's settings.
+    """
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+
+    return PersonalizeHook(aws_conn_id=settings.aws_conn_id).list_dataset_group_activity
 
 
 def fingerprint_key() -> bytes:

@@ -9,8 +9,9 @@ refused before the run touches anything.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from airflow_provider_personalize_deletion.erasure.store import is_table_name
@@ -44,7 +45,14 @@ DEFAULTS: dict[str, Any] = {
     "cleanup_files": True,
     "overdue_days": 30,
     "stale_file_hours": 48,
+    "max_follow_up_jobs": 2,
+    "quiet_timeout": 86400,
 }
+
+#: The most follow-up rounds a run may take (the DAG has this many rounds of follow-up tasks).
+MAX_FOLLOW_UP_ROUNDS = 3
+#: The selector that names every ACTIVE dataset group of the account and region.
+ALL_GROUPS = "all"
 
 
 #: The Variable (``personalize_erasure_`` + this) listing the dataset groups the form may name.
@@ -52,8 +60,16 @@ ALLOWED_GROUPS = "allowed_dataset_group_arns"
 
 _BOOLEANS = ("dry_run", "cleanup_files")
 #: Bounds of the whole-number settings: lowest, highest, unit.
-_WHOLE_NUMBERS = {"overdue_days": (1, 3650, "days"), "stale_file_hours": (25, 8784, "hours")}
-_WHY = {"stale_file_hours": " (a job can take a day)"}
+_WHOLE_NUMBERS = {
+    "overdue_days": (1, 3650, "days"),
+    "stale_file_hours": (25, 8784, "hours"),
+    "max_follow_up_jobs": (0, MAX_FOLLOW_UP_ROUNDS, "follow-up jobs per file and dataset group"),
+    "quiet_timeout": (60, 172800, "seconds"),
+}
+_WHY = {
+    "stale_file_hours": " (a job can take a day)",
+    "max_follow_up_jobs": " (the DAG has that many follow-up rounds)",
+}
 
 #: The transfer's argument names of the settings it checks.
 _TRANSFER_FIELDS = {"s3_bucket": "bucket", "s3_key_prefix": "key_prefix"}
@@ -66,7 +82,8 @@ class ErasureSettings:
 
     :param warehouse_conn_id: common-sql connection of the erasure requests table.
     :param aws_conn_id: AWS connection for S3 and Personalize.
-    :param dataset_group_arns: every dataset group the users are erased from.
+    :param dataset_group_arns: every dataset group the users are erased from; empty until a
+        ``dataset_group_selector`` is resolved (:func:`select_dataset_groups`).
     :param role_arn: IAM role Personalize assumes to read the deletion files.
     :param bucket: S3 bucket of the deletion files (SSE-S3, never a customer KMS key).
     :param key_prefix: folder under which each run writes its files.
@@ -76,6 +93,13 @@ class ErasureSettings:
     :param cleanup_files: delete the run's deletion files once its jobs ended.
     :param overdue_days: age after which a pending request is reported overdue (GDPR: 30 days).
     :param stale_file_hours: age after which deletion files an earlier run kept are deleted.
+    :param max_follow_up_jobs: follow-up jobs at most per dataset group and file when a job overlapped
+        activity (a training, an import, a batch job); then the run fails.
+    :param quiet_timeout: seconds the create tasks wait, per try, for a quiet dataset group.
+    :param dataset_group_selector: ``"all"`` or a tag filter as canonical JSON (``{"key": "value"}``)
+        when the dataset groups are chosen by a selector; empty when they are named.
+    :param allowed_dataset_group_arns: the allow-list that applies to this run's groups (set when the
+        trigger form chose them); empty for no restriction.
     """
 
     warehouse_conn_id: str
@@ -90,17 +114,39 @@ class ErasureSettings:
     cleanup_files: bool
     overdue_days: int
     stale_file_hours: int
+    max_follow_up_jobs: int
+    quiet_timeout: int
+    dataset_group_selector: str = ""
+    allowed_dataset_group_arns: tuple[str, ...] = ()
+
+    @property
+    def selector(self) -> str | dict[str, str] | None:
+        """The dataset group selector (``"all"`` or tag key to value); None when groups are named."""
+        if not self.dataset_group_selector:
+            return None
+        return (
+            ALL_GROUPS
+            if self.dataset_group_selector == ALL_GROUPS
+            else json.loads(self.dataset_group_selector)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as plain JSON, for XCom."""
         values = asdict(self)
         values["dataset_group_arns"] = list(self.dataset_group_arns)
+        values["allowed_dataset_group_arns"] = list(self.allowed_dataset_group_arns)
         return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ErasureSettings:
         """:param values: what :meth:`as_dict` returned."""
-        return cls(**{**values, "dataset_group_arns": tuple(values["dataset_group_arns"])})
+        return cls(
+            **{
+                **values,
+                "dataset_group_arns": tuple(values["dataset_group_arns"]),
+                "allowed_dataset_group_arns": tuple(values.get("allowed_dataset_group_arns", ())),
+            }
+        )
 
 
 def check_conf(conf: Mapping[str, Any] | None) -> None:
@@ -128,7 +174,11 @@ def resolve_settings(params: Mapping[str, Any], get_variable: Callable[[str], An
     so their Variables apply unless the form sets them. Params that are not form fields are ignored:
     :func:`check_conf` refuses them in the run's conf. When the Variable
     ``personalize_erasure_allowed_dataset_group_arns`` is set, dataset groups given in the form must
-    be among its groups.
+    be among its groups (for a selector given in the form: every group it resolves to).
+
+    ``dataset_group_arns`` may also be a selector: ``"all"`` or a tag filter (a JSON object of tag key
+    to value); from the trigger form, whose field is a list, a list of that one item (``all`` or the
+    JSON object as text). It is resolved by :func:`select_dataset_groups` (an AWS call), not here.
 
     :param params: the DAG run's params.
     :param get_variable: returns a Variable's (JSON-decoded) value, or None when not set.
@@ -143,10 +193,20 @@ def resolve_settings(params: Mapping[str, Any], get_variable: Callable[[str], An
         else:
             from_form.add(name)
         values[name] = default if _is_empty(value) else _checked_type(name, value)
-    groups = tuple(dict.fromkeys(values["dataset_group_arns"]))
+    selector = _selector(values["dataset_group_arns"])
+    groups = () if selector else tuple(dict.fromkeys(values["dataset_group_arns"]))
+    allowed: tuple[str, ...] = ()
     if "dataset_group_arns" in from_form:
-        _check_allowed(groups, get_variable(VARIABLE_PREFIX + ALLOWED_GROUPS))
-    settings = ErasureSettings(**{**values, "dataset_group_arns": groups})
+        allowed = _allow_list(get_variable(VARIABLE_PREFIX + ALLOWED_GROUPS))
+        _check_allowed(groups, allowed)
+    settings = ErasureSettings(
+        **{
+            **values,
+            "dataset_group_arns": groups,
+            "dataset_group_selector": selector,
+            "allowed_dataset_group_arns": allowed,
+        }
+    )
     _validate(settings)
     return settings
 
@@ -169,7 +229,7 @@ def _checked_type(name: str, value: Any) -> Any:
             )
         return value
     if name == "dataset_group_arns":
-        return _string_list(name, value)
+        return value if value == ALL_GROUPS or isinstance(value, Mapping) else _string_list(name, value)
     if not isinstance(value, str):
         raise PersonalizeValidationError(name, "must be a string")
     return value
@@ -184,11 +244,46 @@ def _string_list(name: str, value: Any) -> list[str]:
     return value
 
 
-def _check_allowed(groups: tuple[str, ...], allowed: Any) -> None:
-    """Refuse form-given dataset groups outside the allow-list Variable, when it is set."""
+def _selector(value: Any) -> str:
+    """
+    The canonical text of a dataset group selector (``"all"`` or sorted JSON of a tag filter); empty
+    when ``value`` names groups. The tags' rules of the service model are checked by the hook's
+    :meth:`~.PersonalizeHook.list_dataset_groups_by`, before its first call.
+    """
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
+        item = value[0].strip()
+        if item == ALL_GROUPS:
+            return ALL_GROUPS
+        if item.startswith("{"):
+            try:
+                value = json.loads(item)
+            except ValueError:
+                raise PersonalizeValidationError(
+                    "dataset_group_arns", "a tag filter must be a JSON object of tag key to value"
+                ) from None
+    if value == ALL_GROUPS:
+        return ALL_GROUPS
+    if not isinstance(value, Mapping):
+        return ""
+    if not value or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise PersonalizeValidationError(
+            "dataset_group_arns", 'must be "all" or a non-empty JSON object of tag key to value (strings)'
+        )
+    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"))
+
+
+def _allow_list(allowed: Any) -> tuple[str, ...]:
+    """The groups of the allow-list Variable; empty when it is not set."""
     if _is_empty(allowed):
+        return ()
+    return tuple(_string_list(VARIABLE_PREFIX + ALLOWED_GROUPS, allowed))
+
+
+def _check_allowed(groups: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    """Refuse form-given dataset groups outside the allow-list Variable, when it is set."""
+    if not allowed:
         return
-    allowed_groups = set(_string_list(VARIABLE_PREFIX + ALLOWED_GROUPS, allowed))
+    allowed_groups = set(allowed)
     for index, arn in enumerate(groups):
         if arn not in allowed_groups:
             raise PersonalizeValidationError(
@@ -197,8 +292,34 @@ def _check_allowed(groups: tuple[str, ...], allowed: Any) -> None:
             )
 
 
+def select_dataset_groups(
+    settings: ErasureSettings, list_groups: Callable[[str | dict[str, str]], list[str]]
+) -> ErasureSettings:
+    """
+    The settings with the dataset groups their selector names now (unchanged when groups are named).
+
+    :param settings: the run's settings.
+    :param list_groups: lists the ACTIVE dataset groups a selector names
+        (:meth:`~.PersonalizeHook.list_dataset_groups_by`).
+    :raises PersonalizeValidationError: the selector names no group, or the trigger form's selector
+        names a group outside the allow-list Variable.
+    """
+    selector = settings.selector
+    if selector is None:
+        return settings
+    groups = tuple(list_groups(selector))
+    if not groups:
+        raise PersonalizeValidationError(
+            "dataset_group_arns", "names no ACTIVE dataset group (selector resolved to none)"
+        )
+    _check_allowed(groups, settings.allowed_dataset_group_arns)
+    for index, arn in enumerate(groups):
+        validate_member("CreateDataDeletionJob", "datasetGroupArn", arn, f"dataset_group_arns[{index}]")
+    return replace(settings, dataset_group_arns=groups)
+
+
 def _validate(settings: ErasureSettings) -> None:
-    if not settings.dataset_group_arns:
+    if not settings.dataset_group_arns and not settings.dataset_group_selector:
         raise PersonalizeValidationError(
             "dataset_group_arns",
             "must name at least one dataset group "

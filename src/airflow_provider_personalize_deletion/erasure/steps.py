@@ -25,6 +25,7 @@ from airflow_provider_personalize_deletion.erasure.settings import (
     ErasureSettings,
     check_conf,
     resolve_settings,
+    select_dataset_groups,
 )
 from airflow_provider_personalize_deletion.erasure.store import (
     ClaimChangedError,
@@ -32,13 +33,19 @@ from airflow_provider_personalize_deletion.erasure.store import (
     batch_key,
 )
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
-from airflow_provider_personalize_deletion.hooks.personalize import INTERMEDIATE_STATES
+from airflow_provider_personalize_deletion.hooks.activity import Activity, overlapping
+from airflow_provider_personalize_deletion.hooks.personalize import INTERMEDIATE_STATES, SUCCESS_STATES
 from airflow_provider_personalize_deletion.transfers.s3_upload import abort_stale_multipart_uploads
 
 log = logging.getLogger(__name__)
 
 #: Describes a data deletion job by ARN (``PersonalizeHook.describe_data_deletion_job``).
 Describe = Callable[[str], dict[str, Any]]
+#: Opens, for the run's settings, the lister of the dataset groups a selector names
+#: (``PersonalizeHook.list_dataset_groups_by``).
+ListGroups = Callable[[ErasureSettings], Callable[[Any], list[str]]]
+#: Lists what uses a dataset group's datasets (``PersonalizeHook.list_dataset_group_activity``).
+ListActivity = Callable[[str], list[Activity]]
 
 
 class ErasureRunFailedError(AirflowFailException):
@@ -54,9 +61,14 @@ def collect_erasure_requests(
     get_variable: Callable[[str], Any | None],
     *,
     conf: Mapping[str, Any] | None,
+    list_groups: ListGroups | None = None,
 ) -> dict[str, Any]:
     """
     Resolve the settings, register ad-hoc requests, set aside invalid ones, report overdue ones, claim.
+
+    A dataset group selector (``"all"`` or a tag filter) is resolved here, after the settings are
+    validated and before anything is written (a read, which a dry run makes too); the result names
+    the selector and the groups, which every later task compares with its own resolution.
 
     Each try claims under its own key, and so exports to its own S3 folder: a cleared run claims
     what is pending now, and its jobs (named after their input) are new ones. A dry run writes
@@ -69,11 +81,19 @@ def collect_erasure_requests(
     :param store_for: opens the request store of the settings' warehouse.
     :param get_variable: returns an Airflow Variable's value, or None.
     :param conf: the DAG run's conf: a key that is not a trigger form field refuses the run.
-    :return: the claim (``batch_key``, ``collected_at``) and, for display only, the settings and
-        the request counts.
+    :param list_groups: opens the lister of the dataset groups a selector names, for the settings;
+        needed only when the settings hold a selector.
+    :return: the claim (``batch_key``, ``collected_at``), the dataset groups (``dataset_groups``:
+        ``selector``, None when named, and ``arns``) and, for display only, the settings and the
+        request counts.
     """
     check_conf(conf)
     settings = resolve_settings(params, get_variable)
+    if settings.selector is not None:
+        if list_groups is None:
+            raise ValueError("a dataset group selector needs list_groups")
+        settings = select_dataset_groups(settings, list_groups(settings))
+        log.info("The dataset group selector names %d dataset group(s)", len(settings.dataset_group_arns))
     ad_hoc = _checked_user_ids(params.get("user_ids") or [])
     store = store_for(settings)
     key = batch_key(f"{run_id}#{try_number}")
@@ -112,8 +132,42 @@ def collect_erasure_requests(
         "settings": settings.as_dict(),  # for display: every task resolves the settings itself
         "batch_key": key,
         "collected_at": now.isoformat(),
+        "dataset_groups": dataset_groups_record(settings),
         "requests": requests,
     }
+
+
+def dataset_groups_record(settings: ErasureSettings) -> dict[str, Any]:
+    """
+    The run's dataset groups and the selector that chose them (None when named), for XCom and audit.
+
+    :param settings: the run's settings, selector resolved.
+    """
+    return {"selector": settings.selector, "arns": list(settings.dataset_group_arns)}
+
+
+def selected_groups_problem(settings: ErasureSettings, collected: Mapping[str, Any]) -> str | None:
+    """
+    Why the groups a selector names now differ from those the collect step resolved; None when equal.
+
+    A later task resolves the selector again and takes the groups from that resolution: the collect
+    step's XCom can only make the run refuse, never choose a group. A group created, tagged or
+    deleted during the run therefore fails it (its requests stay pending for the next run, which
+    erases them in every group the selector names then).
+
+    :param settings: the run's settings, selector resolved by the task.
+    :param collected: the collect step's XCom.
+    """
+    if settings.selector is None:
+        return None
+    recorded = (collected.get("dataset_groups") or {}).get("arns")
+    if isinstance(recorded, list) and set(recorded) == set(settings.dataset_group_arns):
+        return None
+    return (
+        "the dataset groups the selector names changed since the run started "
+        f"({len(settings.dataset_group_arns)} now; the collect step resolved "
+        f"{len(recorded) if isinstance(recorded, list) else 'none'})"
+    )
 
 
 def _dry_run_counts(
@@ -161,16 +215,89 @@ def plan_deletion_jobs(
     if problem:
         raise ErasureRunFailedError(f"No deletion job planned: {problem}")
     return [
-        {
-            "dataset_group_arn": group,
-            "data_location": location,
-            "role_arn": settings.role_arn,
-            "aws_conn_id": settings.aws_conn_id,
-            "tags": {"purpose": "gdpr-erasure", "erasure-batch": claim.batch_key[:16]},
-        }
+        _job_arguments(settings, claim, group, location, {})
         for group in settings.dataset_group_arns
         for location in export["data_locations"]
     ]
+
+
+def _job_arguments(
+    settings: ErasureSettings, claim: Claim, group: str, location: str, tags: Mapping[str, str]
+) -> dict[str, Any]:
+    """The create task's arguments of one job: it waits for a quiet dataset group before creating."""
+    return {
+        "dataset_group_arn": group,
+        "data_location": location,
+        "role_arn": settings.role_arn,
+        "aws_conn_id": settings.aws_conn_id,
+        "action_if_not_quiet": "wait",
+        "quiet_timeout": settings.quiet_timeout,
+        "tags": {"purpose": "gdpr-erasure", "erasure-batch": claim.batch_key[:16], **tags},
+    }
+
+
+def plan_follow_up_jobs(
+    settings: ErasureSettings,
+    claim: Claim,
+    export: Mapping[str, Any],
+    round_number: int,
+    previous: Sequence[Mapping[str, Any]],
+    describe: Describe,
+) -> list[dict[str, Any]]:
+    """
+    Follow-up jobs of one round: the same file again, in each dataset group whose job of the previous
+    round COMPLETED while something (a training, an import, a batch job) ran on the group.
+
+    Amazon Personalize cannot guarantee that the users are gone from what ran meanwhile and
+    recommends another data deletion job; the create task waits for the group to be quiet first.
+    A round beyond ``max_follow_up_jobs`` plans nothing: ``record_erasure`` then fails the run, as the
+    last job overlapped. What to follow up comes from the previous round's XComs (the sensor's
+    ``overlapping_activity``): a forged one can only add a job; each job's group and file are those
+    the service describes, and must be one of this run's (group, file) pairs.
+
+    :param settings: the run's settings, selector resolved.
+    :param claim: the run's claim.
+    :param export: the transfer's summary.
+    :param round_number: the follow-up round, from 1.
+    :param previous: the previous round's jobs: ``{"job_arn", "overlapping_activity"}`` each.
+    :param describe: describes a job by ARN.
+    :return: the create task's mapped arguments (empty when nothing overlapped).
+    :raises ErasureRunFailedError: the export or a job to follow up is not this run's.
+    """
+    planned = {
+        (job["dataset_group_arn"], job["data_location"]): job
+        for job in plan_deletion_jobs(settings, claim, export)
+    }
+    overlapped = [item for item in previous if item.get("job_arn") and item.get("overlapping_activity")]
+    if not overlapped:
+        log.info("Follow-up round %d: no job of the previous round overlapped activity", round_number)
+        return []
+    if round_number > settings.max_follow_up_jobs:
+        log.error(
+            "%d job(s) still overlapped activity after %d follow-up round(s) (max_follow_up_jobs): "
+            "no further job; the run fails and its requests stay pending",
+            len(overlapped),
+            settings.max_follow_up_jobs,
+        )
+        return []
+    jobs: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in overlapped:
+        job = describe(str(item["job_arn"]))
+        pair = (job["datasetGroupArn"], job["dataSource"]["dataLocation"])
+        if job["status"] not in SUCCESS_STATES or pair not in planned:
+            raise ErasureRunFailedError(
+                f"No follow-up job planned: {job['dataDeletionJobArn']} did not complete reading one of "
+                "this run's deletion files in one of its dataset groups"
+            )
+        tags = {"erasure-follow-up": str(round_number)}
+        jobs[pair] = _job_arguments(settings, claim, pair[0], pair[1], tags)
+    log.warning(
+        "Follow-up round %d: %d job(s) overlapped activity on their dataset group: running the same "
+        "file again once the group is quiet",
+        round_number,
+        len(jobs),
+    )
+    return list(jobs.values())
 
 
 def _export_problem(settings: ErasureSettings, claim: Claim, export: Mapping[str, Any]) -> str | None:
@@ -201,11 +328,20 @@ def record_erasure(
     now: datetime,
     *,
     fingerprint_key: Callable[[], bytes],
+    activity: ListActivity,
     superseded: Mapping[str, Sequence[str]] | None = None,
+    rounds: Mapping[str, int] | None = None,
     counts: Mapping[str, Any] | None = None,
+    groups_problem: str | None = None,
 ) -> dict[str, Any]:
     """
-    Mark the claimed requests erased if, and only if, every dataset group's jobs COMPLETED; audit the run.
+    Mark the claimed requests erased if, and only if, in every dataset group the last job on each file
+    COMPLETED with nothing overlapping it; audit the run.
+
+    What overlapped each COMPLETED job is listed here again (one activity listing per dataset group),
+    not taken from the sensors' XComs. A group's jobs are its initial jobs (one per file) and its
+    follow-up jobs (the same file again, at most one per round); each job, with what overlapped it,
+    is in the audit record.
 
     What is marked is bound to what the jobs read: the export must name this collect try's claim
     and this claim's files, every job must be this run's (its input one of the export's files,
@@ -223,8 +359,13 @@ def record_erasure(
     :param run_id: the DAG run's id.
     :param now: the current time (aware).
     :param fingerprint_key: returns the secret key of the export's fingerprint.
+    :param activity: lists what uses a dataset group's datasets.
     :param superseded: the FAILED jobs each job replaced (create task, XCom ``superseded_job_arns``),
         by job ARN; recorded in the audit next to the job that replaced them.
+    :param rounds: the round of each job (0: the initial jobs, then the follow-up rounds), by job ARN;
+        jobs not in it count as initial jobs.
+    :param groups_problem: why the dataset groups are not the run's (a selector that names others
+        now); the run then marks nothing.
     :param counts: the collect step's request counts, copied into the audit for display only (only
         numbers are kept); no decision depends on them.
     :return: the audit record.
@@ -243,11 +384,15 @@ def record_erasure(
     for arn in job_arns:
         job = describe(arn)
         job[outcomes.SUPERSEDED] = list((superseded or {}).get(arn, []))
+        job[outcomes.ROUND] = int((rounds or {}).get(arn, 0))
         jobs.append(job)
+    _add_overlaps(jobs, activity)
     groups = outcomes.group_outcomes(settings.dataset_group_arns, export["file_count"] if export else 0, jobs)
     outcome, problems = _decide(requests["claimed"], export, groups)
     if outcome == outcomes.ERASED:
         problems = _unbound(settings, claim, export, jobs)  # type: ignore[arg-type]
+    if requests["claimed"] and groups_problem:
+        outcome, problems = outcomes.FAILED, [groups_problem, *problems]
     if outcome == outcomes.ERASED and not problems:
         try:
             requests["erased"] = store.mark_erased(
@@ -269,6 +414,8 @@ def record_erasure(
         "recorded_at": now.isoformat(),
         "requests": {"erased": 0, **requests},
         "export": _export_record(export),
+        "dataset_group_selection": dataset_groups_record(settings),
+        "follow_up_jobs": sum(1 for job in jobs if job[outcomes.ROUND] > 0),
         "dataset_groups": [group.as_record() for group in groups],
     }
     store.write_audit(run_id, now, outcome, record)
@@ -301,6 +448,22 @@ def _display_counts(counts: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def _add_overlaps(jobs: list[dict[str, Any]], activity: ListActivity) -> None:
+    """Add to each COMPLETED job what of its dataset group ran during its life (listed once a group)."""
+    listed: dict[str, list[Activity]] = {}
+    for job in jobs:
+        if job["status"] not in SUCCESS_STATES:
+            job[outcomes.OVERLAP] = None
+            continue
+        group = job["datasetGroupArn"]
+        if group not in listed:
+            listed[group] = activity(group)
+        found = overlapping(
+            listed[group], _aware(job["creationDateTime"]), _aware(job["lastUpdatedDateTime"])
+        )
+        job[outcomes.OVERLAP] = [item.as_record() for item in found]
+
+
 def _unbound(
     settings: ErasureSettings, claim: Claim, export: Mapping[str, Any], jobs: list[dict[str, Any]]
 ) -> list[str]:
@@ -321,9 +484,20 @@ def _unbound(
         if job.get("dataSource", {}).get("dataLocation") not in files
         or _aware(job["creationDateTime"]) < not_before
     ]
-    read = {(job["datasetGroupArn"], job["dataSource"]["dataLocation"]) for job in jobs if not problems}
-    if not problems and read != {(group, file) for group in settings.dataset_group_arns for file in files}:
-        problems.append("the jobs do not cover every dataset group and deletion file exactly")
+    if problems:
+        return problems
+    pairs = {(group, file) for group in settings.dataset_group_arns for file in files}
+    read = Counter(
+        (job["datasetGroupArn"], job["dataSource"]["dataLocation"], job.get(outcomes.ROUND, 0))
+        for job in jobs
+    )
+    initial = {(group, file) for group, file, round_number in read if round_number == 0}
+    follow_ups = {(group, file) for group, file, round_number in read if round_number > 0}
+    if initial != pairs or max(read.values(), default=0) > 1 or not follow_ups <= pairs:
+        problems.append(
+            "the jobs do not cover every dataset group and deletion file exactly (one initial job each, "
+            "at most one follow-up job a round)"
+        )
     return problems
 
 
