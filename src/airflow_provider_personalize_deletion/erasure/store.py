@@ -97,7 +97,7 @@ class ErasureRequestStore:
 
     @database_errors("Creating the erasure tables")
     def create_tables(self) -> None:
-        """Create both tables if missing, with portable SQL (SQLite, PostgreSQL, MySQL)."""
+        """Create both tables if missing, with portable SQL (SQLite and PostgreSQL are tested)."""
         self.hook.run(
             [
                 f"""CREATE TABLE IF NOT EXISTS {self.requests_table} (
