@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import datetime
 
@@ -206,3 +207,34 @@ async def _first_event(trigger) -> dict:
     async for event in trigger.run():
         return event.payload
     raise AssertionError("the trigger fired no event")
+
+
+def test_a_training_started_during_a_slot_wait_in_the_worker_is_waited_for(emulator, stage, deletion_file):
+    hook = PersonalizeHook()
+    for index in range(5):  # the dataset group's 5 PENDING jobs: the next create is refused
+        emulator.hold(f"busy-{index}", "PENDING")
+        hook.create_data_deletion_job(f"busy-{index}", stage.group, deletion_file, ROLE_ARN)
+    creates_before = emulator.calls("CreateDataDeletionJob")
+
+    def train_then_free_the_slots() -> None:
+        deadline = time.monotonic() + 30
+        while emulator.calls("CreateDataDeletionJob") <= creates_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        emulator.hold("training-late", "CREATE IN_PROGRESS")
+        stage.version(stage.solution(), name="training-late", trained=False)
+        for index in range(5):
+            emulator.release(f"busy-{index}")
+        release_after_calls(emulator, "ListSolutionVersions", 2, "training-late")
+
+    thread = threading.Thread(target=train_then_free_the_slots, daemon=True)
+    thread.start()
+    arn = operator(
+        stage.group, deletion_file, slot_wait_delay=1, slot_wait_max_delay=1, quiet_timeout=60
+    ).execute(task_context())
+    thread.join()
+    job = hook.describe_data_deletion_job(arn)
+    (training,) = [
+        item for item in hook.list_dataset_group_activity(stage.group) if item.kind == "solution_version"
+    ]
+    assert training.status == "ACTIVE"
+    assert job["creationDateTime"] >= training.last_updated  # created only once the training ended

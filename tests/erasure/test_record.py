@@ -183,3 +183,15 @@ def test_an_id_changed_while_the_requests_are_marked_is_not_marked(world, emulat
         record(world, collected, export, arns)
     assert world.statuses() == {"user-001": "pending", "user-002": "pending"}
     assert_nothing_marked(world, "fingerprints differ")
+
+
+def test_a_failed_activity_listing_marks_nothing_and_the_audit_says_why(world, emulator):
+    collected, export, arns = export_and_erase(world, "user-001", "user-007")
+    emulator.throttle(1000, "ListSolutions")  # every try botocore makes is refused
+    with pytest.raises(steps.ErasureRunFailedError, match="could not be listed") as error:
+        record(world, collected, export, arns)
+    assert "user-001" not in str(error.value)
+    assert set(world.statuses().values()) == {"pending"}
+    ((outcome, audit),) = world.audit()
+    assert outcome == "failed"
+    assert any("could not be listed (ThrottlingException)" in problem for problem in audit["problems"])

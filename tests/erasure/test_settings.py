@@ -147,3 +147,19 @@ def test_form_groups_must_be_in_the_allow_list_variable_when_it_is_set():
         resolve_settings(
             {"dataset_group_arns": [GROUP]}, variables(role_arn=ROLE, allowed_dataset_group_arns=5)
         )
+
+
+DEEPLY_NESTED = '{"a":' + "[" * 200_000 + "]" * 200_000 + "}"
+
+
+def test_a_selector_nested_deeper_than_json_decodes_is_refused_naming_the_field():
+    with pytest.raises(PersonalizeValidationError, match="dataset_group_arns") as error:
+        resolve_settings({"dataset_group_arns": [DEEPLY_NESTED]}, variables(role_arn=ROLE))
+    assert "[[[" not in str(error.value)
+
+
+def test_a_variable_nested_deeper_than_json_decodes_is_read_as_text(monkeypatch):
+    from airflow_provider_personalize_deletion.erasure import runtime
+
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_DATASET_GROUP_ARNS", DEEPLY_NESTED)
+    assert runtime.get_variable("personalize_erasure_dataset_group_arns") == DEEPLY_NESTED

@@ -41,7 +41,7 @@ def get_variable(key: str) -> Any | None:
         return None
     try:
         return json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (or nested deeper than it decodes): the text
         return value
 
 

@@ -257,7 +257,7 @@ def _selector(value: Any) -> str:
         if item.startswith("{"):
             try:
                 value = json.loads(item)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested deeper than JSON decodes
                 raise PersonalizeValidationError(
                     "dataset_group_arns", "a tag filter must be a JSON object of tag key to value"
                 ) from None

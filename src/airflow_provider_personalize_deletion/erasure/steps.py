@@ -386,13 +386,15 @@ def record_erasure(
         job[outcomes.SUPERSEDED] = list((superseded or {}).get(arn, []))
         job[outcomes.ROUND] = int((rounds or {}).get(arn, 0))
         jobs.append(job)
-    _add_overlaps(jobs, activity)
+    listing_problems = _add_overlaps(jobs, activity)
     groups = outcomes.group_outcomes(settings.dataset_group_arns, export["file_count"] if export else 0, jobs)
     outcome, problems = _decide(requests["claimed"], export, groups)
     if outcome == outcomes.ERASED:
         problems = _unbound(settings, claim, export, jobs)  # type: ignore[arg-type]
     if requests["claimed"] and groups_problem:
         outcome, problems = outcomes.FAILED, [groups_problem, *problems]
+    if requests["claimed"] and listing_problems:
+        outcome, problems = outcomes.FAILED, [*listing_problems, *problems]
     if outcome == outcomes.ERASED and not problems:
         try:
             requests["erased"] = store.mark_erased(
@@ -448,20 +450,45 @@ def _display_counts(counts: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _add_overlaps(jobs: list[dict[str, Any]], activity: ListActivity) -> None:
-    """Add to each COMPLETED job what of its dataset group ran during its life (listed once a group)."""
-    listed: dict[str, list[Activity]] = {}
+def _add_overlaps(jobs: list[dict[str, Any]], activity: ListActivity) -> list[str]:
+    """
+    Add to each COMPLETED job what of its dataset group ran during its life (listed once a group).
+
+    :return: the dataset groups whose activity could not be listed, as problems; their jobs' overlap
+        is unknown (None), so those groups are not erased.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    listed: dict[str, list[Activity] | None] = {}
+    problems: list[str] = []
     for job in jobs:
         if job["status"] not in SUCCESS_STATES:
             job[outcomes.OVERLAP] = None
             continue
         group = job["datasetGroupArn"]
         if group not in listed:
-            listed[group] = activity(group)
+            try:
+                listed[group] = activity(group)
+            except (ClientError, BotoCoreError) as error:  # the code only: a message may quote data
+                code = (
+                    error.response["Error"]["Code"]
+                    if isinstance(error, ClientError)
+                    else type(error).__name__
+                )
+                listed[group] = None
+                problems.append(
+                    f"the activity of dataset group {group} could not be listed ({code}): whether a "
+                    "training, import or batch job overlapped its jobs is unknown"
+                )
+        group_activity = listed[group]
+        if group_activity is None:
+            job[outcomes.OVERLAP] = None
+            continue
         found = overlapping(
-            listed[group], _aware(job["creationDateTime"]), _aware(job["lastUpdatedDateTime"])
+            group_activity, _aware(job["creationDateTime"]), _aware(job["lastUpdatedDateTime"])
         )
         job[outcomes.OVERLAP] = [item.as_record() for item in found]
+    return problems
 
 
 def _unbound(

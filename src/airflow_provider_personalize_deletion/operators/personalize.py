@@ -394,6 +394,8 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
                     raise
                 slot_wait_started = self._wait_start(context, SLOT_WAIT_STATE_KEY, slot_wait_started)
                 self._wait_for_slot(slot_wait_started, code)
+                # A training or import may have started while this worker waited for a slot.
+                self._wait_for_quiet(context, None)
 
     def _create(self, name: str, own: bool, inputs: dict[str, Any]) -> str:
         """
