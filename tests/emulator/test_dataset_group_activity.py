@@ -8,15 +8,8 @@ import time
 import pytest
 
 from airflow_provider_personalize_deletion.emulator import EmulatorControlError
+from tests.core.conftest import BATCH_IO, RECIPE_ARN, SCHEMA_ARN
 from tests.emulator.conftest import ROLE_ARN
-
-SCHEMA_ARN = "arn:aws:personalize:us-east-1:123456789012:schema/interactions"
-RECIPE_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
-BATCH_IO = {
-    "jobInput": {"s3DataSource": {"path": "s3://batch/in.json"}},
-    "jobOutput": {"s3DataDestination": {"path": "s3://batch/out/"}},
-    "roleArn": ROLE_ARN,
-}
 
 
 @pytest.fixture
