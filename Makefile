@@ -26,8 +26,8 @@ system-deps:
 	@bash scripts/ensure-system-deps.sh
 
 lint: setup
-	$(VENV)/bin/ruff check src tests dags benchmarks scripts
-	$(VENV)/bin/ruff format --check src tests dags benchmarks scripts
+	$(VENV)/bin/ruff check airflow_provider_personalize_deletion tests dags benchmarks scripts
+	$(VENV)/bin/ruff format --check airflow_provider_personalize_deletion tests dags benchmarks scripts
 
 typecheck: setup
 	$(VENV)/bin/mypy

@@ -81,3 +81,13 @@ def test_the_dev_group_installs_the_emulator_extra_as_declared():
 def test_the_provider_info_names_the_documentation_url_of_the_distribution():
     assert get_provider_info()["documentation-url"] == DOCUMENTATION_URL
     assert PYPROJECT["project"]["urls"]["Documentation"] == DOCUMENTATION_URL
+
+
+def test_the_package_sits_at_the_top_of_the_repository_and_the_build_takes_it_from_there():
+    import airflow_provider_personalize_deletion as package
+
+    assert Path(package.__file__).resolve().parent == REPO / "airflow_provider_personalize_deletion"
+    assert not (REPO / "src").exists()
+    assert PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [
+        "airflow_provider_personalize_deletion"
+    ]
