@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "stale_file_hours": 48,
     "max_follow_up_jobs": 2,
     "quiet_timeout": 86400,
+    "create_tables": True,
 }
 
 #: The most follow-up rounds a run may take (the DAG has this many rounds of follow-up tasks).
@@ -58,7 +59,7 @@ ALL_GROUPS = "all"
 #: The Variable (``personalize_erasure_`` + this) listing the dataset groups the form may name.
 ALLOWED_GROUPS = "allowed_dataset_group_arns"
 
-_BOOLEANS = ("dry_run", "cleanup_files")
+_BOOLEANS = ("dry_run", "cleanup_files", "create_tables")
 #: Bounds of the whole-number settings: lowest, highest, unit.
 _WHOLE_NUMBERS = {
     "overdue_days": (1, 3650, "days"),
@@ -100,6 +101,8 @@ class ErasureSettings:
         when the dataset groups are chosen by a selector; empty when they are named.
     :param allowed_dataset_group_arns: the allow-list that applies to this run's groups (set when the
         trigger form chose them); empty for no restriction.
+    :param create_tables: a real run creates the request and audit tables when missing; off, the
+        deployment creates them itself and a run finding them missing fails before it changes anything.
     """
 
     warehouse_conn_id: str
@@ -118,6 +121,7 @@ class ErasureSettings:
     quiet_timeout: int
     dataset_group_selector: str = ""
     allowed_dataset_group_arns: tuple[str, ...] = ()
+    create_tables: bool = True
 
     @property
     def selector(self) -> str | dict[str, str] | None:

@@ -22,6 +22,7 @@ from airflow_provider_personalize_deletion.erasure import cleanup
 from airflow_provider_personalize_deletion.erasure import outcome as outcomes
 from airflow_provider_personalize_deletion.erasure.claim import Claim
 from airflow_provider_personalize_deletion.erasure.settings import (
+    VARIABLE_PREFIX,
     ErasureSettings,
     check_conf,
     resolve_settings,
@@ -99,7 +100,7 @@ def collect_erasure_requests(
     key = batch_key(f"{run_id}#{try_number}")
     requests = _dry_run_counts(store, ad_hoc, now, settings) if settings.dry_run else None
     if requests is None:
-        store.create_tables()
+        _ensure_tables(store, settings)
         added = store.add_requests(ad_hoc, f"ad-hoc:{batch_key(run_id)[:12]}", now) if ad_hoc else 0
         rejected = dict(store.reject_invalid(invalid_reason))
         if rejected:
@@ -168,6 +169,25 @@ def selected_groups_problem(settings: ErasureSettings, collected: Mapping[str, A
         f"({len(settings.dataset_group_arns)} now; the collect step resolved "
         f"{len(recorded) if isinstance(recorded, list) else 'none'})"
     )
+
+
+def _ensure_tables(store: ErasureRequestStore, settings: ErasureSettings) -> None:
+    """
+    Create the tables when the deployment lets the DAG do it, else check that they exist.
+
+    :param store: the request store of the run's warehouse.
+    :param settings: the run's settings (``create_tables``).
+    :raises PersonalizeValidationError: ``create_tables`` is off and a table is missing.
+    """
+    if settings.create_tables:
+        store.create_tables()
+    elif not store.tables_exist():
+        raise PersonalizeValidationError(
+            "create_tables",
+            f"is false (Variable {VARIABLE_PREFIX}create_tables), and the table {settings.requests_table} "
+            f"or {settings.audit_table} does not exist in the warehouse: create both with the statements "
+            "of the README's warehouse contract, or set the Variable to true",
+        )
 
 
 def _dry_run_counts(

@@ -95,29 +95,35 @@ class ErasureRequestStore:
         self.audit_table = audit_table
         self._p = hook.placeholder
 
+    def table_ddl(self) -> list[str]:
+        """
+        The statements that create both tables if missing, in portable SQL (SQLite and PostgreSQL are
+        tested): what a real run executes when the setting ``create_tables`` is on, and what a deployment
+        that creates the tables itself runs once (the README's warehouse contract prints them).
+        """
+        return [
+            f"""CREATE TABLE IF NOT EXISTS {self.requests_table} (
+                request_id VARCHAR(64) PRIMARY KEY,
+                user_id VARCHAR(1024),
+                requested_at TIMESTAMP NOT NULL,
+                source VARCHAR(64) NOT NULL,
+                status VARCHAR(16) NOT NULL,
+                batch_key VARCHAR(32),
+                erased_at TIMESTAMP,
+                erasure_record TEXT
+            )""",
+            f"""CREATE TABLE IF NOT EXISTS {self.audit_table} (
+                run_id VARCHAR(250) PRIMARY KEY,
+                recorded_at TIMESTAMP NOT NULL,
+                outcome VARCHAR(32) NOT NULL,
+                record TEXT NOT NULL
+            )""",
+        ]
+
     @database_errors("Creating the erasure tables")
     def create_tables(self) -> None:
-        """Create both tables if missing, with portable SQL (SQLite and PostgreSQL are tested)."""
-        self.hook.run(
-            [
-                f"""CREATE TABLE IF NOT EXISTS {self.requests_table} (
-                    request_id VARCHAR(64) PRIMARY KEY,
-                    user_id VARCHAR(1024),
-                    requested_at TIMESTAMP NOT NULL,
-                    source VARCHAR(64) NOT NULL,
-                    status VARCHAR(16) NOT NULL,
-                    batch_key VARCHAR(32),
-                    erased_at TIMESTAMP,
-                    erasure_record TEXT
-                )""",
-                f"""CREATE TABLE IF NOT EXISTS {self.audit_table} (
-                    run_id VARCHAR(250) PRIMARY KEY,
-                    recorded_at TIMESTAMP NOT NULL,
-                    outcome VARCHAR(32) NOT NULL,
-                    record TEXT NOT NULL
-                )""",
-            ]
-        )
+        """Create both tables if missing (:meth:`table_ddl`)."""
+        self.hook.run(self.table_ddl())
 
     @database_errors("Looking up the erasure tables")
     def tables_exist(self) -> bool:

@@ -1,0 +1,112 @@
+"""The setting ``create_tables``: a deployment that creates the tables itself, from the README."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from airflow.sdk import BaseHook
+
+from airflow_provider_personalize_deletion.erasure import runtime, steps
+from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS, resolve_settings
+from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+DDL_MARKER = "<!-- erasure-tables-ddl:"
+
+
+def readme_statements() -> list[str]:
+    """The SQL statements of the README's "Creating the tables yourself" block."""
+    text = README.read_text()
+    block = text[text.index(DDL_MARKER) :]
+    start = block.index("```sql\n") + len("```sql\n")
+    sql = block[start : block.index("\n```", start)]
+    return [statement.strip() for statement in sql.split(";") if statement.strip()]
+
+
+def normalised(statement: str) -> str:
+    return re.sub(r"\s+", " ", statement).replace("( ", "(").replace(" )", ")").strip()
+
+
+def store_on(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request) -> ErasureRequestStore:
+    if kind == "sqlite":
+        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")})
+        monkeypatch.setenv("AIRFLOW_CONN_PERSONALIZE_ERASURE_WAREHOUSE", uri)
+        conn_id = "personalize_erasure_warehouse"
+    else:
+        conn_id = request.getfixturevalue("postgres_conn_id")
+        monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_WAREHOUSE_CONN_ID", conn_id)
+    hook = BaseHook.get_connection(conn_id).get_hook(hook_params={"log_sql": False})
+    return ErasureRequestStore(hook)
+
+
+def collect(conf: dict | None = None) -> dict:
+    return steps.collect_erasure_requests(
+        conf or {},
+        "manual__1",
+        1,
+        datetime.now(timezone.utc),
+        runtime.request_store,
+        runtime.get_variable,
+        conf=conf or {},
+    )
+
+
+@pytest.fixture
+def groups_set(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_DATASET_GROUP_ARNS",
+        json.dumps(["arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"]),
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_ROLE_ARN", "arn:aws:iam::123456789012:role/Deletion")
+
+
+def test_the_readme_statements_are_the_ones_the_dag_runs():
+    store = ErasureRequestStore.__new__(ErasureRequestStore)
+    store.requests_table, store.audit_table = DEFAULTS["requests_table"], DEFAULTS["audit_table"]
+    assert [normalised(s) for s in readme_statements()] == [normalised(s) for s in store.table_ddl()]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_with_create_tables_off_a_run_refuses_missing_tables_and_creates_none(
+    kind, groups_set, tmp_path, monkeypatch, request
+):
+    store = store_on(kind, tmp_path, monkeypatch, request)
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_CREATE_TABLES", "false")
+    with pytest.raises(PersonalizeValidationError) as raised:
+        collect()
+    message = str(raised.value)
+    assert "create_tables" in message
+    assert "erasure_requests" in message
+    assert not store.tables_exist()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_with_create_tables_off_a_run_works_on_tables_made_from_the_readme(
+    kind, groups_set, tmp_path, monkeypatch, request
+):
+    store = store_on(kind, tmp_path, monkeypatch, request)
+    store.hook.run(readme_statements())
+    store.add_requests(["user-001", "user-002"], "portal", datetime.now(timezone.utc))
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_CREATE_TABLES", "false")
+    issued: list = []
+    monkeypatch.setattr(ErasureRequestStore, "create_tables", lambda self: issued.append(self))
+    collected = collect()
+    assert collected["requests"]["claimed"] == 2
+    assert issued == []
+
+
+def test_with_create_tables_on_a_run_creates_the_missing_tables(groups_set, tmp_path, monkeypatch, request):
+    store = store_on("sqlite", tmp_path, monkeypatch, request)
+    assert collect()["requests"]["claimed"] == 0
+    assert store.tables_exist()
+
+
+def test_create_tables_must_be_a_json_boolean():
+    values = {"personalize_erasure_create_tables": "no"}
+    with pytest.raises(PersonalizeValidationError, match=r"create_tables.*true or false"):
+        resolve_settings({}, values.get)
