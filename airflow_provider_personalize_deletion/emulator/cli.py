@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import threading
 from collections.abc import Sequence
@@ -12,7 +13,12 @@ from typing import Any
 
 from airflow_provider_personalize_deletion.emulator.personalize import JobTimings
 from airflow_provider_personalize_deletion.emulator.request_guard import parse_extra_hosts
-from airflow_provider_personalize_deletion.emulator.server import DEFAULT_MAX_INPUT_BYTES, LocalAws
+from airflow_provider_personalize_deletion.emulator.server import (
+    ACCESS_KEY_ID,
+    DEFAULT_MAX_INPUT_BYTES,
+    SECRET_ACCESS_KEY,
+    LocalAws,
+)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -55,6 +61,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "their in-progress status) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
+        "--bucket", action="append", default=[], metavar="NAME",
+        help="create this S3 bucket with SSE-S3 default encryption at start; repeat for more buckets",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dataset-group", action="append", default=[], metavar="NAME",
+        help="create this ACTIVE dataset group at start and print its ARN; repeat for more groups",
+    )  # fmt: skip
+    parser.add_argument(
+        "--users", type=argparse.FileType("r", encoding="utf-8"), metavar="FILE",
+        help="a text file of user ids, one per line, that every --dataset-group holds (so a deletion "
+        "job's numDeleted counts them); without it the groups hold no user",
+    )  # fmt: skip
+    parser.add_argument(
         "--max-input-bytes", type=int, default=DEFAULT_MAX_INPUT_BYTES,
         help="largest total size of a job's input files (default: %(default)s)",
     )  # fmt: skip
@@ -67,6 +86,54 @@ def _allowed_host(value: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError("must be HOST or HOST:PORT (an IPv6 address in brackets)") from None
     return value
+
+
+VARIABLE_BUCKET = "personalize_erasure_bucket"
+
+
+def seed(aws: LocalAws, buckets: Sequence[str], groups: Sequence[str], user_ids: Sequence[str]) -> list[str]:
+    """
+    Create the buckets (SSE-S3) and dataset groups asked for on the command line.
+
+    :param aws: the running emulator.
+    :param buckets: names of the buckets to create.
+    :param groups: names of the dataset groups to create.
+    :param user_ids: the user ids every new dataset group holds.
+    :return: the lines that tell the user what was created and how to point Airflow at it.
+    """
+    lines = []
+    if buckets:
+        import boto3
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=aws.endpoint_url,
+            region_name=aws.region,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+        for bucket in buckets:
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+            )
+            lines.append(
+                f"Bucket {bucket} (SSE-S3): airflow variables set personalize_erasure_bucket {bucket}"
+            )
+    arns = [aws.client.create_dataset_group(name, user_ids) for name in groups]
+    for name, arn in zip(groups, arns, strict=True):
+        lines.append(f"Dataset group {name} ({len(set(user_ids))} user(s)): {arn}")
+    if arns:
+        lines.append(f"airflow variables set personalize_erasure_dataset_group_arns '{json.dumps(arns)}'")
+        lines.append(
+            "Any role ARN of the right form is accepted: airflow variables set personalize_erasure_role_arn "
+            f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/PersonalizeDeletion"
+        )
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -84,8 +151,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     timings = JobTimings(args.pending_seconds, args.in_progress_seconds)
+    user_ids = [line.rstrip("\r\n") for line in args.users if line.strip()] if args.users else []
     with LocalAws(args.host, args.port, timings, args.max_input_bytes, args.region, args.allow_host) as aws:
         print(f"Emulator listening on {aws.endpoint_url}", flush=True)
+        for line in seed(aws, args.bucket, args.dataset_group, user_ids):
+            print(line, flush=True)
         print(
             f"Use it with: export AWS_ENDPOINT_URL={aws.endpoint_url} AWS_ACCESS_KEY_ID=testing "
             f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={aws.region}\n"

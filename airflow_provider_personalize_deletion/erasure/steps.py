@@ -194,17 +194,18 @@ def _dry_run_counts(
     store: ErasureRequestStore, ad_hoc: Sequence[str], now: datetime, settings: ErasureSettings
 ) -> dict[str, Any]:
     """What a real run would find, read without writing (not even the tables, when missing)."""
-    tables_exist = store.tables_exist()
-    would_reject = dict(store.count_invalid(invalid_reason)) if tables_exist else {}
+    missing = store.missing_tables()
+    readable = store.requests_table not in missing
+    would_reject = dict(store.count_invalid(invalid_reason)) if readable else {}
     counts = {
-        "pending": store.count_pending() - sum(would_reject.values()) if tables_exist else 0,
+        "pending": store.count_pending() - sum(would_reject.values()) if readable else 0,
         "claimed": 0,
-        "overdue": store.count_overdue(now - timedelta(days=settings.overdue_days)) if tables_exist else 0,
+        "overdue": store.count_overdue(now - timedelta(days=settings.overdue_days)) if readable else 0,
         "added_ad_hoc": 0,
         "rejected": {},
         "would_add_ad_hoc": len(set(ad_hoc)),
         "would_reject": would_reject,
-        "tables_missing": not tables_exist,
+        "tables_missing": bool(missing),
     }
     log.info(
         "Dry run: %d pending erasure request(s), %d ad-hoc id(s) not added, %d would be set aside; "
@@ -212,7 +213,7 @@ def _dry_run_counts(
         counts["pending"],
         counts["would_add_ad_hoc"],
         sum(would_reject.values()),
-        " (the request tables do not exist yet)" if not tables_exist else "",
+        f" (table(s) not created yet: {', '.join(missing)})" if missing else "",
     )
     return counts
 

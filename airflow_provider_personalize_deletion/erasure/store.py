@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
@@ -126,17 +127,36 @@ class ErasureRequestStore:
         self.hook.run(self.table_ddl())
 
     @database_errors("Looking up the erasure tables")
-    def tables_exist(self) -> bool:
-        """Tell whether both tables exist (a dry run reports on a warehouse without creating them)."""
+    def missing_tables(self) -> list[str]:
+        """
+        The tables that do not exist yet, requests table first; read without writing anything.
+
+        A SQLite warehouse whose file does not exist has no table, and is not opened: connecting would
+        create the file (a dry run writes nothing anywhere).
+        """
+        tables = [self.requests_table, self.audit_table]
+        if self._sqlite_file_missing():
+            return tables
         from sqlalchemy import inspect
 
         inspector = inspect(self.hook.get_sqlalchemy_engine())
-        return all(
-            inspector.has_table(name, schema=schema or None)
-            for schema, _, name in (
-                table.rpartition(".") for table in (self.requests_table, self.audit_table)
-            )
-        )
+        return [
+            table
+            for table in tables
+            if not inspector.has_table(table.rpartition(".")[2], schema=table.rpartition(".")[0] or None)
+        ]
+
+    def tables_exist(self) -> bool:
+        """Tell whether both tables exist."""
+        return not self.missing_tables()
+
+    def _sqlite_file_missing(self) -> bool:
+        if getattr(self.hook, "conn_type", None) != "sqlite":
+            return False
+        from sqlalchemy.engine import make_url
+
+        database = make_url(self.hook.get_uri()).database or ""
+        return database not in ("", ":memory:") and not Path(database).exists()
 
     @database_errors("Adding the erasure requests")
     def add_requests(self, user_ids: Iterable[str], source: str, requested_at: datetime) -> int:

@@ -110,3 +110,25 @@ def test_create_tables_must_be_a_json_boolean():
     values = {"personalize_erasure_create_tables": "no"}
     with pytest.raises(PersonalizeValidationError, match=r"create_tables.*true or false"):
         resolve_settings({}, values.get)
+
+
+def test_a_dry_run_counts_the_requests_of_a_requests_table_made_before_the_audit_table(
+    groups_set, tmp_path, monkeypatch, request
+):
+    store = store_on("sqlite", tmp_path, monkeypatch, request)
+    store.hook.run(readme_statements()[:1])
+    store.add_requests(["user-001", "user-002"], "portal", datetime.now(timezone.utc))
+    counts = collect({"dry_run": True})["requests"]
+    assert counts["pending"] == 2
+    assert counts["tables_missing"] is True
+    assert store.missing_tables() == ["erasure_audit"]
+
+
+def test_a_dry_run_on_a_sqlite_warehouse_that_does_not_exist_creates_no_file(
+    groups_set, tmp_path, monkeypatch, request
+):
+    store_on("sqlite", tmp_path, monkeypatch, request)
+    counts = collect({"dry_run": True})["requests"]
+    assert counts["tables_missing"] is True
+    assert counts["pending"] == 0
+    assert list(tmp_path.iterdir()) == []

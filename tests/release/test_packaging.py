@@ -91,3 +91,11 @@ def test_the_package_sits_at_the_top_of_the_repository_and_the_build_takes_it_fr
     assert PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [
         "airflow_provider_personalize_deletion"
     ]
+
+
+def test_the_readme_installs_the_wheel_of_this_version():
+    from airflow_provider_personalize_deletion import __version__
+
+    readme = (REPO / "README.md").read_text()
+    assert PYPROJECT["project"]["version"] == __version__
+    assert f"dist/airflow_provider_personalize_deletion-{__version__}-py3-none-any.whl[" in readme
