@@ -181,12 +181,12 @@ def _ensure_tables(store: ErasureRequestStore, settings: ErasureSettings) -> Non
     """
     if settings.create_tables:
         store.create_tables()
-    elif not store.tables_exist():
+    elif missing := store.missing_tables():
         raise PersonalizeValidationError(
             "create_tables",
-            f"is false (Variable {VARIABLE_PREFIX}create_tables), and the table {settings.requests_table} "
-            f"or {settings.audit_table} does not exist in the warehouse: create both with the statements "
-            "of the README's warehouse contract, or set the Variable to true",
+            f"is false (Variable {VARIABLE_PREFIX}create_tables), and the warehouse has no table "
+            f'{" nor ".join(missing)}: create it with the statements under "Creating the tables yourself" '
+            "in the README, or set the Variable to true",
         )
 
 
