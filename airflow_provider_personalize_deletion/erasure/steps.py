@@ -173,15 +173,18 @@ def selected_groups_problem(settings: ErasureSettings, collected: Mapping[str, A
 
 def _ensure_tables(store: ErasureRequestStore, settings: ErasureSettings) -> None:
     """
-    Create the tables when the deployment lets the DAG do it, else check that they exist.
+    Create the missing tables when the deployment lets the DAG do it, else refuse the run.
+
+    Tables that exist are left alone: no DDL, so no ``CREATE`` privilege, once they are there.
 
     :param store: the request store of the run's warehouse.
     :param settings: the run's settings (``create_tables``).
     :raises PersonalizeValidationError: ``create_tables`` is off and a table is missing.
     """
-    if settings.create_tables:
-        store.create_tables()
-    elif missing := store.missing_tables():
+    missing = store.missing_tables()
+    if missing and settings.create_tables:
+        store.create_tables(missing)
+    elif missing:
         raise PersonalizeValidationError(
             "create_tables",
             f"is false (Variable {VARIABLE_PREFIX}create_tables), and the warehouse has no table "

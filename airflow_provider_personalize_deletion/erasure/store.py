@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,32 +99,46 @@ class ErasureRequestStore:
     def table_ddl(self) -> list[str]:
         """
         The statements that create both tables if missing, in portable SQL (SQLite and PostgreSQL are
-        tested): what a real run executes when the setting ``create_tables`` is on, and what a deployment
-        that creates the tables itself runs once (the README's warehouse contract prints them).
+        tested): what a real run executes for a missing table when the setting ``create_tables`` is on,
+        and what a deployment that creates the tables itself runs once (the README prints them).
         """
-        return [
-            f"""CREATE TABLE IF NOT EXISTS {self.requests_table} (
-                request_id VARCHAR(64) PRIMARY KEY,
-                user_id VARCHAR(1024),
-                requested_at TIMESTAMP NOT NULL,
-                source VARCHAR(64) NOT NULL,
-                status VARCHAR(16) NOT NULL,
-                batch_key VARCHAR(32),
-                erased_at TIMESTAMP,
-                erasure_record TEXT
-            )""",
-            f"""CREATE TABLE IF NOT EXISTS {self.audit_table} (
-                run_id VARCHAR(250) PRIMARY KEY,
-                recorded_at TIMESTAMP NOT NULL,
-                outcome VARCHAR(32) NOT NULL,
-                record TEXT NOT NULL
-            )""",
-        ]
+        return [statement for statements in self._table_statements().values() for statement in statements]
+
+    def _table_statements(self) -> dict[str, list[str]]:
+        """Each table's statements, requests table first."""
+        return {
+            self.requests_table: [
+                f"""CREATE TABLE IF NOT EXISTS {self.requests_table} (
+                    request_id VARCHAR(64) PRIMARY KEY,
+                    user_id VARCHAR(1024),
+                    requested_at TIMESTAMP NOT NULL,
+                    source VARCHAR(64) NOT NULL,
+                    status VARCHAR(16) NOT NULL,
+                    batch_key VARCHAR(32),
+                    erased_at TIMESTAMP,
+                    erasure_record TEXT
+                )""",
+            ],
+            self.audit_table: [
+                f"""CREATE TABLE IF NOT EXISTS {self.audit_table} (
+                    run_id VARCHAR(250) PRIMARY KEY,
+                    recorded_at TIMESTAMP NOT NULL,
+                    outcome VARCHAR(32) NOT NULL,
+                    record TEXT NOT NULL
+                )""",
+            ],
+        }
 
     @database_errors("Creating the erasure tables")
-    def create_tables(self) -> None:
-        """Create both tables if missing (:meth:`table_ddl`)."""
-        self.hook.run(self.table_ddl())
+    def create_tables(self, tables: Sequence[str] | None = None) -> None:
+        """
+        Create the tables if missing (:meth:`table_ddl`).
+
+        :param tables: only these tables (a run passes the missing ones, so a warehouse whose tables
+            exist needs no ``CREATE`` privilege); None for both.
+        """
+        statements = self._table_statements()
+        self.hook.run([s for table in (tables or statements) for s in statements[table]])
 
     @database_errors("Looking up the erasure tables")
     def missing_tables(self) -> list[str]:
@@ -140,10 +154,14 @@ class ErasureRequestStore:
         from sqlalchemy import inspect
 
         inspector = inspect(self.hook.get_sqlalchemy_engine())
+        # The statements name the tables unquoted, so the database folds their case (PostgreSQL to
+        # lower case); SQLAlchemy reads a lower-case name as such a case-insensitive identifier.
         return [
             table
             for table in tables
-            if not inspector.has_table(table.rpartition(".")[2], schema=table.rpartition(".")[0] or None)
+            if not inspector.has_table(
+                table.rpartition(".")[2].lower(), schema=table.rpartition(".")[0].lower() or None
+            )
         ]
 
     def tables_exist(self) -> bool:

@@ -132,3 +132,46 @@ def test_a_dry_run_on_a_sqlite_warehouse_that_does_not_exist_creates_no_file(
     assert counts["tables_missing"] is True
     assert counts["pending"] == 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mixed_case_table_name_is_found_where_postgresql_folded_it(
+    groups_set, tmp_path, monkeypatch, request
+):
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_REQUESTS_TABLE", "Erasure_Requests")
+    store = store_on("postgres", tmp_path, monkeypatch, request)
+    store.requests_table = "Erasure_Requests"
+    store.hook.run(store.table_ddl())
+    store.add_requests(["user-001"], "portal", datetime.now(timezone.utc))
+    assert store.missing_tables() == []
+    assert collect({"dry_run": True})["requests"]["pending"] == 1
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_CREATE_TABLES", "false")
+    assert collect()["requests"]["claimed"] == 1
+
+
+def test_a_run_on_existing_tables_needs_no_create_privilege(groups_set, tmp_path, monkeypatch, request):
+    """The README's grants, no CREATE on the schema (PostgreSQL 15's default): the default setting runs."""
+    store = store_on("postgres", tmp_path, monkeypatch, request)
+    store.create_tables()
+    store.add_requests(["user-001"], "portal", datetime.now(timezone.utc))
+    server = request.getfixturevalue("postgres_server")
+    dbname = store.hook.get_connection(store.hook.get_conn_id()).schema
+    admin = server.connect(dbname)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("CREATE ROLE erasure_app LOGIN")
+        cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        cursor.execute("GRANT SELECT, INSERT, UPDATE ON erasure_requests TO erasure_app")
+        cursor.execute("GRANT SELECT, INSERT, DELETE ON erasure_audit TO erasure_app")
+    admin.close()
+    uri = server.uri(dbname).replace(f"//{server.user}@", "//erasure_app@")
+    monkeypatch.setenv("AIRFLOW_CONN_RESTRICTED_WAREHOUSE", uri)
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_WAREHOUSE_CONN_ID", "restricted_warehouse")
+    try:
+        assert collect()["requests"]["claimed"] == 1
+    finally:
+        admin = server.connect(dbname)
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute("DROP OWNED BY erasure_app")
+            cursor.execute("DROP ROLE erasure_app")
+        admin.close()
