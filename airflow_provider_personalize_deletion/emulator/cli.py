@@ -7,10 +7,14 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from airflow_provider_personalize_deletion.emulator.control import EmulatorControlError
 from airflow_provider_personalize_deletion.emulator.personalize import JobTimings
 from airflow_provider_personalize_deletion.emulator.request_guard import parse_extra_hosts
 from airflow_provider_personalize_deletion.emulator.server import (
@@ -19,6 +23,11 @@ from airflow_provider_personalize_deletion.emulator.server import (
     SECRET_ACCESS_KEY,
     LocalAws,
 )
+from airflow_provider_personalize_deletion.transfers.parameters import (
+    InvalidTransferParameterError,
+    check_bucket_name,
+)
+from airflow_provider_personalize_deletion.utils.service_model import find_violations
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -69,7 +78,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="create this ACTIVE dataset group at start and print its ARN; repeat for more groups",
     )  # fmt: skip
     parser.add_argument(
-        "--users", type=argparse.FileType("r", encoding="utf-8"), metavar="FILE",
+        "--users", type=_user_ids, default=[], metavar="FILE",
         help="a text file of user ids, one per line, that every --dataset-group holds (so a deletion "
         "job's numDeleted counts them); without it the groups hold no user",
     )  # fmt: skip
@@ -77,7 +86,41 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--max-input-bytes", type=int, default=DEFAULT_MAX_INPUT_BYTES,
         help="largest total size of a job's input files (default: %(default)s)",
     )  # fmt: skip
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for option, values, check in (
+        ("--bucket", args.bucket, _bucket_problem),
+        ("--dataset-group", args.dataset_group, _group_problem),
+    ):
+        for value in values:
+            if problem := check(value):
+                parser.error(f"argument {option}: {problem}")
+        if len(set(values)) < len(values):
+            parser.error(f"argument {option}: each name may be given once")
+    return args
+
+
+def _bucket_problem(name: str) -> str | None:
+    try:
+        check_bucket_name(name)
+    except InvalidTransferParameterError as error:
+        return str(error).removeprefix("Invalid s3_bucket: ")
+    return None
+
+
+def _group_problem(name: str) -> str | None:
+    violations = find_violations("CreateDatasetGroup", {"name": name})
+    return f"a dataset group name: {violations[0].rule}" if violations else None
+
+
+def _user_ids(path: str) -> list[str]:
+    """The user ids of a text file, one per line (blank lines skipped, never printed)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as lines:
+            return [line.rstrip("\r\n") for line in lines if line.strip()]
+    except UnicodeDecodeError:
+        raise argparse.ArgumentTypeError(f"{path} is not UTF-8 text") from None
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {error.strerror}") from None
 
 
 def _allowed_host(value: str) -> str:
@@ -101,10 +144,11 @@ def seed(aws: LocalAws, buckets: Sequence[str], groups: Sequence[str], user_ids:
     :param user_ids: the user ids every new dataset group holds.
     :return: the lines that tell the user what was created and how to point Airflow at it.
     """
+    from moto.core import DEFAULT_ACCOUNT_ID
+
     lines = []
     if buckets:
         import boto3
-        from moto.core import DEFAULT_ACCOUNT_ID
 
         s3 = boto3.client(
             "s3",
@@ -114,16 +158,17 @@ def seed(aws: LocalAws, buckets: Sequence[str], groups: Sequence[str], user_ids:
             aws_secret_access_key=SECRET_ACCESS_KEY,
         )
         for bucket in buckets:
-            s3.create_bucket(Bucket=bucket)
+            if aws.region == "us-east-1":  # the one region S3 refuses a location constraint for
+                s3.create_bucket(Bucket=bucket)
+            else:
+                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": aws.region})  # type: ignore[typeddict-item]
             s3.put_bucket_encryption(
                 Bucket=bucket,
                 ServerSideEncryptionConfiguration={
                     "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
                 },
             )
-            lines.append(
-                f"Bucket {bucket} (SSE-S3): airflow variables set personalize_erasure_bucket {bucket}"
-            )
+            lines.append(f"Bucket {bucket} (SSE-S3): airflow variables set {VARIABLE_BUCKET} {bucket}")
     arns = [aws.client.create_dataset_group(name, user_ids) for name in groups]
     for name, arn in zip(groups, arns, strict=True):
         lines.append(f"Dataset group {name} ({len(set(user_ids))} user(s)): {arn}")
@@ -151,10 +196,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     timings = JobTimings(args.pending_seconds, args.in_progress_seconds)
-    user_ids = [line.rstrip("\r\n") for line in args.users if line.strip()] if args.users else []
     with LocalAws(args.host, args.port, timings, args.max_input_bytes, args.region, args.allow_host) as aws:
         print(f"Emulator listening on {aws.endpoint_url}", flush=True)
-        for line in seed(aws, args.bucket, args.dataset_group, user_ids):
+        try:
+            lines = seed(aws, args.bucket, args.dataset_group, args.users)
+        except (ClientError, EmulatorControlError) as error:
+            sys.exit(f"personalize-deletion-emulator: could not create what was asked for: {error}")
+        for line in lines:
             print(line, flush=True)
         print(
             f"Use it with: export AWS_ENDPOINT_URL={aws.endpoint_url} AWS_ACCESS_KEY_ID=testing "
