@@ -10,6 +10,7 @@ claim of the requests they erased.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -112,7 +113,6 @@ class WarehouseSeeder:
 
     def __init__(self, store: ErasureRequestStore) -> None:
         self.store = store
-        self._count = 0
 
     def request(
         self,
@@ -128,8 +128,7 @@ class WarehouseSeeder:
         Add one request; an erased one is erased by ``run`` (its claim, at its ``recorded_at``), a
         pending one with a ``run`` was claimed by that (failed) run. Return its request id.
         """
-        self._count += 1
-        request_id = f"req-{self._count:07d}"
+        request_id = f"req-{uuid.uuid4().hex[:16]}"
         record: dict[str, Any] | None = None
         if status == ERASED:
             assert run is not None, "an erased request is erased by a run"
