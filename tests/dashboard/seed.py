@@ -10,6 +10,7 @@ claim of the requests they erased.
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -262,3 +263,107 @@ def small_world(seeder: WarehouseSeeder, now: datetime) -> SmallWorld:
         "frank": [seeder.request("frank", now)],
     }
     return SmallWorld(now, erased_run, failed_run, requests)
+
+
+def busy_quarter(seeder: WarehouseSeeder, now: datetime, seed: int = 7) -> list[Run]:
+    """
+    Ninety days of a busy intake, for the screenshot and the benchmark's first look: a daily run (one
+    in eight failed, one in six followed up after a training overlapped it), and about 30 requests a
+    day, most erased by the next erased run (those since it pending), a few rejected, plus a backlog of
+    five requests left pending since 35 to 50 days. Return the runs, oldest first.
+    """
+    rng = random.Random(seed)
+    runs = []
+    for days_ago in range(89, -1, -1):
+        recorded_at = (now - timedelta(days=days_ago)).replace(hour=2, minute=15, second=0, microsecond=0)
+        if recorded_at > now:
+            continue
+        failed = rng.random() < 1 / 8
+        followed_up = not failed and rng.random() < 1 / 6
+        name = recorded_at.strftime("%Y%m%d")
+        started = recorded_at - timedelta(hours=2)
+        deleted = rng.randint(8, 40)
+        jobs = [
+            job(
+                SHOP,
+                f"erase-shop-{name}",
+                "FAILED" if failed else "COMPLETED",
+                None if failed else deleted,
+                started,
+                overlapping=[],
+                failure_reason="Access denied" if failed else None,
+            )
+        ]
+        if followed_up:
+            jobs += [
+                job(
+                    NEWS,
+                    f"erase-news-{name}",
+                    "COMPLETED",
+                    deleted - 3,
+                    started,
+                    overlapping=[training(started)],
+                ),
+                job(
+                    NEWS,
+                    f"erase-news-{name}-1",
+                    "COMPLETED",
+                    deleted - 3,
+                    started + timedelta(hours=1),
+                    round_number=1,
+                    overlapping=[],
+                ),
+            ]
+        else:
+            jobs.append(job(NEWS, f"erase-news-{name}", "COMPLETED", deleted - 3, started, overlapping=[]))
+        outcome = outcomes.FAILED if failed else outcomes.ERASED
+        runs.append(
+            Run(
+                f"scheduled__{recorded_at.isoformat()}",
+                recorded_at,
+                outcome,
+                jobs=jobs,
+                problems=[f"{SHOP} is FAILED"] if failed else [],
+            )
+        )
+    rows = []
+    for days_ago in range(90, -1, -1):
+        for number in range(rng.randint(18, 42)):
+            requested_at = now - timedelta(days=days_ago, minutes=rng.randint(0, 1439))
+            erasing = next(
+                (run for run in runs if run.recorded_at > requested_at and run.outcome == outcomes.ERASED),
+                None,
+            )
+            status, run = (ERASED, erasing) if erasing else (PENDING, None)
+            if rng.random() < 0.02:
+                status, run = REJECTED, None
+            record = json.dumps({"rejected": "too_long"}) if status == REJECTED else None
+            rows.append(
+                (
+                    f"req-{uuid.uuid4().hex[:16]}",
+                    f"customer-{days_ago:02d}-{number:03d}",
+                    sql_timestamp(requested_at),
+                    "privacy-portal",
+                    status,
+                    run.claim if run else None,
+                    sql_timestamp(run.recorded_at) if run else None,
+                    record,
+                )
+            )
+    for number in range(5):
+        rows.append(
+            (
+                f"req-{uuid.uuid4().hex[:16]}",
+                f"backlog-{number}",
+                sql_timestamp(now - timedelta(days=35 + 3 * number)),
+                "support-desk",
+                PENDING,
+                None,
+                None,
+                None,
+            )
+        )
+    seeder.rows(rows)
+    for run in runs:
+        seeder.run(run, erased=sum(1 for row in rows if row[5] == run.claim))
+    return runs
