@@ -192,9 +192,10 @@ class SmallWorld:
     p95_days: float = 25.0
 
 
-def small_world(seeder: WarehouseSeeder, now: datetime) -> SmallWorld:
+def small_world(seeder: WarehouseSeeder, now: datetime, suffix: str = "") -> SmallWorld:
     """
-    Two runs and seven requests of five users (two users asked twice), with known figures.
+    Two runs and seven requests of six users (alice asked twice), with known figures. A user's id is
+    their name and ``suffix`` (e.g. a test's own token, for a scan that must tell them apart).
 
     ``alice`` asked 12 days ago (erased 10 days ago by the erased run) and again 4 days ago (pending,
     claimed by the failed run); ``bob`` 40 days ago (pending, overdue); ``carol`` 35 days ago (erased
@@ -253,14 +254,14 @@ def small_world(seeder: WarehouseSeeder, now: datetime) -> SmallWorld:
     days = timedelta(days=1)
     requests = {
         "alice": [
-            seeder.request("alice", erased_at - 2 * days, ERASED, run=erased_run),
-            seeder.request("alice", now - 4 * days, PENDING, run=failed_run, source="support-desk"),
+            seeder.request("alice" + suffix, erased_at - 2 * days, ERASED, run=erased_run),
+            seeder.request("alice" + suffix, now - 4 * days, PENDING, run=failed_run, source="support-desk"),
         ],
-        "bob": [seeder.request("bob", now - 40 * days)],
-        "carol": [seeder.request("carol", erased_at - 25 * days, ERASED, run=erased_run)],
-        "erin": [seeder.request("erin", erased_at - 2 * days, ERASED, run=erased_run)],
-        "dave": [seeder.request("dave", now - 5 * days, REJECTED, rejected="too_long")],
-        "frank": [seeder.request("frank", now)],
+        "bob": [seeder.request("bob" + suffix, now - 40 * days)],
+        "carol": [seeder.request("carol" + suffix, erased_at - 25 * days, ERASED, run=erased_run)],
+        "erin": [seeder.request("erin" + suffix, erased_at - 2 * days, ERASED, run=erased_run)],
+        "dave": [seeder.request("dave" + suffix, now - 5 * days, REJECTED, rejected="too_long")],
+        "frank": [seeder.request("frank" + suffix, now)],
     }
     return SmallWorld(now, erased_run, failed_run, requests)
 
@@ -279,7 +280,7 @@ def busy_quarter(seeder: WarehouseSeeder, now: datetime, seed: int = 7) -> list[
         if recorded_at > now:
             continue
         failed = rng.random() < 1 / 8
-        followed_up = not failed and rng.random() < 1 / 6
+        followed_up = not failed and (days_ago == 1 or rng.random() < 1 / 6)
         name = recorded_at.strftime("%Y%m%d")
         started = recorded_at - timedelta(hours=2)
         deleted = rng.randint(8, 40)
