@@ -42,6 +42,8 @@ WINDOW_DAYS = 90
 MAX_RUNS_PER_PAGE = 50
 #: Requests of one user the lookup returns, at most.
 MAX_REQUESTS_PER_LOOKUP = 100
+#: Audit records read, at most, to find the run that erased (or claimed) one request.
+MAX_RUNS_SEARCHED = 50
 
 #: SQL of a timestamp column's day, and of the whole seconds between two timestamp columns, by dialect.
 _DAY = {"sqlite": "substr({column}, 1, 10)", "postgresql": "CAST({column} AS DATE)"}
@@ -282,21 +284,28 @@ class DashboardQueries:
         self, cursor: Any, key: str, requested_at: Any, erased_at: Any | None
     ) -> dict[str, Any] | None:
         """
-        The run whose export read the claim ``key``: for an erased request the first record from its
-        ``erased_at`` on (a run marks its requests and writes its record at the same moment), for a
-        pending one the latest record since it was requested (a later run claims it again). A
-        retried run's record keeps the claims of its earlier tries under ``earlier_records``.
+        The run whose export read the claim ``key``, among at most :data:`MAX_RUNS_SEARCHED` records
+        read in the order of the ``(recorded_at, run_id)`` index: for an erased request the records of
+        its ``erased_at`` (a run marks its requests and writes its record at the same moment), then
+        the later ones (a retried run writes its record again, keeping the earlier tries' claims
+        under ``earlier_records``); for a pending one the latest records since it was requested (each
+        later run claims it again).
         """
+        select = f"SELECT run_id, recorded_at, outcome, record FROM {self.audit_table} WHERE recorded_at "
         p = self._p
-        since, order = (erased_at, "") if erased_at is not None else (requested_at, " DESC")
-        cursor.execute(
-            f"SELECT run_id, recorded_at, outcome, record FROM {self.audit_table} "
-            f"WHERE recorded_at >= {p} AND record LIKE {p} "
-            f"ORDER BY recorded_at{order}, run_id{order} LIMIT 1",
-            (sql_timestamp(_moment(since)), f'%"claim": "{key}"%'),
-        )
-        row = cursor.fetchone()
-        return run_view(*row) if row and key in _claims(_json(row[3]) or {}) else None
+        if erased_at is not None:
+            searches = [
+                (f"= {p} ORDER BY run_id", erased_at),
+                (f"> {p} ORDER BY recorded_at, run_id", erased_at),
+            ]
+        else:
+            searches = [(f">= {p} ORDER BY recorded_at DESC, run_id DESC", requested_at)]
+        for condition, since in searches:
+            cursor.execute(f"{select}{condition} LIMIT {MAX_RUNS_SEARCHED}", (sql_timestamp(_moment(since)),))
+            for row in cursor.fetchall():
+                if key in _claims(_json(row[3]) or {}):
+                    return run_view(*row)
+        return None
 
 
 def run_view(run_id: str, recorded_at: Any, outcome: str, record_text: str) -> dict[str, Any]:

@@ -154,3 +154,15 @@ def test_a_request_id_and_record_that_hold_sql_are_only_read(store):
     seeder.request("x'); DROP TABLE erasure_requests; --", datetime.now(timezone.utc))
     found = queries_of(store).requests_of("x'); DROP TABLE erasure_requests; --")
     assert len(found) == 1 and queries_of(store).summary(datetime.now(timezone.utc), 30)["pending"] == 1
+
+
+def test_the_run_of_a_request_is_found_among_many_later_runs_by_reading_a_bounded_number(store, world):
+    seeder = WarehouseSeeder(store)
+    for number in range(60):
+        later = world.now - timedelta(days=2) + timedelta(minutes=number)  # after both runs
+        seeder.run(Run(f"later-{number:02d}", later, "nothing_to_erase", groups=[]))
+
+    (carol,) = queries_of(store).requests_of("carol")
+    assert carol["run"]["run_id"] == world.erased_run.run_id  # read at its erased_at
+    (erased, pending) = queries_of(store).requests_of("alice")
+    assert pending["run"] is None  # its claiming run is more than 50 records back: not searched further
