@@ -164,5 +164,5 @@ def test_the_run_of_a_request_is_found_among_many_later_runs_by_reading_a_bounde
 
     (carol,) = queries_of(store).requests_of("carol")
     assert carol["run"]["run_id"] == world.erased_run.run_id  # read at its erased_at
-    (erased, pending) = queries_of(store).requests_of("alice")
+    (_, pending) = queries_of(store).requests_of("alice")
     assert pending["run"] is None  # its claiming run is more than 50 records back: not searched further

@@ -7,24 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_personalize_deletion.erasure.settings import DAG_ID, resolve_warehouse_settings
+from airflow_provider_personalize_deletion.erasure.settings import (
+    DAG_ID,
+    WarehouseSettings,
+    resolve_warehouse_settings,
+)
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 
 EXAMPLE_DAG = Path(__file__).resolve().parents[2] / "dags" / "personalize_gdpr_erasure.py"
 
 
 def test_without_variables_the_dashboard_reads_the_example_dags_default_tables():
-    settings = resolve_warehouse_settings(lambda key: None)
-    assert (
-        settings.warehouse_conn_id,
-        settings.requests_table,
-        settings.audit_table,
-        settings.overdue_days,
-    ) == (
-        "personalize_erasure_warehouse",
-        "erasure_requests",
-        "erasure_audit",
-        30,
+    assert resolve_warehouse_settings(lambda key: None) == WarehouseSettings(
+        "personalize_erasure_warehouse", "erasure_requests", "erasure_audit", 30
     )
 
 
@@ -35,17 +30,8 @@ def test_the_dashboard_reads_the_same_variables_as_the_example_dag():
         "personalize_erasure_audit_table": "privacy.audit",
         "personalize_erasure_overdue_days": 14,
     }
-    settings = resolve_warehouse_settings(variables.get)
-    assert (
-        settings.warehouse_conn_id,
-        settings.requests_table,
-        settings.audit_table,
-        settings.overdue_days,
-    ) == (
-        "dwh",
-        "privacy.requests",
-        "privacy.audit",
-        14,
+    assert resolve_warehouse_settings(variables.get) == WarehouseSettings(
+        "dwh", "privacy.requests", "privacy.audit", 14
     )
 
 
