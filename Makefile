@@ -12,7 +12,7 @@ LOWEST_VENV := $(CURDIR)/.venv-lowest
 LOWEST_TESTS ?= tests/core tests/triggers tests/transfers
 DIST ?= $(CURDIR)/dist
 
-.PHONY: setup system-deps test lint typecheck pytest test-lowest dist e2e demo emulator clean
+.PHONY: setup system-deps test lint typecheck pytest test-lowest dist e2e demo dashboard emulator clean
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -67,6 +67,10 @@ e2e: setup system-deps
 
 demo: setup
 	$(VENV)/bin/python scripts/demo.py
+
+# Airflow's API server on what `make demo` left behind: the UI's "Erasure" view shows the demo's run.
+dashboard: setup
+	$(VENV)/bin/python scripts/dashboard.py $(if $(PORT),--port $(PORT))
 
 emulator: setup
 	$(VENV)/bin/personalize-deletion-emulator --port 4566

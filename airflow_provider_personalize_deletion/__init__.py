@@ -15,7 +15,8 @@ def get_provider_info() -> dict:
         "package-name": "airflow-provider-personalize-deletion",
         "name": "Amazon Personalize data deletion",
         "description": "Erase users from Amazon Personalize (GDPR/CCPA right to erasure) with data deletion "
-        "jobs: hook, exactly-once operator, deferrable sensor, SQL to S3 deletion files, local emulator.",
+        "jobs: hook, exactly-once operator, deferrable sensor, SQL to S3 deletion files, local emulator, "
+        "erasure dashboard.",
         "versions": [__version__],
         "documentation-url": DOCUMENTATION_URL,
         "integrations": [
@@ -51,4 +52,12 @@ def get_provider_info() -> dict:
             }
         ],
         "extra-links": [f"{_PACKAGE}.links.personalize.PersonalizeDataDeletionJobLink"],
+        # Airflow reads this only with [core] lazy_discover_providers off; the airflow.plugins entry
+        # point covers the default (see dashboard/plugin.py).
+        "plugins": [
+            {
+                "name": "personalize_erasure_dashboard",
+                "plugin-class": f"{_PACKAGE}.dashboard.plugin.ErasureDashboardPlugin",
+            }
+        ],
     }

@@ -74,19 +74,31 @@ def airflow_environment(
     :param group_arns: the dataset groups to erase from.
     :param region: the emulator's region.
     """
-    warehouse = {"conn_type": "sqlite", "host": str(work / "warehouse.db")}
     return {
         **FAKE_CREDENTIALS,
-        "AIRFLOW_HOME": str(work / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **warehouse_environment(work, dags_folder),
         "AWS_DEFAULT_REGION": region,
         "AIRFLOW_CONN_AWS_DEFAULT": aws_conn_uri,
-        "AIRFLOW_CONN_PERSONALIZE_ERASURE_WAREHOUSE": json.dumps(warehouse),
         "AIRFLOW_VAR_PERSONALIZE_ERASURE_DATASET_GROUP_ARNS": json.dumps(group_arns),
         "AIRFLOW_VAR_PERSONALIZE_ERASURE_ROLE_ARN": ROLE_ARN,
         "AIRFLOW_VAR_PERSONALIZE_ERASURE_BUCKET": BUCKET,
         "PERSONALIZE_ERASURE_POLL_SECONDS": "2",
+    }
+
+
+def warehouse_environment(work: Path, dags_folder: Path) -> dict[str, str]:
+    """
+    Return the environment variables of an Airflow on the demo's home and SQLite warehouse, without AWS.
+
+    :param work: the folder of ``AIRFLOW_HOME`` (``work/airflow``) and the warehouse (``work/warehouse.db``).
+    :param dags_folder: the folder holding the example DAG.
+    """
+    warehouse = {"conn_type": "sqlite", "host": str(work / "warehouse.db")}
+    return {
+        "AIRFLOW_HOME": str(work / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_PERSONALIZE_ERASURE_WAREHOUSE": json.dumps(warehouse),
     }
 
 

@@ -16,6 +16,7 @@ from airflow_provider_personalize_deletion.erasure.settings import (
     check_conf,
     resolve_settings,
     select_dataset_groups,
+    variable_value,
 )
 from airflow_provider_personalize_deletion.erasure.steps import (
     Describe,
@@ -36,13 +37,7 @@ def get_variable(key: str) -> Any | None:
 
     :param key: the Variable's key.
     """
-    value = Variable.get(key, default=None)
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except (ValueError, RecursionError):  # not JSON (or nested deeper than it decodes): the text
-        return value
+    return variable_value(Variable.get(key, default=None))
 
 
 def run_settings(params: Mapping[str, Any], conf: Mapping[str, Any] | None) -> ErasureSettings:

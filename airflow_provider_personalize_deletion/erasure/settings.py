@@ -25,6 +25,8 @@ from airflow_provider_personalize_deletion.utils.service_model import (
     validate_member,
 )
 
+#: The example DAG's id; the erasure dashboard is shown to whoever may read this DAG's runs.
+DAG_ID = "personalize_gdpr_erasure"
 #: Airflow Variables are named ``personalize_erasure_<setting>``.
 VARIABLE_PREFIX = "personalize_erasure_"
 
@@ -170,6 +172,20 @@ def check_conf(conf: Mapping[str, Any] | None) -> None:
         )
 
 
+def variable_value(text: str | None) -> Any | None:
+    """
+    A Variable's value: JSON-decoded when it is JSON, else the text; None when not set.
+
+    :param text: the Variable's stored text, or None.
+    """
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # not JSON (or nested deeper than it decodes): the text
+        return text
+
+
 def resolve_settings(params: Mapping[str, Any], get_variable: Callable[[str], Any | None]) -> ErasureSettings:
     """
     Resolve and validate the settings: a non-empty form field wins, then the Variable, then the default.
@@ -190,13 +206,13 @@ def resolve_settings(params: Mapping[str, Any], get_variable: Callable[[str], An
     """
     values: dict[str, Any] = {}
     from_form: set[str] = set()
-    for name, default in DEFAULTS.items():
+    for name in DEFAULTS:
         value = params.get(name) if name in FORM_FIELDS else None
         if _is_empty(value):
-            value = get_variable(VARIABLE_PREFIX + name)
+            values[name] = _variable_or_default(name, get_variable)
         else:
             from_form.add(name)
-        values[name] = default if _is_empty(value) else _checked_type(name, value)
+            values[name] = _checked_type(name, value)
     selector = _selector(values["dataset_group_arns"])
     groups = () if selector else tuple(dict.fromkeys(values["dataset_group_arns"]))
     allowed: tuple[str, ...] = ()
@@ -213,6 +229,43 @@ def resolve_settings(params: Mapping[str, Any], get_variable: Callable[[str], An
     )
     _validate(settings)
     return settings
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """
+    Where the example DAG keeps its requests and audit trail, and its deadline: what the erasure
+    dashboard reads. Resolved from the same Variables and defaults as a run's :class:`ErasureSettings`.
+
+    :param warehouse_conn_id: common-sql connection of the tables.
+    :param requests_table: table of erasure requests.
+    :param audit_table: table of audit records.
+    :param overdue_days: age after which a pending request is overdue (GDPR: 30 days).
+    """
+
+    warehouse_conn_id: str
+    requests_table: str
+    audit_table: str
+    overdue_days: int
+
+
+def resolve_warehouse_settings(get_variable: Callable[[str], Any | None]) -> WarehouseSettings:
+    """
+    The warehouse settings from the Variables ``personalize_erasure_<setting>`` and the defaults.
+
+    :param get_variable: returns a Variable's (JSON-decoded) value, or None when not set.
+    :raises PersonalizeValidationError: naming the setting and the rule.
+    """
+    names = WarehouseSettings.__dataclass_fields__
+    settings = WarehouseSettings(**{name: _variable_or_default(name, get_variable) for name in names})
+    _check_table_names(settings)
+    return settings
+
+
+def _variable_or_default(name: str, get_variable: Callable[[str], Any | None]) -> Any:
+    """A setting's Variable, type-checked, or its default when the Variable is empty or not set."""
+    value = get_variable(VARIABLE_PREFIX + name)
+    return DEFAULTS[name] if _is_empty(value) else _checked_type(name, value)
 
 
 def _is_empty(value: Any) -> bool:
@@ -342,6 +395,10 @@ def _validate(settings: ErasureSettings) -> None:
     except InvalidTransferParameterError as error:
         field = _TRANSFER_FIELDS.get(error.parameter, error.parameter)
         raise PersonalizeValidationError(field, str(error)) from None
+    _check_table_names(settings)
+
+
+def _check_table_names(settings: ErasureSettings | WarehouseSettings) -> None:
     for name in ("requests_table", "audit_table"):
         if not is_table_name(getattr(settings, name)):
             raise PersonalizeValidationError(name, "must be a plain SQL table name, optionally schema.table")

@@ -175,14 +175,14 @@ def _ensure_tables(store: ErasureRequestStore, settings: ErasureSettings) -> Non
     """
     Create the missing tables when the deployment lets the DAG do it, else refuse the run.
 
-    Tables that exist are left alone: no DDL, so no ``CREATE`` privilege, once they are there.
+    Tables and indexes that exist are left alone: no DDL, so no ``CREATE`` privilege, once they are there.
 
     :param store: the request store of the run's warehouse.
     :param settings: the run's settings (``create_tables``).
     :raises PersonalizeValidationError: ``create_tables`` is off and a table is missing.
     """
     missing = store.missing_tables()
-    if missing and settings.create_tables:
+    if settings.create_tables:
         store.create_tables(missing)
     elif missing:
         raise PersonalizeValidationError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -13,10 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
 from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
-from airflow_provider_personalize_deletion.transfers.sql_cursor import column_batches, database_errors
+from airflow_provider_personalize_deletion.transfers.sql_cursor import (
+    WarehouseError,
+    column_batches,
+    database_errors,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+log = logging.getLogger(__name__)
 
 #: A request is pending until every dataset group erased its user, then erased; a request whose user
 #: id Personalize cannot hold (NULL, empty, too long...) is rejected, for a person to look at.
@@ -24,6 +31,15 @@ PENDING, ERASED, REJECTED = "pending", "erased", "rejected"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?")
 _BATCH_KEY = re.compile(r"[0-9a-f]{32}")
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _index_name(table: str, suffix: str) -> str:
+    """An index's name from its table's and a suffix, within PostgreSQL's 63 characters."""
+    name = f"{table}_{suffix}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(table.encode()).hexdigest()[:8]
+    return f"{table[: 63 - len(suffix) - 10]}_{digest}_{suffix}"
 
 
 def sql_timestamp(moment: datetime) -> str:
@@ -96,6 +112,77 @@ class ErasureRequestStore:
         self.audit_table = audit_table
         self._p = hook.placeholder
 
+    def index_statements(self) -> dict[str, str]:
+        """
+        The indexes the erasure dashboard reads by, name to ``CREATE INDEX IF NOT EXISTS`` statement.
+
+        The pending and overdue counts and the requests-by-status chart read ``(status,
+        requested_at)``; the time to erasure ``(erased_at, requested_at)``; the evidence lookup
+        ``user_id`` (on PostgreSQL a hash index: a B-tree entry cannot hold the longest ids the
+        column takes); the runs, newest first, ``(recorded_at, run_id)`` of the audit table.
+        """
+        sqlite = self.hook.dialect_name == "sqlite"
+        user_id = "USING hash (user_id)" if self.hook.dialect_name == "postgresql" else "(user_id)"
+        wanted = [
+            (self.requests_table, "status_requested", "(status, requested_at)"),
+            (self.requests_table, "erased_requested", "(erased_at, requested_at)"),
+            (self.requests_table, "user_id", user_id),
+            (self.audit_table, "recorded_run", "(recorded_at, run_id)"),
+        ]
+        statements = {}
+        for table, suffix, columns in wanted:
+            schema, _, name = table.rpartition(".")
+            index = _index_name(name, suffix)
+            # SQLite names the schema on the index, PostgreSQL on the table.
+            target = f"{schema}.{index} ON {name}" if schema and sqlite else f"{index} ON {table}"
+            statements[index] = f"CREATE INDEX IF NOT EXISTS {target} {columns}"
+        return statements
+
+    def create_indexes(self) -> list[str]:
+        """
+        Create the dashboard's indexes (:meth:`index_statements`) that are missing, each on its own.
+
+        An index the connection's user may not create (PostgreSQL: only the table's owner may) is
+        left out with a warning, never failing the run: the dashboard still reads, more slowly.
+
+        :return: the names of the indexes that could not be created.
+        """
+        failed = []
+        existing = self._existing_indexes()
+        for index, statement in self.index_statements().items():
+            if index.lower() in existing:
+                continue
+            try:
+                self._create_index(statement)
+            except WarehouseError as error:
+                failed.append(index)
+                log.warning(
+                    "Could not create the index %s (%s): the erasure dashboard reads more slowly "
+                    "without it; create it as the table's owner: %s",
+                    index,
+                    error.error_type,
+                    statement,
+                )
+        return failed
+
+    @database_errors("Looking up the dashboard's indexes")
+    def _existing_indexes(self) -> set[str]:
+        """The (lower-case) names of the indexes on both tables, read without writing."""
+        from sqlalchemy import inspect
+
+        inspector = inspect(self.hook.get_sqlalchemy_engine())
+        names: set[str] = set()
+        for table in (self.requests_table, self.audit_table):
+            schema, _, name = table.lower().rpartition(".")
+            names.update(
+                str(index["name"]).lower() for index in inspector.get_indexes(name, schema=schema or None)
+            )
+        return names
+
+    @database_errors("Creating an index")
+    def _create_index(self, statement: str) -> None:
+        self.hook.run(statement)
+
     def table_ddl(self) -> list[str]:
         """
         The statements that create both tables if missing, in portable SQL (SQLite and PostgreSQL are
@@ -129,16 +216,24 @@ class ErasureRequestStore:
             ],
         }
 
-    @database_errors("Creating the erasure tables")
-    def create_tables(self, tables: Sequence[str] | None = None) -> None:
+    def create_tables(self, tables: Sequence[str] | None = None) -> list[str]:
         """
-        Create the tables if missing (:meth:`table_ddl`).
+        Create the tables if missing (:meth:`table_ddl`), then the dashboard's indexes that are missing
+        (:meth:`create_indexes`).
 
         :param tables: only these tables (a run passes the missing ones, so a warehouse whose tables
-            exist needs no ``CREATE`` privilege); None for both.
+            and indexes exist gets no DDL and needs no ``CREATE`` privilege); None for both.
+        :return: the names of the indexes that could not be created.
         """
         statements = self._table_statements()
-        self.hook.run([s for table in (tables or statements) for s in statements[table]])
+        chosen = statements if tables is None else tables
+        self._run_ddl([s for table in chosen for s in statements[table]])
+        return self.create_indexes()
+
+    @database_errors("Creating the erasure tables")
+    def _run_ddl(self, statements: list[str]) -> None:
+        if statements:
+            self.hook.run(statements)
 
     @database_errors("Looking up the erasure tables")
     def missing_tables(self) -> list[str]:

@@ -7,6 +7,8 @@ Fixtures of the end-to-end suite: one real Airflow for the whole session, a clea
   (LocalExecutor, PostgreSQL metadata DB), the example DAG unpaused.
 - ``stage`` (function): emulator reset (bucket with SSE-S3 default encryption, two dataset groups
   holding users), warehouse tables emptied, no unfinished run left by an earlier test.
+- ``browser`` (module), ``page`` (function): Debian's headless Chromium through Playwright; a tab,
+  screenshotted on a failure. ``open_logged_in`` opens a UI page, logging in when asked.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pytest
 
 from airflow_provider_personalize_deletion.emulator import EmulatorClient, JobTimings, LocalAws
 from tests.e2e.harness import (
+    ADMIN_USER,
     DAG_ID,
     AirflowDeployment,
     airflow_env,
@@ -347,6 +350,74 @@ def staged(airflow: AirflowDeployment, aws: LocalAws, warehouse: Warehouse) -> I
 def stage(airflow: AirflowDeployment, e2e_aws: LocalAws, warehouse: Warehouse) -> Iterator[Stage]:
     with staged(airflow, e2e_aws, warehouse) as stage:
         yield stage
+
+
+# ---- the UI in a browser ----------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator:
+    """Debian's headless Chromium, driven by Playwright, with a fresh profile of the module's own."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-system-deps.sh", pytrace=False)
+    with playwright_api.sync_playwright() as playwright:
+        # A persistent context gives Chromium a fresh user-data-dir of the test's own.
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser, airflow: AirflowDeployment, tmp_path: Path, request) -> Iterator:
+    """A new tab; on a failure, a screenshot of it in the test's tmp_path."""
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is None or report.failed:
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+                print(f"Screenshot of the failure: {tmp_path / 'failure.png'}")
+        page.close()
+
+
+def open_logged_in(page, airflow: AirflowDeployment, path: str, ready) -> None:
+    """
+    Open a page of the UI, logging in as the admin when the UI asks.
+
+    :param path: the UI path, e.g. ``/dags/<dag_id>``.
+    :param ready: a locator that shows once the page is open (the app redirects to its login, or not).
+    """
+    page.goto(f"{airflow.base_url}{path}")
+    login = page.get_by_label("Username")
+    login.or_(ready).first.wait_for()
+    if login.is_visible():
+        page.get_by_label("Username").fill(ADMIN_USER)
+        page.get_by_label("Password").fill(airflow.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"**{path}")
 
 
 __all__ = ["BUCKET", "DAG_ID", "Stage"]

@@ -2,75 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import DAG_ID, ROLE_ARN, Stage
-from tests.e2e.harness import ADMIN_USER, AirflowDeployment
+from tests.e2e.conftest import DAG_ID, ROLE_ARN, Stage, open_logged_in
+from tests.e2e.harness import AirflowDeployment
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory) -> Iterator:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-system-deps.sh", pytrace=False)
-    with playwright_api.sync_playwright() as playwright:
-        # A persistent context gives Chromium a fresh user-data-dir of the test's own.
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-@pytest.fixture
-def page(browser, airflow: AirflowDeployment, tmp_path: Path, request) -> Iterator:
-    page = browser.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        yield page
-    finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is None or report.failed:
-            with contextlib.suppress(Exception):
-                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-                print(f"Screenshot of the failure: {tmp_path / 'failure.png'}")
-        page.close()
 
 
 def open_trigger_form(page, airflow: AirflowDeployment) -> None:
     """Log in if asked, open the DAG's page and its trigger form."""
-    page.goto(f"{airflow.base_url}/dags/{DAG_ID}")
-    login = page.get_by_label("Username")
-    login.or_(page.get_by_test_id("trigger-dag-button")).first.wait_for()  # the app redirects, or not
-    if login.is_visible():
-        page.get_by_label("Username").fill(ADMIN_USER)
-        page.get_by_label("Password").fill(airflow.password)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"**/dags/{DAG_ID}")
+    open_logged_in(page, airflow, f"/dags/{DAG_ID}", page.get_by_test_id("trigger-dag-button"))
     page.get_by_test_id("trigger-dag-button").click()
     page.locator("#element_dataset_group_arns").wait_for()
 

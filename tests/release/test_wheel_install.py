@@ -44,6 +44,7 @@ REQUIRED_FILES = [
     f"{PACKAGE}/waiters/personalize.json",
     f"{PACKAGE}/example_dags/personalize_gdpr_erasure.py",
     f"{PACKAGE}/example_dags/__init__.py",
+    *(f"{PACKAGE}/dashboard/static/{name}" for name in ("index.html", "app.js", "app.css", "icon.svg")),
 ]
 #: moto[server] brings these; the [emulator] extra must not.
 NOT_WANTED = ["cfn-lint", "sympy", "networkx", "docker", "aws-xray-sdk"]
@@ -110,6 +111,11 @@ def test_the_wheel_holds_every_file_it_must(installed):
         metadata = wheel.read(f"{dist_info}/METADATA").decode()
     assert re.search(
         rf"\[apache_airflow_provider\]\s*\nprovider_info = {PACKAGE}:get_provider_info", entry_points
+    )
+    assert re.search(  # the erasure dashboard's plugin, for Airflow's default lazy provider discovery
+        rf"\[airflow\.plugins\]\s*\npersonalize_erasure_dashboard = "
+        rf"{PACKAGE}\.dashboard\.plugin:ENTRY_POINT_PLUGIN",
+        entry_points,
     )
     for script in ("personalize-deletion-emulator", "personalize-deletion-example-dag"):
         assert f"{script} = " in entry_points

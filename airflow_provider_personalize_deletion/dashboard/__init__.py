@@ -1,0 +1,1 @@
+"""The erasure dashboard: an Airflow UI view of the example DAG's requests, deadlines, runs and evidence."""

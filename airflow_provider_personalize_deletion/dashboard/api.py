@@ -1,0 +1,198 @@
+"""
+The erasure dashboard's FastAPI app: the page, its static files, and its data, all behind Airflow's own
+authentication and authorization.
+
+Every route, the page and its static files included, depends on the API server's
+``requires_access_dag("GET", DagAccessEntity.RUN, DAG_ID)``: the caller must be logged in (the
+UI's ``_token`` cookie or a bearer token) and may read the example DAG's runs; otherwise 401 or 403,
+and nothing else. The evidence lookup is a POST, so that the user id travels in the body only,
+never in a URL, and is authorized as the same read. It is a bind parameter of one query: never
+logged, stored or returned (the response names requests by ``request_id``; a validation error
+does not echo the input), and the response is ``Cache-Control: no-store``.
+
+The warehouse settings are resolved on each request from the same Variables and defaults as the
+example DAG's (:func:`.resolve_warehouse_settings`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_personalize_deletion.dashboard.evidence import evidence_csv, evidence_record
+from airflow_provider_personalize_deletion.dashboard.queries import (
+    MAX_RUNS_PER_PAGE,
+    DashboardQueries,
+    InvalidCursorError,
+    RunsCursor,
+    UnsupportedWarehouseError,
+)
+from airflow_provider_personalize_deletion.erasure.settings import (
+    DAG_ID,
+    WarehouseSettings,
+    resolve_warehouse_settings,
+    variable_value,
+)
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+from airflow_provider_personalize_deletion.transfers.sql_cursor import WarehouseError
+
+#: The files of the page, by the name the page asks for.
+STATIC_FILES = {
+    "app.js": "text/javascript",
+    "app.css": "text/css",
+    "icon.svg": "image/svg+xml",
+}
+#: The page runs its own script and style only, and talks to this app only.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_NO_STORE = {"Cache-Control": "no-store", **_PAGE_HEADERS}
+
+
+class EvidenceQuery(BaseModel):
+    """
+    The body of an evidence lookup.
+
+    :param user_id: the user id, exactly as the requests table holds it.
+    :param format: ``json`` (the record) or ``csv`` (one row per request and job).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=1024)
+    format: Literal["json", "csv"] = "json"
+
+
+def _get_variable(key: str) -> Any | None:
+    """A Variable as the API server reads it (secrets backends, then the metadata database)."""
+    from airflow.models import Variable
+
+    return variable_value(Variable.get(key, default_var=None))
+
+
+def warehouse_settings() -> WarehouseSettings:
+    """The warehouse settings of the example DAG, from its Variables and defaults."""
+    return resolve_warehouse_settings(_get_variable)
+
+
+def dashboard_queries(
+    settings: Annotated[WarehouseSettings, Depends(warehouse_settings)],
+) -> DashboardQueries:
+    """The reads of the configured warehouse connection."""
+    from airflow.models import Connection
+
+    # The hook would log each statement with its parameters, and the lookup's parameter is a user id.
+    connection = Connection.get_connection_from_secrets(settings.warehouse_conn_id)
+    hook = connection.get_hook(hook_params={"log_sql": False})
+    return DashboardQueries(hook, settings.requests_table, settings.audit_table)
+
+
+SettingsDep = Annotated[WarehouseSettings, Depends(warehouse_settings)]
+QueriesDep = Annotated[DashboardQueries, Depends(dashboard_queries)]
+
+
+def create_app() -> FastAPI:
+    """The dashboard's app, mounted by the plugin under ``/personalize-erasure``."""
+    app = FastAPI(
+        title="Erasure dashboard",
+        # Every route reads the example DAG's runs; no route (no /docs either) exists without it.
+        dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    _add_error_handlers(app)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> Response:
+        return Response(_static("index.html"), media_type="text/html", headers=_PAGE_HEADERS)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name not in STATIC_FILES:
+            raise HTTPException(404, "Not found")
+        return Response(_static(name), media_type=STATIC_FILES[name], headers=_PAGE_HEADERS)
+
+    @app.get("/api/summary")
+    def summary(settings: SettingsDep, queries: QueriesDep) -> JSONResponse:
+        figures = queries.summary(datetime.now(timezone.utc), settings.overdue_days)
+        return JSONResponse({"dag_id": DAG_ID, **figures}, headers=_NO_STORE)
+
+    @app.get("/api/runs")
+    def runs(
+        queries: QueriesDep,
+        limit: Annotated[int, Query(ge=1, le=MAX_RUNS_PER_PAGE)] = 10,
+        before: Annotated[str | None, Query(max_length=600)] = None,
+    ) -> JSONResponse:
+        page = queries.runs(limit, RunsCursor.decode(before) if before else None)
+        return JSONResponse(page, headers=_NO_STORE)
+
+    @app.get("/api/run")
+    def run(queries: QueriesDep, run_id: Annotated[str, Query(min_length=1, max_length=250)]) -> JSONResponse:
+        view = queries.run(run_id)
+        if view is None:
+            raise HTTPException(404, "The audit table holds no record of this run (yet)")
+        return JSONResponse(view, headers=_NO_STORE)
+
+    @app.post("/api/evidence")
+    def evidence(
+        request: Request, body: EvidenceQuery, user: GetUserDep, settings: SettingsDep, queries: QueriesDep
+    ) -> Response:
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            raise HTTPException(415, "The lookup takes a JSON body (application/json)")
+        record = evidence_record(
+            queries.requests_of(body.user_id),
+            settings=settings,
+            dag_id=DAG_ID,
+            generated_at=datetime.now(timezone.utc),
+            generated_by=user.get_name(),
+        )
+        if body.format == "csv":
+            return Response(evidence_csv(record), media_type="text/csv; charset=utf-8", headers=_NO_STORE)
+        return JSONResponse(record, headers=_NO_STORE)
+
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Errors as JSON that name the setting, the table or the rule, never a value."""
+
+    def handler(status: int, what: str):
+        def respond(request: Request, error: Exception) -> JSONResponse:
+            return JSONResponse({"detail": f"{what}: {error}"}, status_code=status, headers=_NO_STORE)
+
+        return respond
+
+    app.add_exception_handler(PersonalizeValidationError, handler(500, "A dashboard setting is invalid"))
+    app.add_exception_handler(UnsupportedWarehouseError, handler(501, "Unsupported warehouse"))
+    app.add_exception_handler(WarehouseError, handler(503, "The warehouse could not be read"))
+    app.add_exception_handler(InvalidCursorError, handler(400, "Invalid page"))
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    from airflow.exceptions import AirflowNotFoundException
+
+    app.add_exception_handler(AirflowNotFoundException, handler(503, "The warehouse connection is missing"))
+
+
+def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 without the input it would echo (a lookup's input is a user id)."""
+    assert isinstance(error, RequestValidationError)
+    details = [
+        {"loc": list(item.get("loc", ())), "msg": item.get("msg"), "type": item.get("type")}
+        for item in error.errors()
+    ]
+    return JSONResponse({"detail": details}, status_code=422, headers=_NO_STORE)
+
+
+def _static(name: str) -> bytes:
+    return (resources.files(__package__) / "static" / name).read_bytes()

@@ -1,0 +1,184 @@
+"""
+The evidence record of one person's erasure, for a regulator or the person: which requests, when they
+were made and erased, by which run, and every deletion job per dataset group with its status and
+``numDeleted``. As JSON and as CSV, one row per job.
+
+The record never holds the user id it was looked up by: requests are named by ``request_id``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_personalize_deletion.erasure.settings import WarehouseSettings
+from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING, REJECTED
+
+#: The version of the record's layout.
+EVIDENCE_VERSION = 1
+#: The CSV's columns: one row per request and job (a request without a job has one row, job fields empty).
+CSV_COLUMNS = (
+    "request_id",
+    "source",
+    "status",
+    "requested_at",
+    "erased_at",
+    "days_to_erasure",
+    "within_deadline",
+    "rejected_reason",
+    "run_id",
+    "run_outcome",
+    "run_recorded_at",
+    "dataset_group_arn",
+    "dataset_group_status",
+    "job_name",
+    "job_arn",
+    "job_status",
+    "num_deleted",
+    "erasure_round",
+    "overlapping_activity",
+)
+#: Spreadsheets run a cell starting with one of these as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def evidence_record(
+    requests: Sequence[Mapping[str, Any]],
+    *,
+    settings: WarehouseSettings,
+    dag_id: str,
+    generated_at: datetime,
+    generated_by: str,
+) -> dict[str, Any]:
+    """
+    The evidence record of the requests a lookup found.
+
+    :param requests: what :meth:`.DashboardQueries.requests_of` returned.
+    :param settings: where the requests and the audit trail were read.
+    :param dag_id: the DAG whose runs erase the requests.
+    :param generated_at: when the record was made (aware).
+    :param generated_by: the Airflow user who made it.
+    """
+    return {
+        "evidence_version": EVIDENCE_VERSION,
+        "subject": "the user id entered in the lookup; it is not repeated in this record",
+        "generated_at": generated_at.isoformat(),
+        "generated_by": generated_by,
+        "dag_id": dag_id,
+        "warehouse": {
+            "connection_id": settings.warehouse_conn_id,
+            "requests_table": settings.requests_table,
+            "audit_table": settings.audit_table,
+        },
+        "deadline_days": settings.overdue_days,
+        "request_count": len(requests),
+        "requests": [_request(request, settings.overdue_days, generated_at) for request in requests],
+    }
+
+
+def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> dict[str, Any]:
+    requested_at = datetime.fromisoformat(request["requested_at"])
+    erased_at = datetime.fromisoformat(request["erased_at"]) if request["erased_at"] else None
+    end = erased_at if request["status"] == ERASED and erased_at else now
+    days = (end - requested_at).total_seconds() / 86400
+    record = request.get("erasure_record") or {}
+    run = request.get("run")
+    return {
+        "request_id": request["request_id"],
+        "source": request["source"],
+        "status": request["status"],
+        "requested_at": request["requested_at"],
+        "erased_at": request["erased_at"],
+        "days_to_erasure": round(days, 2) if request["status"] == ERASED else None,
+        "days_pending": round(days, 2) if request["status"] == PENDING else None,
+        "within_deadline": days <= deadline_days if request["status"] in (ERASED, PENDING) else None,
+        "rejected_reason": record.get("rejected") if request["status"] == REJECTED else None,
+        "run": {key: run[key] for key in ("run_id", "recorded_at", "outcome")} if run else None,
+        "dataset_groups": _groups(run, record),
+    }
+
+
+def _groups(run: Mapping[str, Any] | None, erasure_record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The run's jobs per dataset group; without a run's record, the jobs stored on the request."""
+    if run:
+        return [
+            {
+                "dataset_group_arn": group["dataset_group_arn"],
+                "status": group["status"],
+                "jobs": [
+                    {
+                        "job_name": job["job_name"],
+                        "job_arn": job["job_arn"],
+                        "status": job["status"],
+                        "num_deleted": job["num_deleted"],
+                        "erasure_round": job["round"],
+                        "overlapping_activity": job["overlapping_activity"],
+                    }
+                    for job in group["jobs"]
+                ],
+            }
+            for group in run["dataset_groups"]
+        ]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for job in erasure_record.get("jobs") or []:
+        groups.setdefault(str(job.get("dataset_group_arn")), []).append(
+            {
+                "job_name": None,
+                "job_arn": job.get("job_arn"),
+                "status": None,
+                "num_deleted": job.get("num_deleted"),
+                "erasure_round": job.get("round", 0),
+                "overlapping_activity": None,
+            }
+        )
+    return [{"dataset_group_arn": arn, "status": None, "jobs": jobs} for arn, jobs in groups.items()]
+
+
+def evidence_csv(record: Mapping[str, Any]) -> str:
+    """
+    The record as CSV (:data:`CSV_COLUMNS`), one row per request and job; cells a spreadsheet would
+    run as a formula are prefixed with ``'``.
+
+    :param record: what :func:`evidence_record` returned.
+    """
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for request in record["requests"]:
+        run = request["run"] or {}
+        base = {
+            **{key: request[key] for key in CSV_COLUMNS if key in request},
+            "run_id": run.get("run_id"),
+            "run_outcome": run.get("outcome"),
+            "run_recorded_at": run.get("recorded_at"),
+        }
+        jobs = [(group, job) for group in request["dataset_groups"] for job in group["jobs"]]
+        for group, job in jobs or [({}, {})]:
+            overlapping = job.get("overlapping_activity")
+            writer.writerow(
+                _cells(
+                    {
+                        **base,
+                        "dataset_group_arn": group.get("dataset_group_arn"),
+                        "dataset_group_status": group.get("status"),
+                        "job_name": job.get("job_name"),
+                        "job_arn": job.get("job_arn"),
+                        "job_status": job.get("status"),
+                        "num_deleted": job.get("num_deleted"),
+                        "erasure_round": job.get("erasure_round"),
+                        "overlapping_activity": len(overlapping) if isinstance(overlapping, list) else None,
+                    }
+                )
+            )
+    return out.getvalue()
+
+
+def _cells(row: Mapping[str, Any]) -> dict[str, str]:
+    cells = {}
+    for key, value in row.items():
+        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        cells[key] = "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+    return cells

@@ -1,0 +1,441 @@
+// The erasure dashboard's page: figures from ./api/*, charts drawn as inline SVG. No library, no build,
+// nothing fetched from outside this app. Every text from the server is set with textContent.
+//
+// The evidence lookup sends the user id in a POST body only: the field is cleared at once, no URL or
+// history entry ever holds it, and the page keeps only the two records the server returned.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const STATUSES = ["pending", "erased", "rejected"];
+const COLORS = {
+  pending: "var(--pending)",
+  erased: "var(--erased)",
+  rejected: "var(--rejected)",
+  COMPLETED: "var(--erased)",
+  FAILED: "var(--failed)",
+  OVERLAPPED: "var(--overlap)",
+};
+const params = new URLSearchParams(window.location.search);
+const state = { summary: null, runsCursor: null, runsLoaded: false, evidence: null };
+
+// ---- DOM helpers ----------------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+function svgEl(tag, attrs = {}, text) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+function titled(node, title) {
+  node.append(svgEl("title", {}, title));
+  return node;
+}
+
+function chip(text, kind = text) {
+  return el("span", { class: `chip ${kind}` }, text);
+}
+
+function shortArn(arn) {
+  return String(arn ?? "").split("/").pop();
+}
+
+function fmtTime(iso) {
+  return iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "–";
+}
+
+function fmtDays(days) {
+  return days === null || days === undefined ? "–" : `${days.toFixed(1)} d`;
+}
+
+function showError(error) {
+  const box = document.getElementById("error");
+  box.textContent = error ? String(error.message ?? error) : "";
+  box.hidden = !error;
+}
+
+// Prepare an <svg> to draw on: its size in CSS pixels, content cleared.
+function canvas(id) {
+  const node = document.getElementById(id);
+  node.replaceChildren();
+  const width = Math.max(node.clientWidth, 200);
+  const height = Math.max(node.clientHeight, 24);
+  node.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  return { node, width, height };
+}
+
+// ---- data ---------------------------------------------------------------------------------------------
+
+async function request(path, options = {}) {
+  const response = await fetch(path, { credentials: "same-origin", cache: "no-store", ...options });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      const body = await response.json();
+      if (typeof body.detail === "string") detail = body.detail;
+    } catch {
+      // not JSON: keep the status text
+    }
+    throw new Error(`${response.status} ${detail}`);
+  }
+  return response;
+}
+
+// ---- overview -----------------------------------------------------------------------------------------
+
+function renderTiles(summary) {
+  const deadline = summary.deadline_days;
+  document.querySelector("[data-testid=pending-count]").textContent = summary.pending;
+  document.querySelector("[data-testid=overdue-count]").textContent = summary.overdue;
+  document.getElementById("overdue-tile").classList.toggle("alert", summary.overdue > 0);
+  document.getElementById("overdue-note").textContent = `pending longer than ${deadline} days`;
+  const oldest = summary.oldest_pending_days;
+  document.querySelector("[data-testid=oldest-pending]").textContent =
+    oldest === null ? "none" : `${oldest.toFixed(1)} days`;
+  drawGauge(oldest, deadline);
+  const times = summary.time_to_erasure;
+  document.querySelector("[data-testid=median-days]").textContent = fmtDays(times.median_days);
+  document.querySelector("[data-testid=p95-days]").textContent = fmtDays(times.p95_days);
+  document.getElementById("erased-count").textContent = `${times.erased} request(s) erased in the last ${summary.window_days} days`;
+}
+
+function drawGauge(oldest, deadline) {
+  const { node, width } = canvas("deadline-gauge");
+  const scale = Math.max(deadline * 1.5, oldest ?? 0);
+  const x = (days) => 4 + ((width - 8) * days) / scale;
+  node.append(svgEl("rect", { x: 4, y: 4, width: width - 8, height: 10, rx: 5, fill: "var(--line)" }));
+  if (oldest !== null) {
+    const color = oldest > deadline ? "var(--failed)" : oldest > deadline * 0.75 ? "var(--pending)" : "var(--erased)";
+    node.append(titled(svgEl("rect", { x: 4, y: 4, width: x(oldest) - 4, height: 10, rx: 5, fill: color }), `${oldest} days`));
+  }
+  node.append(svgEl("line", { class: "deadline", x1: x(deadline), x2: x(deadline), y1: 1, y2: 17, "stroke-width": 2 }));
+  node.append(svgEl("text", { x: x(deadline), y: 25, "text-anchor": "middle", class: "muted-text", "data-testid": "deadline-label" }, `deadline ${deadline} d`));
+}
+
+function drawStatusChart(days) {
+  const { node, width, height } = canvas("status-chart");
+  const margin = { top: 22, right: 8, bottom: 20, left: 34 };
+  const plotWidth = width - margin.left - margin.right;
+  const plotHeight = height - margin.top - margin.bottom;
+  const max = Math.max(1, ...days.map((day) => STATUSES.reduce((sum, status) => sum + day[status], 0)));
+  const step = plotWidth / days.length;
+  const y = (value) => margin.top + plotHeight - (plotHeight * value) / max;
+  for (const tick of [0, Math.round(max / 2), max]) {
+    node.append(svgEl("line", { class: "grid", x1: margin.left, x2: width - margin.right, y1: y(tick), y2: y(tick) }));
+    node.append(svgEl("text", { x: margin.left - 4, y: y(tick) + 4, "text-anchor": "end", class: "muted-text" }, tick));
+  }
+  days.forEach((day, index) => {
+    let base = 0;
+    const x = margin.left + index * step;
+    for (const status of STATUSES) {
+      if (!day[status]) continue;
+      const bar = svgEl("rect", {
+        x: x + step * 0.1,
+        width: Math.max(step * 0.8, 1),
+        y: y(base + day[status]),
+        height: y(base) - y(base + day[status]),
+        fill: COLORS[status],
+        "data-day": day.day,
+        "data-status": status,
+        "data-count": day[status],
+      });
+      node.append(titled(bar, `${day.day}: ${day[status]} ${status}`));
+      base += day[status];
+    }
+    if ((days.length - 1 - index) % 14 === 0) {
+      const label = new Date(`${day.day}T00:00:00Z`).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
+      const anchor = index === days.length - 1 ? "end" : "middle";
+      node.append(svgEl("text", { x: index === days.length - 1 ? x + step : x + step / 2, y: height - 5, "text-anchor": anchor, class: "muted-text" }, label));
+    }
+  });
+  let legendX = margin.left;
+  for (const status of STATUSES) {
+    const total = days.reduce((sum, day) => sum + day[status], 0);
+    node.append(svgEl("rect", { x: legendX, y: 5, width: 10, height: 10, rx: 2, fill: COLORS[status] }));
+    const text = svgEl("text", { x: legendX + 14, y: 14, "data-testid": `legend-${status}` }, `${status} ${total}`);
+    node.append(text);
+    legendX += 14 + 8 * `${status} ${total}`.length + 14;
+  }
+}
+
+function drawLatencyChart(times, deadline) {
+  const { node, width, height } = canvas("latency-chart");
+  const weeks = times.weeks;
+  if (!weeks.length) {
+    node.append(svgEl("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "muted-text" }, "No request erased in the last 90 days"));
+    return;
+  }
+  const margin = { top: 22, right: 40, bottom: 20, left: 34 };
+  const plotWidth = width - margin.left - margin.right;
+  const plotHeight = height - margin.top - margin.bottom;
+  const max = Math.max(deadline * 1.1, ...weeks.map((week) => week.p95_days ?? 0)) || 1;
+  const x = (index) => margin.left + (weeks.length === 1 ? plotWidth / 2 : (plotWidth * index) / (weeks.length - 1));
+  const y = (days) => margin.top + plotHeight - (plotHeight * days) / max;
+  for (const tick of [0, Math.round(max / 2), Math.round(max)]) {
+    node.append(svgEl("line", { class: "grid", x1: margin.left, x2: width - margin.right, y1: y(tick), y2: y(tick) }));
+    node.append(svgEl("text", { x: margin.left - 4, y: y(tick) + 4, "text-anchor": "end", class: "muted-text" }, tick));
+  }
+  node.append(svgEl("line", { class: "deadline", x1: margin.left, x2: width - margin.right, y1: y(deadline), y2: y(deadline), "stroke-width": 1.5 }));
+  node.append(svgEl("text", { x: width - margin.right + 2, y: y(deadline) + 4, class: "muted-text" }, `${deadline} d`));
+  const series = [
+    { key: "p95_days", label: "95th percentile", color: "var(--pending)" },
+    { key: "median_days", label: "median", color: "var(--accent)" },
+  ];
+  for (const { key, label, color } of series) {
+    const points = weeks.map((week, index) => `${x(index)},${y(week[key])}`).join(" ");
+    node.append(svgEl("polyline", { points, fill: "none", stroke: color, "stroke-width": 2 }));
+    weeks.forEach((week, index) => {
+      const dot = svgEl("circle", { cx: x(index), cy: y(week[key]), r: 3.5, fill: color, "data-week": week.week, "data-series": key, "data-days": week[key] });
+      node.append(titled(dot, `week of ${week.week}: ${label} ${week[key]} days (${week.erased} erased)`));
+    });
+    const last = weeks[weeks.length - 1];
+    const above = key === "p95_days";
+    node.append(svgEl("text", { x: x(weeks.length - 1) + 6, y: y(last[key]) + (above ? -5 : 12), "data-testid": `latency-${key}` }, `${last[key]} d`));
+  }
+  node.append(svgEl("text", { x: margin.left, y: 14, class: "series-median" }, "— median"));
+  node.append(svgEl("text", { x: margin.left + 70, y: 14, class: "series-p95" }, "— 95th percentile"));
+  weeks.forEach((week, index) => {
+    if (weeks.length <= 7 || index % 2 === 0) {
+      const label = new Date(`${week.week}T00:00:00Z`).toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" });
+      node.append(svgEl("text", { x: x(index), y: height - 5, "text-anchor": "middle", class: "muted-text" }, label));
+    }
+  });
+}
+
+// One row per run (newest on top), one column per dataset group: a square per job, coloured by its
+// status, its numDeleted beside it; a follow-up job is marked with its round, an overlap outlined.
+function drawRunsChart(runs) {
+  const { node, width } = canvas("runs-chart");
+  if (!runs.length) {
+    node.append(svgEl("text", { x: width / 2, y: 40, "text-anchor": "middle", class: "muted-text" }, "No run recorded yet"));
+    return;
+  }
+  const groups = [...new Set(runs.flatMap((run) => run.dataset_groups.map((group) => group.dataset_group_arn)))];
+  const labelWidth = 250;
+  const columnWidth = (width - labelWidth) / Math.max(groups.length, 1);
+  const rowHeight = 16;
+  groups.forEach((arn, index) => {
+    node.append(titled(svgEl("text", { x: labelWidth + index * columnWidth + 4, y: 12, class: "muted-text" }, shortArn(arn)), arn));
+  });
+  runs.forEach((run, row) => {
+    const top = 18 + row * rowHeight;
+    node.append(svgEl("rect", { x: 0, y: top + 3, width: 8, height: 10, rx: 2, fill: run.outcome === "erased" ? COLORS.erased : run.outcome === "failed" ? COLORS.FAILED : COLORS.rejected }));
+    const when = new Date(run.recorded_at).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    const label = svgEl("text", { x: 14, y: top + 12, "data-testid": "run-row", "data-run-id": run.run_id, "data-outcome": run.outcome }, `${when} · ${run.outcome}`);
+    node.append(titled(label, run.run_id));
+    run.dataset_groups.forEach((group) => {
+      let x = labelWidth + groups.indexOf(group.dataset_group_arn) * columnWidth + 4;
+      for (const job of group.jobs) {
+        const overlapped = Array.isArray(job.overlapping_activity) && job.overlapping_activity.length > 0;
+        const square = svgEl("rect", {
+          x,
+          y: top + 2,
+          width: 12,
+          height: 12,
+          rx: 2,
+          fill: COLORS[job.status] ?? COLORS.pending,
+          stroke: overlapped ? "var(--overlap)" : "none",
+          "stroke-width": overlapped ? 3 : 0,
+          "data-job": job.job_name,
+          "data-status": job.status,
+        });
+        const overlapText = overlapped ? `; overlapped ${job.overlapping_activity.map((item) => item.kind).join(", ")}` : "";
+        node.append(titled(square, `${job.job_name}: ${job.status}, numDeleted ${job.num_deleted ?? "–"}, round ${job.round}${overlapText}`));
+        const text = `${job.round ? `↻${job.round} ` : ""}${job.num_deleted ?? "–"}`;
+        node.append(svgEl("text", { x: x + 15, y: top + 12, "data-testid": "num-deleted" }, text));
+        x += 22 + 7 * text.length;
+      }
+    });
+  });
+}
+
+async function loadOverview() {
+  const [summary, runs] = await Promise.all([
+    request("api/summary").then((response) => response.json()),
+    request("api/runs?limit=10").then((response) => response.json()),
+  ]);
+  state.summary = summary;
+  state.latestRuns = runs.runs;
+  document.getElementById("dag-id").textContent = summary.dag_id;
+  document.getElementById("updated").textContent = `updated ${fmtTime(summary.generated_at)}`;
+  drawOverview();
+}
+
+function drawOverview() {
+  const summary = state.summary;
+  if (!summary) return;
+  renderTiles(summary);
+  drawStatusChart(summary.requests_by_day);
+  drawLatencyChart(summary.time_to_erasure, summary.deadline_days);
+  drawRunsChart(state.latestRuns ?? []);
+}
+
+// ---- runs -------------------------------------------------------------------------------------------
+
+function runCard(run) {
+  const head = el(
+    "div",
+    { class: "run-head" },
+    el("span", { class: "run-id" }, run.run_id),
+    chip(run.outcome),
+    el("span", { class: "muted" }, fmtTime(run.recorded_at)),
+    el("span", {}, `claimed ${run.requests.claimed ?? 0}, erased ${run.requests.erased ?? 0}, overdue when collected ${run.requests.overdue ?? 0}`),
+  );
+  if (run.follow_up_jobs) head.append(chip(`${run.follow_up_jobs} follow-up job(s)`, "overlap"));
+  if (run.earlier_tries) head.append(el("span", { class: "muted" }, `${run.earlier_tries} earlier tr${run.earlier_tries === 1 ? "y" : "ies"} on file`));
+  const card = el("div", { class: "run", "data-testid": "run-card", "data-run-id": run.run_id }, head);
+  if (run.problems.length) card.append(el("ul", { class: "problems" }, ...run.problems.map((problem) => el("li", {}, problem))));
+  const groups = el("div", { class: "groups" });
+  for (const group of run.dataset_groups) {
+    const box = el("div", { class: "group" }, el("div", {}, el("span", { class: "group-name", title: group.dataset_group_arn }, shortArn(group.dataset_group_arn)), " ", chip(group.status)));
+    for (const job of group.jobs) {
+      const line = el("div", { class: "job", title: job.job_arn ?? "" }, `${job.round ? `follow-up ${job.round}` : "initial"} · ${job.job_name} · `, chip(job.status), ` numDeleted ${job.num_deleted ?? "–"}`);
+      if (Array.isArray(job.overlapping_activity) && job.overlapping_activity.length) {
+        line.append(" ", chip(`overlapped ${job.overlapping_activity.map((item) => item.kind).join(", ")}`, "overlap"));
+      }
+      if (job.failure_reason) line.append(el("div", { class: "problems" }, job.failure_reason));
+      box.append(line);
+    }
+    groups.append(box);
+  }
+  card.append(groups);
+  return card;
+}
+
+async function loadRuns(more = false) {
+  const query = new URLSearchParams({ limit: "10" });
+  if (more && state.runsCursor) query.set("before", state.runsCursor);
+  const page = await (await request(`api/runs?${query}`)).json();
+  const list = document.getElementById("runs-list");
+  if (!more) list.replaceChildren();
+  list.append(...page.runs.map(runCard));
+  if (!list.children.length) list.append(el("p", { class: "muted" }, "No run recorded yet."));
+  state.runsCursor = page.next;
+  state.runsLoaded = true;
+  document.getElementById("older-runs").hidden = !page.next;
+}
+
+async function showThisRun(summary) {
+  const runId = params.get("run_id");
+  if (!runId) return;
+  const box = document.getElementById("this-run");
+  box.hidden = false;
+  const dagId = params.get("dag_id");
+  if (dagId && dagId !== summary.dag_id) {
+    box.replaceChildren(el("p", { class: "muted" }, `This tab shows the erasure runs of ${summary.dag_id}; this run is of ${dagId}.`));
+    return;
+  }
+  try {
+    const run = await (await request(`api/run?${new URLSearchParams({ run_id: runId })}`)).json();
+    box.replaceChildren(runCard(run));
+  } catch (error) {
+    box.replaceChildren(el("p", { class: "muted" }, `No audit record for this run (${error.message}): a dry run, or a run that has not reached record_erasure.`));
+  }
+}
+
+// ---- evidence lookup ----------------------------------------------------------------------------------
+
+async function lookUp(event) {
+  event.preventDefault();
+  const input = document.getElementById("lookup-user-id");
+  let userId = input.value;
+  input.value = "";
+  if (!userId) return;
+  const post = (format) =>
+    request("api/evidence", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user_id: userId, format }),
+    }).then((response) => response.text());
+  try {
+    const [json, csv] = await Promise.all([post("json"), post("csv")]);
+    state.evidence = { json, csv, record: JSON.parse(json) };
+  } finally {
+    userId = null;
+  }
+  renderEvidence(state.evidence.record);
+}
+
+function renderEvidence(record) {
+  document.getElementById("lookup-result").hidden = false;
+  document.getElementById("lookup-summary").textContent =
+    `${record.request_count} request(s) found · record made ${fmtTime(record.generated_at)} by ${record.generated_by}`;
+  const rows = record.requests.map((item) => {
+    const groups = el("div");
+    for (const group of item.dataset_groups) {
+      groups.append(el("div", {}, el("span", { class: "group-name" }, shortArn(group.dataset_group_arn)), " ", group.status ? chip(group.status) : ""));
+      for (const job of group.jobs) {
+        const round = job.erasure_round ? `follow-up ${job.erasure_round}` : "initial";
+        groups.append(el("div", { class: "job" }, `${round} · ${job.job_name ?? shortArn(job.job_arn)} · ${job.status ?? "recorded"} · numDeleted ${job.num_deleted ?? "–"}`));
+      }
+    }
+    const days = item.days_to_erasure ?? item.days_pending;
+    return el(
+      "tr",
+      { "data-testid": "evidence-row", "data-request-id": item.request_id },
+      el("td", {}, item.request_id),
+      el("td", {}, chip(item.status), item.rejected_reason ? ` ${item.rejected_reason}` : ""),
+      el("td", {}, fmtTime(item.requested_at)),
+      el("td", {}, fmtTime(item.erased_at)),
+      el("td", {}, days === null || days === undefined ? "–" : `${days.toFixed(1)}${item.within_deadline === false ? " (late)" : ""}`),
+      el("td", {}, item.run ? `${item.run.run_id} (${item.run.outcome})` : "–"),
+      el("td", {}, groups),
+    );
+  });
+  document.querySelector("#lookup-table tbody").replaceChildren(...rows);
+}
+
+function download(kind) {
+  if (!state.evidence) return;
+  const stamp = state.evidence.record.generated_at.replace(/[:.]/g, "-");
+  const type = kind === "json" ? "application/json" : "text/csv";
+  const url = URL.createObjectURL(new Blob([state.evidence[kind]], { type }));
+  const link = el("a", { href: url, download: `erasure-evidence-${stamp}.${kind}` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+// ---- tabs and start -----------------------------------------------------------------------------------
+
+function selectTab(name) {
+  for (const button of document.querySelectorAll("nav [role=tab]")) {
+    button.setAttribute("aria-selected", String(button.dataset.tab === name));
+  }
+  for (const panel of document.querySelectorAll("[role=tabpanel]")) {
+    panel.hidden = panel.id !== `tab-${name}`;
+  }
+  if (name === "overview") drawOverview();
+  if (name === "runs" && !state.runsLoaded) loadRuns().catch(showError);
+}
+
+async function start() {
+  for (const button of document.querySelectorAll("nav [role=tab]")) {
+    button.addEventListener("click", () => selectTab(button.dataset.tab));
+  }
+  document.getElementById("older-runs").addEventListener("click", () => loadRuns(true).catch(showError));
+  document.getElementById("lookup-form").addEventListener("submit", (event) => lookUp(event).catch(showError));
+  document.getElementById("export-json").addEventListener("click", () => download("json"));
+  document.getElementById("export-csv").addEventListener("click", () => download("csv"));
+  let resizing;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(drawOverview, 150);
+  });
+  try {
+    await loadOverview();
+    await showThisRun(state.summary);
+    document.body.dataset.loaded = "true";
+  } catch (error) {
+    showError(error);
+  }
+}
+
+start();

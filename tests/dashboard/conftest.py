@@ -1,0 +1,99 @@
+"""
+Fixtures of the dashboard's tests.
+
+- ``store`` (function, SQLite and PostgreSQL): the erasure tables, created by the store, with the
+  dashboard's indexes; the API reads them through the Variable ``personalize_erasure_warehouse_conn_id``.
+- ``world``: :func:`~tests.dashboard.seed.small_world` written into them, relative to now.
+- ``api`` (session): Airflow's own API app (``create_app("core")``, about 10 s), with the provider's
+  plugin mounted as the API server mounts it, SimpleAuthManager and its users; ``api.login(user)``
+  gives a client holding that user's ``_token`` cookie, as the UI's iframe sends it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from airflow.sdk import BaseHook
+
+from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
+from tests.dashboard.seed import SmallWorld, WarehouseSeeder, small_world
+
+#: Users of the API app's SimpleAuthManager: a viewer may read every DAG's runs; a user without a
+#: role may read nothing.
+USERS = {"reader": "viewer", "nobody": ""}
+PASSWORD = "dashboard-test-password"
+PREFIX = "/personalize-erasure"
+
+
+def _store(kind: str, request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ErasureRequestStore:
+    if kind == "sqlite":
+        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")})
+        monkeypatch.setenv("AIRFLOW_CONN_DASHBOARD_WAREHOUSE", uri)
+        conn_id = "dashboard_warehouse"
+    else:
+        conn_id = request.getfixturevalue("postgres_conn_id")
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_WAREHOUSE_CONN_ID", conn_id)
+    store = ErasureRequestStore(BaseHook.get_connection(conn_id).get_hook(hook_params={"log_sql": False}))
+    store.create_tables()
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ErasureRequestStore:
+    return _store(request.param, request, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def world(store: ErasureRequestStore) -> SmallWorld:
+    return small_world(WarehouseSeeder(store), datetime.now(timezone.utc))
+
+
+@pytest.fixture
+def sqlite_world(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SmallWorld:
+    """:func:`small_world` on SQLite only (for tests where the database makes no difference)."""
+    store = _store("sqlite", request, tmp_path, monkeypatch)
+    return small_world(WarehouseSeeder(store), datetime.now(timezone.utc))
+
+
+@dataclass
+class ApiServer:
+    """Airflow's API app in a test client."""
+
+    client: object
+
+    def login(self, username: str):
+        """A client with ``username``'s token in the UI's cookie, from ``POST /auth/token``."""
+        from fastapi.testclient import TestClient
+
+        response = self.client.post("/auth/token", json={"username": username, "password": PASSWORD})
+        assert response.status_code == 201, response.text
+        client = TestClient(self.client.app, cookies={"_token": response.json()["access_token"]})
+        return client
+
+    def anonymous(self):
+        from fastapi.testclient import TestClient
+
+        return TestClient(self.client.app)
+
+
+@pytest.fixture(scope="session")
+def api(airflow_db, tmp_path_factory) -> Iterator[ApiServer]:
+    from fastapi.testclient import TestClient
+
+    passwords = tmp_path_factory.mktemp("auth") / "passwords.json"
+    passwords.write_text(json.dumps(dict.fromkeys(USERS, PASSWORD)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", ",".join(f"{u}:{r}" for u, r in USERS.items())
+        )
+        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
+        from airflow.api_fastapi.app import create_app, purge_cached_app
+
+        with TestClient(create_app("core")) as client:
+            yield ApiServer(client)
+        purge_cached_app()

@@ -1,0 +1,121 @@
+"""
+Who may see the dashboard: Airflow's own authentication and authorization on every route, through
+Airflow's API app with the provider's plugin mounted as the API server mounts it.
+
+The permission is to read the example DAG's runs. SimpleAuthManager gives it to every role
+(viewer and up) and refuses it to a user without a role, and, in multi-team mode, to a user of
+another team than the one the DAG's bundle belongs to: both are tested.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_personalize_deletion.dashboard.api import STATIC_FILES, create_app
+from airflow_provider_personalize_deletion.erasure.settings import DAG_ID
+from tests.dashboard.conftest import PASSWORD, PREFIX
+
+#: One request per route of the dashboard's app: method, path (under the prefix), JSON body.
+REQUESTS = {
+    "/": ("GET", "/", None),
+    "/static/{name}": ("GET", "/static/app.js", None),
+    "/api/summary": ("GET", "/api/summary", None),
+    "/api/runs": ("GET", "/api/runs", None),
+    "/api/run": ("GET", "/api/run?run_id=scheduled__erasure-a", None),
+    "/api/evidence": ("POST", "/api/evidence", {"user_id": "alice"}),
+}
+
+
+def call(client, route: str):
+    method, path, body = REQUESTS[route]
+    return client.request(method, PREFIX + path, json=body)
+
+
+def test_every_route_of_the_app_is_in_the_access_tests():
+    routes = {route.path for route in create_app().routes}
+    assert routes == set(REQUESTS)
+
+
+def test_the_app_has_no_openapi_or_docs_route_outside_the_permission(api, sqlite_world):
+    reader = api.login("reader")
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert reader.get(PREFIX + path).status_code == 404
+
+
+@pytest.mark.parametrize("route", sorted(REQUESTS))
+def test_an_anonymous_request_gets_401_and_no_data(api, sqlite_world, route):
+    response = call(api.anonymous(), route)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Not authenticated"}
+
+
+@pytest.mark.parametrize("route", sorted(REQUESTS))
+def test_a_user_without_the_permission_gets_403_and_no_data(api, sqlite_world, route):
+    response = call(api.login("nobody"), route)
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Forbidden"}
+
+
+@pytest.mark.parametrize("route", sorted(REQUESTS))
+def test_a_user_who_may_read_the_dags_runs_gets_the_route(api, sqlite_world, route):
+    response = call(api.login("reader"), route)
+    assert response.status_code == 200, response.text
+
+
+def test_an_invalid_token_gets_nothing(api, sqlite_world):
+    client = api.anonymous()
+    client.cookies.set("_token", "not-a-token")
+    assert call(client, "/api/summary").status_code in (401, 403)
+    assert "pending" not in call(client, "/api/summary").text
+
+
+def test_the_static_files_are_only_those_of_the_page(api):
+    reader = api.login("reader")
+    for name in STATIC_FILES:
+        assert reader.get(f"{PREFIX}/static/{name}").status_code == 200
+    for name in ("index.html", "..%2Fapi.py", "../api.py", "plugin.py"):
+        assert reader.get(f"{PREFIX}/static/{name}").status_code == 404
+
+
+@pytest.fixture
+def erasure_dag_of_team_privacy(airflow_db):
+    """The example DAG in a bundle of the team ``privacy`` (multi-team metadata), removed afterwards."""
+    from airflow.models.dag import DagModel, clear_team_name_cache
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.models.team import Team
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        team = Team(name="privacy")
+        bundle = DagBundleModel(name="privacy-bundle")
+        bundle.teams.append(team)
+        session.add_all([team, bundle])
+        session.flush()
+        session.add(DagModel(dag_id=DAG_ID, bundle_name="privacy-bundle"))
+    clear_team_name_cache()  # Airflow keeps a DAG's team for 30 s
+    yield
+    clear_team_name_cache()
+    with create_session() as session:
+        session.query(DagModel).filter(DagModel.dag_id == DAG_ID).delete()
+        bundle = session.get(DagBundleModel, "privacy-bundle")
+        bundle.teams.clear()
+        session.delete(bundle)
+        session.query(Team).filter(Team.name == "privacy").delete()
+
+
+def test_in_multi_team_mode_only_the_dags_team_may_see_it(
+    api, sqlite_world, erasure_dag_of_team_privacy, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("AIRFLOW__CORE__MULTI_TEAM", "True")
+    monkeypatch.setenv(
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "officer:viewer:privacy,marketer:viewer:marketing"
+    )
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({"officer": PASSWORD, "marketer": PASSWORD}))
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
+
+    for route in sorted(REQUESTS):
+        assert call(api.login("marketer"), route).status_code == 403, route
+        assert call(api.login("officer"), route).status_code == 200, route
