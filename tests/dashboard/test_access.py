@@ -93,12 +93,22 @@ def erasure_dag_of_team_privacy(airflow_db):
         bundle.teams.append(team)
         session.add_all([team, bundle])
         session.flush()
-        session.add(DagModel(dag_id=DAG_ID, bundle_name="privacy-bundle"))
+        # The DAG may be in the metadata already (an earlier dag.test() of the session): move it.
+        dag = session.get(DagModel, DAG_ID)
+        earlier_bundle = dag.bundle_name if dag is not None else None
+        if dag is None:
+            session.add(DagModel(dag_id=DAG_ID, bundle_name="privacy-bundle"))
+        else:
+            dag.bundle_name = "privacy-bundle"
     clear_team_name_cache()  # Airflow keeps a DAG's team for 30 s
     yield
     clear_team_name_cache()
     with create_session() as session:
-        session.query(DagModel).filter(DagModel.dag_id == DAG_ID).delete()
+        if earlier_bundle is None:
+            session.query(DagModel).filter(DagModel.dag_id == DAG_ID).delete()
+        else:
+            session.get(DagModel, DAG_ID).bundle_name = earlier_bundle
+        session.flush()
         bundle = session.get(DagBundleModel, "privacy-bundle")
         bundle.teams.clear()
         session.delete(bundle)
