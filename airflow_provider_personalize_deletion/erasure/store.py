@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
@@ -274,7 +275,8 @@ class ErasureRequestStore:
     @database_errors("Adding the erasure requests")
     def add_requests(self, user_ids: Iterable[str], source: str, requested_at: datetime) -> int:
         """
-        Add erasure requests, once each: a repeated (source, user) pair is ignored.
+        Add erasure requests, once each: a repeated (source, user) pair is ignored. Each new request
+        gets a random ``request_id`` (32 hex digits), derived from nothing.
 
         The ids go through a plain DB-API cursor: ``DbApiHook.run`` would hand every statement's
         parameters to Airflow's hook lineage collector (what OpenLineage sends on), whatever ``log_sql``.
@@ -288,14 +290,16 @@ class ErasureRequestStore:
         statement = (
             f"INSERT INTO {self.requests_table} (request_id, user_id, requested_at, source, status) "
             f"SELECT {p}, {p}, {p}, {p}, '{PENDING}' "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {self.requests_table} WHERE request_id = {p})"
+            f"WHERE NOT EXISTS (SELECT 1 FROM {self.requests_table} WHERE source = {p} AND user_id = {p})"
         )
         count = f"SELECT COUNT(*) FROM {self.requests_table} WHERE source = {p}"
         when = sql_timestamp(requested_at)
-        rows = []
-        for user_id in dict.fromkeys(user_ids):
-            request_id = hashlib.sha256(f"{source}\x1f{user_id}".encode()).hexdigest()[:40]
-            rows.append((request_id, user_id, when, source, request_id))
+        # A random request id: a digest of the user id (keyed or not) would let anyone holding an
+        # evidence record test a guessed id against it.
+        rows = [
+            (secrets.token_hex(16), user_id, when, source, source, user_id)
+            for user_id in dict.fromkeys(user_ids)
+        ]
         connection = self.hook.get_conn()
         try:
             cursor = connection.cursor()

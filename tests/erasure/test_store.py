@@ -172,3 +172,22 @@ def test_an_id_changed_while_the_claim_is_marked_rolls_the_marks_back(store, req
 def test_a_table_name_with_a_trailing_line_break_is_refused():
     with pytest.raises(ValueError, match="requests_table"):
         ErasureRequestStore(hook=None, requests_table="erasure_requests\n")  # type: ignore[arg-type]
+
+
+def test_a_request_id_is_derived_from_nothing_a_guess_could_be_tested_against(store):
+    import hashlib
+
+    store.add_requests(["alice@example.com"], "ad-hoc:0123456789ab", NOW)
+    store.add_requests(["alice@example.com"], "ad-hoc:ba9876543210", NOW)
+    ids = [row[0] for row in store.hook.get_records(f"SELECT request_id FROM {store.requests_table}")]
+    assert len(ids) == 2 and len(set(ids)) == 2
+    guesses = {
+        hashlib.new(name, text.encode()).hexdigest()
+        for name in ("sha256", "sha1", "md5")
+        for text in (
+            "alice@example.com",
+            "ad-hoc:0123456789ab\x1falice@example.com",
+            "ad-hoc:ba9876543210\x1falice@example.com",
+        )
+    }
+    assert not any(guess.startswith(request_id) for guess in guesses for request_id in ids)
