@@ -104,7 +104,7 @@ def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> d
         "days_pending": round(days, 2) if request["status"] == PENDING else None,
         "within_deadline": days <= deadline_days if request["status"] in (ERASED, PENDING) else None,
         "rejected_reason": _reason(record.get("rejected")) if request["status"] == REJECTED else None,
-        "run": {key: run[key] for key in ("run_id", "recorded_at", "outcome")} if run else None,
+        "run": _run(run) if run else None,
         "dataset_groups": _groups(run, record),
     }
 
@@ -146,6 +146,14 @@ def _groups(run: Mapping[str, Any] | None, erasure_record: Mapping[str, Any]) ->
             }
         )
     return [{"dataset_group_arn": arn, "status": None, "jobs": found} for arn, found in groups.items()]
+
+
+def _run(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run (the try of it) that erased or claimed a request; ``latest_try`` False for an earlier try."""
+    return {
+        **{key: run[key] for key in ("run_id", "recorded_at", "outcome")},
+        "latest_try": run.get("latest_try", True),
+    }
 
 
 def _reason(value: Any) -> str | None:
