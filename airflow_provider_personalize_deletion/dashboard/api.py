@@ -98,6 +98,54 @@ def dashboard_queries(
     return DashboardQueries(hook, settings.requests_table, settings.audit_table)
 
 
+def requires_known_team() -> None:
+    """
+    In multi-team mode, refuse everyone while the DAG's team is unknown.
+
+    ``requires_access_dag`` authorizes against the team of the DAG as the metadata database holds it;
+    while it holds no such DAG (not parsed yet, deleted, or the erasure runs under a renamed copy)
+    there is no team, and an auth manager would let any team's user read the erasures.
+    """
+    from airflow.configuration import conf
+    from airflow.models.dag import DagModel
+
+    if conf.getboolean("core", "multi_team", fallback=False) and DagModel.get_team_name(DAG_ID) is None:
+        raise HTTPException(
+            403,
+            f"Multi-team mode: the team of the DAG {DAG_ID!r} is unknown "
+            "(the metadata database holds no such DAG in a team's bundle)",
+        )
+
+
+class NoStoreMiddleware:
+    """
+    Every response of the app, errors included (a 404, a 415, a body that does not parse), is
+    ``Cache-Control: no-store`` and carries the page's security headers, unless it sets them itself.
+
+    :param app: the ASGI app it wraps.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in _NO_STORE.items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 SettingsDep = Annotated[WarehouseSettings, Depends(warehouse_settings)]
 QueriesDep = Annotated[DashboardQueries, Depends(dashboard_queries)]
 
@@ -107,11 +155,15 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title="Erasure dashboard",
         # Every route reads the example DAG's runs; no route (no /docs either) exists without it.
-        dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))],
+        dependencies=[
+            Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID)),
+            Depends(requires_known_team),
+        ],
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(NoStoreMiddleware)
     _add_error_handlers(app)
 
     @app.get("/", include_in_schema=False)
@@ -188,10 +240,36 @@ def _validation_error(request: Request, error: Exception) -> JSONResponse:
     """FastAPI's 422 without the input it would echo (a lookup's input is a user id)."""
     assert isinstance(error, RequestValidationError)
     details = [
-        {"loc": list(item.get("loc", ())), "msg": item.get("msg"), "type": item.get("type")}
+        {
+            "loc": [_location(part) for part in item.get("loc", ())],
+            "msg": item.get("msg"),
+            "type": item.get("type"),
+        }
         for item in error.errors()
     ]
     return JSONResponse({"detail": details}, status_code=422, headers=_NO_STORE)
+
+
+#: The parts of an error's location it may name: where the input was, and the app's own field names.
+_LOCATIONS = frozenset(
+    {
+        "body",
+        "query",
+        "path",
+        "header",
+        "cookie",
+        "limit",
+        "before",
+        "run_id",
+        "name",
+        *EvidenceQuery.model_fields,
+    }
+)
+
+
+def _location(part: Any) -> Any:
+    """A part of an error's location, unless it comes from the input (a key of the body can be a user id)."""
+    return part if isinstance(part, int) or part in _LOCATIONS else "(a key of the input)"
 
 
 def _static(name: str) -> bytes:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.erasure.settings import WarehouseSettings
 from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING, REJECTED
+
+if TYPE_CHECKING:
+    from airflow_provider_personalize_deletion.dashboard.queries import FoundRequests
 
 #: The version of the record's layout.
 EVIDENCE_VERSION = 1
@@ -40,13 +43,15 @@ CSV_COLUMNS = (
     "num_deleted",
     "erasure_round",
     "overlapping_activity",
+    "requests_total",
+    "requests_truncated",
 )
 #: Spreadsheets run a cell starting with one of these as a formula.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def evidence_record(
-    requests: Sequence[Mapping[str, Any]],
+    found: FoundRequests,
     *,
     settings: WarehouseSettings,
     dag_id: str,
@@ -56,7 +61,8 @@ def evidence_record(
     """
     The evidence record of the requests a lookup found.
 
-    :param requests: what :meth:`.DashboardQueries.requests_of` returned.
+    :param found: what :meth:`.DashboardQueries.requests_of` returned; when the user has more requests
+        than it returned, the record says so (``truncated``, ``request_count`` the total).
     :param settings: where the requests and the audit trail were read.
     :param dag_id: the DAG whose runs erase the requests.
     :param generated_at: when the record was made (aware).
@@ -74,8 +80,9 @@ def evidence_record(
             "audit_table": settings.audit_table,
         },
         "deadline_days": settings.overdue_days,
-        "request_count": len(requests),
-        "requests": [_request(request, settings.overdue_days, generated_at) for request in requests],
+        "request_count": found.total,
+        "truncated": found.truncated,
+        "requests": [_request(request, settings.overdue_days, generated_at) for request in found.requests],
     }
 
 
@@ -84,7 +91,8 @@ def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> d
     erased_at = datetime.fromisoformat(request["erased_at"]) if request["erased_at"] else None
     end = erased_at if request["status"] == ERASED and erased_at else now
     days = (end - requested_at).total_seconds() / 86400
-    record = request.get("erasure_record") or {}
+    record = request.get("erasure_record")
+    record = record if isinstance(record, Mapping) else {}  # a malformed one shows no jobs
     run = request.get("run")
     return {
         "request_id": request["request_id"],
@@ -95,8 +103,8 @@ def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> d
         "days_to_erasure": round(days, 2) if request["status"] == ERASED else None,
         "days_pending": round(days, 2) if request["status"] == PENDING else None,
         "within_deadline": days <= deadline_days if request["status"] in (ERASED, PENDING) else None,
-        "rejected_reason": record.get("rejected") if request["status"] == REJECTED else None,
-        "run": {key: run[key] for key in ("run_id", "recorded_at", "outcome")} if run else None,
+        "rejected_reason": _reason(record.get("rejected")) if request["status"] == REJECTED else None,
+        "run": _run(run) if run else None,
         "dataset_groups": _groups(run, record),
     }
 
@@ -123,7 +131,10 @@ def _groups(run: Mapping[str, Any] | None, erasure_record: Mapping[str, Any]) ->
             for group in run["dataset_groups"]
         ]
     groups: dict[str, list[dict[str, Any]]] = {}
-    for job in erasure_record.get("jobs") or []:
+    jobs = erasure_record.get("jobs")
+    for job in jobs if isinstance(jobs, list) else []:
+        if not isinstance(job, Mapping):
+            continue  # a malformed entry: not a job
         groups.setdefault(str(job.get("dataset_group_arn")), []).append(
             {
                 "job_name": None,
@@ -134,7 +145,19 @@ def _groups(run: Mapping[str, Any] | None, erasure_record: Mapping[str, Any]) ->
                 "overlapping_activity": None,
             }
         )
-    return [{"dataset_group_arn": arn, "status": None, "jobs": jobs} for arn, jobs in groups.items()]
+    return [{"dataset_group_arn": arn, "status": None, "jobs": found} for arn, found in groups.items()]
+
+
+def _run(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run (the try of it) that erased or claimed a request; ``latest_try`` False for an earlier try."""
+    return {
+        **{key: run[key] for key in ("run_id", "recorded_at", "outcome")},
+        "latest_try": run.get("latest_try", True),
+    }
+
+
+def _reason(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def evidence_csv(record: Mapping[str, Any]) -> str:
@@ -154,6 +177,8 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
             "run_id": run.get("run_id"),
             "run_outcome": run.get("outcome"),
             "run_recorded_at": run.get("recorded_at"),
+            "requests_total": record["request_count"],
+            "requests_truncated": record["truncated"],
         }
         jobs = [(group, job) for group in request["dataset_groups"] for job in group["jobs"]]
         for group, job in jobs or [({}, {})]:

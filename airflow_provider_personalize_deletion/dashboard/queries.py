@@ -42,6 +42,8 @@ WINDOW_DAYS = 90
 MAX_RUNS_PER_PAGE = 50
 #: Requests of one user the lookup returns, at most.
 MAX_REQUESTS_PER_LOOKUP = 100
+#: Requests of one user the lookup counts, at most, when it returns fewer than there are.
+MAX_REQUESTS_COUNTED = 100_000
 #: Audit records read, at most, to find the run that erased (or claimed) one request.
 MAX_RUNS_SEARCHED = 50
 
@@ -85,12 +87,12 @@ class RunsCursor:
         """
         try:
             recorded_at, run_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-            moment = datetime.fromisoformat(recorded_at)
-        except (ValueError, TypeError, binascii.Error, RecursionError):
+            moment = sql_timestamp(_aware(datetime.fromisoformat(recorded_at)))
+        except (ValueError, TypeError, OverflowError, binascii.Error, RecursionError):
             raise InvalidCursorError("'before' must be the cursor of a runs page") from None
         if not isinstance(run_id, str):
             raise InvalidCursorError("'before' must be the cursor of a runs page")
-        return cls(sql_timestamp(_aware(moment)), run_id)
+        return cls(moment, run_id)
 
 
 class DashboardQueries:
@@ -246,26 +248,40 @@ class DashboardQueries:
         return run_view(*row) if row else None
 
     @database_errors("Looking up the requests of a user")
-    def requests_of(self, user_id: str) -> list[dict[str, Any]]:
+    def requests_of(self, user_id: str) -> FoundRequests:
         """
-        A user's requests, oldest first, each with the run that erased it (or last claimed it).
+        A user's requests, oldest first, each with the run that erased it (or last claimed it): the
+        first :data:`MAX_REQUESTS_PER_LOOKUP`, and how many there are (counted up to
+        :data:`MAX_REQUESTS_COUNTED`).
 
-        The user id is a bind parameter of one query and is not kept: the result names requests by
+        The user id is a bind parameter of the queries and is not kept: the result names requests by
         ``request_id``.
 
         :param user_id: the user id, exactly as the requests table holds it.
         """
         p = self._p
+        if self._dialect == "postgresql" and "\x00" in user_id:
+            return FoundRequests([], 0)  # PostgreSQL's text cannot hold a NUL: no request has this id
         with self._cursor() as cursor:
             cursor.execute(
                 f"SELECT request_id, source, status, requested_at, erased_at, batch_key, erasure_record "
                 f"FROM {self.requests_table} WHERE user_id = {p} "
-                f"ORDER BY requested_at, request_id LIMIT {MAX_REQUESTS_PER_LOOKUP}",
+                f"ORDER BY requested_at, request_id LIMIT {MAX_REQUESTS_PER_LOOKUP + 1}",
                 (user_id,),
             )
             rows = cursor.fetchall()
+            total = len(rows)
+            if total > MAX_REQUESTS_PER_LOOKUP:
+                cursor.execute(
+                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {self.requests_table} WHERE user_id = {p} "
+                    f"LIMIT {MAX_REQUESTS_COUNTED}) AS found",
+                    (user_id,),
+                )
+                (total,) = cursor.fetchone()
             found = []
-            for request_id, source, status, requested_at, erased_at, key, record in rows:
+            for request_id, source, status, requested_at, erased_at, key, record in rows[
+                :MAX_REQUESTS_PER_LOOKUP
+            ]:
                 run = self._claiming_run(cursor, key, requested_at, erased_at) if is_batch_key(key) else None
                 found.append(
                     {
@@ -278,18 +294,19 @@ class DashboardQueries:
                         "run": run,
                     }
                 )
-        return found
+        return FoundRequests(found, int(total))
 
     def _claiming_run(
         self, cursor: Any, key: str, requested_at: Any, erased_at: Any | None
     ) -> dict[str, Any] | None:
         """
-        The run whose export read the claim ``key``, among at most :data:`MAX_RUNS_SEARCHED` records
-        read in the order of the ``(recorded_at, run_id)`` index: for an erased request the records of
-        its ``erased_at`` (a run marks its requests and writes its record at the same moment), then
-        the later ones (a retried run writes its record again, keeping the earlier tries' claims
-        under ``earlier_records``); for a pending one the latest records since it was requested (each
-        later run claims it again).
+        The try of the run whose export read the claim ``key`` (the run's latest record, or the record
+        of the earlier try that read it, with that try's outcome and jobs), among at most
+        :data:`MAX_RUNS_SEARCHED` records read in the order of the ``(recorded_at, run_id)`` index:
+        for an erased request the records of its ``erased_at`` (a run marks its requests and writes
+        its record at the same moment), then the later ones (a retried run writes its record again,
+        keeping the earlier tries' records under ``earlier_records``); for a pending one the latest
+        records since it was requested (each later run claims it again).
         """
         select = f"SELECT run_id, recorded_at, outcome, record FROM {self.audit_table} WHERE recorded_at "
         p = self._p
@@ -302,40 +319,77 @@ class DashboardQueries:
             searches = [(f">= {p} ORDER BY recorded_at DESC, run_id DESC", requested_at)]
         for condition, since in searches:
             cursor.execute(f"{select}{condition} LIMIT {MAX_RUNS_SEARCHED}", (sql_timestamp(_moment(since)),))
-            for row in cursor.fetchall():
-                if key in _claims(_json(row[3]) or {}):
-                    return run_view(*row)
+            for run_id, recorded_at, outcome, record_text in cursor.fetchall():
+                record = _mapping(_json(record_text))
+                if _claim(record) == key:
+                    return run_view(run_id, recorded_at, outcome, record)
+                for earlier in _list(record.get("earlier_records")):
+                    earlier = _mapping(earlier)
+                    if _claim(earlier) == key:
+                        return run_view(
+                            run_id,
+                            _text(earlier.get("recorded_at")) or recorded_at,
+                            _text(earlier.get("outcome")) or "unknown",
+                            {**earlier, "earlier_records": []},
+                            latest_try=False,
+                        )
         return None
 
 
-def run_view(run_id: str, recorded_at: Any, outcome: str, record_text: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FoundRequests:
+    """
+    What a lookup found.
+
+    :param requests: the requests returned (at most :data:`MAX_REQUESTS_PER_LOOKUP`), oldest first.
+    :param total: how many requests the user has (counted up to :data:`MAX_REQUESTS_COUNTED`).
+    """
+
+    requests: list[dict[str, Any]]
+    total: int
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the user has more requests than were returned."""
+        return self.total > len(self.requests)
+
+
+def run_view(
+    run_id: str, recorded_at: Any, outcome: str, record: Any, *, latest_try: bool = True
+) -> dict[str, Any]:
     """
     What the dashboard shows of a run's audit record: its outcome, request counts, problems, and
     per dataset group its status and jobs (status, ``numDeleted``, round, what overlapped them).
 
+    A part of the record that is not shaped as the DAG writes it (a record that is not an object,
+    a group or job that is not one, a count that is not a number) is left out, never an error.
+
     :param run_id: the DAG run's id.
     :param recorded_at: when the record was written.
     :param outcome: ``erased``, ``failed``, ``nothing_to_erase``.
-    :param record_text: the audit record (JSON).
+    :param record: the audit record (JSON text, or parsed).
+    :param latest_try: False for the record of an earlier try of the run (kept under ``earlier_records``).
     """
-    record = _json(record_text) or {}
-    requests = record.get("requests") or {}
+    record = _mapping(_json(record) if isinstance(record, str) else record)
+    requests = _mapping(record.get("requests"))
     return {
         "run_id": run_id,
         "recorded_at": _moment(recorded_at).isoformat(),
         "outcome": outcome,
-        "requests": {key: value for key, value in requests.items() if isinstance(value, int)},
-        "problems": [str(problem) for problem in record.get("problems") or []],
-        "follow_up_jobs": int(record.get("follow_up_jobs") or 0),
-        "earlier_tries": len(record.get("earlier_records") or []),
+        "latest_try": latest_try,
+        "requests": {key: value for key, value in requests.items() if _is_int(value)},
+        "problems": [str(problem) for problem in _list(record.get("problems"))],
+        "follow_up_jobs": _int(record.get("follow_up_jobs")),
+        "earlier_tries": len(_list(record.get("earlier_records"))),
         "dataset_groups": [
             {
-                "dataset_group_arn": group.get("dataset_group_arn"),
-                "status": group.get("status"),
-                "follow_up_jobs": int(group.get("follow_up_jobs") or 0),
-                "jobs": [_job_view(job) for job in group.get("jobs") or []],
+                "dataset_group_arn": _text(group.get("dataset_group_arn")),
+                "status": _text(group.get("status")),
+                "follow_up_jobs": _int(group.get("follow_up_jobs")),
+                "jobs": [_job_view(job) for job in _list(group.get("jobs")) if isinstance(job, Mapping)],
             }
-            for group in record.get("dataset_groups") or []
+            for group in _list(record.get("dataset_groups"))
+            if isinstance(group, Mapping)
         ],
     }
 
@@ -347,7 +401,7 @@ def _job_view(job: Mapping[str, Any]) -> dict[str, Any]:
         "job_arn": job.get("dataDeletionJobArn"),
         "status": job.get("status"),
         "num_deleted": job.get("numDeleted"),
-        "round": int(job.get("erasureRound") or 0),
+        "round": _int(job.get("erasureRound")),
         "overlapping_activity": [
             {key: item.get(key) for key in ("kind", "arn", "status") if key in item}
             for item in overlapping or []
@@ -359,10 +413,32 @@ def _job_view(job: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _claims(record: Mapping[str, Any]) -> set[str]:
-    """The claims a run's exports read: this record's and its earlier tries'."""
-    records = [record, *(item for item in record.get("earlier_records") or [] if isinstance(item, Mapping))]
-    return {str((item.get("export") or {}).get("claim")) for item in records if item.get("export")}
+def _claim(record: Mapping[str, Any]) -> str | None:
+    """The claim the export of one try of a run read."""
+    return _text(_mapping(record.get("export")).get("claim"))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object of a record; anything else (a malformed record) as an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array of a record; anything else (a malformed record) as an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(value: Any) -> int:
+    """A count of a record; anything but a whole number (a malformed record) as 0."""
+    return value if _is_int(value) else 0
 
 
 def _percentile_days(histogram: Mapping[int, int], fraction: float) -> float | None:
@@ -412,4 +488,4 @@ def _json(text: Any) -> Any:
         return None
 
 
-__all__: Sequence[str] = ("DashboardQueries", "RunsCursor", "run_view")
+__all__: Sequence[str] = ("DashboardQueries", "FoundRequests", "RunsCursor", "run_view")

@@ -82,10 +82,12 @@ class Run:
     problems: list[str] = field(default_factory=list)
     groups: Sequence[str] = (SHOP, NEWS)
     overdue: int = 0
+    #: The try of the run (a cleared run tries again, under a claim of its own).
+    try_number: int = 1
 
     @property
     def claim(self) -> str:
-        return batch_key(f"{self.run_id}#1")
+        return batch_key(f"{self.run_id}#{self.try_number}")
 
     def record(self, erased: int) -> dict[str, Any]:
         """The audit record, shaped as ``record_erasure`` writes it."""

@@ -115,9 +115,9 @@ def erasure_dag_of_team_privacy(airflow_db):
         session.query(Team).filter(Team.name == "privacy").delete()
 
 
-def test_in_multi_team_mode_only_the_dags_team_may_see_it(
-    api, sqlite_world, erasure_dag_of_team_privacy, monkeypatch, tmp_path
-):
+@pytest.fixture
+def multi_team_users(monkeypatch, tmp_path):
+    """Multi-team mode, with a viewer of the team ``privacy`` and one of the team ``marketing``."""
     monkeypatch.setenv("AIRFLOW__CORE__MULTI_TEAM", "True")
     monkeypatch.setenv(
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "officer:viewer:privacy,marketer:viewer:marketing"
@@ -126,6 +126,44 @@ def test_in_multi_team_mode_only_the_dags_team_may_see_it(
     passwords.write_text(json.dumps({"officer": PASSWORD, "marketer": PASSWORD}))
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
 
+
+@pytest.fixture
+def erasure_dag_of_no_team(airflow_db):
+    """The example DAG absent from the metadata, or (a dag.test() registered it) in a bundle of no team."""
+    from airflow.models.dag import DagModel, clear_team_name_cache
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        dag = session.get(DagModel, DAG_ID)
+        earlier_bundle = dag.bundle_name if dag is not None else None
+        if dag is not None:
+            session.add(DagBundleModel(name="teamless-bundle"))
+            session.flush()
+            dag.bundle_name = "teamless-bundle"
+    clear_team_name_cache()
+    yield
+    clear_team_name_cache()
+    if earlier_bundle is not None:
+        with create_session() as session:
+            session.get(DagModel, DAG_ID).bundle_name = earlier_bundle
+            session.flush()
+            session.delete(session.get(DagBundleModel, "teamless-bundle"))
+
+
+def test_in_multi_team_mode_only_the_dags_team_may_see_it(
+    api, sqlite_world, erasure_dag_of_team_privacy, multi_team_users
+):
     for route in sorted(REQUESTS):
         assert call(api.login("marketer"), route).status_code == 403, route
         assert call(api.login("officer"), route).status_code == 200, route
+
+
+def test_in_multi_team_mode_no_team_may_see_it_while_the_dags_team_is_unknown(
+    api, sqlite_world, erasure_dag_of_no_team, multi_team_users
+):
+    for route in sorted(REQUESTS):
+        for user in ("marketer", "officer"):
+            response = call(api.login(user), route)
+            assert response.status_code == 403, route
+            assert "team of the DAG" in response.json()["detail"]

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_personalize_deletion.dashboard import queries as queries_module
 from airflow_provider_personalize_deletion.dashboard.evidence import (
     CSV_COLUMNS,
     evidence_csv,
     evidence_record,
 )
+from airflow_provider_personalize_deletion.dashboard.queries import FoundRequests
 from airflow_provider_personalize_deletion.erasure.settings import WarehouseSettings
 from tests.dashboard.conftest import PREFIX
 from tests.dashboard.seed import NEWS, SHOP, WarehouseSeeder
@@ -70,7 +72,29 @@ def test_the_csv_export_has_one_row_per_request_and_job(api, world):
 
 def test_a_user_with_no_request_gets_an_empty_record(api, world):
     record = lookup(api.login("reader"), "nobody-asked").json()
-    assert record["request_count"] == 0 and record["requests"] == []
+    assert record["request_count"] == 0 and record["requests"] == [] and record["truncated"] is False
+
+
+def test_a_user_with_more_requests_than_a_lookup_returns_is_told_how_many_there_are(api, store, monkeypatch):
+    monkeypatch.setattr(queries_module, "MAX_REQUESTS_PER_LOOKUP", 3)
+    now = datetime.now(timezone.utc)
+    seeder = WarehouseSeeder(store)
+    for days_ago in range(5):
+        seeder.request("many-requests", now - timedelta(days=days_ago))
+    client = api.login("reader")
+
+    record = lookup(client, "many-requests").json()
+    assert (record["request_count"], len(record["requests"]), record["truncated"]) == (5, 3, True)
+    rows = list(csv.DictReader(io.StringIO(lookup(client, "many-requests", "csv").text)))
+    assert {(row["requests_total"], row["requests_truncated"]) for row in rows} == {("5", "true")}
+    assert lookup(client, "alice-not-there").json()["truncated"] is False
+
+
+def test_an_id_holding_a_nul_finds_no_request(api, world):
+    """PostgreSQL's text cannot hold a NUL, so no stored id has one: 0 requests, not a warehouse error."""
+    response = lookup(api.login("reader"), "alice\x00")
+    assert response.status_code == 200
+    assert response.json()["request_count"] == 0
 
 
 @pytest.mark.parametrize("format", ["json", "csv"])
@@ -105,14 +129,36 @@ def test_a_get_with_the_id_in_the_url_is_refused_with_no_data(api, world):
         {"user_id": SUBJECT * 40},  # longer than the column
         {"user_id": SUBJECT, "format": "xml"},
         {"user_id": SUBJECT, "extra": SUBJECT},
+        {"user_id": SUBJECT, SUBJECT: SUBJECT},
+        {SUBJECT: 1},
         {"user_id": [SUBJECT]},
     ],
-    ids=["too-long", "unknown-format", "extra-field", "not-a-string"],
+    ids=["too-long", "unknown-format", "extra-field", "id-as-extra-key", "id-as-only-key", "not-a-string"],
 )
 def test_a_refused_body_is_not_echoed(api, sqlite_world, body):
     response = api.login("reader").post(LOOKUP, json=body)
     assert response.status_code == 422
     assert SUBJECT not in response.text and response.json()["detail"][0]["loc"][0] == "body"
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"user_id": "' + SUBJECT.encode() + b'\xff"}', "application/json"),
+        (f'{{"user_id": "{SUBJECT}\u00e9"}}'.encode("latin-1"), "application/json; charset=latin-1"),
+        (f'{{"user_id": "{SUBJECT}"}}'.encode(), "application/vnd.api+json"),
+    ],
+    ids=["not-utf-8", "latin-1", "json-plus-type"],
+)
+def test_a_body_that_does_not_parse_is_refused_unstored_and_not_echoed(
+    api, sqlite_world, content, content_type
+):
+    response = api.login("reader").post(LOOKUP, content=content, headers={"content-type": content_type})
+    assert 400 <= response.status_code < 500
+    assert SUBJECT not in response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_a_body_that_is_not_json_is_refused_without_being_echoed(api, sqlite_world):
@@ -167,7 +213,11 @@ def request(status: str, requested_days_ago: float, **fields):
 
 def record_of(*requests):
     return evidence_record(
-        requests, settings=SETTINGS, dag_id="dag", generated_at=NOW, generated_by="officer"
+        FoundRequests(list(requests), len(requests)),
+        settings=SETTINGS,
+        dag_id="dag",
+        generated_at=NOW,
+        generated_by="officer",
     )
 
 

@@ -12,7 +12,7 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     RunsCursor,
 )
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
-from tests.dashboard.seed import NEWS, SHOP, Run, WarehouseSeeder
+from tests.dashboard.seed import NEWS, SHOP, Run, WarehouseSeeder, job
 
 
 def queries_of(store: ErasureRequestStore) -> DashboardQueries:
@@ -122,7 +122,7 @@ def test_one_run_is_read_by_its_id_and_a_run_without_a_record_is_none(store, wor
 
 
 def test_a_lookup_finds_a_users_requests_with_the_run_that_erased_or_claimed_each(store, world):
-    found = queries_of(store).requests_of("alice")
+    found = queries_of(store).requests_of("alice").requests
 
     assert [request["request_id"] for request in found] == world.requests["alice"]
     erased, pending = found
@@ -134,25 +134,32 @@ def test_a_lookup_finds_a_users_requests_with_the_run_that_erased_or_claimed_eac
 
 def test_a_lookup_of_an_unclaimed_or_unknown_user_finds_no_run_or_nothing(store, world):
     queries = queries_of(store)
-    (bob,) = queries.requests_of("bob")
+    (bob,) = queries.requests_of("bob").requests
     assert bob["run"] is None and bob["status"] == "pending"
-    assert queries.requests_of("someone-else") == []
+    assert queries.requests_of("someone-else").requests == []
 
 
-def test_a_retried_runs_record_still_names_the_claim_of_its_earlier_try(store, world):
-    seeder = WarehouseSeeder(store)
-    retried = Run(world.erased_run.run_id, world.now - timedelta(days=1), "nothing_to_erase", groups=[])
-    seeder.run(retried)  # replaces the row; the first try's record moves under earlier_records
+def test_a_request_erased_by_a_cleared_runs_first_try_shows_that_try_not_the_later_failed_one(store, world):
+    first = world.erased_run
+    later = world.now - timedelta(days=1)
+    failed_jobs = [job(SHOP, "erase-shop-try-2", "FAILED", None, later, failure_reason="x")]
+    cleared = Run(first.run_id, later, "failed", jobs=failed_jobs, problems=["FAILED"], try_number=2)
+    WarehouseSeeder(store).run(
+        cleared
+    )  # replaces the row; the first try's record moves under earlier_records
 
-    (erased, _) = queries_of(store).requests_of("alice")
-    assert erased["run"]["run_id"] == world.erased_run.run_id
-    assert erased["run"]["earlier_tries"] == 1
+    (erased, _) = queries_of(store).requests_of("alice").requests
+    run = erased["run"]
+    assert (run["run_id"], run["outcome"], run["latest_try"]) == (first.run_id, "erased", False)
+    assert run["recorded_at"] == first.recorded_at.isoformat()
+    jobs = {item["job_name"]: item["status"] for group in run["dataset_groups"] for item in group["jobs"]}
+    assert jobs == {item["jobName"]: "COMPLETED" for item in first.jobs}
 
 
 def test_a_request_id_and_record_that_hold_sql_are_only_read(store):
     seeder = WarehouseSeeder(store)
     seeder.request("x'); DROP TABLE erasure_requests; --", datetime.now(timezone.utc))
-    found = queries_of(store).requests_of("x'); DROP TABLE erasure_requests; --")
+    found = queries_of(store).requests_of("x'); DROP TABLE erasure_requests; --").requests
     assert len(found) == 1 and queries_of(store).summary(datetime.now(timezone.utc), 30)["pending"] == 1
 
 
@@ -162,7 +169,7 @@ def test_the_run_of_a_request_is_found_among_many_later_runs_by_reading_a_bounde
         later = world.now - timedelta(days=2) + timedelta(minutes=number)  # after both runs
         seeder.run(Run(f"later-{number:02d}", later, "nothing_to_erase", groups=[]))
 
-    (carol,) = queries_of(store).requests_of("carol")
+    (carol,) = queries_of(store).requests_of("carol").requests
     assert carol["run"]["run_id"] == world.erased_run.run_id  # read at its erased_at
-    (_, pending) = queries_of(store).requests_of("alice")
+    (_, pending) = queries_of(store).requests_of("alice").requests
     assert pending["run"] is None  # its claiming run is more than 50 records back: not searched further

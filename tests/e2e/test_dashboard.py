@@ -98,6 +98,16 @@ def test_the_erasure_view_shows_the_warehouses_figures_and_exports_a_users_evide
         "erase-news-b",
     ]
     assert alice not in json.dumps(record) + exported
+
+    # A later lookup that fails leaves no earlier evidence to see or export (the fault is injected).
+    lookups = "**/personalize-erasure/api/evidence"
+    page.route(lookups, lambda route: route.fulfill(status=503, content_type="application/json", body="{}"))
+    frame.locator("#lookup-user-id").fill(f"bob-{stage.token}")
+    frame.get_by_role("button", name="Look up").click()
+    frame.locator("#error").wait_for()
+    assert found.count() == 0 and frame.locator("#lookup-result").is_hidden()
+    assert frame.locator("#export-json").is_disabled() and frame.locator("#export-csv").is_disabled()
+    page.unroute(lookups)
     stage.assert_nothing_leaked([alice])
 
     busy_quarter(seeder, datetime.now(timezone.utc))

@@ -15,7 +15,7 @@ const COLORS = {
   OVERLAPPED: "var(--overlap)",
 };
 const params = new URLSearchParams(window.location.search);
-const state = { summary: null, runsCursor: null, runsLoaded: false, evidence: null };
+const state = { summary: null, runsCursor: null, runsLoaded: false, evidence: null, lookups: 0 };
 
 // ---- DOM helpers ----------------------------------------------------------------------------------
 
@@ -341,31 +341,55 @@ async function showThisRun(summary) {
 
 // ---- evidence lookup ----------------------------------------------------------------------------------
 
+// Forget the shown evidence: its table, its record, and the exports of it.
+function clearEvidence() {
+  state.evidence = null;
+  document.getElementById("lookup-result").hidden = true;
+  document.getElementById("lookup-summary").textContent = "";
+  document.querySelector("#lookup-table tbody").replaceChildren();
+  for (const id of ["export-json", "export-csv"]) document.getElementById(id).disabled = true;
+}
+
+// A lookup clears the earlier one's evidence at once; the answer of a lookup that a later one superseded
+// is dropped, so that the page and its exports only ever hold the latest lookup's evidence.
 async function lookUp(event) {
   event.preventDefault();
   const input = document.getElementById("lookup-user-id");
   let userId = input.value;
   input.value = "";
   if (!userId) return;
+  const lookup = ++state.lookups;
+  clearEvidence();
+  showError(null);
   const post = (format) =>
     request("api/evidence", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ user_id: userId, format }),
     }).then((response) => response.text());
+  let evidence;
   try {
     const [json, csv] = await Promise.all([post("json"), post("csv")]);
-    state.evidence = { json, csv, record: JSON.parse(json) };
+    evidence = { json, csv, record: JSON.parse(json) };
+  } catch (error) {
+    if (lookup === state.lookups) throw error;
+    return;
   } finally {
     userId = null;
   }
-  renderEvidence(state.evidence.record);
+  if (lookup !== state.lookups) return;
+  state.evidence = evidence;
+  renderEvidence(evidence.record);
+  for (const id of ["export-json", "export-csv"]) document.getElementById(id).disabled = false;
 }
 
 function renderEvidence(record) {
   document.getElementById("lookup-result").hidden = false;
+  const shown = record.truncated
+    ? `${record.request_count} request(s) found, the first ${record.requests.length} shown and exported`
+    : `${record.request_count} request(s) found`;
   document.getElementById("lookup-summary").textContent =
-    `${record.request_count} request(s) found · record made ${fmtTime(record.generated_at)} by ${record.generated_by}`;
+    `${shown} · record made ${fmtTime(record.generated_at)} by ${record.generated_by}`;
   const rows = record.requests.map((item) => {
     const groups = el("div");
     for (const group of item.dataset_groups) {
@@ -384,7 +408,7 @@ function renderEvidence(record) {
       el("td", {}, fmtTime(item.requested_at)),
       el("td", {}, fmtTime(item.erased_at)),
       el("td", {}, days === null || days === undefined ? "–" : `${days.toFixed(1)}${item.within_deadline === false ? " (late)" : ""}`),
-      el("td", {}, item.run ? `${item.run.run_id} (${item.run.outcome})` : "–"),
+      el("td", {}, item.run ? `${item.run.run_id} (${item.run.outcome}${item.run.latest_try === false ? ", an earlier try" : ""})` : "–"),
       el("td", {}, groups),
     );
   });
