@@ -98,13 +98,8 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
         key = client_key(
             self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
         )
-        async with shared_client(key, self.hook) as (hook, client):
-            waiter = hook.get_waiter(
-                self.waiter_name,
-                deferrable=True,
-                client=client,
-                config_overrides=self.waiter_config_overrides,
-            )
+        async with shared_client(key, self.hook) as opened:
+            waiter = opened.waiter(self.waiter_name, self.waiter_config_overrides)
             try:
                 await async_wait(
                     waiter,
@@ -188,13 +183,14 @@ class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
             self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
         )
         busy: list[dict[str, Any]] = []
-        async with shared_client(key, self.hook) as (hook, client):
+        async with shared_client(key, self.hook) as opened:
+            hook = cast("PersonalizeHook", opened.hook)
             for attempt in range(max(1, self.attempts)):
                 if attempt:
                     await asyncio.sleep(self.waiter_delay)
                 try:
-                    activity = await cast("PersonalizeHook", hook).async_list_dataset_group_activity(
-                        client, self.dataset_group_arn
+                    activity = await hook.async_list_dataset_group_activity(
+                        opened.client, self.dataset_group_arn
                     )
                 except (ClientError, BotoCoreError) as error:
                     return self._event("error", busy, message=str(error))
