@@ -4,8 +4,10 @@ Triggerer benchmark: N deletion-job triggers in one event loop against the local
 Ours: ``PersonalizeDataDeletionJobCompletedTrigger``, whose triggers share one aiobotocore client per
 connection settings (opened off the event loop, with a pool of 100 connections). ``ours-pool10``: the
 same with ``botocore_config={"max_pool_connections": 10}``, botocore's default pool, to measure what
-the pool size does. Baseline: the same trigger with ``AwsBaseWaiterTrigger.run`` (what every
-Amazon-provider trigger does): one client per trigger, opened on the loop.
+the pool size does. ``ours-gc-frozen``: ours in a worker that calls ``gc.freeze()`` after its imports,
+to measure what the garbage collector's pauses over the imported modules cost. Baseline: the same
+trigger with ``AwsBaseWaiterTrigger.run`` (what every Amazon-provider trigger does): one client per
+trigger, opened on the loop.
 
 Each (N, variant) runs in a fresh process. The jobs are held IN_PROGRESS; the triggers start
 spread over one poll interval, as deferrals reach a real triggerer (started at once, they would poll
@@ -37,11 +39,13 @@ import logging
 import os
 import random
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from _common import (
+    RESULT_MARKER,
     argument_parser,
     aws_client,
     current_rss_bytes,
@@ -62,13 +66,14 @@ COUNTS = (100, 500, 1000)
 QUICK_COUNTS = (50, 200)
 POLL_SECONDS = 10
 QUICK_POLL_SECONDS = 4
-VARIANTS = ("baseline", "ours", "ours-pool10")
+VARIANTS = ("baseline", "ours", "ours-pool10", "ours-gc-frozen")
 BUCKET = "erasure-benchmark"
 DELETION_FILE = f"s3://{BUCKET}/run/part-00000.csv"
 ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
 JOBS_PER_GROUP = 5  # CreateDataDeletionJob allows 5 PENDING jobs per dataset group
 WAITER_LOGGER = "airflow.providers.amazon.aws.utils.waiter_with_logging"
 LAG_PROBE_SECONDS = 0.01
+READY = "RELEASER-READY"
 BLOCK_TARGET_SECONDS = 0.1
 
 
@@ -86,7 +91,11 @@ TRIGGERS: dict[str, tuple[type, dict[str, Any]]] = {
         PersonalizeDataDeletionJobCompletedTrigger,
         {"botocore_config": {"max_pool_connections": 10}},
     ),
+    "ours-gc-frozen": (PersonalizeDataDeletionJobCompletedTrigger, {}),
 }
+#: Variants whose worker calls ``gc.freeze()`` after its imports, as a triggerer could at start-up: its
+#: full collections then skip the objects the imports made (Airflow's DAG processor does this).
+GC_FROZEN = frozenset({"ours-gc-frozen"})
 
 
 @dataclass
@@ -212,6 +221,66 @@ def release_all(emulator: EmulatorClient, job_names: list[str]) -> dict[str, flo
     return released
 
 
+def releaser(args: dict[str, Any]) -> None:
+    """
+    The releasing process: say ``ready``, read the job names from stdin, release them, print the times.
+
+    A process of its own, started before the measurement: a thread of the measured worker would
+    compete with its event loop for the GIL. ``time.monotonic`` is the system-wide clock on Linux, so
+    the worker can compare the times.
+
+    :param args: ``endpoint_url``, the emulator.
+    """
+    print(READY, flush=True)
+    job_names = json.loads(sys.stdin.readline())
+    print(
+        RESULT_MARKER + json.dumps(release_all(EmulatorClient(args["endpoint_url"]), job_names)), flush=True
+    )
+
+
+async def start_releaser(endpoint_url: str) -> asyncio.subprocess.Process:
+    """
+    Start :func:`releaser` in its own process and wait until it is ready.
+
+    :param endpoint_url: the emulator.
+    """
+    arguments = ["--worker", "release", "--worker-args", json.dumps({"endpoint_url": endpoint_url})]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        *arguments,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=2**22,
+    )
+    await _line_starting(process, READY)
+    return process
+
+
+async def _line_starting(process: asyncio.subprocess.Process, prefix: str) -> str:
+    """The rest of the first output line of the process that starts with ``prefix`` (logs come first)."""
+    assert process.stdout is not None
+    while line := (await process.stdout.readline()).decode():
+        if line.startswith(prefix):
+            return line[len(prefix) :]
+    raise RuntimeError(f"the releasing process ended without printing {prefix!r}")
+
+
+async def release_in(process: asyncio.subprocess.Process, job_names: list[str]) -> dict[str, float]:
+    """
+    Have the releasing process release the jobs; return when each was released.
+
+    :param process: from :func:`start_releaser`.
+    :param job_names: the jobs.
+    """
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(job_names).encode() + b"\n")
+    await process.stdin.drain()
+    released = json.loads(await _line_starting(process, RESULT_MARKER))
+    await process.wait()
+    return released
+
+
 async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
     """
     Run N triggers of one variant in this process's event loop and measure them.
@@ -243,6 +312,7 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
                 raise RuntimeError(f"trigger of {job_name} fired {event.payload}")
             fired[job_name] = time.monotonic()
 
+    releasing = await start_releaser(args["endpoint_url"])
     watch = LoopWatch()
     watchers = await watch_loop(watch)
     await asyncio.sleep(0.5)  # the probes settle before the first trigger
@@ -259,7 +329,7 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
     rss_steady = await sample_rss(2 * poll)
     calls = await asyncio.to_thread(emulator.calls, "DescribeDataDeletionJob") - calls_before
     window = time.monotonic() - window_started
-    released = await asyncio.to_thread(release_all, emulator, list(jobs))
+    released = await release_in(releasing, list(jobs))
     await asyncio.gather(*tasks)
     for watcher in watchers:
         watcher.cancel()
@@ -290,6 +360,9 @@ def worker(name: str, args: dict[str, Any]) -> None:
     import aiohttp  # noqa: F401
     import airflow.jobs.triggerer_job_runner
     import airflow.providers.amazon.aws.utils.waiter_with_logging  # noqa: F401
+
+    if name in GC_FROZEN:
+        gc.freeze()
 
     emit_result(asyncio.run(run_triggers(name, args)))
 
@@ -419,6 +492,9 @@ def main() -> None:
         "--latency-ms", type=float, default=0, help="added to every emulator response (default 0)"
     )
     options = parser.parse_args()
+    if options.worker == "release":
+        releaser(json.loads(options.worker_args))
+        return
     if options.worker:
         worker(options.worker, json.loads(options.worker_args))
         return
