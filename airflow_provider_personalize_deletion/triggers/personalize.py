@@ -18,13 +18,11 @@ from airflow_provider_personalize_deletion.exceptions import (
     DataDeletionJobTimeoutError,
     DataDeletionJobWaitError,
 )
-from airflow_provider_personalize_deletion.hooks.activity import in_progress
 from airflow_provider_personalize_deletion.hooks.personalize import (
     PersonalizeHook,
     check_job_outcome,
     summarize_activity,
 )
-from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
 
 #: Seconds between two DescribeDataDeletionJob calls.
 DEFAULT_WAITER_DELAY = 60
@@ -95,6 +93,9 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
 
     async def _wait_for_job(self) -> TriggerEvent:
         """Poll the job on the shared client; the client is released before the event is handed over."""
+        # Imported when a trigger runs: DAG files import this module (through the operators) at every parse.
+        from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
+
         key = client_key(
             self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
         )
@@ -179,6 +180,9 @@ class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
 
     async def _wait_for_quiet(self) -> TriggerEvent:
         """Poll on the shared client; the client is released before the event is handed over."""
+        from airflow_provider_personalize_deletion.hooks.activity import in_progress
+        from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
+
         key = client_key(
             self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
         )
