@@ -19,6 +19,7 @@ RUN_TIME_ONLY = (
     "airflow_provider_personalize_deletion.erasure.steps",
     "airflow_provider_personalize_deletion.erasure.store",
     "airflow_provider_personalize_deletion.hooks.activity",
+    "airflow_provider_personalize_deletion.transfers.parameters",
     "airflow_provider_personalize_deletion.transfers.s3_upload",
     "airflow_provider_personalize_deletion.transfers.sql_cursor",
     "airflow_provider_personalize_deletion.triggers.client_pool",
