@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
+
+def _redacted(text: str | None, default: str) -> str:
+    """
+    ``text`` redacted (see :func:`.redaction.redact_failure_reason`), or ``default`` when there is none.
+
+    The redaction module is imported here, when an error is raised: DAG files import this module
+    (through the operators) at every parse, and compiling its patterns costs more than the rest.
+
+    :param text: the service's message.
+    :param default: what to say when it gave none.
+    """
+    from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
+
+    return redact_failure_reason(text) or default
 
 
 class DataDeletionJobFailedError(AirflowFailException):
@@ -19,7 +32,7 @@ class DataDeletionJobFailedError(AirflowFailException):
 
     def __init__(self, job_arn: str, reason: str | None) -> None:
         self.job_arn = job_arn
-        self.reason = redact_failure_reason(reason) or "no failureReason given"
+        self.reason = _redacted(reason, "no failureReason given")
         super().__init__(f"Personalize data deletion job {job_arn} FAILED: {self.reason}")
 
 
@@ -73,7 +86,7 @@ class DataDeletionJobWaitError(AirflowException):
 
     def __init__(self, job_arn: str, message: str | None) -> None:
         self.job_arn = job_arn
-        self.message = redact_failure_reason(message) or "no message given"
+        self.message = _redacted(message, "no message given")
         super().__init__(f"Waiting for Personalize data deletion job {job_arn} failed: {self.message}")
 
 
@@ -110,7 +123,7 @@ class DatasetGroupActivityError(AirflowException):
 
     def __init__(self, dataset_group_arn: str, message: str | None) -> None:
         self.dataset_group_arn = dataset_group_arn
-        self.message = redact_failure_reason(message) or "no message given"
+        self.message = _redacted(message, "no message given")
         super().__init__(
             f"Listing the activity of dataset group {dataset_group_arn} in the triggerer failed: "
             f"{self.message}"

@@ -2,31 +2,50 @@
 Triggerer benchmark: N deletion-job triggers in one event loop against the local emulator.
 
 Ours: ``PersonalizeDataDeletionJobCompletedTrigger``, whose triggers share one aiobotocore client per
-connection settings. Baseline: the same trigger with ``AwsBaseWaiterTrigger.run`` (what it was before
-the shared client, and what every Amazon-provider trigger does): one client per trigger.
+connection settings (opened off the event loop, with a pool of 100 connections). ``ours-pool10``: the
+same with ``botocore_config={"max_pool_connections": 10}``, botocore's default pool, to measure what
+the pool size does. ``ours-gc-frozen``: ours in a worker that calls ``gc.freeze()`` after its imports,
+to measure what the garbage collector's pauses over the imported modules cost. Baseline: the same
+trigger with ``AwsBaseWaiterTrigger.run`` (what every Amazon-provider trigger does): one client per
+trigger, opened on the loop.
 
 Each (N, variant) runs in a fresh process. The jobs are held IN_PROGRESS; the triggers start
 spread over one poll interval, as deferrals reach a real triggerer (started at once, they would poll
 in bursts). Once every trigger has polled, the worker waits one poll interval, then measures over two
 poll intervals the RSS growth per trigger (over the RSS after imports) and the
 DescribeDataDeletionJob calls per minute; then it releases every job (they complete at once) and
-records, per job, the delay from its release to its trigger's event. Target: fewer bytes per trigger
-than the baseline, and no delay above one poll interval plus one second.
+records, per job, the delay from its release to its trigger's event.
 
-Run: ``.venv/bin/python benchmarks/triggerer.py [--quick] [--counts 100,500] [--poll-seconds 10]``
+Throughout, from before the first trigger starts to the last event, it watches the event loop three
+ways: a lag probe (a task sleeping 10 ms; its overshoot is how long the loop was held), Airflow's own
+triggerer watchdog (``TriggerRunner.block_watchdog``, which warns when a 0.1 s sleep overshoots
+``[triggerer] blocked_main_thread_warning_threshold``, 0.2 s by default: a block of about 0.1 s), and
+the full (generation 2) garbage collections, whose pauses hold the loop whatever code triggered them;
+a lag that overlaps none is reported apart.
+
+Targets: fewer bytes per trigger than the baseline; no delay above one poll interval plus one second;
+no lag above 0.1 s and no blocked-loop warning.
+
+Run: ``.venv/bin/python benchmarks/triggerer.py [--quick] [--counts 100,500] [--poll-seconds 10]
+[--variants baseline,ours,ours-pool10] [--latency-ms 0]``
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
+import os
 import random
 import statistics
+import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from _common import (
+    RESULT_MARKER,
     argument_parser,
     aws_client,
     current_rss_bytes,
@@ -47,12 +66,15 @@ COUNTS = (100, 500, 1000)
 QUICK_COUNTS = (50, 200)
 POLL_SECONDS = 10
 QUICK_POLL_SECONDS = 4
-VARIANTS = ("baseline", "ours")
+VARIANTS = ("baseline", "ours", "ours-pool10", "ours-gc-frozen")
 BUCKET = "erasure-benchmark"
 DELETION_FILE = f"s3://{BUCKET}/run/part-00000.csv"
 ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
 JOBS_PER_GROUP = 5  # CreateDataDeletionJob allows 5 PENDING jobs per dataset group
 WAITER_LOGGER = "airflow.providers.amazon.aws.utils.waiter_with_logging"
+LAG_PROBE_SECONDS = 0.01
+READY = "RELEASER-READY"
+BLOCK_TARGET_SECONDS = 0.1
 
 
 class OneClientPerTriggerBaseline(PersonalizeDataDeletionJobCompletedTrigger):
@@ -61,7 +83,91 @@ class OneClientPerTriggerBaseline(PersonalizeDataDeletionJobCompletedTrigger):
     run = AwsBaseWaiterTrigger.run
 
 
-TRIGGERS = {"ours": PersonalizeDataDeletionJobCompletedTrigger, "baseline": OneClientPerTriggerBaseline}
+#: Per variant: the trigger class and the extra arguments of each trigger.
+TRIGGERS: dict[str, tuple[type, dict[str, Any]]] = {
+    "baseline": (OneClientPerTriggerBaseline, {}),
+    "ours": (PersonalizeDataDeletionJobCompletedTrigger, {}),
+    "ours-pool10": (
+        PersonalizeDataDeletionJobCompletedTrigger,
+        {"botocore_config": {"max_pool_connections": 10}},
+    ),
+    "ours-gc-frozen": (PersonalizeDataDeletionJobCompletedTrigger, {}),
+}
+#: Variants whose worker calls ``gc.freeze()`` after its imports, as a triggerer could at start-up: its
+#: full collections then skip the objects the imports made (Airflow's DAG processor does this).
+GC_FROZEN = frozenset({"ours-gc-frozen"})
+
+
+@dataclass
+class LoopWatch:
+    """
+    What held the event loop: the lag probe's samples, Airflow's watchdog warnings, full collections.
+
+    :param lags: ``(woke_at, lag)`` per probe wake-up (monotonic seconds).
+    :param warnings: the seconds each warning of the triggerer's watchdog says the loop was blocked.
+    :param collections: ``(started_at, seconds)`` per generation-2 garbage collection.
+    """
+
+    lags: list[tuple[float, float]] = field(default_factory=list)
+    warnings: list[float] = field(default_factory=list)
+    collections: list[tuple[float, float]] = field(default_factory=list)
+    _collection_started: float = 0.0
+
+    async def probe(self) -> None:
+        """Sleep 10 ms at a time and record by how much each sleep overran."""
+        while True:
+            asleep = time.monotonic()
+            await asyncio.sleep(LAG_PROBE_SECONDS)
+            woke = time.monotonic()
+            self.lags.append((woke, woke - asleep - LAG_PROBE_SECONDS))
+
+    async def ainfo(self, message: str, time_elapsed: float, *args: Any) -> None:
+        """Stands in for the triggerer's logger: its watchdog's only call is this warning."""
+        self.warnings.append(time_elapsed)
+
+    def on_collection(self, phase: str, info: dict[str, Any]) -> None:
+        """``gc.callbacks`` entry: time the full collections."""
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._collection_started = time.monotonic()
+        else:
+            self.collections.append((self._collection_started, time.monotonic() - self._collection_started))
+
+    def figures(self) -> dict[str, Any]:
+        """The maximum lag, with and without full collections, the warnings and the collections."""
+
+        def during_collection(woke: float, lag: float) -> bool:
+            asleep = woke - lag - LAG_PROBE_SECONDS
+            return any(start < woke and start + seconds > asleep for start, seconds in self.collections)
+
+        lags = [lag for _, lag in self.lags]
+        outside = [lag for woke, lag in self.lags if not during_collection(woke, lag)]
+        return {
+            "lag_max": max(lags),
+            "lag_p99": statistics.quantiles(lags, n=100)[-1],
+            "lags_over_target": sum(lag > BLOCK_TARGET_SECONDS for lag in lags),
+            "lag_max_outside_collections": max(outside),
+            "blocked_warnings": len(self.warnings),
+            "blocked_warning_max": max(self.warnings, default=0.0),
+            "full_collections": len(self.collections),
+            "full_collection_max": max((seconds for _, seconds in self.collections), default=0.0),
+        }
+
+
+async def watch_loop(watch: LoopWatch) -> list[asyncio.Task]:
+    """
+    Start the lag probe and the triggerer's own watchdog, and time the full collections.
+
+    :param watch: where to record.
+    :return: the two tasks, to cancel at the end.
+    """
+    from airflow.jobs.triggerer_job_runner import TriggerRunner
+
+    runner = TriggerRunner()
+    runner.log = watch  # its watchdog warns through runner.log.ainfo
+    gc.callbacks.append(watch.on_collection)
+    return [asyncio.create_task(watch.probe()), asyncio.create_task(runner.block_watchdog())]
 
 
 class PolledTriggers(logging.Handler):
@@ -115,11 +221,71 @@ def release_all(emulator: EmulatorClient, job_names: list[str]) -> dict[str, flo
     return released
 
 
+def releaser(args: dict[str, Any]) -> None:
+    """
+    The releasing process: say ``ready``, read the job names from stdin, release them, print the times.
+
+    A process of its own, started before the measurement: a thread of the measured worker would
+    compete with its event loop for the GIL. ``time.monotonic`` is the system-wide clock on Linux, so
+    the worker can compare the times.
+
+    :param args: ``endpoint_url``, the emulator.
+    """
+    print(READY, flush=True)
+    job_names = json.loads(sys.stdin.readline())
+    print(
+        RESULT_MARKER + json.dumps(release_all(EmulatorClient(args["endpoint_url"]), job_names)), flush=True
+    )
+
+
+async def start_releaser(endpoint_url: str) -> asyncio.subprocess.Process:
+    """
+    Start :func:`releaser` in its own process and wait until it is ready.
+
+    :param endpoint_url: the emulator.
+    """
+    arguments = ["--worker", "release", "--worker-args", json.dumps({"endpoint_url": endpoint_url})]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        *arguments,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=2**22,
+    )
+    await _line_starting(process, READY)
+    return process
+
+
+async def _line_starting(process: asyncio.subprocess.Process, prefix: str) -> str:
+    """The rest of the first output line of the process that starts with ``prefix`` (logs come first)."""
+    assert process.stdout is not None
+    while line := (await process.stdout.readline()).decode():
+        if line.startswith(prefix):
+            return line[len(prefix) :]
+    raise RuntimeError(f"the releasing process ended without printing {prefix!r}")
+
+
+async def release_in(process: asyncio.subprocess.Process, job_names: list[str]) -> dict[str, float]:
+    """
+    Have the releasing process release the jobs; return when each was released.
+
+    :param process: from :func:`start_releaser`.
+    :param job_names: the jobs.
+    """
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(job_names).encode() + b"\n")
+    await process.stdin.drain()
+    released = json.loads(await _line_starting(process, RESULT_MARKER))
+    await process.wait()
+    return released
+
+
 async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
     """
     Run N triggers of one variant in this process's event loop and measure them.
 
-    :param name: the variant, ``ours`` or ``baseline``.
+    :param name: the variant, a key of :data:`TRIGGERS`.
     :param args: ``endpoint_url`` (the emulator, whose every job is held) and ``poll_seconds``.
     """
     poll = args["poll_seconds"]
@@ -133,18 +299,26 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
     rss_before = current_rss_bytes()
 
     fired: dict[str, float] = {}
+    trigger_class, trigger_args = TRIGGERS[name]
+    load_at_start = os.getloadavg()[0]
 
-    async def run_one(trigger_class: type, arn: str, job_name: str, start_after: float) -> None:
+    async def run_one(arn: str, job_name: str, start_after: float) -> None:
         await asyncio.sleep(start_after)
-        trigger = trigger_class(data_deletion_job_arn=arn, waiter_delay=poll, waiter_max_attempts=10_000)
+        trigger = trigger_class(
+            data_deletion_job_arn=arn, waiter_delay=poll, waiter_max_attempts=10_000, **trigger_args
+        )
         async for event in trigger.run():
             if event.payload["status"] != "success":
                 raise RuntimeError(f"trigger of {job_name} fired {event.payload}")
             fired[job_name] = time.monotonic()
 
+    releasing = await start_releaser(args["endpoint_url"])
+    watch = LoopWatch()
+    watchers = await watch_loop(watch)
+    await asyncio.sleep(0.5)  # the probes settle before the first trigger
     started = time.monotonic()
     tasks = [
-        asyncio.create_task(run_one(TRIGGERS[name], arn, job, poll * index / len(jobs)))
+        asyncio.create_task(run_one(arn, job, poll * index / len(jobs)))
         for index, (job, arn) in enumerate(jobs.items())
     ]
     await wait_for(lambda: len(polled.tasks) == len(tasks) or any(task.done() for task in tasks))
@@ -155,10 +329,15 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
     rss_steady = await sample_rss(2 * poll)
     calls = await asyncio.to_thread(emulator.calls, "DescribeDataDeletionJob") - calls_before
     window = time.monotonic() - window_started
-    released = await asyncio.to_thread(release_all, emulator, list(jobs))
+    released = await release_in(releasing, list(jobs))
     await asyncio.gather(*tasks)
+    for watcher in watchers:
+        watcher.cancel()
     delays = [fired[job] - released[job] for job in jobs]
     return {
+        **watch.figures(),
+        "load_at_start": load_at_start,
+        "load_at_end": os.getloadavg()[0],
         "seconds_until_all_polling": all_polling,
         "rss_before_bytes": rss_before,
         "rss_steady_bytes": rss_steady,
@@ -173,13 +352,17 @@ def worker(name: str, args: dict[str, Any]) -> None:
     """
     Measure one variant in this fresh process and emit its figures.
 
-    :param name: the variant, ``ours`` or ``baseline``.
+    :param name: the variant, a key of :data:`TRIGGERS`.
     :param args: see :func:`run_triggers`.
     """
-    # Loaded by the triggers' first client; imported here so the RSS floor holds them, in both variants.
+    # Loaded by the triggers' first client; imported here so the RSS floor holds them, in every variant.
     import aiobotocore.session  # noqa: F401
     import aiohttp  # noqa: F401
+    import airflow.jobs.triggerer_job_runner
     import airflow.providers.amazon.aws.utils.waiter_with_logging  # noqa: F401
+
+    if name in GC_FROZEN:
+        gc.freeze()
 
     emit_result(asyncio.run(run_triggers(name, args)))
 
@@ -204,18 +387,23 @@ def create_held_jobs(aws: LocalAws, count: int) -> None:
         )
 
 
-def measure(aws: LocalAws, count: int, poll_seconds: int) -> dict[str, dict[str, Any]]:
+def measure(
+    aws: LocalAws, count: int, poll_seconds: int, variants: list[str], latency: float
+) -> dict[str, dict[str, Any]]:
     """
-    Run both variants with ``count`` triggers, each in a fresh process, on fresh jobs.
+    Run the variants with ``count`` triggers, each in a fresh process, on fresh jobs.
 
     :param aws: the running emulator.
     :param count: the number of triggers.
     :param poll_seconds: the triggers' ``waiter_delay``.
+    :param variants: keys of :data:`TRIGGERS`.
+    :param latency: seconds the emulator adds to every Personalize response.
     """
     results = {}
-    for variant in VARIANTS:
+    for variant in variants:
         aws.client.reset()
         create_held_jobs(aws, count)
+        aws.client.set_latency(latency)
         args = {"endpoint_url": aws.endpoint_url, "poll_seconds": poll_seconds}
         env = {"AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri()}
         results[variant] = run_worker(__file__, variant, args, env)
@@ -225,61 +413,102 @@ def measure(aws: LocalAws, count: int, poll_seconds: int) -> dict[str, dict[str,
 
 def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int) -> str:
     """
-    Format the figures and the ratios (ours over baseline) as a Markdown table.
+    Format the figures of every variant, then the targets (ours against the baseline), as Markdown.
 
     :param rows: ``(count, {variant: result})`` per measurement.
     :param poll_seconds: the poll interval, for the delay target.
     """
-    table = []
+    figures, targets = [], []
     for count, results in rows:
         per_trigger = {
             variant: (result["rss_steady_bytes"] - result["rss_before_bytes"]) / count
             for variant, result in results.items()
         }
-        ours, base = results["ours"], results["baseline"]
-        table.append(
-            (
-                count,
-                f"{per_trigger['ours'] / 1024:,.0f} / {per_trigger['baseline'] / 1024:,.0f}",
-                ratio(per_trigger["ours"], per_trigger["baseline"]),
-                f"{ours['describe_calls_per_minute']:,.0f} / {base['describe_calls_per_minute']:,.0f}",
-                f"{ours['delay_median']:.2f} / {ours['delay_p95']:.2f} / {ours['delay_max']:.2f}",
-                f"{base['delay_median']:.2f} / {base['delay_p95']:.2f} / {base['delay_max']:.2f}",
-                "yes" if ours["delay_max"] <= poll_seconds + 1 else "no",
-                f"{ours['seconds_until_all_polling']:.1f} / {base['seconds_until_all_polling']:.1f}",
+        for variant, result in results.items():
+            figures.append(
+                (
+                    count,
+                    variant,
+                    f"{result['load_at_start']:.1f} / {result['load_at_end']:.1f}",
+                    f"{per_trigger[variant] / 1024:,.0f}",
+                    f"{result['describe_calls_per_minute']:,.0f}",
+                    f"{result['delay_median']:.2f} / {result['delay_p95']:.2f} / {result['delay_max']:.2f}",
+                    f"{result['seconds_until_all_polling']:.1f}",
+                    f"{result['lag_max'] * 1000:,.0f} / {result['lag_p99'] * 1000:,.0f}",
+                    f"{result['lag_max_outside_collections'] * 1000:,.0f}",
+                    result["lags_over_target"],
+                    f"{result['blocked_warnings']} ({result['blocked_warning_max']:.2f} s)",
+                    f"{result['full_collections']} ({result['full_collection_max'] * 1000:,.0f} ms)",
+                )
             )
-        )
-    headers = (
+        if "ours" in results:
+            ours = results["ours"]
+            base = per_trigger.get("baseline")
+            targets.append(
+                (
+                    count,
+                    ratio(per_trigger["ours"], base) if base else "n/a",
+                    f"{ours['delay_max']:.2f} s: "
+                    + ("met" if ours["delay_max"] <= poll_seconds + 1 else "missed"),
+                    f"{ours['lag_max'] * 1000:,.0f} ms: "
+                    + ("met" if ours["lag_max"] <= BLOCK_TARGET_SECONDS else "missed"),
+                    f"{ours['lag_max_outside_collections'] * 1000:,.0f} ms",
+                    f"{ours['blocked_warnings']}",
+                )
+            )
+    figure_headers = (
         "triggers",
-        "KiB per trigger ours / baseline",
-        "memory ratio",
-        "Describe calls/min ours / baseline",
-        "firing delay s ours (median / p95 / max)",
-        "firing delay s baseline (median / p95 / max)",
-        f"ours max delay <= {poll_seconds + 1} s",
-        "s until all polled ours / baseline",
+        "variant",
+        "load avg start / end",
+        "KiB per trigger",
+        "Describe calls/min",
+        "firing delay s (median / p95 / max)",
+        "s until all polled",
+        "loop lag ms (max / p99)",
+        "max lag outside full GCs ms",
+        "lags > 100 ms",
+        "triggerer blocked warnings (longest)",
+        "full GCs (longest)",
     )
-    return markdown_table(headers, table)
+    target_headers = (
+        "triggers",
+        "memory ratio ours / baseline",
+        f"ours max firing delay <= {poll_seconds + 1} s",
+        "ours max loop lag <= 100 ms",
+        "ours max lag outside full GCs",
+        "ours triggerer warnings",
+    )
+    return markdown_table(figure_headers, figures) + "\n\n" + markdown_table(target_headers, targets)
 
 
 def main() -> None:
     parser = argument_parser(__doc__.strip().splitlines()[0])
     parser.add_argument("--counts", help="comma-separated numbers of triggers (default 100,500,1000)")
     parser.add_argument("--poll-seconds", type=int, help="the triggers' waiter_delay (default 10; quick 4)")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated, of " + ", ".join(VARIANTS)
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0, help="added to every emulator response (default 0)"
+    )
     options = parser.parse_args()
+    if options.worker == "release":
+        releaser(json.loads(options.worker_args))
+        return
     if options.worker:
         worker(options.worker, json.loads(options.worker_args))
         return
     counts = [int(count) for count in options.counts.split(",")] if options.counts else None
     counts = counts or list(QUICK_COUNTS if options.quick else COUNTS)
     poll_seconds = options.poll_seconds or (QUICK_POLL_SECONDS if options.quick else POLL_SECONDS)
+    variants = options.variants.split(",")
     print(machine_description(), flush=True)
     rows = []
     with LocalAws(timings=JobTimings(pending_seconds=0, in_progress_seconds=0)) as aws:
         for count in counts:
-            rows.append((count, measure(aws, count, poll_seconds)))
-            print(report(rows[-1:], poll_seconds).splitlines()[-1], flush=True)
-    print(f"\nPoll interval {poll_seconds} s.\n")
+            rows.append((count, measure(aws, count, poll_seconds, variants, options.latency_ms / 1000)))
+            print(report(rows[-1:], poll_seconds), flush=True)
+    print(f"\nPoll interval {poll_seconds} s; emulator latency added {options.latency_ms:g} ms.\n")
     print(report(rows, poll_seconds))
 
 

@@ -1,17 +1,19 @@
 """
 The rounds of deletion jobs of an erasure run: the initial jobs (round 0), then up to
-:data:`~.settings.MAX_FOLLOW_UP_ROUNDS` rounds of follow-up jobs on the same files.
+:data:`MAX_FOLLOW_UP_ROUNDS` rounds of follow-up jobs on the same files.
 
 Each round has its own plan, create and wait tasks. The create task's id differs from round to
 round, so the create operator's default job names (a digest of DAG, task, run, map index, dataset
 group and file) differ too, and stay the same on a retry of the same round: a follow-up job is
 created exactly once.
+
+The DAG file imports this module at every parse: it imports nothing (the settings import it).
 """
 
 from __future__ import annotations
 
-from airflow_provider_personalize_deletion.erasure.settings import MAX_FOLLOW_UP_ROUNDS
-
+#: The most follow-up rounds a run may take (the DAG has this many rounds of follow-up tasks).
+MAX_FOLLOW_UP_ROUNDS = 3
 #: The round numbers: 0 for the initial jobs, then each follow-up round.
 ROUNDS = tuple(range(MAX_FOLLOW_UP_ROUNDS + 1))
 

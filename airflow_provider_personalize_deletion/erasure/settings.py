@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from airflow_provider_personalize_deletion.erasure.rounds import MAX_FOLLOW_UP_ROUNDS
 from airflow_provider_personalize_deletion.erasure.store import is_table_name
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.parameters import (
@@ -52,8 +53,6 @@ DEFAULTS: dict[str, Any] = {
     "create_tables": True,
 }
 
-#: The most follow-up rounds a run may take (the DAG has this many rounds of follow-up tasks).
-MAX_FOLLOW_UP_ROUNDS = 3
 #: The selector that names every ACTIVE dataset group of the account and region.
 ALL_GROUPS = "all"
 

@@ -17,13 +17,6 @@ from airflow_provider_personalize_deletion.exceptions import (
     DataDeletionJobTimeoutError,
     PersonalizeValidationError,
 )
-from airflow_provider_personalize_deletion.hooks.activity import (
-    Activity,
-    ActivityPlan,
-    Request,
-    activity_plan,
-    overlapping,
-)
 from airflow_provider_personalize_deletion.utils.service_model import (
     validate_member,
     validate_request,
@@ -32,6 +25,8 @@ from airflow_provider_personalize_deletion.utils.service_model import (
 if TYPE_CHECKING:
     from botocore.config import Config
     from mypy_boto3_personalize.client import PersonalizeClient
+
+    from airflow_provider_personalize_deletion.hooks.activity import Activity, ActivityPlan, Request
 
 #: Refusals of CreateDataDeletionJob that mean "not now": the job can be created once the dataset
 #: group is free again. botocore retries LimitExceededException as throttling; for this call the
@@ -270,6 +265,8 @@ class PersonalizeHook(AwsBaseHook):
         :return: the overlapping activity, oldest first (solutions with automatic training never count
             by themselves: the solution versions they train do).
         """
+        from airflow_provider_personalize_deletion.hooks.activity import overlapping  # see _start_plan
+
         found = overlapping(
             self.list_dataset_group_activity(job["datasetGroupArn"]),
             job["creationDateTime"],
@@ -380,6 +377,9 @@ def _tag_list(tags: object) -> list[Any]:
 
 
 def _start_plan(dataset_group_arn: str) -> ActivityPlan:
+    # Imported on first use: DAG files import this module (through the operators) at every parse.
+    from airflow_provider_personalize_deletion.hooks.activity import activity_plan
+
     validate_member("ListSolutions", "datasetGroupArn", dataset_group_arn, field="datasetGroupArn")
     return activity_plan(dataset_group_arn)
 

@@ -14,7 +14,6 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 from airflow.providers.common.compat.sdk import AirflowException, conf
-from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from botocore.exceptions import ClientError
 
 from airflow_provider_personalize_deletion.exceptions import (
@@ -22,7 +21,6 @@ from airflow_provider_personalize_deletion.exceptions import (
     DatasetGroupNotQuietError,
     PersonalizeValidationError,
 )
-from airflow_provider_personalize_deletion.hooks.activity import Activity, in_progress
 from airflow_provider_personalize_deletion.hooks.personalize import (
     BUSY_ERROR_CODES,
     FAILURE_STATES,
@@ -50,6 +48,8 @@ from airflow_provider_personalize_deletion.utils.job_names import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from pydantic import JsonValue
+
+    from airflow_provider_personalize_deletion.hooks.activity import Activity
 
 
 #: What to do when ``job_name`` names a job this task instance did not create (SageMaker's convention).
@@ -432,6 +432,8 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         """
         if self.action_if_not_quiet == "ignore":
             return
+        from airflow_provider_personalize_deletion.hooks.activity import in_progress  # not at parse time
+
         started: str | None = None
         activity = self.hook.list_dataset_group_activity(self.dataset_group_arn)
         self._warn_of_auto_training(activity)
@@ -519,6 +521,8 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             self.slot_wait_timeout,
         )
         if self.deferrable:
+            from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger  # not at parse time
+
             self.defer(
                 trigger=TimeDeltaTrigger(timedelta(seconds=delay)),
                 method_name="resume_after_slot_wait",

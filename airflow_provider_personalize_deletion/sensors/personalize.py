@@ -19,7 +19,6 @@ from airflow_provider_personalize_deletion.triggers.personalize import (
     completed_job_from_event,
 )
 from airflow_provider_personalize_deletion.utils.json_safe import json_safe
-from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -117,5 +116,7 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
         if self.check_overlap:
             overlap = [item.as_record() for item in self.hook.overlapping_activity(job)]
         if "failureReason" in job:
+            from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
+
             job = {**job, "failureReason": redact_failure_reason(job["failureReason"])}
         return {**json_safe(job), "overlapping_activity": overlap}

@@ -12,18 +12,6 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
-from airflow_provider_personalize_deletion.deletion_file.sorted_runs import remove_leftover_run_dirs
-from airflow_provider_personalize_deletion.transfers.parameters import (
-    InvalidTransferParameterError,
-    check_bucket_name,
-    check_invalid_ids_policy,
-    check_key_prefix,
-    check_max_file_bytes,
-    check_positive_int,
-)
-from airflow_provider_personalize_deletion.transfers.s3_upload import DeletionFileUploader
-from airflow_provider_personalize_deletion.transfers.sql_cursor import first_column_batches
 from airflow_provider_personalize_deletion.utils.fingerprint_key import (
     DEFAULT_FINGERPRINT_KEY_VARIABLE,
     get_or_create_fingerprint_key,
@@ -168,6 +156,21 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
         self.stale_temp_hours = stale_temp_hours
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # Imported here, not at module level: every parse of a DAG file using the operator imports the
+        # module, and only a run needs the checks, the deletion file, the upload and the cursor.
+        from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
+        from airflow_provider_personalize_deletion.deletion_file.sorted_runs import remove_leftover_run_dirs
+        from airflow_provider_personalize_deletion.transfers.parameters import (
+            InvalidTransferParameterError,
+            check_bucket_name,
+            check_invalid_ids_policy,
+            check_key_prefix,
+            check_max_file_bytes,
+            check_positive_int,
+        )
+        from airflow_provider_personalize_deletion.transfers.s3_upload import DeletionFileUploader
+        from airflow_provider_personalize_deletion.transfers.sql_cursor import first_column_batches
+
         try:
             bucket = check_bucket_name(self.s3_bucket)
             key_prefix = check_key_prefix(bucket, self.s3_key_prefix)

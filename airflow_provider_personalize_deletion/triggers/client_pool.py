@@ -12,6 +12,16 @@ is bound to the loop it was opened on, so each loop gets its own pool), and is c
 last trigger using it leaves, whether it finished, failed or was cancelled (the triggerer cancels a
 trigger when it hands it to another triggerer). The connection is read when the client is opened:
 triggers that join an open client use the credentials it was opened with.
+
+An opening's slow synchronous steps run in worker threads, not on the event loop: the Airflow
+connection lookup, the session, the user agent (the Amazon provider inspects the call stack for it)
+and the reading of botocore's data files (the service model, endpoints, partitions; aiobotocore's
+``warm_up_loader_caches``). On the loop remain the client object's construction and its HTTP session
+(a few milliseconds). Waiters are built once per shared client, not once per trigger.
+
+One client serves every poll of its triggers, so its connection pool is sized for many triggers:
+:data:`DEFAULT_MAX_POOL_CONNECTIONS` unless the connection's ``config_kwargs`` or the trigger's
+``botocore_config`` set ``max_pool_connections``, which always wins.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+    from botocore.waiter import Waiter
 
 ClientKey = tuple[str | bool | None, ...]
 """What makes two triggers' clients interchangeable: see :func:`client_key`."""
@@ -54,16 +65,57 @@ def client_key(
     return (hook_path, aws_conn_id, region_name or None, verify, config)
 
 
+#: The connection pool of a shared client when the user sets no ``max_pool_connections`` (botocore's
+#: default is 10). aiohttp opens connections as requests need them, so the limit costs nothing until
+#: used. A poll holds a connection for one round trip (about 0.1 s to AWS): a triggerer at its default
+#: capacity of 1000 triggers polling once a minute keeps about 2 busy, but the triggers' first polls
+#: come together (a triggerer restart hands it every trigger at once), and 1000 polls drain in 10 round
+#: trips through 100 connections against 100 through 10. More would mostly raise the burst the
+#: service sees (its control-plane rate limits) and the sockets held open.
+DEFAULT_MAX_POOL_CONNECTIONS = 100
+
 #: A shared client is handed to new triggers for this long; then a fresh one is opened, so that a
 #: changed connection (rotated keys, a new endpoint) reaches a busy triggerer that is never idle.
 MAX_CLIENT_AGE_SECONDS = 3600.0
 
 
 @dataclass
+class OpenClient:
+    """
+    An open shared client: the hook that opened it, the aiobotocore client, and its waiters.
+
+    :param hook: the hook that opened the client (its waiter definitions, its list helpers).
+    :param client: the aiobotocore client, entered.
+    """
+
+    hook: AwsGenericHook
+    client: Any
+    _waiters: dict[tuple[str, str | None], Waiter] = field(default_factory=dict, repr=False)
+
+    def waiter(self, name: str, config_overrides: dict[str, Any] | None = None) -> Waiter:
+        """
+        Return the client's deferrable waiter ``name``, built on first use and shared by the triggers.
+
+        A waiter holds no state between calls (each ``wait`` gets its own arguments), so the triggers
+        of one client can share it; built per trigger, each would carry its own waiter class and model.
+
+        :param name: the waiter's name in the hook's waiter definitions.
+        :param config_overrides: the waiter config values to override (part of the sharing key).
+        """
+        key = (name, json.dumps(config_overrides, sort_keys=True) if config_overrides else None)
+        waiter = self._waiters.get(key)
+        if waiter is None:
+            waiter = self._waiters[key] = self.hook.get_waiter(
+                name, deferrable=True, client=self.client, config_overrides=config_overrides
+            )
+        return waiter
+
+
+@dataclass
 class _SharedClient:
     """A client being opened or open, with the number of triggers using it."""
 
-    opening: asyncio.Task[tuple[AwsGenericHook, Any]]
+    opening: asyncio.Task[OpenClient]
     exit_stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     users: int = 0
     opened_at: float = field(default_factory=time.monotonic)
@@ -93,7 +145,7 @@ class ClientPool:
     @contextlib.asynccontextmanager
     async def client(
         self, key: ClientKey, hook_factory: Callable[[], AwsGenericHook]
-    ) -> AsyncIterator[tuple[AwsGenericHook, Any]]:
+    ) -> AsyncIterator[OpenClient]:
         """
         Use the shared client of ``key``, opening it if no trigger of this loop uses it yet.
 
@@ -102,7 +154,7 @@ class ClientPool:
 
         :param key: the client settings, from :func:`client_key`.
         :param hook_factory: builds the hook that opens the client; called once per opening.
-        :return: the hook that opened the client (for its waiters) and the aiobotocore client.
+        :return: the open client.
         """
         shared = self._clients.get(key)
         if shared is None or shared.retired:
@@ -121,10 +173,10 @@ class ClientPool:
     def _open(self, key: ClientKey, hook_factory: Callable[[], AwsGenericHook]) -> _SharedClient:
         exit_stack = contextlib.AsyncExitStack()
 
-        async def open_client() -> tuple[AwsGenericHook, Any]:
+        async def open_client() -> OpenClient:
             hook = hook_factory()
-            client = await exit_stack.enter_async_context(await hook.get_async_conn())
-            return hook, client
+            context = await asyncio.to_thread(_client_context, hook)
+            return OpenClient(hook, await exit_stack.enter_async_context(context))
 
         shared = _SharedClient(asyncio.ensure_future(open_client()), exit_stack)
         self._clients[key] = shared
@@ -136,6 +188,24 @@ class ClientPool:
 
         shared.opening.add_done_callback(forget_if_failed)
         return shared
+
+
+def _client_context(hook: AwsGenericHook) -> contextlib.AbstractAsyncContextManager[Any]:
+    """
+    Prepare a hook's aiobotocore client, in a worker thread: everything but entering it.
+
+    Reads the Airflow connection (``hook.config``) and creates the session; the config it gives the
+    client makes aiobotocore read botocore's data files in a worker thread too, and sizes the
+    connection pool (see :data:`DEFAULT_MAX_POOL_CONNECTIONS`) unless the user's config sets it.
+
+    :param hook: the hook that opens the client.
+    """
+    from aiobotocore.config import AioConfig
+
+    defaults = AioConfig(warm_up_loader_caches=True, max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS)
+    # The user's options override the defaults: merge keeps the options of its argument.
+    config = defaults.merge(hook.config)
+    return hook.get_client_type(region_name=hook.region_name, config=config, deferrable=True)
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ClientPool] = weakref.WeakKeyDictionary()
@@ -154,7 +224,7 @@ def running_loop_pool() -> ClientPool:
 
 def shared_client(
     key: ClientKey, hook_factory: Callable[[], AwsGenericHook]
-) -> contextlib.AbstractAsyncContextManager[tuple[AwsGenericHook, Any]]:
+) -> contextlib.AbstractAsyncContextManager[OpenClient]:
     """
     Use the running loop's shared client of ``key``; see :meth:`ClientPool.client`.
 

@@ -18,13 +18,11 @@ from airflow_provider_personalize_deletion.exceptions import (
     DataDeletionJobTimeoutError,
     DataDeletionJobWaitError,
 )
-from airflow_provider_personalize_deletion.hooks.activity import in_progress
 from airflow_provider_personalize_deletion.hooks.personalize import (
     PersonalizeHook,
     check_job_outcome,
     summarize_activity,
 )
-from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
 
 #: Seconds between two DescribeDataDeletionJob calls.
 DEFAULT_WAITER_DELAY = 60
@@ -95,16 +93,14 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
 
     async def _wait_for_job(self) -> TriggerEvent:
         """Poll the job on the shared client; the client is released before the event is handed over."""
+        # Imported when a trigger runs: DAG files import this module (through the operators) at every parse.
+        from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
+
         key = client_key(
             self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
         )
-        async with shared_client(key, self.hook) as (hook, client):
-            waiter = hook.get_waiter(
-                self.waiter_name,
-                deferrable=True,
-                client=client,
-                config_overrides=self.waiter_config_overrides,
-            )
+        async with shared_client(key, self.hook) as opened:
+            waiter = opened.waiter(self.waiter_name, self.waiter_config_overrides)
             try:
                 await async_wait(
                     waiter,
@@ -184,17 +180,21 @@ class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
 
     async def _wait_for_quiet(self) -> TriggerEvent:
         """Poll on the shared client; the client is released before the event is handed over."""
+        from airflow_provider_personalize_deletion.hooks.activity import in_progress
+        from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
+
         key = client_key(
             self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
         )
         busy: list[dict[str, Any]] = []
-        async with shared_client(key, self.hook) as (hook, client):
+        async with shared_client(key, self.hook) as opened:
+            hook = cast("PersonalizeHook", opened.hook)
             for attempt in range(max(1, self.attempts)):
                 if attempt:
                     await asyncio.sleep(self.waiter_delay)
                 try:
-                    activity = await cast("PersonalizeHook", hook).async_list_dataset_group_activity(
-                        client, self.dataset_group_arn
+                    activity = await hook.async_list_dataset_group_activity(
+                        opened.client, self.dataset_group_arn
                     )
                 except (ClientError, BotoCoreError) as error:
                     return self._event("error", busy, message=str(error))

@@ -4,8 +4,10 @@ from the Amazon provider's own operators, as a user without this provider might 
 
 SQL export to S3 (``SqlToS3Operator``), one mapped asynchronous AWS job per planned input
 (``ComprehendStartPiiEntitiesDetectionJobOperator``, the provider's closest start-a-job operator), a
-mapped deferrable sensor, and the same Python steps around them. The task bodies are stand-ins: only
-what the DAG processor executes, the module and the DAG definition, is measured.
+mapped deferrable sensor, and the same Python steps around them; like ours, the plan, create and wait
+steps repeat for three follow-up rounds, and the DAG has the same trigger form (params) and a
+template macro. The task bodies are stand-ins: only what the DAG processor executes, the module and
+the DAG definition, is measured.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from airflow.providers.amazon.aws.transfers.sql_to_s3 import SqlToS3Operator
 from airflow.sdk import DAG, Param, task
 
 SETTINGS = "ti.xcom_pull(task_ids='collect_erasure_requests')['settings']"
+FOLLOW_UP_ROUNDS = 3
 EXPORT_KEY = "erasure/{{ run_id }}/user_ids.csv"
 
 
 @task
 def collect_erasure_requests(params=None) -> dict:
-    return {"settings": dict(params), "export_sql": "SELECT user_id FROM erasure_requests"}
+    return {"settings": {"bucket": "erasure", **params}, "export_sql": "SELECT user_id FROM erasure_requests"}
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False)
@@ -45,6 +48,16 @@ def plan_deletion_jobs(collected: dict, run_id=None) -> list[dict]:
             "language_code": "en",
         }
     ]
+
+
+@task
+def plan_follow_up_jobs(round_number: int, ti=None) -> list[dict]:
+    return ti.xcom_pull(task_ids="plan_deletion_jobs")[:round_number]
+
+
+def erasure_setting(name: str, params: dict, dag_run=None) -> str:
+    """A setting of the run (a template macro)."""
+    return params[name]
 
 
 @task(trigger_rule="all_done")
@@ -67,12 +80,47 @@ with DAG(
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
     tags=["gdpr", "baseline"],
+    user_defined_macros={"erasure_setting": erasure_setting},
     params={
-        "bucket": Param("erasure", type="string"),
-        "role_arn": Param("", type="string"),
-        "user_ids": Param([], type="array", items={"type": "string"}),
-        "dry_run": Param(False, type="boolean"),
-        "cleanup_files": Param(True, type="boolean"),
+        "dataset_group_arns": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Dataset group ARNs",
+            description=(
+                "Empty: the Variable personalize_erasure_dataset_group_arns. When the Variable "
+                "personalize_erasure_allowed_dataset_group_arns is set, only its groups may be named."
+            ),
+        ),
+        "user_ids": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="User ids to erase now (ad hoc)",
+            description=(
+                "Added as erasure requests. The tasks never log them, but Airflow keeps them in this "
+                "run's conf until airflow db clean: prefer the warehouse table for routine requests."
+            ),
+        ),
+        "dry_run": Param(
+            None,
+            type=["null", "boolean"],
+            title="Dry run",
+            description=(
+                "Count and report only. Left untouched: the Variable personalize_erasure_dry_run, else off."
+            ),
+        ),
+        "cleanup_files": Param(
+            None,
+            type=["null", "boolean"],
+            title="Delete the deletion files afterwards",
+            description=(
+                "Left untouched: the Variable personalize_erasure_cleanup_files, else on (files deleted)."
+            ),
+        ),
+        "role_arn": Param(
+            None, type=["null", "string"], title="Role ARN (empty: Variable personalize_erasure_role_arn)"
+        ),
     },
 ) as dag:
     collected = collect_erasure_requests()
@@ -85,13 +133,25 @@ with DAG(
         file_format="csv",
         replace=True,
     )
+    rounds = []
     planned = plan_deletion_jobs(collected)
-    created = ComprehendStartPiiEntitiesDetectionJobOperator.partial(
-        task_id="create_deletion_job", deferrable=True
-    ).expand_kwargs(planned)
-    waited = ComprehendStartPiiEntitiesDetectionJobCompletedSensor.partial(
-        task_id="wait_for_deletion", deferrable=True, poke_interval=60
-    ).expand(job_id=created.output)
+    for round_number in range(FOLLOW_UP_ROUNDS + 1):  # the initial jobs, then the follow-up rounds
+        suffix = f"_{round_number}" if round_number else ""
+        if round_number:
+            planned = plan_follow_up_jobs.override(task_id=f"plan_follow_up_jobs{suffix}")(round_number)
+            rounds[-1] >> planned
+        created = ComprehendStartPiiEntitiesDetectionJobOperator.partial(
+            task_id=f"create_deletion_job{suffix}", deferrable=True, waiter_delay=300
+        ).expand_kwargs(planned)
+        rounds.append(
+            ComprehendStartPiiEntitiesDetectionJobCompletedSensor.partial(
+                task_id=f"wait_for_deletion{suffix}",
+                deferrable=True,
+                poke_interval=60,
+                aws_conn_id="{{ erasure_setting('aws_conn_id', params, dag_run) }}",
+            ).expand(job_id=created.output)
+        )
 
-    stop_if_dry_run(collected) >> export >> planned
-    waited >> [record_erasure(), delete_deletion_files()]
+    stop_if_dry_run(collected) >> export >> rounds[0]
+    rounds >> record_erasure()
+    rounds >> delete_deletion_files()

@@ -51,12 +51,13 @@ class _RecordedClientContext:
 def clients(monkeypatch: pytest.MonkeyPatch) -> ClientRecord:
     """Count every aiobotocore client a PersonalizeHook opens and closes during the test."""
     record = ClientRecord()
-    get_async_conn = PersonalizeHook.get_async_conn
+    get_client_type = PersonalizeHook.get_client_type
 
-    async def recorded_get_async_conn(self: PersonalizeHook) -> _RecordedClientContext:
-        return _RecordedClientContext(await get_async_conn(self), record)
+    def recorded_get_client_type(self: PersonalizeHook, *args: Any, **kwargs: Any) -> Any:
+        client = get_client_type(self, *args, **kwargs)
+        return _RecordedClientContext(client, record) if kwargs.get("deferrable") else client
 
-    monkeypatch.setattr(PersonalizeHook, "get_async_conn", recorded_get_async_conn)
+    monkeypatch.setattr(PersonalizeHook, "get_client_type", recorded_get_client_type)
     return record
 
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 
+import botocore.loaders
 import pytest
+from airflow.providers.amazon.aws.hooks import base_aws
 
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 from airflow_provider_personalize_deletion.triggers import client_pool
-from airflow_provider_personalize_deletion.triggers.client_pool import running_loop_pool
+from airflow_provider_personalize_deletion.triggers.client_pool import (
+    DEFAULT_MAX_POOL_CONNECTIONS,
+    client_key,
+    running_loop_pool,
+    shared_client,
+)
 from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
 )
@@ -93,15 +102,15 @@ async def test_a_failed_opening_is_not_kept_and_the_next_trigger_opens_again(
     clients, create_jobs, monkeypatch
 ):
     first, second = create_jobs(2)
-    get_async_conn = PersonalizeHook.get_async_conn
+    get_client_type = PersonalizeHook.get_client_type
     failures = iter([ConnectionError("credentials service unreachable")])
 
-    async def fail_once(self):
+    def fail_once(self, *args, **kwargs):
         for error in failures:
             raise error
-        return await get_async_conn(self)
+        return get_client_type(self, *args, **kwargs)
 
-    monkeypatch.setattr(PersonalizeHook, "get_async_conn", fail_once)
+    monkeypatch.setattr(PersonalizeHook, "get_client_type", fail_once)
     with pytest.raises(ConnectionError):
         await first_event(trigger(first))
     assert await first_event(trigger(second)) == {"status": "success", "data_deletion_job_arn": second}
@@ -129,3 +138,70 @@ async def test_a_trigger_arriving_after_the_client_aged_out_gets_a_fresh_one(
     await asyncio.gather(old_task, new_task)
     assert (clients.opened, clients.closed) == (2, 2)
     assert len(running_loop_pool()) == 0
+
+
+async def test_the_client_opens_without_reading_the_connection_or_data_files_on_the_event_loop(
+    create_jobs, monkeypatch
+):
+    (arn,) = create_jobs(1)
+    # A fresh loader has nothing cached: the opening must read botocore's data files.
+    monkeypatch.setattr(base_aws, "_loader", botocore.loaders.Loader())
+    threads: dict[str, list[int]] = {"data files": [], "connection": []}
+    load_file = botocore.loaders.JSONFileLoader.load_file
+    get_connection = PersonalizeHook.get_connection
+
+    def recorded_load_file(self, *args, **kwargs):
+        threads["data files"].append(threading.get_ident())
+        return load_file(self, *args, **kwargs)
+
+    def recorded_get_connection(cls, conn_id):
+        threads["connection"].append(threading.get_ident())
+        return get_connection(conn_id)
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", recorded_load_file)
+    monkeypatch.setattr(PersonalizeHook, "get_connection", classmethod(recorded_get_connection))
+    assert (await first_event(trigger(arn)))["status"] == "success"
+    loop_thread = threading.get_ident()
+    assert threads["data files"] and threads["connection"]
+    assert loop_thread not in threads["data files"]
+    assert loop_thread not in threads["connection"]
+
+
+async def max_pool_connections(botocore_config: dict | None = None, aws_conn_id: str = "aws_default") -> int:
+    """The connection pool size of the shared client that triggers with these settings get."""
+    waiting = trigger("arn:unused", aws_conn_id=aws_conn_id, botocore_config=botocore_config)
+    key = client_key(PersonalizeHook, aws_conn_id, None, None, botocore_config)
+    async with shared_client(key, waiting.hook) as opened:
+        return opened.client.meta.config.max_pool_connections
+
+
+async def test_the_shared_client_pools_connections_for_many_triggers_unless_the_user_sizes_it(
+    aws_conn, local_aws, monkeypatch
+):
+    assert DEFAULT_MAX_POOL_CONNECTIONS > 10  # botocore's own default
+    assert await max_pool_connections() == DEFAULT_MAX_POOL_CONNECTIONS
+    assert await max_pool_connections({"max_pool_connections": 7, "read_timeout": 30}) == 7
+    extra = {
+        "endpoint_url": aws_conn,
+        "region_name": local_aws.region,
+        "config_kwargs": {"max_pool_connections": 3},
+    }
+    connection = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_PERSONALIZE_SIZED", json.dumps(connection))
+    assert await max_pool_connections(aws_conn_id="personalize_sized") == 3
+
+
+async def test_triggers_of_one_client_share_its_waiter(clients, create_jobs, monkeypatch):
+    arns = create_jobs(3)
+    built = []
+    get_waiter = PersonalizeHook.get_waiter
+
+    def recorded_get_waiter(self, *args, **kwargs):
+        built.append(args[0] if args else kwargs["waiter_name"])
+        return get_waiter(self, *args, **kwargs)
+
+    monkeypatch.setattr(PersonalizeHook, "get_waiter", recorded_get_waiter)
+    events = await asyncio.gather(*(first_event(trigger(arn)) for arn in arns))
+    assert [event["status"] for event in events] == ["success"] * 3
+    assert built == ["data_deletion_job_complete"]
+    assert clients.opened == 1
