@@ -1,7 +1,9 @@
 """
 Uploading deletion files to S3: all of them, encrypted with SSE-S3 and verified, or none.
 
-Each file is a multipart upload, so a file is never held whole in memory. Personalize cannot read
+Each file is a multipart upload, so a file is never held whole in memory; its parts go up from a
+small thread pool while the next part is made (the merge of the sorted ids feeds the parts, so
+sorting and uploading overlap). Personalize cannot read
 objects encrypted with a customer managed KMS key, so every object is written with SSE-S3 (AES256),
 whatever the bucket's default encryption, and carries the metadata :data:`DELETION_FILE_METADATA`,
 by which the pipeline's clean-up recognises its own files. On any failure the open upload is
@@ -12,14 +14,16 @@ incomplete uploads of part files it finds there (:func:`abort_stale_multipart_up
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from itertools import groupby
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from botocore.exceptions import ClientError
 
@@ -27,6 +31,7 @@ from airflow_provider_personalize_deletion.transfers.parameters import PART_KEY_
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,8 @@ DELETION_FILE_METADATA: Final[Mapping[str, str]] = {"personalize-deletion-file":
 DEFAULT_PART_BYTES = 8 * 1024 * 1024
 """Size of the multipart upload parts; S3 requires at least 5 MiB for all but the last."""
 MIN_PART_BYTES = 5 * 1024 * 1024
+PARTS_IN_FLIGHT = 2
+"""Parts of a file uploading at once, while the next one is made: at most this many more parts in memory."""
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 _PART_NAME = re.compile(re.escape(PART_KEY_NAME.format(index=0)).replace("00000", r"\d{5}"))
 
@@ -98,16 +105,17 @@ class DeletionFileUploader:
         """
         self._abort_stale_uploads()
         written: list[str] = []
-        try:
-            for index, pieces in groupby(file_pieces, key=itemgetter(0)):
-                key = part_key(self._key_prefix, index)
-                written.append(key)
-                size = self._upload_file(key, map(itemgetter(1), pieces))
-                self._verify(key, size)
-            self._delete(self._stale_part_keys(set(written)))
-        except BaseException:
-            self._delete_quietly(written)
-            raise
+        with concurrent.futures.ThreadPoolExecutor(PARTS_IN_FLIGHT, "deletion-file-upload") as pool:
+            try:
+                for index, pieces in groupby(file_pieces, key=itemgetter(0)):
+                    key = part_key(self._key_prefix, index)
+                    written.append(key)
+                    size = self._upload_file(pool, key, map(itemgetter(1), pieces))
+                    self._verify(key, size)
+                self._delete(self._stale_part_keys(set(written)))
+            except BaseException:
+                self._delete_quietly(written)
+                raise
         return written
 
     def _abort_stale_uploads(self) -> None:
@@ -129,7 +137,7 @@ class DeletionFileUploader:
         if aborted:
             log.info("Aborted %d incomplete upload(s) left under s3://%s/%s", aborted, self._bucket, folder)
 
-    def _upload_file(self, key: str, pieces: Iterable[bytes]) -> int:
+    def _upload_file(self, pool: concurrent.futures.Executor, key: str, pieces: Iterable[bytes]) -> int:
         upload_id = self._client.create_multipart_upload(
             Bucket=self._bucket,
             Key=key,
@@ -137,32 +145,44 @@ class DeletionFileUploader:
             ContentType="text/csv",
             Metadata=dict(DELETION_FILE_METADATA),
         )["UploadId"]
+        uploading: collections.deque[concurrent.futures.Future[CompletedPartTypeDef]] = collections.deque()
         try:
-            parts: list[Any] = []
+            parts: list[CompletedPartTypeDef] = []
             size = 0
-            buffer = bytearray()
-            for piece in pieces:
-                buffer += piece
-                if len(buffer) >= self._part_bytes:
-                    size += self._upload_part(key, upload_id, parts, buffer)
-                    buffer = bytearray()
-            size += self._upload_part(key, upload_id, parts, buffer)
+            for number, body in enumerate(self._part_bodies(pieces), start=1):
+                if len(uploading) == PARTS_IN_FLIGHT:
+                    parts.append(uploading.popleft().result())
+                uploading.append(pool.submit(self._upload_part, key, upload_id, number, body))
+                size += len(body)
+            parts += [part.result() for part in uploading]
             self._client.complete_multipart_upload(
                 Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException:
+            # Let the parts in flight end first: a part that lands after the abort would stay.
+            concurrent.futures.wait(uploading)
             with contextlib.suppress(Exception):
                 self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
             raise
         return size
 
-    def _upload_part(self, key: str, upload_id: str, parts: list[Any], body: bytearray) -> int:
-        number = len(parts) + 1
+    def _part_bodies(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
+        """The bodies of the parts: ``part_bytes`` or a little more each, then whatever is left."""
+        buffer: list[bytes] = []
+        buffered = 0
+        for piece in pieces:
+            buffer.append(piece)
+            buffered += len(piece)
+            if buffered >= self._part_bytes:
+                yield b"".join(buffer)
+                buffer, buffered = [], 0
+        yield b"".join(buffer)
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> CompletedPartTypeDef:
         response = self._client.upload_part(
-            Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(body)
+            Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
         )
-        parts.append({"PartNumber": number, "ETag": response["ETag"]})
-        return len(body)
+        return {"PartNumber": number, "ETag": response["ETag"]}
 
     def _verify(self, key: str, size: int) -> None:
         head = self._client.head_object(Bucket=self._bucket, Key=key)
