@@ -135,3 +135,21 @@ def test_a_part_failing_while_the_next_is_made_aborts_the_file_and_leaves_nothin
 
     assert object_keys(s3_client) == []
     assert open_uploads(s3_client) == []
+
+
+def test_a_file_failing_to_complete_while_the_next_uploads_leaves_nothing(bucket, s3_client):
+    calls = []
+
+    def fail_the_first_completion(**_kwargs):
+        calls.append("CompleteMultipartUpload")
+        if len(calls) == 1:
+            raise ConnectionError("injected fault on CompleteMultipartUpload")
+
+    s3_client.meta.events.register("before-call.s3.CompleteMultipartUpload", fail_the_first_completion)
+    files = [(index, piece) for index in range(3) for piece in (HEADER, b"u1\nu2\n")]
+
+    with pytest.raises(ConnectionError, match="injected fault"):
+        DeletionFileUploader(s3_client, BUCKET, PREFIX).upload(files)
+
+    assert object_keys(s3_client) == []
+    assert open_uploads(s3_client) == []
