@@ -119,15 +119,20 @@ def test_parts_uploading_together_make_the_file_in_order(bucket, s3_client):
     assert body == b"".join(piece for _, piece in pieces)
 
 
-def test_a_part_failing_while_the_next_is_made_aborts_the_file_and_leaves_nothing(bucket, s3_client):
+def fail_call(s3_client, operation: str, call_number: int) -> None:
+    """Make the client raise on the n-th call of an S3 API, from whichever thread makes it."""
     calls = []
 
-    def fail_the_second_part(**_kwargs):
-        calls.append("UploadPart")
-        if len(calls) == 2:
-            raise ConnectionError("injected fault on UploadPart")
+    def fail(**_kwargs):
+        calls.append(operation)
+        if len(calls) == call_number:
+            raise ConnectionError(f"injected fault on {operation}")
 
-    s3_client.meta.events.register("before-call.s3.UploadPart", fail_the_second_part)
+    s3_client.meta.events.register(f"before-call.s3.{operation}", fail)
+
+
+def test_a_part_failing_while_the_next_is_made_aborts_the_file_and_leaves_nothing(bucket, s3_client):
+    fail_call(s3_client, "UploadPart", call_number=2)
     uploader = DeletionFileUploader(s3_client, BUCKET, PREFIX, part_bytes=MIN_PART_BYTES)
 
     with pytest.raises(ConnectionError, match="injected fault"):
@@ -138,14 +143,7 @@ def test_a_part_failing_while_the_next_is_made_aborts_the_file_and_leaves_nothin
 
 
 def test_a_file_failing_to_complete_while_the_next_uploads_leaves_nothing(bucket, s3_client):
-    calls = []
-
-    def fail_the_first_completion(**_kwargs):
-        calls.append("CompleteMultipartUpload")
-        if len(calls) == 1:
-            raise ConnectionError("injected fault on CompleteMultipartUpload")
-
-    s3_client.meta.events.register("before-call.s3.CompleteMultipartUpload", fail_the_first_completion)
+    fail_call(s3_client, "CompleteMultipartUpload", call_number=1)
     files = [(index, piece) for index in range(3) for piece in (HEADER, b"u1\nu2\n")]
 
     with pytest.raises(ConnectionError, match="injected fault"):
