@@ -122,9 +122,10 @@ def column_batches(
     :param parameters: the statement's bind parameters, or None.
     :param fetch_size: rows per ``fetchmany``.
     :param reading: what the rows are, for the error, e.g. ``"the user id column"``; no value.
-    :param ascii_as_bytes: let a SQLite column of a batch that is all ASCII text without line breaks
-        come as the driver's bytes, undecoded, for a reader that takes bytes as UTF-8 text: it sees
-        the same values without the cost of decoding them. Other columns are decoded as without it.
+    :param ascii_as_bytes: let a SQLite column of a batch that is all ASCII come as the driver's
+        bytes, undecoded, for a reader that takes bytes as UTF-8 text: it sees the same values
+        without the cost of decoding them (ASCII decodes the same leniently or not). Other columns
+        are decoded as without it.
     :return: per batch, one list of values per column of the query.
     """
     as_columns = _columns
@@ -194,16 +195,16 @@ def _decoded_text(values: list[Any], keep_ascii: bool) -> list[Any]:
     """
     Decode the UTF-8 bytes of a column, keeping undecodable bytes as lone surrogates.
 
-    A column of bytes without line breaks (ids, the common case) is decoded in one call, or left as
-    it is when ``keep_ascii`` and it is all ASCII.
+    A column that is all ASCII is left as it is when ``keep_ascii``; a column of bytes without line
+    breaks (ids, the common case) is decoded in one call.
     """
     try:
         joined = b"\n".join(values)
     except TypeError:  # NULLs, numbers
         joined = None
+    if joined is not None and keep_ascii and joined.isascii():
+        return values
     if joined is not None and joined.count(b"\n") == len(values) - 1:
-        if keep_ascii and joined.isascii():
-            return values
         return joined.decode("utf-8", "surrogateescape").split("\n")
     return [
         value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value for value in values
