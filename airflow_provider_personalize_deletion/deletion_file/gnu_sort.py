@@ -22,7 +22,7 @@ import contextlib
 import fcntl
 import functools
 import os
-import select
+import selectors
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -125,9 +125,8 @@ class GnuSort:
             yield block[:cut]
         if (code := self._process.wait()) != 0 or carry:
             raise ExternalSortError(
-                f"GNU sort exited with code {code}"
-                + (" after a partial line" if carry else "")
-                + " (is there room for its temp files in the directory of the ids?)"
+                f"GNU sort failed (exit code {code}{', output cut in a line' if carry else ''}); is there "
+                "room for its temp files in the directory of the ids?"
             )
 
     def close(self) -> None:
@@ -149,11 +148,15 @@ class GnuSort:
             except BlockingIOError:
                 if not wait:
                     return
-                select.select([], [self._stdin], [])
+                with selectors.DefaultSelector() as selector:  # not select(): fds past 1023 work too
+                    selector.register(self._stdin, selectors.EVENT_WRITE)
+                    selector.select()
                 continue
             except OSError:  # BrokenPipeError: the child died
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process.wait(timeout=1)
                 raise ExternalSortError(
-                    f"GNU sort stopped reading the ids (exit code {self._process.poll()})"
+                    f"GNU sort stopped reading the ids (exit code {self._process.returncode})"
                 ) from None
             self._backlog_bytes -= written
             if written == len(self._backlog[0]):

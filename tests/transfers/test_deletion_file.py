@@ -235,16 +235,20 @@ def test_gnu_sort_spills_only_into_the_private_directory(tmp_path):
     assert list(tmp_path.iterdir()) == [private]
 
 
-def test_a_failed_gnu_sort_fails_the_export_without_an_id(tmp_path):
+@pytest.mark.parametrize("dies_before", ["the next ids", "the sorted ids"])
+def test_a_gnu_sort_that_dies_fails_the_export_without_an_id(tmp_path, dies_before):
     sorter = GnuSort(gnu_sort_path(), str(tmp_path))
     try:
         sorter.add(b"secret-user-1\n")
         sorter._process.kill()
+        sorter._process.wait()
         with pytest.raises(ExternalSortError) as failure:
+            if dies_before == "the next ids":
+                sorter.add(b"secret-user-2\n")
             list(sorter.unique_id_lines())
     finally:
         sorter.close()
-    assert "exit" in str(failure.value) and "secret" not in str(failure.value)
+    assert "exit code -9" in str(failure.value) and "secret" not in str(failure.value)
     assert failure.value.__cause__ is None
 
 
