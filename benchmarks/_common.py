@@ -47,6 +47,7 @@ PACKAGES = (
     "botocore",
     "moto",
     "pandas",
+    "psycopg",
     "psycopg2-binary",
 )
 MIB = 1024 * 1024

@@ -30,7 +30,9 @@ import importlib
 import json
 import math
 import os
+import resource
 import sqlite3
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,6 +47,7 @@ from _common import (
     emit_result,
     machine_description,
     markdown_table,
+    median,
     mib,
     ratio,
     run_worker,
@@ -225,36 +228,72 @@ def worker(name: str, args: dict[str, Any]) -> None:
         emit_result({**steps, "wall_seconds": steps["read_seconds"] + steps["write_seconds"]})
         return
     rss_before = current_rss_bytes()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     ids = EXPORTS[name](args["size"])
-    emit_result({"ids": ids, "wall_seconds": time.perf_counter() - started, "rss_before_bytes": rss_before})
+    wall = time.perf_counter() - started
+    emit_result(
+        {
+            "ids": ids,
+            "wall_seconds": wall,
+            "cpu_seconds": _cpu_seconds() - cpu_before,
+            "rss_before_bytes": rss_before,
+        }
+    )
 
 
-def measure(aws: LocalAws, warehouse_conn: str, size: int) -> dict[str, dict[str, Any]]:
+def _cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its children that ended (a sort)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def sort_version() -> str:
+    """The first line of ``sort --version`` (which sort ours runs, if GNU), or why there is none."""
+    try:
+        return subprocess.run(["sort", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    except OSError as error:
+        return f"no sort ({type(error).__name__})"
+
+
+def measure(aws: LocalAws, warehouse_conn: str, size: int, repeat: int) -> dict[str, dict[str, Any]]:
     """
-    Run both variants on one warehouse, each in a fresh process, on an empty bucket.
+    Run every variant on one warehouse ``repeat`` times, interleaved, each in a fresh process on an
+    empty bucket; per variant, the median of each time and the highest peak memory.
 
     :param aws: the running emulator.
     :param warehouse_conn: the warehouse's Airflow connection.
     :param size: the number of ids.
+    :param repeat: how many times each variant runs.
     """
-    results = {}
-    for variant in VARIANTS:
-        aws.client.reset()
-        aws_client(aws, "s3").create_bucket(Bucket=BUCKET)
-        env = {
-            f"AIRFLOW_CONN_{CONN_ID.upper()}": warehouse_conn,
-            "AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri(),
-            "AIRFLOW_VAR_PERSONALIZE_ERASURE_FINGERPRINT_KEY": FINGERPRINT_KEY,
-        }
-        result = run_worker(__file__, variant, {"size": size}, env)
-        if result["ids"] != size:
-            raise RuntimeError(f"{variant} wrote {result['ids']} ids, {size} expected")
-        if variant == "ours" and (written := _bytes_under(aws, "benchmark/ours/")) != file_bytes(size):
-            raise RuntimeError(f"ours wrote {written} bytes, {file_bytes(size)} expected")
-        results[variant] = result
+    runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
+    for _ in range(repeat):
+        for variant in VARIANTS:
+            aws.client.reset()
+            aws_client(aws, "s3").create_bucket(Bucket=BUCKET)
+            env = {
+                f"AIRFLOW_CONN_{CONN_ID.upper()}": warehouse_conn,
+                "AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri(),
+                "AIRFLOW_VAR_PERSONALIZE_ERASURE_FINGERPRINT_KEY": FINGERPRINT_KEY,
+            }
+            result = run_worker(__file__, variant, {"size": size}, env)
+            if result["ids"] != size:
+                raise RuntimeError(f"{variant} wrote {result['ids']} ids, {size} expected")
+            if variant == "ours" and (written := _bytes_under(aws, "benchmark/ours/")) != file_bytes(size):
+                raise RuntimeError(f"ours wrote {written} bytes, {file_bytes(size)} expected")
+            runs[variant].append(result)
     aws.client.reset()
-    return results
+    return {variant: _summary(results) for variant, results in runs.items()}
+
+
+def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each time, the highest of each memory figure, and every wall time."""
+    summary = {
+        key: (max if key.endswith("_bytes") else median)([result[key] for result in results])
+        for key in results[0]
+        if key.endswith(("_seconds", "_bytes"))
+    }
+    return {**summary, "walls": [result["wall_seconds"] for result in results]}
 
 
 def _bytes_under(aws: LocalAws, prefix: str) -> int:
@@ -283,6 +322,8 @@ def report(rows: list[tuple[str, int, dict[str, dict[str, Any]]]]) -> str:
                 f"{size:,}",
                 f"{bound['wall_seconds']:.1f} ({bound['read_seconds']:.1f} + {bound['write_seconds']:.1f})",
                 f"{ours['wall_seconds']:.1f} / {base['wall_seconds']:.1f}",
+                " ".join(f"{wall:.1f}" for wall in ours["walls"]),
+                f"{ours['cpu_seconds']:.1f} / {base['cpu_seconds']:.1f}",
                 f"{speed['ours']:,.0f} / {speed['baseline']:,.0f}",
                 f"{speed['ours'] / speed['limit']:.2f} / {speed['baseline'] / speed['limit']:.2f}",
                 ratio(speed["ours"], speed["baseline"]),
@@ -296,7 +337,9 @@ def report(rows: list[tuple[str, int, dict[str, dict[str, Any]]]]) -> str:
         "source",
         "ids",
         "limit s (read + write)",
-        "wall s ours / baseline",
+        "wall s ours / baseline (median)",
+        "wall s ours, each run",
+        "CPU s ours (+ sort) / baseline",
         "ids/s ours / baseline",
         "fraction of limit ours / baseline",
         "throughput ratio (vs pandas)",
@@ -311,13 +354,14 @@ def main() -> None:
     parser = argument_parser(__doc__.strip().splitlines()[0])
     parser.add_argument("--sizes", help="comma-separated numbers of ids (default 1M,5M,10M; quick 100k,300k)")
     parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated: sqlite,postgres")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each variant (medians shown)")
     options = parser.parse_args()
     if options.worker:
         worker(options.worker, json.loads(options.worker_args))
         return
     sizes = [int(size) for size in options.sizes.split(",")] if options.sizes else None
     sizes = sizes or list(QUICK_SIZES if options.quick else SIZES)
-    print(machine_description(), flush=True)
+    print(f"{machine_description()}; {sort_version()}; runs per variant: {options.repeat}", flush=True)
     rows = []
     with LocalAws() as aws:
         for source in options.sources.split(","):
@@ -327,7 +371,7 @@ def main() -> None:
                 loaded = time.perf_counter() - started
                 print(f"{source}: {max(sizes):,} ids loaded in {loaded:.0f} s", flush=True)
                 for size in sizes:
-                    rows.append((source, size, measure(aws, conn, size)))
+                    rows.append((source, size, measure(aws, conn, size, options.repeat)))
                     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
                     print(f"{report(rows[-1:]).splitlines()[-1]} load average {load}", flush=True)
     print()
