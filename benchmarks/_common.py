@@ -5,7 +5,9 @@ description, and printing results as Markdown tables with ratios against the bas
 Each script runs its variants (ours and the baseline) in fresh worker processes, launched by
 re-running the script with ``--worker``; a worker prints one JSON line prefixed with
 :data:`RESULT_MARKER`, which :func:`run_worker` returns as a dictionary. Peak memory is the worker's
-own high-water mark (:func:`peak_rss_bytes`), so one variant never inherits the other's memory.
+own high-water mark (:func:`peak_rss_bytes`), so one variant never inherits the other's memory; the
+memory of the worker's own child processes (e.g. a ``sort``) is sampled from outside
+(``children_peak_rss_bytes``), so that the sampling costs the worker nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
@@ -43,9 +47,12 @@ PACKAGES = (
     "botocore",
     "moto",
     "pandas",
+    "psycopg",
     "psycopg2-binary",
 )
 MIB = 1024 * 1024
+CHILD_SAMPLE_SECONDS = 0.02
+"""How often the memory of a worker's child processes is read."""
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
@@ -126,7 +133,9 @@ def run_worker(
     """
     Run one variant in a fresh process (the script itself with ``--worker``) and return its result.
 
-    The process gets its own ``AIRFLOW_HOME`` and fake AWS credentials (:func:`benchmark_env`).
+    The process gets its own ``AIRFLOW_HOME`` and fake AWS credentials (:func:`benchmark_env`). The
+    result gains ``children_peak_rss_bytes``: the highest sum of the RSS of the worker's descendants
+    seen while it ran (sampled every :data:`CHILD_SAMPLE_SECONDS`; 0 without any).
 
     :param script: the benchmark script's path (``__file__``).
     :param worker: the worker's name, as the script's ``--worker`` switch knows it.
@@ -137,15 +146,43 @@ def run_worker(
     """
     command = [sys.executable, script, "--worker", worker, "--worker-args", json.dumps(args)]
     with scratch_dir("ppd-bench-home-") as home:
-        done = subprocess.run(
-            command, env=benchmark_env(home, env), capture_output=True, text=True, timeout=timeout
+        process = subprocess.Popen(
+            command,
+            env=benchmark_env(home, env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-    for line in reversed(done.stdout.splitlines()):
+        children_peak = [0]
+        sampler = threading.Thread(target=_sample_children, args=(process, children_peak), daemon=True)
+        sampler.start()
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        finally:
+            process.kill()
+            sampler.join()
+    for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return json.loads(line[len(RESULT_MARKER) :])
+            return {**json.loads(line[len(RESULT_MARKER) :]), "children_peak_rss_bytes": children_peak[0]}
     raise RuntimeError(
-        f"worker {worker} {args} failed (exit {done.returncode}):\n{done.stderr[-3000:]}{done.stdout[-1000:]}"
+        f"worker {worker} {args} failed (exit {process.returncode}):\n{stderr[-3000:]}{stdout[-1000:]}"
     )
+
+
+def _sample_children(process: subprocess.Popen[str], peak: list[int]) -> None:
+    """Record in ``peak[0]`` the highest RSS sum of the descendants of ``process`` until it ends."""
+    try:
+        worker = psutil.Process(process.pid)
+    except psutil.NoSuchProcess:
+        return
+    while process.poll() is None:
+        total = 0
+        with contextlib.suppress(psutil.Error):
+            for child in worker.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+        peak[0] = max(peak[0], total)
+        time.sleep(CHILD_SAMPLE_SECONDS)
 
 
 def emit_result(result: Mapping[str, Any]) -> None:

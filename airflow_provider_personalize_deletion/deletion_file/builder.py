@@ -1,9 +1,10 @@
 """
 From database values to deletion files, in two passes with bounded memory.
 
-Pass 1 (:meth:`DeletionFileBuilder.add`) validates each batch, counts the invalid values and stores
-the valid ids in sorted runs on private disk. Pass 2 (:meth:`DeletionFileBuilder.file_pieces`) merges
-the runs into distinct sorted ids, fingerprints them (keyed, see :mod:`.fingerprint`), encodes them
+Pass 1 (:meth:`DeletionFileBuilder.add`) validates each batch, counts the invalid values and hands
+the valid ids to an external sort (:mod:`.distinct_ids`: GNU sort in a child process, or sorted runs
+on private disk). Pass 2 (:meth:`DeletionFileBuilder.file_pieces`) reads back the distinct ids in
+sorted order, fingerprints them (keyed, see :mod:`.fingerprint`), encodes them
 as CSV and cuts them into files.
 Nothing is produced before pass 1 has seen every value, so a caller can refuse invalid input before
 writing anything.
@@ -15,8 +16,9 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 from airflow_provider_personalize_deletion.deletion_file.csv_file import encode_csv, split_into_files
+from airflow_provider_personalize_deletion.deletion_file.distinct_ids import DistinctIds
 from airflow_provider_personalize_deletion.deletion_file.fingerprint import IdSetFingerprint
-from airflow_provider_personalize_deletion.deletion_file.sorted_runs import DEFAULT_RUN_SIZE, SortedRunStore
+from airflow_provider_personalize_deletion.deletion_file.sorted_runs import DEFAULT_RUN_SIZE
 from airflow_provider_personalize_deletion.deletion_file.user_ids import UserIdValidator
 
 
@@ -29,14 +31,20 @@ class DeletionFileBuilder:
     :param max_file_bytes: the size limit of one file, header included.
     :param fingerprint_key: the secret key of the fingerprint (at least 16 bytes).
     :param run_size: ids held in memory before a sorted run is written to disk.
+    :param use_gnu_sort: whether to sort with GNU sort when it is installed (default True).
     """
 
     def __init__(
-        self, max_file_bytes: int, *, fingerprint_key: bytes, run_size: int = DEFAULT_RUN_SIZE
+        self,
+        max_file_bytes: int,
+        *,
+        fingerprint_key: bytes,
+        run_size: int = DEFAULT_RUN_SIZE,
+        use_gnu_sort: bool = True,
     ) -> None:
         self._max_file_bytes = max_file_bytes
         self._validator = UserIdValidator()
-        self._runs = SortedRunStore(run_size)
+        self._ids = DistinctIds(run_size, use_gnu_sort=use_gnu_sort)
         self.unique_count = 0
         """Distinct ids written; final once :meth:`file_pieces` is exhausted."""
         self._fingerprint = IdSetFingerprint(fingerprint_key)
@@ -50,7 +58,7 @@ class DeletionFileBuilder:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._runs.close()
+        self._ids.close()
 
     @property
     def invalid(self) -> dict[str, int]:
@@ -65,7 +73,7 @@ class DeletionFileBuilder:
     @property
     def valid_count(self) -> int:
         """Number of valid ids seen, duplicates included."""
-        return self._runs.id_count
+        return self._ids.id_count
 
     @property
     def fingerprint(self) -> str:
@@ -82,7 +90,7 @@ class DeletionFileBuilder:
 
         :param values: the id column of one fetched batch.
         """
-        self._runs.add(self._validator.valid_ids(values))
+        self._ids.add(*self._validator.valid_id_lines(values))
 
     def file_pieces(self) -> Iterator[tuple[int, bytes]]:
         """
@@ -103,7 +111,7 @@ class DeletionFileBuilder:
             pass
 
     def _fingerprinted_id_lines(self) -> Iterator[bytes]:
-        for id_lines in self._runs.unique_id_lines():
+        for id_lines in self._ids.unique_id_lines():
             self._fingerprint.update(id_lines)
             self.unique_count += id_lines.count(b"\n")
             yield id_lines

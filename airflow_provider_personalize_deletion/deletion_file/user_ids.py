@@ -6,8 +6,8 @@ takes ids of 1 to 256 characters, UTF-8 encoded. Values are checked exactly as s
 trimmed, because a trimmed id could name another user.
 
 Checks run on whole fetch batches with C-level string operations; a batch goes value by value only
-when it holds a value that is not a string or that breaks a rule, so the common all-valid batch
-costs a few passes over one joined string.
+when it holds a value that is not text (a string, or bytes read as UTF-8) or that breaks a rule, so
+the common all-valid batch costs a few passes over one joined string, which is also its id lines.
 """
 
 from __future__ import annotations
@@ -92,28 +92,19 @@ class UserIdValidator:
         """Number of invalid values seen so far."""
         return sum(self.invalid.values())
 
-    def valid_ids(self, values: Sequence[object]) -> Sequence[str]:
+    def valid_id_lines(self, values: Sequence[object]) -> tuple[bytes, int]:
         """
-        Return the valid user ids of a batch, as text, in their order; count the others.
+        Return the valid user ids of a batch as id lines, in their order, and their number; count the others.
 
         :param values: the id column of one fetched batch.
+        :return: the valid ids, UTF-8, each followed by ``b"\\n"``; how many there are.
         """
-        try:
-            texts = values if _is_valid_text_batch(values) else None
-        except TypeError:  # not all strings: integers from the database, NULLs, bytes
-            texts = self._converted(values)
-        if texts is not None:
-            return texts  # type: ignore[return-value]
-        return self._sorted_out(values)
-
-    def _converted(self, values: Sequence[object]) -> Sequence[str] | None:
-        try:
-            texts = [as_text(value) for value in values]
-        except UnicodeDecodeError:
-            return None
-        if None in texts:
-            return None
-        return texts if _is_valid_text_batch(texts) else None  # type: ignore[return-value]
+        id_lines = _valid_batch_id_lines(values)
+        if id_lines is None:
+            valid = self._sorted_out(values)
+            id_lines = "".join(f"{user_id}\n" for user_id in valid).encode("utf-8")
+            return id_lines, len(valid)
+        return id_lines, len(values)
 
     def _sorted_out(self, values: Sequence[object]) -> list[str]:
         valid: list[str] = []
@@ -126,17 +117,78 @@ class UserIdValidator:
         return valid
 
 
-def _is_valid_text_batch(values: Sequence[object]) -> bool:
+def _valid_batch_id_lines(values: Sequence[object]) -> bytes | None:
     """
-    Tell whether every value of a batch of strings is a valid user id.
+    The id lines of a batch whose every value is a valid id, with C-level checks of the whole batch.
+
+    :return: ``None`` when a value is invalid or not text (a string, or bytes taken as UTF-8 text),
+        or when the batch mixes both: the caller then checks value by value.
+    """
+    if not values:
+        return b""
+    try:
+        return _valid_text_batch_id_lines(values)  # type: ignore[arg-type]
+    except TypeError:  # not all strings
+        pass
+    try:
+        return _valid_bytes_batch_id_lines(values)  # type: ignore[arg-type]
+    except TypeError:  # not all bytes: integers from the database, NULLs, a mix
+        pass
+    try:
+        texts = [as_text(value) for value in values]
+    except UnicodeDecodeError:
+        return None
+    if None in texts:
+        return None
+    return _valid_text_batch_id_lines(texts)  # type: ignore[arg-type]
+
+
+def _valid_text_batch_id_lines(values: Sequence[str]) -> bytes | None:
+    """
+    The id lines of a batch of strings that are all valid ids, else ``None``.
 
     :raises TypeError: when a value is not a string.
     """
-    joined = "\n".join(values)  # type: ignore[arg-type]
-    return (
+    joined = "\n".join(values)
+    if not (
         joined.count("\n") == len(values) - 1
         and "\r" not in joined
         and all(values)
-        and max(map(len, values)) <= MAX_USER_ID_LENGTH  # type: ignore[arg-type]
-        and _encodes_as_utf8(joined)
-    )
+        and max(map(len, values)) <= MAX_USER_ID_LENGTH
+    ):
+        return None
+    try:
+        return (joined + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a driver's surrogateescape decoding
+        return None
+
+
+def _valid_bytes_batch_id_lines(values: Sequence[bytes]) -> bytes | None:
+    """
+    The id lines of a batch of bytes that are all valid ids, else ``None``.
+
+    Bytes are taken as UTF-8 text, as :func:`as_text` reads them. A batch holding an id of more than
+    :data:`MAX_USER_ID_LENGTH` bytes is left to the value by value check, which counts characters.
+
+    :raises TypeError: when a value is not bytes-like.
+    """
+    joined = b"\n".join(values)
+    if not (
+        joined.count(b"\n") == len(values) - 1
+        and b"\r" not in joined
+        and all(values)
+        and max(map(len, values)) <= MAX_USER_ID_LENGTH
+        and _decodes_as_utf8(joined)
+    ):
+        return None
+    return joined + b"\n"
+
+
+def _decodes_as_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

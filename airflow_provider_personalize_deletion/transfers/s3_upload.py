@@ -1,7 +1,10 @@
 """
 Uploading deletion files to S3: all of them, encrypted with SSE-S3 and verified, or none.
 
-Each file is a multipart upload, so a file is never held whole in memory. Personalize cannot read
+Each file is a multipart upload, so a file is never held whole in memory. Its parts go up from a
+small thread pool while the next part is made, and it is completed and verified there while the next
+file starts: reading the sorted ids back and uploading them overlap, with at most
+:data:`PARTS_IN_FLIGHT` parts in memory besides the one being made. Personalize cannot read
 objects encrypted with a customer managed KMS key, so every object is written with SSE-S3 (AES256),
 whatever the bucket's default encryption, and carries the metadata :data:`DELETION_FILE_METADATA`,
 by which the pipeline's clean-up recognises its own files. On any failure the open upload is
@@ -12,10 +15,12 @@ incomplete uploads of part files it finds there (:func:`abort_stale_multipart_up
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from itertools import groupby
 from operator import itemgetter
@@ -27,6 +32,7 @@ from airflow_provider_personalize_deletion.transfers.parameters import PART_KEY_
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +42,21 @@ DELETION_FILE_METADATA: Final[Mapping[str, str]] = {"personalize-deletion-file":
 DEFAULT_PART_BYTES = 8 * 1024 * 1024
 """Size of the multipart upload parts; S3 requires at least 5 MiB for all but the last."""
 MIN_PART_BYTES = 5 * 1024 * 1024
+PARTS_IN_FLIGHT = 2
+"""Parts uploading at once while the next one is made."""
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 _PART_NAME = re.compile(re.escape(PART_KEY_NAME.format(index=0)).replace("00000", r"\d{5}"))
 
 
 class UploadVerificationError(RuntimeError):
     """An uploaded object lacks the size written, the SSE-S3 encryption or the deletion file metadata."""
+
+
+def _raise_first_failure(futures: Iterable[concurrent.futures.Future[Any]]) -> None:
+    """Raise the error of the first of ``futures`` that failed already, so a failed run stops early."""
+    for future in futures:
+        if future.done() and (error := future.exception()) is not None:
+            raise error
 
 
 def abort_stale_multipart_uploads(
@@ -98,16 +113,22 @@ class DeletionFileUploader:
         """
         self._abort_stale_uploads()
         written: list[str] = []
-        try:
-            for index, pieces in groupby(file_pieces, key=itemgetter(0)):
-                key = part_key(self._key_prefix, index)
-                written.append(key)
-                size = self._upload_file(key, map(itemgetter(1), pieces))
-                self._verify(key, size)
-            self._delete(self._stale_part_keys(set(written)))
-        except BaseException:
-            self._delete_quietly(written)
-            raise
+        files: list[concurrent.futures.Future[None]] = []
+        with concurrent.futures.ThreadPoolExecutor(PARTS_IN_FLIGHT + 1, "deletion-file-upload") as pool:
+            slots = threading.BoundedSemaphore(PARTS_IN_FLIGHT)
+            try:
+                for index, pieces in groupby(file_pieces, key=itemgetter(0)):
+                    _raise_first_failure(files)
+                    key = part_key(self._key_prefix, index)
+                    written.append(key)
+                    files.append(self._upload_file(pool, slots, key, map(itemgetter(1), pieces)))
+                for file in files:
+                    file.result()
+                self._delete(self._stale_part_keys(set(written)))
+            except BaseException:
+                concurrent.futures.wait(files)
+                self._delete_quietly(written)
+                raise
         return written
 
     def _abort_stale_uploads(self) -> None:
@@ -129,7 +150,18 @@ class DeletionFileUploader:
         if aborted:
             log.info("Aborted %d incomplete upload(s) left under s3://%s/%s", aborted, self._bucket, folder)
 
-    def _upload_file(self, key: str, pieces: Iterable[bytes]) -> int:
+    def _upload_file(
+        self,
+        pool: concurrent.futures.Executor,
+        slots: threading.BoundedSemaphore,
+        key: str,
+        pieces: Iterable[bytes],
+    ) -> concurrent.futures.Future[None]:
+        """
+        Start one file's multipart upload: its parts go up from the pool while the next is made.
+
+        :return: the file's completion, which completes the upload when its parts are in and verifies it.
+        """
         upload_id = self._client.create_multipart_upload(
             Bucket=self._bucket,
             Key=key,
@@ -137,32 +169,62 @@ class DeletionFileUploader:
             ContentType="text/csv",
             Metadata=dict(DELETION_FILE_METADATA),
         )["UploadId"]
+        parts: list[concurrent.futures.Future[CompletedPartTypeDef]] = []
         try:
-            parts: list[Any] = []
             size = 0
-            buffer = bytearray()
-            for piece in pieces:
-                buffer += piece
-                if len(buffer) >= self._part_bytes:
-                    size += self._upload_part(key, upload_id, parts, buffer)
-                    buffer = bytearray()
-            size += self._upload_part(key, upload_id, parts, buffer)
+            for number, body in enumerate(self._part_bodies(pieces), start=1):
+                _raise_first_failure(parts)
+                slots.acquire()
+                part = pool.submit(self._upload_part, key, upload_id, number, body)
+                part.add_done_callback(lambda _: slots.release())
+                parts.append(part)
+                size += len(body)
+        except BaseException:
+            self._abort(key, upload_id, parts)
+            raise
+        return pool.submit(self._complete, key, upload_id, parts, size)
+
+    def _complete(
+        self,
+        key: str,
+        upload_id: str,
+        parts: list[concurrent.futures.Future[CompletedPartTypeDef]],
+        size: int,
+    ) -> None:
+        try:
+            completed = [part.result() for part in parts]
             self._client.complete_multipart_upload(
-                Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed}
             )
         except BaseException:
-            with contextlib.suppress(Exception):
-                self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+            self._abort(key, upload_id, parts)
             raise
-        return size
+        self._verify(key, size)
 
-    def _upload_part(self, key: str, upload_id: str, parts: list[Any], body: bytearray) -> int:
-        number = len(parts) + 1
+    def _abort(
+        self, key: str, upload_id: str, parts: list[concurrent.futures.Future[CompletedPartTypeDef]]
+    ) -> None:
+        concurrent.futures.wait(parts)  # a part that lands after the abort would stay
+        with contextlib.suppress(Exception):
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+
+    def _part_bodies(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
+        """The bodies of the parts: ``part_bytes`` or a little more each, then whatever is left."""
+        buffer: list[bytes] = []
+        buffered = 0
+        for piece in pieces:
+            buffer.append(piece)
+            buffered += len(piece)
+            if buffered >= self._part_bytes:
+                yield b"".join(buffer)
+                buffer, buffered = [], 0
+        yield b"".join(buffer)
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> CompletedPartTypeDef:
         response = self._client.upload_part(
-            Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(body)
+            Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
         )
-        parts.append({"PartNumber": number, "ETag": response["ETag"]})
-        return len(body)
+        return {"PartNumber": number, "ETag": response["ETag"]}
 
     def _verify(self, key: str, size: int) -> None:
         head = self._client.head_object(Bucket=self._bucket, Key=key)

@@ -109,6 +109,7 @@ def column_batches(
     parameters: Mapping[str, Any] | Sequence[Any] | None,
     fetch_size: int,
     reading: str,
+    ascii_as_bytes: bool = False,
 ) -> Iterator[list[list[Any]]]:
     """
     Run a query on a connection and yield its columns, ``fetch_size`` rows at a time, streamed.
@@ -121,6 +122,10 @@ def column_batches(
     :param parameters: the statement's bind parameters, or None.
     :param fetch_size: rows per ``fetchmany``.
     :param reading: what the rows are, for the error, e.g. ``"the user id column"``; no value.
+    :param ascii_as_bytes: let a SQLite column of a batch that is all ASCII come as the driver's
+        bytes, undecoded, for a reader that takes bytes as UTF-8 text: it sees the same values
+        without the cost of decoding them (ASCII decodes the same leniently or not). Other columns
+        are decoded as without it.
     :return: per batch, one list of values per column of the query.
     """
     as_columns = _columns
@@ -128,7 +133,7 @@ def column_batches(
         # Text as bytes (the driver's fast path), decoded a whole column at a time below: as fast
         # as the driver's own decoding, which would fail on, and quote, text that is not UTF-8.
         conn.text_factory = bytes
-        as_columns = _decoded_columns
+        as_columns = functools.partial(_decoded_columns, keep_ascii=ascii_as_bytes)
     cursor = _streaming_cursor(conn)
     try:
         arguments = (sql,) if parameters is None else (sql, parameters)
@@ -161,6 +166,9 @@ def first_column_batches(
     """
     Run a query and yield the values of its first column, ``fetch_size`` rows at a time.
 
+    ASCII text from SQLite comes as bytes (see ``ascii_as_bytes`` of :func:`column_batches`): the
+    user id checks read bytes as UTF-8 text.
+
     :param hook: a common-sql hook.
     :param sql: one SQL statement.
     :param parameters: the statement's bind parameters, or None.
@@ -168,7 +176,8 @@ def first_column_batches(
     :raises WarehouseReadError: the database failed; the message holds no value.
     """
     with contextlib.closing(hook.get_conn()) as conn:
-        for columns in column_batches(conn, sql, parameters, fetch_size, "the user id column of the query"):
+        reading = "the user id column of the query"
+        for columns in column_batches(conn, sql, parameters, fetch_size, reading, ascii_as_bytes=True):
             yield columns[0]
 
 
@@ -178,20 +187,23 @@ def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     return [list(map(itemgetter(index), rows)) for index in range(len(rows[0]))]
 
 
-def _decoded_columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    return [_decoded_text(column) for column in _columns(rows)]
+def _decoded_columns(rows: Sequence[Sequence[Any]], keep_ascii: bool) -> list[list[Any]]:
+    return [_decoded_text(column, keep_ascii) for column in _columns(rows)]
 
 
-def _decoded_text(values: Sequence[Any]) -> list[Any]:
+def _decoded_text(values: list[Any], keep_ascii: bool) -> list[Any]:
     """
     Decode the UTF-8 bytes of a column, keeping undecodable bytes as lone surrogates.
 
-    A column of bytes without line breaks (ids, the common case) is decoded in one call.
+    A column that is all ASCII is left as it is when ``keep_ascii``; a column of bytes without line
+    breaks (ids, the common case) is decoded in one call.
     """
     try:
         joined = b"\n".join(values)
     except TypeError:  # NULLs, numbers
         joined = None
+    if joined is not None and keep_ascii and joined.isascii():
+        return values
     if joined is not None and joined.count(b"\n") == len(values) - 1:
         return joined.decode("utf-8", "surrogateescape").split("\n")
     return [

@@ -61,9 +61,12 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
     rows are read is raised as ``WarehouseReadError`` with the error's type and code, without the
     driver's message, which can quote a row's value.
 
-    **Temp files.** Between reading and uploading, the ids are kept in sorted runs on the worker's
-    disk, in a directory ``personalize-deletion-ids-*`` of ``tempfile.gettempdir()`` (``TMPDIR``,
-    else ``/tmp``), mode 0700, files mode 0600, removed when the task ends. A killed task cannot
+    **Sorting and temp files.** The ids are sorted by a GNU ``sort --unique`` child process (C
+    locale) while the rows are read, where GNU coreutils' ``sort`` is installed, else by the task in
+    sorted runs; the files and fingerprint are the same either way. Between reading and uploading,
+    the ids are kept on the worker's disk (runs and GNU sort's temp files), in a directory
+    ``personalize-deletion-ids-*`` of ``tempfile.gettempdir()`` (``TMPDIR``, else ``/tmp``), mode
+    0700, files mode 0600, removed when the task ends. A killed task cannot
     remove it: at start, the task removes such directories of the same OS user left unchanged for
     ``stale_temp_hours`` and not held by a running export (a lock), and nothing else.
 

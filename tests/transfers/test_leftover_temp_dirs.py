@@ -24,8 +24,8 @@ KILLED_EXPORT = """
 import os, signal, sys
 from airflow_provider_personalize_deletion.deletion_file.sorted_runs import SortedRunStore
 store = SortedRunStore(run_size=1)
-store.add(["secret-user-1"])
-store.add(["secret-user-2"])
+store.add(b"secret-user-1\\n", 1)
+store.add(b"secret-user-2\\n", 1)
 print(store._tmp.name, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -79,6 +79,16 @@ def test_a_killed_exports_ids_older_than_the_bound_are_removed_at_start(temp_dir
     assert list(temp_dir.glob(f"{RUN_DIR_PREFIX}*")) == []  # the export's own directory is gone too
 
 
+def test_gnu_sort_temp_files_a_killed_export_left_are_removed_with_its_ids(temp_dir, export):
+    left = killed_export_dir(temp_dir)
+    (left / "sortXy12Z9").write_bytes(b"secret-user-3\n")  # GNU sort's spill file, its child killed too
+    age(left, hours=7)
+
+    export()
+
+    assert not left.exists()
+
+
 def test_the_bound_is_configurable(temp_dir, export):
     left = age(killed_export_dir(temp_dir), hours=2)
 
@@ -99,7 +109,7 @@ def test_a_fresh_leftover_is_kept(temp_dir, export):
 def test_a_running_exports_ids_are_kept_however_old(temp_dir, export):
     running = SortedRunStore(run_size=1, dir=str(temp_dir))
     try:
-        running.add(["u9"])
+        running.add(b"u9\n", 1)
         held = age(Path(running._tmp.name), hours=48)
 
         export()

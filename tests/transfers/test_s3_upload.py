@@ -11,9 +11,11 @@ from datetime import datetime, timezone
 import pytest
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
+from airflow_provider_personalize_deletion.deletion_file.csv_file import HEADER, MIN_FILE_BYTES
 from airflow_provider_personalize_deletion.transfers.s3_upload import (
     DELETION_FILE_METADATA,
+    MIN_PART_BYTES,
+    DeletionFileUploader,
     UploadVerificationError,
     abort_stale_multipart_uploads,
 )
@@ -98,3 +100,54 @@ def test_an_upload_a_killed_attempt_left_in_the_folder_is_aborted_at_start(
     make_runner(sqlite_warehouse, bucket)()
 
     assert open_uploads(s3_client) == sorted([f"{PREFIX}/notes.txt", "erasure/run-2/part-00000.csv"])
+
+
+def file_of_parts(parts: float) -> list[tuple[int, bytes]]:
+    """The pieces of one deletion file of ``parts`` multipart upload parts of :data:`MIN_PART_BYTES`."""
+    lines = [f"{number:05d}{'u' * 1018}\n".encode() for number in range(int(parts * MIN_PART_BYTES) // 1024)]
+    return [(0, HEADER)] + [
+        (0, b"".join(lines[start : start + 1024])) for start in range(0, len(lines), 1024)
+    ]
+
+
+def test_parts_uploading_together_make_the_file_in_order(bucket, s3_client):
+    pieces = file_of_parts(2.5)  # more parts than PARTS_IN_FLIGHT
+
+    keys = DeletionFileUploader(s3_client, BUCKET, PREFIX, part_bytes=MIN_PART_BYTES).upload(pieces)
+
+    body = s3_client.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read()
+    assert body == b"".join(piece for _, piece in pieces)
+
+
+def fail_call(s3_client, operation: str, call_number: int) -> None:
+    """Make the client raise on the n-th call of an S3 API, from whichever thread makes it."""
+    calls = []
+
+    def fail(**_kwargs):
+        calls.append(operation)
+        if len(calls) == call_number:
+            raise ConnectionError(f"injected fault on {operation}")
+
+    s3_client.meta.events.register(f"before-call.s3.{operation}", fail)
+
+
+def test_a_part_failing_while_the_next_is_made_aborts_the_file_and_leaves_nothing(bucket, s3_client):
+    fail_call(s3_client, "UploadPart", call_number=2)
+    uploader = DeletionFileUploader(s3_client, BUCKET, PREFIX, part_bytes=MIN_PART_BYTES)
+
+    with pytest.raises(ConnectionError, match="injected fault"):
+        uploader.upload(file_of_parts(2.5))
+
+    assert object_keys(s3_client) == []
+    assert open_uploads(s3_client) == []
+
+
+def test_a_file_failing_to_complete_while_the_next_uploads_leaves_nothing(bucket, s3_client):
+    fail_call(s3_client, "CompleteMultipartUpload", call_number=1)
+    files = [(index, piece) for index in range(3) for piece in (HEADER, b"u1\nu2\n")]
+
+    with pytest.raises(ConnectionError, match="injected fault"):
+        DeletionFileUploader(s3_client, BUCKET, PREFIX).upload(files)
+
+    assert object_keys(s3_client) == []
+    assert open_uploads(s3_client) == []
