@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -84,6 +84,43 @@ def aws_client(aws: LocalAws, service: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+#: The IAM role of the benchmarks' data deletion jobs (the emulator does not check it).
+ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
+#: CreateDataDeletionJob allows 5 PENDING jobs per dataset group.
+JOBS_PER_GROUP = 5
+DELETION_FILE_BUCKET = "erasure-benchmark"
+
+
+def create_held_jobs(aws: LocalAws, count: int, new_group: Callable[[int], str]) -> list[str]:
+    """
+    Create ``count`` data deletion jobs ``erase-00000``, ... held IN_PROGRESS, 5 per dataset group.
+
+    :param aws: the running emulator, reset.
+    :param count: how many jobs.
+    :param new_group: creates the n-th dataset group and returns its ARN.
+    :return: the jobs' ARNs.
+    """
+    s3 = aws_client(aws, "s3")
+    s3.create_bucket(Bucket=DELETION_FILE_BUCKET)
+    s3.put_object(Bucket=DELETION_FILE_BUCKET, Key="run/part-00000.csv", Body=b"USER_ID\nu1\n")
+    personalize = aws_client(aws, "personalize")
+    arns = []
+    for index in range(count):
+        if index % JOBS_PER_GROUP == 0:
+            group = new_group(index // JOBS_PER_GROUP)
+        name = f"erase-{index:05d}"
+        aws.client.hold(name, "IN_PROGRESS")
+        arns.append(
+            personalize.create_data_deletion_job(
+                jobName=name,
+                datasetGroupArn=group,
+                dataSource={"dataLocation": f"s3://{DELETION_FILE_BUCKET}/run/part-00000.csv"},
+                roleArn=ROLE_ARN,
+            )["dataDeletionJobArn"]
+        )
+    return arns
 
 
 def benchmark_env(airflow_home: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:

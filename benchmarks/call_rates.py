@@ -35,8 +35,11 @@ from collections import Counter
 from typing import Any
 
 from _common import (
+    JOBS_PER_GROUP,
+    ROLE_ARN,
     argument_parser,
     aws_client,
+    create_held_jobs,
     emit_result,
     machine_description,
     markdown_table,
@@ -58,10 +61,6 @@ QUICK_JOBS, QUICK_QUIET_WAITS = 40, 10
 #: The benchmark polls this many times faster than the defaults.
 SPEED_UP = 10
 PER_THOUSAND = 1000
-JOBS_PER_GROUP = 5  # CreateDataDeletionJob allows 5 PENDING jobs per dataset group
-BUCKET = "erasure-benchmark"
-DELETION_FILE = f"s3://{BUCKET}/run/part-00000.csv"
-ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
 SCHEMA_ARN = "arn:aws:personalize:us-east-1:123456789012:schema/interactions"
 RECIPE_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
 BATCH_IO = {
@@ -142,20 +141,10 @@ def build_world(aws: LocalAws, jobs: int, quiet_waits: int) -> dict[str, Any]:
     :param quiet_waits: quiet waits (on ``quiet_waits / 5`` busy groups, 5 waits each).
     :return: the worker's arguments (besides the emulator's address and the intervals).
     """
-    aws_client(aws, "s3").create_bucket(Bucket=BUCKET)
-    aws_client(aws, "s3").put_object(Bucket=BUCKET, Key="run/part-00000.csv", Body=b"USER_ID\nu1\n")
     personalize = aws_client(aws, "personalize")
-    job_arns = []
-    for index in range(jobs):
-        if index % JOBS_PER_GROUP == 0:
-            group = build_group(aws, personalize, f"shop-{index // JOBS_PER_GROUP}", training=False)
-        aws.client.hold(f"erase-{index:05d}", "IN_PROGRESS")
-        job_arns.append(
-            personalize.create_data_deletion_job(
-                jobName=f"erase-{index:05d}", datasetGroupArn=group,
-                dataSource={"dataLocation": DELETION_FILE}, roleArn=ROLE_ARN,
-            )["dataDeletionJobArn"]
-        )  # fmt: skip
+    job_arns = create_held_jobs(
+        aws, jobs, lambda index: build_group(aws, personalize, f"shop-{index}", training=False)
+    )
     busy = [
         build_group(aws, personalize, f"busy-{index}", training=True)
         for index in range(max(1, quiet_waits // JOBS_PER_GROUP))

@@ -47,7 +47,7 @@ from typing import Any
 from _common import (
     RESULT_MARKER,
     argument_parser,
-    aws_client,
+    create_held_jobs,
     current_rss_bytes,
     emit_result,
     machine_description,
@@ -67,14 +67,12 @@ QUICK_COUNTS = (50, 200)
 POLL_SECONDS = 10
 QUICK_POLL_SECONDS = 4
 VARIANTS = ("baseline", "ours", "ours-pool10", "ours-gc-frozen")
-BUCKET = "erasure-benchmark"
-DELETION_FILE = f"s3://{BUCKET}/run/part-00000.csv"
-ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
-JOBS_PER_GROUP = 5  # CreateDataDeletionJob allows 5 PENDING jobs per dataset group
 WAITER_LOGGER = "airflow.providers.amazon.aws.utils.waiter_with_logging"
 LAG_PROBE_SECONDS = 0.01
 READY = "RELEASER-READY"
 BLOCK_TARGET_SECONDS = 0.1
+#: A lag or step counts as this process's own when the process was on the CPU this share of it.
+RUNNING = 0.5
 
 
 class OneClientPerTriggerBaseline(PersonalizeDataDeletionJobCompletedTrigger):
@@ -101,25 +99,32 @@ GC_FROZEN = frozenset({"ours-gc-frozen"})
 @dataclass
 class LoopWatch:
     """
-    What held the event loop: the lag probe's samples, Airflow's watchdog warnings, full collections.
+    What held the event loop: the lag probe's samples, Airflow's watchdog warnings, full collections,
+    and the steps (callbacks: a task running until its next ``await``) that took longest.
 
-    :param lags: ``(woke_at, lag)`` per probe wake-up (monotonic seconds).
+    Each lag and step also records the share of its wall time this process spent on the CPU (all its
+    threads): well under 1, the process was waiting for a core that other processes held (the
+    machine is shared), not running anything of its own.
+
+    :param lags: ``(woke_at, lag, cpu_share)`` per probe wake-up (monotonic seconds).
     :param warnings: the seconds each warning of the triggerer's watchdog says the loop was blocked.
     :param collections: ``(started_at, seconds)`` per generation-2 garbage collection.
+    :param steps: ``(started_at, seconds, cpu_share, what)`` of each step of the loop over 20 ms.
     """
 
-    lags: list[tuple[float, float]] = field(default_factory=list)
+    lags: list[tuple[float, float, float]] = field(default_factory=list)
     warnings: list[float] = field(default_factory=list)
     collections: list[tuple[float, float]] = field(default_factory=list)
+    steps: list[tuple[float, float, float, str]] = field(default_factory=list)
     _collection_started: float = 0.0
 
     async def probe(self) -> None:
         """Sleep 10 ms at a time and record by how much each sleep overran."""
         while True:
-            asleep = time.monotonic()
+            asleep, cpu = time.monotonic(), time.process_time()
             await asyncio.sleep(LAG_PROBE_SECONDS)
-            woke = time.monotonic()
-            self.lags.append((woke, woke - asleep - LAG_PROBE_SECONDS))
+            woke, used = time.monotonic(), time.process_time() - cpu
+            self.lags.append((woke, woke - asleep - LAG_PROBE_SECONDS, used / (woke - asleep)))
 
     async def ainfo(self, message: str, time_elapsed: float, *args: Any) -> None:
         """Stands in for the triggerer's logger: its watchdog's only call is this warning."""
@@ -134,20 +139,49 @@ class LoopWatch:
         else:
             self.collections.append((self._collection_started, time.monotonic() - self._collection_started))
 
+    def time_steps(self) -> None:
+        """Time every step the loop runs (``Handle._run``, benchmark only) and keep those over 20 ms."""
+        run = asyncio.events.Handle._run
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            started, cpu = time.monotonic(), time.process_time()
+            run(handle)
+            if (seconds := time.monotonic() - started) > 0.02:
+                share = (time.process_time() - cpu) / seconds
+                self.steps.append((started, seconds, share, describe_step(handle)))
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
+
     def figures(self) -> dict[str, Any]:
-        """The maximum lag, with and without full collections, the warnings and the collections."""
+        """
+        The longest lag and step: overall, outside full collections, and outside them while this process
+        ran at least half the time; the watchdog's warnings and the collections.
+        """
 
-        def during_collection(woke: float, lag: float) -> bool:
-            asleep = woke - lag - LAG_PROBE_SECONDS
-            return any(start < woke and start + seconds > asleep for start, seconds in self.collections)
+        def during_collection(begin: float, end: float) -> bool:
+            return any(start < end and start + seconds > begin for start, seconds in self.collections)
 
-        lags = [lag for _, lag in self.lags]
-        outside = [lag for woke, lag in self.lags if not during_collection(woke, lag)]
+        lags = [lag for _, lag, _ in self.lags]
+        outside = [
+            (lag, share)
+            for woke, lag, share in self.lags
+            if not during_collection(woke - lag - LAG_PROBE_SECONDS, woke)
+        ]
+        steps = [(seconds, share, what) for started, seconds, share, what in self.steps
+                 if not during_collection(started, started + seconds)]  # fmt: skip
+        longest = max(steps, default=(0.0, 0.0, "none"))
+        longest_running = max((step for step in steps if step[1] >= RUNNING), default=(0.0, 0.0, "none"))
         return {
+            "step_max": max((step[1] for step in self.steps), default=0.0),
+            "step_max_outside_collections": longest[0],
+            "step_max_outside_collections_what": f"{longest[2]} ({longest[1]:.0%} on the CPU)",
+            "step_max_running": longest_running[0],
+            "step_max_running_what": longest_running[2],
             "lag_max": max(lags),
             "lag_p99": statistics.quantiles(lags, n=100)[-1],
             "lags_over_target": sum(lag > BLOCK_TARGET_SECONDS for lag in lags),
-            "lag_max_outside_collections": max(outside),
+            "lag_max_outside_collections": max(lag for lag, _ in outside),
+            "lag_max_running": max((lag for lag, share in outside if share >= RUNNING), default=0.0),
             "blocked_warnings": len(self.warnings),
             "blocked_warning_max": max(self.warnings, default=0.0),
             "full_collections": len(self.collections),
@@ -155,9 +189,28 @@ class LoopWatch:
         }
 
 
+def describe_step(handle: asyncio.events.Handle) -> str:
+    """
+    Name a step: the callback, or for a task's step the coroutine and where its await chain now waits.
+
+    :param handle: the loop's handle of the step, after it ran.
+    """
+    task = getattr(getattr(handle, "_callback", None), "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return repr(handle)[:160]
+    awaiting: Any = task.get_coro()
+    where = ""
+    while awaiting is not None and getattr(awaiting, "cr_frame", None) is not None:
+        frame = awaiting.cr_frame
+        where = f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
+        awaiting = getattr(awaiting, "cr_await", None)
+    name = getattr(task.get_coro(), "__qualname__", task.get_name())
+    return f"task {name}, now waiting at {where or 'its end'}"
+
+
 async def watch_loop(watch: LoopWatch) -> list[asyncio.Task]:
     """
-    Start the lag probe and the triggerer's own watchdog, and time the full collections.
+    Start the lag probe and the triggerer's own watchdog, and time the full collections and the steps.
 
     :param watch: where to record.
     :return: the two tasks, to cancel at the end.
@@ -165,8 +218,9 @@ async def watch_loop(watch: LoopWatch) -> list[asyncio.Task]:
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 
     runner = TriggerRunner()
-    runner.log = watch  # its watchdog warns through runner.log.ainfo
+    runner.log = watch  # type: ignore[assignment]  # its watchdog warns through runner.log.ainfo
     gc.callbacks.append(watch.on_collection)
+    watch.time_steps()
     return [asyncio.create_task(watch.probe()), asyncio.create_task(runner.block_watchdog())]
 
 
@@ -367,26 +421,6 @@ def worker(name: str, args: dict[str, Any]) -> None:
     emit_result(asyncio.run(run_triggers(name, args)))
 
 
-def create_held_jobs(aws: LocalAws, count: int) -> None:
-    """
-    Create ``count`` data deletion jobs held IN_PROGRESS.
-
-    :param aws: the running emulator, reset.
-    :param count: how many jobs.
-    """
-    aws_client(aws, "s3").create_bucket(Bucket=BUCKET)
-    aws_client(aws, "s3").put_object(Bucket=BUCKET, Key="run/part-00000.csv", Body=b"USER_ID\nu1\n")
-    personalize = aws_client(aws, "personalize")
-    for index in range(count):
-        if index % JOBS_PER_GROUP == 0:
-            group = aws.client.create_dataset_group(f"shop-{index // JOBS_PER_GROUP}", user_ids=["u1"])
-        name = f"erase-{index:05d}"
-        aws.client.hold(name, "IN_PROGRESS")
-        personalize.create_data_deletion_job(
-            jobName=name, datasetGroupArn=group, dataSource={"dataLocation": DELETION_FILE}, roleArn=ROLE_ARN
-        )
-
-
 def measure(
     aws: LocalAws, count: int, poll_seconds: int, variants: list[str], latency: float
 ) -> dict[str, dict[str, Any]]:
@@ -402,7 +436,9 @@ def measure(
     results = {}
     for variant in variants:
         aws.client.reset()
-        create_held_jobs(aws, count)
+        create_held_jobs(
+            aws, count, lambda index: aws.client.create_dataset_group(f"shop-{index}", user_ids=["u1"])
+        )
         aws.client.set_latency(latency)
         args = {"endpoint_url": aws.endpoint_url, "poll_seconds": poll_seconds}
         env = {"AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri()}
@@ -434,8 +470,11 @@ def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int)
                     f"{result['describe_calls_per_minute']:,.0f}",
                     f"{result['delay_median']:.2f} / {result['delay_p95']:.2f} / {result['delay_max']:.2f}",
                     f"{result['seconds_until_all_polling']:.1f}",
+                    f"{result['step_max'] * 1000:,.0f} / {result['step_max_outside_collections'] * 1000:,.0f}"
+                    f" / {result['step_max_running'] * 1000:,.0f}",
                     f"{result['lag_max'] * 1000:,.0f} / {result['lag_p99'] * 1000:,.0f}",
-                    f"{result['lag_max_outside_collections'] * 1000:,.0f}",
+                    f"{result['lag_max_outside_collections'] * 1000:,.0f} / "
+                    f"{result['lag_max_running'] * 1000:,.0f}",
                     result["lags_over_target"],
                     f"{result['blocked_warnings']} ({result['blocked_warning_max']:.2f} s)",
                     f"{result['full_collections']} ({result['full_collection_max'] * 1000:,.0f} ms)",
@@ -448,11 +487,10 @@ def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int)
                 (
                     count,
                     ratio(per_trigger["ours"], base) if base else "n/a",
-                    f"{ours['delay_max']:.2f} s: "
-                    + ("met" if ours["delay_max"] <= poll_seconds + 1 else "missed"),
-                    f"{ours['lag_max'] * 1000:,.0f} ms: "
-                    + ("met" if ours["lag_max"] <= BLOCK_TARGET_SECONDS else "missed"),
-                    f"{ours['lag_max_outside_collections'] * 1000:,.0f} ms",
+                    met(ours["delay_max"], poll_seconds + 1, "s"),
+                    met(ours["step_max_running"] * 1000, BLOCK_TARGET_SECONDS * 1000, "ms"),
+                    met(ours["lag_max_running"] * 1000, BLOCK_TARGET_SECONDS * 1000, "ms"),
+                    met(ours["lag_max"] * 1000, BLOCK_TARGET_SECONDS * 1000, "ms"),
                     f"{ours['blocked_warnings']}",
                 )
             )
@@ -464,8 +502,9 @@ def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int)
         "Describe calls/min",
         "firing delay s (median / p95 / max)",
         "s until all polled",
+        "longest step ms (all / outside full GCs / and process running)",
         "loop lag ms (max / p99)",
-        "max lag outside full GCs ms",
+        "max lag outside full GCs ms (all / process running)",
         "lags > 100 ms",
         "triggerer blocked warnings (longest)",
         "full GCs (longest)",
@@ -474,11 +513,35 @@ def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int)
         "triggers",
         "memory ratio ours / baseline",
         f"ours max firing delay <= {poll_seconds + 1} s",
-        "ours max loop lag <= 100 ms",
-        "ours max lag outside full GCs",
+        "ours longest step (outside full GCs, process running) <= 100 ms",
+        "ours max lag (outside full GCs, process running) <= 100 ms",
+        "ours max lag (all) <= 100 ms",
         "ours triggerer warnings",
     )
-    return markdown_table(figure_headers, figures) + "\n\n" + markdown_table(target_headers, targets)
+    longest = [
+        f"- {count} {variant}: {result['step_max_outside_collections_what']}; while running: "
+        f"{result['step_max_running_what']}"
+        for count, results in rows
+        for variant, result in results.items()
+    ]
+    return (
+        markdown_table(figure_headers, figures)
+        + "\n\n"
+        + markdown_table(target_headers, targets)
+        + "\n\nLongest step outside full collections:\n"
+        + "\n".join(longest)
+    )
+
+
+def met(figure: float, target: float, unit: str) -> str:
+    """
+    ``"9.8 s: met"`` or ``"12.0 s: missed"``.
+
+    :param figure: the measured figure.
+    :param target: the most it may be.
+    :param unit: its unit.
+    """
+    return f"{figure:,.{2 if unit == 's' else 0}f} {unit}: " + ("met" if figure <= target else "missed")
 
 
 def main() -> None:
