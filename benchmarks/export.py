@@ -330,7 +330,7 @@ def report(rows: list[tuple[str, int, dict[str, dict[str, Any]]]]) -> str:
                 " ".join(f"{wall:.1f}" for wall in ours["walls"]),
                 f"{bound['cpu_seconds']:.1f} / {ours['cpu_seconds']:.1f} / {base['cpu_seconds']:.1f}",
                 f"{speed['ours']:,.0f} / {speed['baseline']:,.0f}",
-                f"{speed['ours'] / speed['limit']:.2f} / {speed['baseline'] / speed['limit']:.2f}",
+                f"{speed['ours'] / speed['limit']:.3f} / {speed['baseline'] / speed['limit']:.3f}",
                 ratio(speed["ours"], speed["baseline"]),
                 f"{mib(ours['peak_rss_bytes'])} + {mib(ours['children_peak_rss_bytes'])} / "
                 f"{mib(base['peak_rss_bytes'])}",
@@ -360,6 +360,7 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated numbers of ids (default 1M,5M,10M; quick 100k,300k)")
     parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated: sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each variant (medians shown)")
+    parser.add_argument("--save", help="write every figure, unrounded, to this JSON file")
     options = parser.parse_args()
     if options.worker:
         worker(options.worker, json.loads(options.worker_args))
@@ -381,6 +382,13 @@ def main() -> None:
                     print(f"{report(rows[-1:]).splitlines()[-1]} load average {load}", flush=True)
     print()
     print(report(rows))
+    if options.save:
+        with open(options.save, "w") as saved:
+            json.dump(
+                [{"source": source, "ids": size, **results} for source, size, results in rows],
+                saved,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":
