@@ -8,6 +8,14 @@ _PACKAGE = "airflow_provider_personalize_deletion"
 #: The provider's documentation (the ``Documentation`` URL of pyproject.toml; a placeholder repository).
 DOCUMENTATION_URL = "https://github.com/your-org/airflow-provider-personalize-deletion#readme"
 
+_GC_FREEZE_DESCRIPTION = (
+    "Call ``gc.freeze()`` once in a triggerer process, when a trigger of this provider first opens its "
+    "shared AWS client, so that full garbage collections no longer walk the objects alive then (Airflow's "
+    "and the providers' modules) and stop the triggerer's event loop for tens of milliseconds instead of "
+    "hundreds. A decision for the whole process, hence off by default; cyclic garbage alive at that "
+    "moment is never freed.\n"
+)
+
 
 def get_provider_info() -> dict:
     """Describe this provider to Airflow's providers manager (entry point ``apache_airflow_provider``)."""
@@ -51,6 +59,20 @@ def get_provider_info() -> dict:
                 "python-module": f"{_PACKAGE}.transfers.sql_to_s3",
             }
         ],
+        "config": {
+            "personalize_deletion": {
+                "description": "Settings of the Amazon Personalize data deletion provider.",
+                "options": {
+                    "triggerer_gc_freeze": {
+                        "description": _GC_FREEZE_DESCRIPTION,
+                        "version_added": "0.2.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    },
+                },
+            },
+        },
         "extra-links": [f"{_PACKAGE}.links.personalize.PersonalizeDataDeletionJobLink"],
         # Airflow reads this only with [core] lazy_discover_providers off; the airflow.plugins entry
         # point covers the default (see dashboard/plugin.py).

@@ -4,8 +4,9 @@ Triggerer benchmark: N deletion-job triggers in one event loop against the local
 Ours: ``PersonalizeDataDeletionJobCompletedTrigger``, whose triggers share one aiobotocore client per
 connection settings (opened off the event loop, with a pool of 100 connections). ``ours-pool10``: the
 same with ``botocore_config={"max_pool_connections": 10}``, botocore's default pool, to measure what
-the pool size does. ``ours-gc-frozen``: ours in a worker that calls ``gc.freeze()`` after its imports,
-to measure what the garbage collector's pauses over the imported modules cost. Baseline: the same
+the pool size does. ``ours-gc-frozen``: ours with ``[personalize_deletion] triggerer_gc_freeze`` on (the
+first opening of a shared client calls ``gc.freeze()``), to measure what the garbage collector's pauses
+over the imported modules cost and what the setting saves. Baseline: the same
 trigger with ``AwsBaseWaiterTrigger.run`` (what every Amazon-provider trigger does): one client per
 trigger, opened on the loop.
 
@@ -91,8 +92,8 @@ TRIGGERS: dict[str, tuple[type, dict[str, Any]]] = {
     ),
     "ours-gc-frozen": (PersonalizeDataDeletionJobCompletedTrigger, {}),
 }
-#: Variants whose worker calls ``gc.freeze()`` after its imports, as a triggerer could at start-up: its
-#: full collections then skip the objects the imports made (Airflow's DAG processor does this).
+#: Variants run with ``[personalize_deletion] triggerer_gc_freeze`` on: the first opening of a shared
+#: client freezes the objects alive then, so full collections skip them (as Airflow's DAG processor's).
 GC_FROZEN = frozenset({"ours-gc-frozen"})
 
 
@@ -416,7 +417,7 @@ def worker(name: str, args: dict[str, Any]) -> None:
     import airflow.providers.amazon.aws.utils.waiter_with_logging  # noqa: F401
 
     if name in GC_FROZEN:
-        gc.freeze()
+        os.environ["AIRFLOW__PERSONALIZE_DELETION__TRIGGERER_GC_FREEZE"] = "True"
 
     emit_result(asyncio.run(run_triggers(name, args)))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 
@@ -205,3 +206,40 @@ async def test_triggers_of_one_client_share_its_waiter(clients, create_jobs, mon
     assert [event["status"] for event in events] == ["success"] * 3
     assert built == ["data_deletion_job_complete"]
     assert clients.opened == 1
+
+
+GC_FREEZE_ENV = "AIRFLOW__PERSONALIZE_DELETION__TRIGGERER_GC_FREEZE"
+
+
+@pytest.fixture
+def unfrozen_gc(monkeypatch):
+    """A process whose garbage collector froze nothing yet, as far as the client pool knows."""
+    gc.unfreeze()
+    monkeypatch.setattr(client_pool, "_gc_freeze_done", False)
+    yield
+    gc.unfreeze()
+
+
+async def test_the_garbage_collector_is_left_alone_unless_the_deployment_asks(
+    clients, create_jobs, unfrozen_gc, monkeypatch
+):
+    monkeypatch.delenv(GC_FREEZE_ENV, raising=False)
+    (arn,) = create_jobs(1)
+    assert (await first_event(trigger(arn)))["status"] == "success"
+    assert clients.opened == 1
+    assert gc.get_freeze_count() == 0
+
+
+async def test_the_gc_freeze_setting_freezes_once_when_the_first_client_opens(
+    clients, create_jobs, unfrozen_gc, monkeypatch
+):
+    monkeypatch.setenv(GC_FREEZE_ENV, "True")
+    first, second = create_jobs(2)
+    assert gc.get_freeze_count() == 0
+    assert (await first_event(trigger(first)))["status"] == "success"
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    event = await first_event(trigger(second, botocore_config={"read_timeout": 30}))
+    assert event["status"] == "success"
+    assert clients.opened == 2  # a second opening: a second freeze would take its new objects too
+    assert gc.get_freeze_count() <= frozen  # frozen objects still die of their reference counts
