@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import time
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
@@ -44,10 +46,17 @@ def test_poking_returns_the_completed_job_as_plain_json(emulator, job_arn):
 
 
 def test_poking_waits_while_the_job_runs(emulator, dataset_group, deletion_file):
-    emulator.set_timings(pending_seconds=0.4, in_progress_seconds=0.4)
+    emulator.hold("erase-1", "IN_PROGRESS")
     arn = PersonalizeHook().create_data_deletion_job("erase-1", dataset_group, deletion_file, ROLE_ARN)
-    assert sensor(arn, deferrable=False).execute({})["status"] == "COMPLETED"
-    assert emulator.calls("DescribeDataDeletionJob") >= 3
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        poking = pool.submit(sensor(arn, deferrable=False).execute, {})
+        deadline = time.monotonic() + 10
+        while emulator.calls("DescribeDataDeletionJob") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert emulator.calls("DescribeDataDeletionJob") >= 3
+        assert not poking.done()  # three pokes saw the job running and the sensor went on
+        emulator.release("erase-1")
+        assert poking.result(timeout=10)["status"] == "COMPLETED"
 
 
 def test_a_failed_job_fails_the_task_without_retries_and_with_the_reason(
