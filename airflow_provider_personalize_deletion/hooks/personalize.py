@@ -17,10 +17,6 @@ from airflow_provider_personalize_deletion.exceptions import (
     DataDeletionJobTimeoutError,
     PersonalizeValidationError,
 )
-from airflow_provider_personalize_deletion.utils.service_model import (
-    validate_member,
-    validate_request,
-)
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -128,6 +124,9 @@ class PersonalizeHook(AwsBaseHook):
         :param data_deletion_job_arn: the job's ARN.
         :return: the ``dataDeletionJob`` object of the response.
         """
+        # Imported on first use, as the other validations here: not on the DAG-parse path.
+        from airflow_provider_personalize_deletion.utils.service_model import validate_request
+
         request = {"dataDeletionJobArn": data_deletion_job_arn}
         validate_request("DescribeDataDeletionJob", request)
         return dict(self.client.describe_data_deletion_job(**request)["dataDeletionJob"])
@@ -155,6 +154,8 @@ class PersonalizeHook(AwsBaseHook):
         request: dict[str, Any] = {"maxResults": LIST_PAGE_SIZE}
         if dataset_group_arn is not None:
             request["datasetGroupArn"] = dataset_group_arn
+        from airflow_provider_personalize_deletion.utils.service_model import validate_request
+
         validate_request("ListDataDeletionJobs", request)
         while True:
             response = self.client.list_data_deletion_jobs(**request)
@@ -340,6 +341,8 @@ def build_create_request(
     }
     if tags:
         request["tags"] = _tag_list(tags)
+    from airflow_provider_personalize_deletion.utils.service_model import validate_request
+
     validate_request("CreateDataDeletionJob", request)
     if not data_location.startswith("s3://"):
         raise PersonalizeValidationError("dataSource.dataLocation", "must be an s3:// URI")
@@ -379,6 +382,7 @@ def _tag_list(tags: object) -> list[Any]:
 def _start_plan(dataset_group_arn: str) -> ActivityPlan:
     # Imported on first use: DAG files import this module (through the operators) at every parse.
     from airflow_provider_personalize_deletion.hooks.activity import activity_plan
+    from airflow_provider_personalize_deletion.utils.service_model import validate_member
 
     validate_member("ListSolutions", "datasetGroupArn", dataset_group_arn, field="datasetGroupArn")
     return activity_plan(dataset_group_arn)
@@ -417,6 +421,8 @@ def _tag_selector(selector: object, field: str) -> dict[str, str] | None:
         return None
     if not isinstance(selector, Mapping) or not selector:
         raise PersonalizeValidationError(field, 'must be "all" or a non-empty mapping of tag key to value')
+    from airflow_provider_personalize_deletion.utils.service_model import validate_member
+
     validate_member("TagResource", "tags", _tag_list(selector), field=field)
     return dict(selector)
 

@@ -18,7 +18,6 @@ from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
     completed_job_from_event,
 )
-from airflow_provider_personalize_deletion.utils.json_safe import json_safe
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -119,4 +118,6 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
             from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
 
             job = {**job, "failureReason": redact_failure_reason(job["failureReason"])}
+        from airflow_provider_personalize_deletion.utils.json_safe import json_safe
+
         return {**json_safe(job), "overlapping_activity": overlap}

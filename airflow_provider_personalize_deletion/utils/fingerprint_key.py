@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-from airflow_provider_personalize_deletion.deletion_file.fingerprint import MIN_KEY_BYTES
-
 DEFAULT_FINGERPRINT_KEY_VARIABLE = "personalize_erasure_fingerprint_key"
 """The Variable that holds the key, unless an operator names another."""
 _KEY_DESCRIPTION = (
@@ -25,6 +23,9 @@ def get_or_create_fingerprint_key(variable: str = DEFAULT_FINGERPRINT_KEY_VARIAB
     """
     from airflow.sdk import Variable
     from airflow.sdk.log import mask_secret
+
+    # Imported here, as above: DAG files import this module (through the transfer) at every parse.
+    from airflow_provider_personalize_deletion.deletion_file.fingerprint import MIN_KEY_BYTES
 
     value = Variable.get(variable, default=None)
     if value is None:

@@ -13,6 +13,7 @@ DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "personalize_gdpr_eras
 #: would add its import to every parse (see benchmarks/dag_parse.py).
 RUN_TIME_ONLY = (
     "airflow_provider_personalize_deletion.deletion_file.builder",
+    "airflow_provider_personalize_deletion.deletion_file.fingerprint",
     "airflow_provider_personalize_deletion.deletion_file.sorted_runs",
     "airflow_provider_personalize_deletion.erasure.runtime",
     "airflow_provider_personalize_deletion.erasure.settings",
@@ -23,7 +24,9 @@ RUN_TIME_ONLY = (
     "airflow_provider_personalize_deletion.transfers.s3_upload",
     "airflow_provider_personalize_deletion.transfers.sql_cursor",
     "airflow_provider_personalize_deletion.triggers.client_pool",
+    "airflow_provider_personalize_deletion.utils.json_safe",
     "airflow_provider_personalize_deletion.utils.redaction",
+    "airflow_provider_personalize_deletion.utils.service_model",
     "airflow.providers.standard.triggers.temporal",
     "pandas",
 )
