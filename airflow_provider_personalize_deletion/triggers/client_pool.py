@@ -243,8 +243,18 @@ def freeze_gc_once() -> None:
             return
         _gc_freeze_done = True
     from airflow.configuration import conf
+    from airflow.exceptions import AirflowConfigException
 
-    if conf.getboolean(*GC_FREEZE_SETTING, fallback=False):
+    try:
+        freeze = conf.getboolean(*GC_FREEZE_SETTING, fallback=False)
+    except (AirflowConfigException, ValueError):
+        # A tuning setting: a typo must not fail the erasures waiting in this triggerer.
+        log.warning(
+            "%s must be a boolean (True or False): the garbage collector is left as it is.",
+            ".".join(GC_FREEZE_SETTING),
+        )
+        return
+    if freeze:
         gc.freeze()
         log.info(
             "Froze %d objects for the garbage collector (%s).",

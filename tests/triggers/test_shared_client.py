@@ -243,3 +243,13 @@ async def test_the_gc_freeze_setting_freezes_once_when_the_first_client_opens(
     assert event["status"] == "success"
     assert clients.opened == 2  # a second opening: a second freeze would take its new objects too
     assert gc.get_freeze_count() <= frozen  # frozen objects still die of their reference counts
+
+
+async def test_a_gc_freeze_setting_that_is_not_a_boolean_is_named_and_does_not_fail_the_wait(
+    clients, create_jobs, unfrozen_gc, monkeypatch, caplog
+):
+    monkeypatch.setenv(GC_FREEZE_ENV, "sometimes")
+    (arn,) = create_jobs(1)
+    assert (await first_event(trigger(arn)))["status"] == "success"
+    assert gc.get_freeze_count() == 0
+    assert "personalize_deletion.triggerer_gc_freeze must be a boolean" in caplog.text
