@@ -249,9 +249,10 @@ def freeze_gc_once() -> None:
         freeze = conf.getboolean(*GC_FREEZE_SETTING, fallback=False)
     except (AirflowConfigException, ValueError):
         # A tuning setting: a typo must not fail the erasures waiting in this triggerer.
-        log.warning(
-            "%s must be a boolean (True or False): the garbage collector is left as it is.",
+        log.error(
+            "%s is %r, not a boolean (True or False): the garbage collector is left as it is.",
             ".".join(GC_FREEZE_SETTING),
+            conf.get(*GC_FREEZE_SETTING, fallback=None),
         )
         return
     if freeze:
