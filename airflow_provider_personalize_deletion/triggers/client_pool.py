@@ -13,11 +13,12 @@ last trigger using it leaves, whether it finished, failed or was cancelled (the 
 trigger when it hands it to another triggerer). The connection is read when the client is opened:
 triggers that join an open client use the credentials it was opened with.
 
-An opening's slow synchronous steps run in worker threads, not on the event loop: the Airflow
-connection lookup, the session, the user agent (the Amazon provider inspects the call stack for it)
-and the reading of botocore's data files (the service model, endpoints, partitions; aiobotocore's
-``warm_up_loader_caches``). On the loop remain the client object's construction and its HTTP session
-(a few milliseconds). Waiters are built once per shared client, not once per trigger.
+An opening's slow synchronous steps run in worker threads, not on the event loop: the hook's
+construction, the Airflow connection lookup, the session, the user agent (the Amazon provider inspects
+the call stack for it) and the reading of botocore's data files (the service model, endpoints,
+partitions; aiobotocore's ``warm_up_loader_caches``). On the loop remain the client object's
+construction and its HTTP session (a few milliseconds). Waiters are built once per shared client,
+not once per trigger.
 
 One client serves every poll of its triggers, so its connection pool is sized for many triggers:
 :data:`DEFAULT_MAX_POOL_CONNECTIONS` unless the connection's ``config_kwargs`` or the trigger's
@@ -187,9 +188,12 @@ class ClientPool:
         freeze_gc_once()
         exit_stack = contextlib.AsyncExitStack()
 
-        async def open_client() -> OpenClient:
+        def prepare() -> tuple[AwsGenericHook, contextlib.AbstractAsyncContextManager[Any]]:
             hook = hook_factory()
-            context = await asyncio.to_thread(_client_context, hook)
+            return hook, _client_context(hook)
+
+        async def open_client() -> OpenClient:
+            hook, context = await asyncio.to_thread(prepare)
             return OpenClient(hook, await exit_stack.enter_async_context(context))
 
         shared = _SharedClient(asyncio.ensure_future(open_client()), exit_stack)

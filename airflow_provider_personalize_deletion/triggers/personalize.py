@@ -1,28 +1,23 @@
-"""Triggers that wait, in the triggerer, for a data deletion job to end or a dataset group to be quiet."""
+"""
+Triggers that wait, in the triggerer, for a data deletion job to end or a dataset group to be quiet.
+
+Importing this module imports no AWS library: the triggerer imports it on its event loop (see
+:mod:`.base`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.exceptions import AirflowException
-from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
-from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
-from airflow.providers.amazon.aws.utils import validate_execute_complete_event
-from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
 from airflow.triggers.base import TriggerEvent
-from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_personalize_deletion.exceptions import (
-    DataDeletionJobTimeoutError,
-    DataDeletionJobWaitError,
-)
-from airflow_provider_personalize_deletion.hooks.personalize import (
-    PersonalizeHook,
-    check_job_outcome,
-    summarize_activity,
-)
+from airflow_provider_personalize_deletion.triggers.base import SharedClientTrigger
+
+if TYPE_CHECKING:
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
 #: Seconds between two DescribeDataDeletionJob calls.
 DEFAULT_WAITER_DELAY = 60
@@ -34,7 +29,7 @@ DEFAULT_QUIET_POLL_INTERVAL = 300
 DEFAULT_QUIET_TIMEOUT = 24 * 3600
 
 
-class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
+class PersonalizeDataDeletionJobCompletedTrigger(SharedClientTrigger):
     """
     Fire when a data deletion job is COMPLETED or FAILED, or when the attempts run out.
 
@@ -45,7 +40,9 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
     Unlike other Amazon-provider triggers, which open one aiobotocore client each, the triggers of
     one triggerer that use the same connection, region, SSL setting and botocore config share one
     client (see :mod:`.client_pool`): a triggerer holding a thousand deletion jobs keeps one client,
-    not a thousand.
+    not a thousand. Its waiter attributes (``waiter_name``, ``waiter_args``, ``status_queries`` ...) are
+    those of the Amazon provider's ``AwsBaseWaiterTrigger``, so that its ``run`` works on it too (the
+    triggerer benchmark's baseline runs it so).
 
     :param data_deletion_job_arn: ARN of the job to wait for.
     :param waiter_delay: seconds between two polls. (default: 60)
@@ -57,8 +54,6 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
     :param botocore_config: configuration dictionary (key-values) for the botocore client. See:
         https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     """
-
-    aws_hook_class = PersonalizeHook
 
     def __init__(
         self,
@@ -73,11 +68,6 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
     ) -> None:
         super().__init__(
             serialized_fields={"data_deletion_job_arn": data_deletion_job_arn},
-            waiter_name="data_deletion_job_complete",
-            waiter_args={"dataDeletionJobArn": data_deletion_job_arn},
-            failure_message="Personalize data deletion job failed.",
-            status_message="Status of Personalize data deletion job is",
-            status_queries=["dataDeletionJob.status"],
             return_key="data_deletion_job_arn",
             return_value=data_deletion_job_arn,
             waiter_delay=waiter_delay,
@@ -87,19 +77,22 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
             verify=verify,
             botocore_config=botocore_config,
         )
+        self.waiter_name = "data_deletion_job_complete"
+        self.waiter_args = {"dataDeletionJobArn": data_deletion_job_arn}
+        self.waiter_config_overrides: dict[str, Any] | None = None
+        self.failure_message = "Personalize data deletion job failed."
+        self.status_message = "Status of Personalize data deletion job is"
+        self.status_queries = ["dataDeletionJob.status"]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         yield await self._wait_for_job()
 
     async def _wait_for_job(self) -> TriggerEvent:
         """Poll the job on the shared client; the client is released before the event is handed over."""
-        # Imported when a trigger runs: DAG files import this module (through the operators) at every parse.
-        from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
+        async with self.shared_client() as opened:
+            from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
+            from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
 
-        key = client_key(
-            self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
-        )
-        async with shared_client(key, self.hook) as opened:
             waiter = opened.waiter(self.waiter_name, self.waiter_config_overrides)
             try:
                 await async_wait(
@@ -112,15 +105,13 @@ class PersonalizeDataDeletionJobCompletedTrigger(AwsBaseWaiterTrigger):
                     self.status_queries,
                 )
             except WaiterMaxAttemptsError as error:
-                return TriggerEvent(
-                    {"status": "timeout", "message": str(error), self.return_key: self.return_value}
-                )
+                return self.event("timeout", str(error))
             except AirflowException as error:
-                return self._event_from_exception(error)
-        return TriggerEvent({"status": "success", self.return_key: self.return_value})
+                return self.event("error", str(error))
+        return self.event("success")
 
 
-class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
+class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
     """
     Fire when nothing is in progress on a dataset group, or when the attempts run out.
 
@@ -132,8 +123,7 @@ class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
     :meth:`~.activity.Activity.as_record` of what was in progress at the last poll (empty on success);
     ``error`` when a List call failed. The task that deferred looks again before it creates a job.
 
-    There is no botocore waiter for this (a listing is several calls); the base class serves the
-    serialization and the hook.
+    There is no botocore waiter for this (a listing is several calls).
 
     :param dataset_group_arn: the dataset group to watch.
     :param waiter_delay: seconds between two polls. (default: 300)
@@ -143,8 +133,6 @@ class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
     :param verify: whether to verify SSL certificates.
     :param botocore_config: configuration dictionary (key-values) for the botocore client.
     """
-
-    aws_hook_class = PersonalizeHook
 
     def __init__(
         self,
@@ -159,11 +147,6 @@ class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
     ) -> None:
         super().__init__(
             serialized_fields={"dataset_group_arn": dataset_group_arn},
-            waiter_name="",
-            waiter_args={},
-            failure_message="Listing the dataset group's activity failed.",
-            status_message="Dataset group activity in progress",
-            status_queries=[],
             return_key="dataset_group_arn",
             return_value=dataset_group_arn,
             waiter_delay=waiter_delay,
@@ -180,14 +163,13 @@ class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
 
     async def _wait_for_quiet(self) -> TriggerEvent:
         """Poll on the shared client; the client is released before the event is handed over."""
-        from airflow_provider_personalize_deletion.hooks.activity import in_progress
-        from airflow_provider_personalize_deletion.triggers.client_pool import client_key, shared_client
-
-        key = client_key(
-            self.aws_hook_class, self.aws_conn_id, self.region_name, self.verify, self.botocore_config
-        )
         busy: list[dict[str, Any]] = []
-        async with shared_client(key, self.hook) as opened:
+        async with self.shared_client() as opened:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            from airflow_provider_personalize_deletion.hooks.activity import in_progress
+            from airflow_provider_personalize_deletion.hooks.personalize import summarize_activity
+
             hook = cast("PersonalizeHook", opened.hook)
             for attempt in range(max(1, self.attempts)):
                 if attempt:
@@ -197,10 +179,10 @@ class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
                         opened.client, self.dataset_group_arn
                     )
                 except (ClientError, BotoCoreError) as error:
-                    return self._event("error", busy, message=str(error))
+                    return self.event("error", str(error), in_progress=busy)
                 now_busy = in_progress(activity)
                 if not now_busy:
-                    return self._event("success", [])
+                    return self.event("success", in_progress=[])
                 busy = [item.as_record() for item in now_busy]
                 self.log.info(
                     "Dataset group %s is not quiet (poll %d of %d): %s",
@@ -209,13 +191,7 @@ class PersonalizeDatasetGroupQuietTrigger(AwsBaseWaiterTrigger):
                     self.attempts,
                     summarize_activity(now_busy),
                 )
-        return self._event("timeout", busy, message=f"still not quiet after {self.attempts} polls")
-
-    def _event(self, status: str, busy: list[dict[str, Any]], message: str | None = None) -> TriggerEvent:
-        payload: dict[str, Any] = {"status": status, self.return_key: self.return_value, "in_progress": busy}
-        if message is not None:
-            payload["message"] = message
-        return TriggerEvent(payload)
+        return self.event("timeout", f"still not quiet after {self.attempts} polls", in_progress=busy)
 
 
 def completed_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None) -> dict[str, Any]:
@@ -229,6 +205,15 @@ def completed_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None
     :raises DataDeletionJobWaitError: the trigger met an error and the job has not ended.
     :raises DataDeletionJobTimeoutError: the trigger ran out of attempts and the job has not ended.
     """
+    from airflow.providers.amazon.aws.utils import validate_execute_complete_event
+    from botocore.exceptions import ClientError
+
+    from airflow_provider_personalize_deletion.exceptions import (
+        DataDeletionJobTimeoutError,
+        DataDeletionJobWaitError,
+    )
+    from airflow_provider_personalize_deletion.hooks.personalize import check_job_outcome
+
     event = validate_execute_complete_event(event)
     arn = event["data_deletion_job_arn"]
     try:
