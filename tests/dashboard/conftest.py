@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from airflow.sdk import BaseHook
 
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
 from tests.dashboard.seed import SmallWorld, WarehouseSeeder, small_world
+from tests.plugins.warehouse import warehouse_store
 
 #: Users of the API app's SimpleAuthManager: a viewer may read every DAG's runs; a user without a
 #: role may read nothing.
@@ -31,14 +31,7 @@ PREFIX = "/personalize-erasure"
 
 
 def _store(kind: str, request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ErasureRequestStore:
-    if kind == "sqlite":
-        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")})
-        monkeypatch.setenv("AIRFLOW_CONN_DASHBOARD_WAREHOUSE", uri)
-        conn_id = "dashboard_warehouse"
-    else:
-        conn_id = request.getfixturevalue("postgres_conn_id")
-    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_WAREHOUSE_CONN_ID", conn_id)
-    store = ErasureRequestStore(BaseHook.get_connection(conn_id).get_hook(hook_params={"log_sql": False}))
+    store = warehouse_store(kind, request, tmp_path, monkeypatch, sqlite_conn_id="dashboard_warehouse")
     store.create_tables()
     return store
 

@@ -6,7 +6,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk import BaseHook
 
 from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
 from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
@@ -15,6 +14,7 @@ from airflow_provider_personalize_deletion.erasure.store import (
     ErasureRequestStore,
     batch_key,
 )
+from tests.plugins.warehouse import warehouse_store
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 KEY = b"test-fingerprint-key"
@@ -36,13 +36,7 @@ def mark(store: ErasureRequestStore, key: str, *read: str, record=None) -> int:
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request, tmp_path, monkeypatch) -> ErasureRequestStore:
     """Each test runs once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")})
-        monkeypatch.setenv("AIRFLOW_CONN_STORE_WAREHOUSE", uri)
-        conn_id = "store_warehouse"
-    else:
-        conn_id = request.getfixturevalue("postgres_conn_id")
-    store = ErasureRequestStore(BaseHook.get_connection(conn_id).get_hook(hook_params={"log_sql": False}))
+    store = warehouse_store(request.param, request, tmp_path, monkeypatch, sqlite_conn_id="store_warehouse")
     store.create_tables()
     return store
 

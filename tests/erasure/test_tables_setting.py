@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from airflow.sdk import BaseHook
 
 from airflow_provider_personalize_deletion.erasure import runtime, steps
 from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS, resolve_settings
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+from tests.plugins.warehouse import warehouse_store
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DDL_MARKER = "<!-- erasure-tables-ddl:"
@@ -30,18 +30,6 @@ def readme_statements() -> list[str]:
 
 def normalised(statement: str) -> str:
     return re.sub(r"\s+", " ", statement).replace("( ", "(").replace(" )", ")").strip()
-
-
-def store_on(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request) -> ErasureRequestStore:
-    if kind == "sqlite":
-        uri = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")})
-        monkeypatch.setenv("AIRFLOW_CONN_PERSONALIZE_ERASURE_WAREHOUSE", uri)
-        conn_id = "personalize_erasure_warehouse"
-    else:
-        conn_id = request.getfixturevalue("postgres_conn_id")
-        monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_WAREHOUSE_CONN_ID", conn_id)
-    hook = BaseHook.get_connection(conn_id).get_hook(hook_params={"log_sql": False})
-    return ErasureRequestStore(hook)
 
 
 def collect(conf: dict | None = None) -> dict:
@@ -75,7 +63,7 @@ def test_the_readme_statements_are_the_ones_the_dag_runs():
 def test_with_create_tables_off_a_run_refuses_missing_tables_and_creates_none(
     kind, groups_set, tmp_path, monkeypatch, request
 ):
-    store = store_on(kind, tmp_path, monkeypatch, request)
+    store = warehouse_store(kind, request, tmp_path, monkeypatch)
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_CREATE_TABLES", "false")
     with pytest.raises(PersonalizeValidationError) as raised:
         collect()
@@ -89,7 +77,7 @@ def test_with_create_tables_off_a_run_refuses_missing_tables_and_creates_none(
 def test_with_create_tables_off_a_run_works_on_tables_made_from_the_readme(
     kind, groups_set, tmp_path, monkeypatch, request
 ):
-    store = store_on(kind, tmp_path, monkeypatch, request)
+    store = warehouse_store(kind, request, tmp_path, monkeypatch)
     store.hook.run(readme_statements())
     store.add_requests(["user-001", "user-002"], "portal", datetime.now(timezone.utc))
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_CREATE_TABLES", "false")
@@ -101,7 +89,7 @@ def test_with_create_tables_off_a_run_works_on_tables_made_from_the_readme(
 
 
 def test_with_create_tables_on_a_run_creates_the_missing_tables(groups_set, tmp_path, monkeypatch, request):
-    store = store_on("sqlite", tmp_path, monkeypatch, request)
+    store = warehouse_store("sqlite", request, tmp_path, monkeypatch)
     assert collect()["requests"]["claimed"] == 0
     assert store.tables_exist()
 
@@ -115,7 +103,7 @@ def test_create_tables_must_be_a_json_boolean():
 def test_a_dry_run_counts_the_requests_of_a_requests_table_made_before_the_audit_table(
     groups_set, tmp_path, monkeypatch, request
 ):
-    store = store_on("sqlite", tmp_path, monkeypatch, request)
+    store = warehouse_store("sqlite", request, tmp_path, monkeypatch)
     store.hook.run(readme_statements()[:1])
     store.add_requests(["user-001", "user-002"], "portal", datetime.now(timezone.utc))
     counts = collect({"dry_run": True})["requests"]
@@ -127,7 +115,7 @@ def test_a_dry_run_counts_the_requests_of_a_requests_table_made_before_the_audit
 def test_a_dry_run_on_a_sqlite_warehouse_that_does_not_exist_creates_no_file(
     groups_set, tmp_path, monkeypatch, request
 ):
-    store_on("sqlite", tmp_path, monkeypatch, request)
+    warehouse_store("sqlite", request, tmp_path, monkeypatch)
     counts = collect({"dry_run": True})["requests"]
     assert counts["tables_missing"] is True
     assert counts["pending"] == 0
@@ -138,7 +126,7 @@ def test_a_mixed_case_table_name_is_found_where_postgresql_folded_it(
     groups_set, tmp_path, monkeypatch, request
 ):
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_REQUESTS_TABLE", "Erasure_Requests")
-    store = store_on("postgres", tmp_path, monkeypatch, request)
+    store = warehouse_store("postgres", request, tmp_path, monkeypatch)
     store.requests_table = "Erasure_Requests"
     store.hook.run(store.table_ddl())
     store.add_requests(["user-001"], "portal", datetime.now(timezone.utc))
@@ -150,7 +138,7 @@ def test_a_mixed_case_table_name_is_found_where_postgresql_folded_it(
 
 def test_a_run_on_existing_tables_needs_no_create_privilege(groups_set, tmp_path, monkeypatch, request):
     """The README's grants, no CREATE on the schema (PostgreSQL 15's default): the default setting runs."""
-    store = store_on("postgres", tmp_path, monkeypatch, request)
+    store = warehouse_store("postgres", request, tmp_path, monkeypatch)
     store.create_tables()
     store.add_requests(["user-001"], "portal", datetime.now(timezone.utc))
     server = request.getfixturevalue("postgres_server")
