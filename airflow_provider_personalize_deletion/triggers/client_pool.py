@@ -24,11 +24,11 @@ One client serves every poll of its triggers, so its connection pool is sized fo
 :data:`DEFAULT_MAX_POOL_CONNECTIONS` unless the connection's ``config_kwargs`` or the trigger's
 ``botocore_config`` set ``max_pool_connections``, which always wins.
 
-A full garbage collection stops the loop while it walks every object of the process (165 to 330 ms
-in a triggerer holding Airflow, botocore and the providers, measured in ``benchmarks/triggerer.py``),
-and the first client's opening, which adds botocore's data, often sets one off. With the Airflow
-setting ``[personalize_deletion] triggerer_gc_freeze`` on, the first opening in a process first calls
-:func:`gc.freeze` (see :func:`freeze_gc_once`).
+A full garbage collection stops the loop while it walks every object of the process (about 170 to
+210 ms on a quiet 2-core machine in a triggerer holding Airflow, botocore and the providers, measured
+in ``benchmarks/triggerer.py``), and the first client's opening, which adds botocore's data, often
+sets one off. With the Airflow setting ``[personalize_deletion] triggerer_gc_freeze`` on, the first
+opening in a process first calls :func:`gc.freeze` (see :func:`freeze_gc_once`).
 """
 
 from __future__ import annotations
