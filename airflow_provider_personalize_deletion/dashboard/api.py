@@ -13,8 +13,9 @@ user id is a bind parameter of one query: never logged, stored or returned (the 
 requests by ``request_id``; a validation error does not echo the input), and the response is
 ``Cache-Control: no-store``.
 
-The warehouse settings are resolved on each request from the same Variables and defaults as the
-example DAG's (:func:`.resolve_warehouse_settings`).
+The warehouse settings are resolved on each request from the API server's configuration, section
+``[personalize_deletion]``, which no task can write; the example DAG's Variables fill what it leaves
+unset only when the deployment allows it (:func:`.dashboard_settings`).
 """
 
 from __future__ import annotations
@@ -39,12 +40,8 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     RunsCursor,
     UnsupportedWarehouseError,
 )
-from airflow_provider_personalize_deletion.erasure.settings import (
-    DAG_ID,
-    WarehouseSettings,
-    resolve_warehouse_settings,
-    variable_value,
-)
+from airflow_provider_personalize_deletion.dashboard.settings import SECTION, dashboard_settings
+from airflow_provider_personalize_deletion.erasure.settings import DAG_ID, WarehouseSettings, variable_value
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.sql_cursor import WarehouseError
 
@@ -78,6 +75,13 @@ class EvidenceQuery(BaseModel):
     format: Literal["json", "csv"] = "json"
 
 
+def _get_option(option: str) -> str | None:
+    """An option of the provider's section of the API server's configuration; None when not set."""
+    from airflow.configuration import conf
+
+    return conf.get(SECTION, option, fallback=None)
+
+
 def _get_variable(key: str) -> Any | None:
     """A Variable as the API server reads it (secrets backends, then the metadata database)."""
     from airflow.models import Variable
@@ -86,8 +90,8 @@ def _get_variable(key: str) -> Any | None:
 
 
 def warehouse_settings() -> WarehouseSettings:
-    """The warehouse settings of the example DAG, from its Variables and defaults."""
-    return resolve_warehouse_settings(_get_variable)
+    """The warehouse settings of the dashboard: the API server's configuration, then the defaults."""
+    return dashboard_settings(_get_option, _get_variable)
 
 
 def dashboard_queries(
