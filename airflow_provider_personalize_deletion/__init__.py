@@ -16,6 +16,57 @@ _GC_FREEZE_DESCRIPTION = (
     "moment is never freed.\n"
 )
 
+#: The erasure dashboard's warehouse settings, read by the API server (see dashboard/settings.py).
+_DASHBOARD_WHY = (
+    " Set here, no Variable changes it (a task can write any Variable, never the API server's "
+    "configuration); unset, its Variable applies only with dashboard_settings_from_variables on."
+)
+_DASHBOARD_OPTIONS = {
+    "dashboard_warehouse_conn_id": {
+        "description": "The connection of the warehouse the erasure dashboard reads, and to which it sends "
+        "the user ids of its lookups. Unset: personalize_erasure_warehouse, the example DAG's default."
+        + _DASHBOARD_WHY,
+        "version_added": "0.2.0",
+        "type": "string",
+        "example": "privacy_warehouse",
+        "default": None,
+    },
+    "dashboard_requests_table": {
+        "description": "The table of erasure requests the dashboard reads (name or schema.name). Unset: "
+        "erasure_requests." + _DASHBOARD_WHY,
+        "version_added": "0.2.0",
+        "type": "string",
+        "example": "privacy.erasure_requests",
+        "default": None,
+    },
+    "dashboard_audit_table": {
+        "description": "The table of audit records the dashboard reads (name or schema.name). Unset: "
+        "erasure_audit." + _DASHBOARD_WHY,
+        "version_added": "0.2.0",
+        "type": "string",
+        "example": "privacy.erasure_audit",
+        "default": None,
+    },
+    "dashboard_overdue_days": {
+        "description": "Days after which the dashboard counts a pending request overdue (1 to 3650). "
+        "Unset: 30." + _DASHBOARD_WHY,
+        "version_added": "0.2.0",
+        "type": "integer",
+        "example": "30",
+        "default": None,
+    },
+    "dashboard_settings_from_variables": {
+        "description": "Let the Variables personalize_erasure_warehouse_conn_id, _requests_table, "
+        "_audit_table and _overdue_days set what the dashboard_* options leave unset. "
+        "Off by default: anyone who can deploy a DAG can write those Variables from a task, and so "
+        "point the dashboard, and the user ids typed into its lookup, at another connection.",
+        "version_added": "0.2.0",
+        "type": "boolean",
+        "example": "True",
+        "default": "False",
+    },
+}
+
 
 def get_provider_info() -> dict:
     """Describe this provider to Airflow's providers manager (entry point ``apache_airflow_provider``)."""
@@ -70,6 +121,7 @@ def get_provider_info() -> dict:
                         "example": "True",
                         "default": "False",
                     },
+                    **_DASHBOARD_OPTIONS,
                 },
             },
         },

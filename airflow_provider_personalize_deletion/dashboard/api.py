@@ -6,12 +6,16 @@ Every route, the page and its static files included, depends on the API server's
 ``requires_access_dag("GET", DagAccessEntity.RUN, DAG_ID)``: the caller must be logged in (the
 UI's ``_token`` cookie or a bearer token) and may read the example DAG's runs; otherwise 401 or 403,
 and nothing else. The evidence lookup is a POST, so that the user id travels in the body only,
-never in a URL, and is authorized as the same read. It is a bind parameter of one query: never
-logged, stored or returned (the response names requests by ``request_id``; a validation error
-does not echo the input), and the response is ``Cache-Control: no-store``.
+never in a URL, and is authorized as the same read. The route reads its body itself, once the caller
+is authorized, and no route reads more than :data:`.MAX_BODY_BYTES` of a body
+(:class:`.BodyLimitMiddleware`): an anonymous caller gets its 401 with nothing of its body read. The
+user id is a bind parameter of one query: never logged, stored or returned (the response names
+requests by ``request_id``; a validation error does not echo the input), and the response is
+``Cache-Control: no-store``.
 
-The warehouse settings are resolved on each request from the same Variables and defaults as the
-example DAG's (:func:`.resolve_warehouse_settings`).
+The warehouse settings are resolved on each request from the API server's configuration, section
+``[personalize_deletion]``, which no task can write; the example DAG's Variables fill what it leaves
+unset only when the deployment allows it (:func:`.dashboard_settings`).
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from airflow_provider_personalize_deletion.dashboard.body_limit import BodyLimitMiddleware
 from airflow_provider_personalize_deletion.dashboard.evidence import evidence_csv, evidence_record
 from airflow_provider_personalize_deletion.dashboard.queries import (
     MAX_RUNS_PER_PAGE,
@@ -35,12 +40,8 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     RunsCursor,
     UnsupportedWarehouseError,
 )
-from airflow_provider_personalize_deletion.erasure.settings import (
-    DAG_ID,
-    WarehouseSettings,
-    resolve_warehouse_settings,
-    variable_value,
-)
+from airflow_provider_personalize_deletion.dashboard.settings import SECTION, dashboard_settings
+from airflow_provider_personalize_deletion.erasure.settings import DAG_ID, WarehouseSettings, variable_value
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.sql_cursor import WarehouseError
 
@@ -74,6 +75,13 @@ class EvidenceQuery(BaseModel):
     format: Literal["json", "csv"] = "json"
 
 
+def _get_option(option: str) -> str | None:
+    """An option of the provider's section of the API server's configuration; None when not set."""
+    from airflow.configuration import conf
+
+    return conf.get(SECTION, option, fallback=None)
+
+
 def _get_variable(key: str) -> Any | None:
     """A Variable as the API server reads it (secrets backends, then the metadata database)."""
     from airflow.models import Variable
@@ -82,8 +90,8 @@ def _get_variable(key: str) -> Any | None:
 
 
 def warehouse_settings() -> WarehouseSettings:
-    """The warehouse settings of the example DAG, from its Variables and defaults."""
-    return resolve_warehouse_settings(_get_variable)
+    """The warehouse settings of the dashboard: the API server's configuration, then the defaults."""
+    return dashboard_settings(_get_option, _get_variable)
 
 
 def dashboard_queries(
@@ -146,6 +154,29 @@ class NoStoreMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+async def lookup_query(request: Request) -> EvidenceQuery:
+    """
+    The body of an evidence lookup, read and validated by the route's own dependency, which runs
+    after the app's: a caller is authenticated and authorized before a byte of its body is read.
+
+    :param request: the lookup's request.
+    :raises HTTPException: 415 for a body that is not declared JSON; 413 for one over
+        :data:`.MAX_BODY_BYTES` (:class:`.BodyLimitMiddleware`).
+    :raises RequestValidationError: a body that does not parse or breaks a rule of
+        :class:`EvidenceQuery` (answered by :func:`_validation_error`, which echoes no input).
+    """
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(415, "The lookup takes a JSON body (application/json)")
+    body = await request.body()
+    try:
+        return EvidenceQuery.model_validate_json(body)
+    except ValidationError as error:
+        problems = error.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError(
+            [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
+        ) from None
+
+
 SettingsDep = Annotated[WarehouseSettings, Depends(warehouse_settings)]
 QueriesDep = Annotated[DashboardQueries, Depends(dashboard_queries)]
 
@@ -164,6 +195,7 @@ def create_app() -> FastAPI:
         openapi_url=None,
     )
     app.add_middleware(NoStoreMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
     _add_error_handlers(app)
 
     @app.get("/", include_in_schema=False)
@@ -199,10 +231,11 @@ def create_app() -> FastAPI:
 
     @app.post("/api/evidence")
     def evidence(
-        request: Request, body: EvidenceQuery, user: GetUserDep, settings: SettingsDep, queries: QueriesDep
+        user: GetUserDep,
+        body: Annotated[EvidenceQuery, Depends(lookup_query)],
+        settings: SettingsDep,
+        queries: QueriesDep,
     ) -> Response:
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            raise HTTPException(415, "The lookup takes a JSON body (application/json)")
         record = evidence_record(
             queries.requests_of(body.user_id),
             settings=settings,

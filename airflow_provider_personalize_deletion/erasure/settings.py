@@ -73,6 +73,9 @@ _WHY = {
     "max_follow_up_jobs": " (the DAG has that many follow-up rounds)",
 }
 
+#: The settings that name a table of the warehouse.
+_TABLES = ("requests_table", "audit_table")
+
 #: The transfer's argument names of the settings it checks.
 _TRANSFER_FIELDS = {"s3_bucket": "bucket", "s3_key_prefix": "key_prefix"}
 
@@ -261,6 +264,21 @@ def resolve_warehouse_settings(get_variable: Callable[[str], Any | None]) -> War
     return settings
 
 
+def checked_warehouse_setting(name: str, value: Any) -> Any:
+    """
+    A value of a :class:`WarehouseSettings` field, checked as its Variable is: its type and bounds, and
+    for a table a plain SQL name.
+
+    :param name: the field.
+    :param value: its value.
+    :raises PersonalizeValidationError: naming the field and the rule, never the value.
+    """
+    value = _checked_type(name, value)
+    if name in _TABLES:
+        _check_table_name(name, value)
+    return value
+
+
 def _variable_or_default(name: str, get_variable: Callable[[str], Any | None]) -> Any:
     """A setting's Variable, type-checked, or its default when the Variable is empty or not set."""
     value = get_variable(VARIABLE_PREFIX + name)
@@ -398,6 +416,10 @@ def _validate(settings: ErasureSettings) -> None:
 
 
 def _check_table_names(settings: ErasureSettings | WarehouseSettings) -> None:
-    for name in ("requests_table", "audit_table"):
-        if not is_table_name(getattr(settings, name)):
-            raise PersonalizeValidationError(name, "must be a plain SQL table name, optionally schema.table")
+    for name in _TABLES:
+        _check_table_name(name, getattr(settings, name))
+
+
+def _check_table_name(name: str, table: str) -> None:
+    if not is_table_name(table):
+        raise PersonalizeValidationError(name, "must be a plain SQL table name, optionally schema.table")

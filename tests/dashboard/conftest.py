@@ -2,7 +2,8 @@
 Fixtures of the dashboard's tests.
 
 - ``store`` (function, SQLite and PostgreSQL): the erasure tables, created by the store, with the
-  dashboard's indexes; the API reads them through the Variable ``personalize_erasure_warehouse_conn_id``.
+  dashboard's indexes; the API reads them through the API server's option
+  ``[personalize_deletion] dashboard_warehouse_conn_id`` (its environment variable).
 - ``world``: :func:`~tests.dashboard.seed.small_world` written into them, relative to now.
 - ``api`` (session): Airflow's own API app (``create_app("core")``, about 10 s), with the provider's
   plugin mounted as the API server mounts it, SimpleAuthManager and its users; ``api.login(user)``
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_personalize_deletion.dashboard.settings import OPTIONS, SECTION
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
 from tests.dashboard.seed import SmallWorld, WarehouseSeeder, small_world
 from tests.plugins.warehouse import warehouse_store
@@ -30,8 +32,18 @@ PASSWORD = "dashboard-test-password"
 PREFIX = "/personalize-erasure"
 
 
+def option_env(option: str) -> str:
+    """The environment variable of an option of the provider's section of the Airflow configuration."""
+    return f"AIRFLOW__{SECTION}__{option}".upper()
+
+
+#: Where the API app finds the dashboard's warehouse connection.
+CONN_ID_ENV = option_env(OPTIONS["warehouse_conn_id"])
+
+
 def _store(kind: str, request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ErasureRequestStore:
     store = warehouse_store(kind, request, tmp_path, monkeypatch, sqlite_conn_id="dashboard_warehouse")
+    monkeypatch.setenv(CONN_ID_ENV, store.hook.get_conn_id())
     store.create_tables()
     return store
 
