@@ -87,9 +87,10 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
         (templated)
     :param parameters: the statement's bind parameters. (templated)
     :param s3_bucket: the bucket of the files. (templated)
-    :param s3_key_prefix: the folder of the files, e.g. ``erasure/{{ run_id }}``; leading and
-        trailing ``/`` are ignored. The files are ``{s3_key_prefix}/part-00000.csv`` and so on. Part
-        files an earlier attempt left in this folder are deleted. (templated)
+    :param s3_key_prefix: the folder of the files, e.g. ``erasure/{{ ds_nodash }}``, in ASCII letters,
+        digits and ``! - _ . * ' ( ) /`` (S3's safe characters); leading and trailing ``/`` are
+        ignored. The files are ``{s3_key_prefix}/part-00000.csv`` and so on. Part files an earlier
+        attempt left in this folder are deleted. (templated)
     :param aws_conn_id: the AWS connection; default ``aws_default``. (templated)
     :param region_name: the AWS region; default: the connection's. (templated)
     :param verify: whether to verify SSL certificates, or a CA bundle path; default: the
