@@ -15,6 +15,13 @@ _GC_FREEZE_DESCRIPTION = (
     "hundreds. A decision for the whole process, hence off by default; cyclic garbage alive at that "
     "moment is never freed.\n"
 )
+_FINGERPRINT_KEY_DESCRIPTION = (
+    "Secret HMAC key of the id-set fingerprints of the deletion files (at least 16 bytes), the same "
+    "in every worker. Required by the SQL to S3 transfer; no default: generate one with "
+    '``python -c "import secrets; print(secrets.token_hex(32))"``, or move the value of the Variable '
+    "``personalize_erasure_fingerprint_key`` of an earlier version here. Changing it makes earlier "
+    "fingerprints incomparable with new ones.\n"
+)
 
 
 def get_provider_info() -> dict:
@@ -69,6 +76,14 @@ def get_provider_info() -> dict:
                         "type": "boolean",
                         "example": "True",
                         "default": "False",
+                    },
+                    "fingerprint_key": {
+                        "description": _FINGERPRINT_KEY_DESCRIPTION,
+                        "version_added": "0.3.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": None,
+                        "default": None,
                     },
                 },
             },
