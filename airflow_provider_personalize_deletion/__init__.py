@@ -15,6 +15,13 @@ _GC_FREEZE_DESCRIPTION = (
     "hundreds. A decision for the whole process, hence off by default; cyclic garbage alive at that "
     "moment is never freed.\n"
 )
+_FINGERPRINT_KEY_DESCRIPTION = (
+    "Secret HMAC key of the id-set fingerprints of the deletion files (at least 16 bytes), the same "
+    "in every worker. Required by the SQL to S3 transfer; no default: generate one with "
+    '``python -c "import secrets; print(secrets.token_hex(32))"``, or move the value of the Variable '
+    "``personalize_erasure_fingerprint_key`` of an earlier version here. Changing it makes earlier "
+    "fingerprints incomparable with new ones.\n"
+)
 
 #: The erasure dashboard's warehouse settings, read by the API server (see dashboard/settings.py).
 _DASHBOARD_WHY = (
@@ -26,7 +33,7 @@ _DASHBOARD_OPTIONS = {
         "description": "The connection of the warehouse the erasure dashboard reads, and to which it sends "
         "the user ids of its lookups. Unset: personalize_erasure_warehouse, the example DAG's default."
         + _DASHBOARD_WHY,
-        "version_added": "0.2.0",
+        "version_added": "0.3.0",
         "type": "string",
         "example": "privacy_warehouse",
         "default": None,
@@ -34,7 +41,7 @@ _DASHBOARD_OPTIONS = {
     "dashboard_requests_table": {
         "description": "The table of erasure requests the dashboard reads (name or schema.name). Unset: "
         "erasure_requests." + _DASHBOARD_WHY,
-        "version_added": "0.2.0",
+        "version_added": "0.3.0",
         "type": "string",
         "example": "privacy.erasure_requests",
         "default": None,
@@ -42,7 +49,7 @@ _DASHBOARD_OPTIONS = {
     "dashboard_audit_table": {
         "description": "The table of audit records the dashboard reads (name or schema.name). Unset: "
         "erasure_audit." + _DASHBOARD_WHY,
-        "version_added": "0.2.0",
+        "version_added": "0.3.0",
         "type": "string",
         "example": "privacy.erasure_audit",
         "default": None,
@@ -50,7 +57,7 @@ _DASHBOARD_OPTIONS = {
     "dashboard_overdue_days": {
         "description": "Days after which the dashboard counts a pending request overdue (1 to 3650). "
         "Unset: 30." + _DASHBOARD_WHY,
-        "version_added": "0.2.0",
+        "version_added": "0.3.0",
         "type": "integer",
         "example": "30",
         "default": None,
@@ -60,7 +67,7 @@ _DASHBOARD_OPTIONS = {
         "_audit_table and _overdue_days set what the dashboard_* options leave unset. "
         "Off by default: anyone who can deploy a DAG can write those Variables from a task, and so "
         "point the dashboard, and the user ids typed into its lookup, at another connection.",
-        "version_added": "0.2.0",
+        "version_added": "0.3.0",
         "type": "boolean",
         "example": "True",
         "default": "False",
@@ -120,6 +127,14 @@ def get_provider_info() -> dict:
                         "type": "boolean",
                         "example": "True",
                         "default": "False",
+                    },
+                    "fingerprint_key": {
+                        "description": _FINGERPRINT_KEY_DESCRIPTION,
+                        "version_added": "0.3.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": None,
+                        "default": None,
                     },
                     **_DASHBOARD_OPTIONS,
                 },

@@ -128,3 +128,11 @@ class DatasetGroupActivityError(AirflowException):
             f"Listing the activity of dataset group {dataset_group_arn} in the triggerer failed: "
             f"{self.message}"
         )
+
+
+class FingerprintKeyError(AirflowFailException):
+    """
+    The setting ``[personalize_deletion] fingerprint_key`` is unset or too short.
+
+    Not retried: a retry reads the same configuration. The message never quotes the value.
+    """

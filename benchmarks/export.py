@@ -279,7 +279,7 @@ def measure(aws: LocalAws, warehouse_conn: str, size: int, repeat: int) -> dict[
             env = {
                 f"AIRFLOW_CONN_{CONN_ID.upper()}": warehouse_conn,
                 "AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri(),
-                "AIRFLOW_VAR_PERSONALIZE_ERASURE_FINGERPRINT_KEY": FINGERPRINT_KEY,
+                "AIRFLOW__PERSONALIZE_DELETION__FINGERPRINT_KEY": FINGERPRINT_KEY,
             }
             result = run_worker(__file__, variant, {"size": size}, env)
             if result["ids"] != size:

@@ -3,7 +3,9 @@ Run the example erasure end to end on this machine: no AWS account, nothing leav
 
 A SQLite warehouse holds erasure requests; the local emulator serves S3 and the Personalize data
 deletion API; a real Airflow (``airflow dags test``) runs ``dags/personalize_gdpr_erasure.py``.
-Everything lives in ``.demo/``, made anew on each run. Prints what was erased.
+Everything lives in ``.demo/``, made anew on each run but for the fingerprint key
+(``.demo/fingerprint-key``, random, made by the first run), given to Airflow as the setting
+``[personalize_deletion] fingerprint_key``. Prints what was erased.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -24,13 +27,14 @@ from airflow_provider_personalize_deletion.emulator import JobTimings, LocalAws
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".demo"
+FINGERPRINT_KEY_FILE = WORK / "fingerprint-key"
 
 
 def main() -> int:
     logging.getLogger("airflow_provider_personalize_deletion.emulator").setLevel(logging.WARNING)
     os.environ.update(FAKE_CREDENTIALS)
     os.environ.pop("AWS_PROFILE", None)
-    shutil.rmtree(WORK, ignore_errors=True)
+    fingerprint_key = empty_work_dir()
     (WORK / "airflow").mkdir(parents=True)
     started = time.monotonic()
     with LocalAws(timings=JobTimings(pending_seconds=2, in_progress_seconds=3)) as aws:
@@ -39,6 +43,7 @@ def main() -> int:
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             **airflow_environment(WORK, REPO / "dags", aws.airflow_conn_uri(), group_arns, aws.region),
+            "AIRFLOW__PERSONALIZE_DELETION__FINGERPRINT_KEY": fingerprint_key,
         }
         seed_warehouse(env)
         print(f"Local emulator on {aws.endpoint_url}; warehouse {WORK / 'warehouse.db'}")
@@ -47,6 +52,20 @@ def main() -> int:
         code = run(["airflow", "dags", "test", DAG_ID], env, "dags-test.log", check=False)
         print_summary(aws, group_arns, env, time.monotonic() - started)
     return code
+
+
+def empty_work_dir() -> str:
+    """Empty ``.demo/`` but for the fingerprint key, made (mode 0600) if missing; return the key."""
+    if not FINGERPRINT_KEY_FILE.exists():
+        WORK.mkdir(exist_ok=True)
+        FINGERPRINT_KEY_FILE.touch(mode=0o600)
+        FINGERPRINT_KEY_FILE.write_text(secrets.token_hex(32))
+    for path in WORK.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path != FINGERPRINT_KEY_FILE:
+            path.unlink()
+    return FINGERPRINT_KEY_FILE.read_text().strip()
 
 
 def run(command: list[str], env: dict[str, str], log_name: str, check: bool = True) -> int:

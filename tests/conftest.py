@@ -29,9 +29,9 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
 os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = "aws://testing:testing@/?endpoint_url=http%3A%2F%2F127.0.0.1%3A9"
 
-# The key of the id-set fingerprints: an operator run outside a task cannot create its Variable.
+# The key of the id-set fingerprints: the provider's setting [personalize_deletion] fingerprint_key.
 TEST_FINGERPRINT_KEY = "test-fingerprint-key-" + "5a" * 16
-os.environ["AIRFLOW_VAR_PERSONALIZE_ERASURE_FINGERPRINT_KEY"] = TEST_FINGERPRINT_KEY
+os.environ["AIRFLOW__PERSONALIZE_DELETION__FINGERPRINT_KEY"] = TEST_FINGERPRINT_KEY
 
 # The example DAG polls its jobs every second in tests.
 os.environ["PERSONALIZE_ERASURE_POLL_SECONDS"] = "1"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -46,8 +48,12 @@ CSV_COLUMNS = (
     "requests_total",
     "requests_truncated",
 )
-#: Spreadsheets run a cell starting with one of these as a formula.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: A text cell's part that could start a spreadsheet cell, read with "," or ";" as the separator
+#: (a quoted value's closing quote is no separator for ";", so the field can run on into a later
+#: value): the value's start, or what follows a ",", ";" or line break in it. It is neutralised when
+#: it starts, after any whitespace and quotes, with what spreadsheets run as a formula ("=", "+",
+#: "-", "@", their fullwidth forms, a tab or a CR).
+_FORMULA_START = re.compile(r'(^|[,;\r\n])(?=[\s"]*[=+\-@\uff1d\uff0b\uff0d\uff20\t\r])')
 
 
 def evidence_record(
@@ -162,13 +168,15 @@ def _reason(value: Any) -> str | None:
 
 def evidence_csv(record: Mapping[str, Any]) -> str:
     """
-    The record as CSV (:data:`CSV_COLUMNS`), one row per request and job; cells a spreadsheet would
-    run as a formula are prefixed with ``'``.
+    The record as CSV (:data:`CSV_COLUMNS`), one row per request and job. Every cell but a number is
+    quoted, and a ``'`` is put before each part of a text cell a spreadsheet could run as a formula
+    (see :data:`_FORMULA_START`), so that no cell starts a formula, read with ``,`` or ``;`` as the
+    separator.
 
     :param record: what :func:`evidence_record` returned.
     """
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writeheader()
     for request in record["requests"]:
         run = request["run"] or {}
@@ -201,9 +209,17 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
     return out.getvalue()
 
 
-def _cells(row: Mapping[str, Any]) -> dict[str, str]:
-    cells = {}
+def _cells(row: Mapping[str, Any]) -> dict[str, str | int | float]:
+    """
+    The row's cells: a number at least 0 as it is (written unquoted); anything else as text, with a
+    ``'`` before each part a spreadsheet could run as a formula (a negative number too: read with
+    ``;``, the first column's cell runs on into the next ones, and would not be a plain number).
+    """
+    cells: dict[str, str | int | float] = {}
     for key, value in row.items():
-        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        cells[key] = "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
+            cells[key] = value
+        else:
+            text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+            cells[key] = _FORMULA_START.sub(r"\1'", text)
     return cells

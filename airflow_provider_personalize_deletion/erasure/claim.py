@@ -19,10 +19,7 @@ from typing import Any
 from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings
 from airflow_provider_personalize_deletion.erasure.store import is_batch_key
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
-from airflow_provider_personalize_deletion.transfers.parameters import PART_KEY_NAME
-
-#: The file name of a deletion file, as a pattern (``part-00000.csv``).
-PART_NAME_PATTERN = re.escape(PART_KEY_NAME.format(index=0)).replace("00000", r"\d{5}")
+from airflow_provider_personalize_deletion.transfers.parameters import PART_NAME_PATTERN
 
 
 @dataclass(frozen=True)
@@ -85,4 +82,4 @@ class Claim:
         :param settings: the run's settings.
         """
         folder = re.escape(f"s3://{settings.bucket}/{self.run_folder(settings)}/")
-        return re.compile(folder + r"([1-9]\d{0,5})/" + PART_NAME_PATTERN)
+        return re.compile(folder + r"([1-9][0-9]{0,5})/" + PART_NAME_PATTERN)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from airflow_provider_personalize_deletion.erasure.claim import PART_NAME_PATTERN
+from airflow_provider_personalize_deletion.transfers.parameters import PART_NAME_PATTERN
 from airflow_provider_personalize_deletion.transfers.s3_upload import DELETION_FILE_METADATA
 
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
@@ -27,7 +27,7 @@ def deletion_file_key_pattern(key_prefix: str) -> re.Pattern[str]:
 
     :param key_prefix: the pipeline's ``key_prefix`` (no trailing ``/``).
     """
-    return re.compile(re.escape(key_prefix) + r"/[0-9a-f]{16}/(?:[1-9]\d{0,5}/)?" + PART_NAME_PATTERN)
+    return re.compile(re.escape(key_prefix) + r"/[0-9a-f]{16}/(?:[1-9][0-9]{0,5}/)?" + PART_NAME_PATTERN)
 
 
 def has_deletion_file_metadata(s3_client: Any, bucket: str, key: str) -> bool:

@@ -211,13 +211,6 @@ def activity_lister(settings: ErasureSettings) -> ListActivity:
     return PersonalizeHook(aws_conn_id=settings.aws_conn_id).list_dataset_group_activity
 
 
-def fingerprint_key() -> bytes:
-    """The secret key of the id-set fingerprints (the transfer's default Variable), created if unset."""
-    from airflow_provider_personalize_deletion.utils.fingerprint_key import get_or_create_fingerprint_key
-
-    return get_or_create_fingerprint_key()
-
-
 def describer(settings: ErasureSettings) -> Describe:
     """
     Describe jobs with the run's AWS connection.

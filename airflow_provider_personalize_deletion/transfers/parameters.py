@@ -17,9 +17,14 @@ MAX_DATA_LOCATION_LENGTH = 256
 """Longest ``dataSource.dataLocation`` CreateDataDeletionJob takes."""
 PART_KEY_NAME = "part-{index:05d}.csv"
 """Name of the ``index``-th deletion file under the key prefix."""
+PART_NAME_PATTERN = re.escape(PART_KEY_NAME.format(index=0)).replace("00000", "[0-9]{5}")
+"""The name of a deletion file as a pattern: ASCII digits only (``\\d`` would take any script's)."""
+KEY_PREFIX_CHARACTERS = "ASCII letters, digits and ! - _ . * ' ( ) /"
+"""The characters a key prefix may hold, in words: S3's "safe characters" for object keys."""
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _RELATIVE_FOLDER_NAMES = frozenset({".", ".."})
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9!\-_.*'()/]+")
 
 
 class InvalidTransferParameterError(ValueError):
@@ -69,10 +74,13 @@ def check_key_prefix(bucket: str, key_prefix: object) -> str:
     """
     Check the key prefix the deletion files are written under, written as a folder or not.
 
-    Leading and trailing ``/`` are dropped (``/erasure/run-1/`` is ``erasure/run-1``). An empty
-    folder name (``//``) and a ``.`` or ``..`` folder name are refused: S3 keeps them as literal key
-    text, but a reader resolving the path (a console, a sync tool, a policy written for the folder)
-    would place the files elsewhere, for example outside the run's folder with ``erasure-runs/../x``.
+    Leading and trailing ``/`` are dropped (``/erasure/run-1/`` is ``erasure/run-1``). Only S3's
+    "safe characters" for object keys are allowed (:data:`KEY_PREFIX_CHARACTERS`), and an empty
+    folder name (``//``) and a ``.`` or ``..`` folder name are refused. S3 keeps any of these as
+    literal key text, but a reader resolving the path (a console, a sync tool, a policy written for
+    the folder) would place the files elsewhere: outside the run's folder with ``erasure-runs/../x``,
+    and with ``%2e%2e``, ``\\``, look-alike dots or control characters for tools that URL-decode keys,
+    map them to Windows paths or normalise Unicode. Errors name the rule, never the value.
 
     :param bucket: the checked bucket name.
     :param key_prefix: the value of ``s3_key_prefix``.
@@ -80,6 +88,8 @@ def check_key_prefix(bucket: str, key_prefix: object) -> str:
     """
     if not isinstance(key_prefix, str) or not key_prefix.strip("/"):
         raise InvalidTransferParameterError("s3_key_prefix", "must be a non-empty folder path")
+    if not _KEY_PREFIX.fullmatch(key_prefix):
+        raise InvalidTransferParameterError("s3_key_prefix", f"may hold only {KEY_PREFIX_CHARACTERS}")
     key_prefix = key_prefix.strip("/")
     if "//" in key_prefix:
         raise InvalidTransferParameterError("s3_key_prefix", "must not hold an empty folder name ('//')")

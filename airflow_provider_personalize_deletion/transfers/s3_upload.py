@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from botocore.exceptions import ClientError
 
-from airflow_provider_personalize_deletion.transfers.parameters import PART_KEY_NAME, part_key
+from airflow_provider_personalize_deletion.transfers.parameters import PART_NAME_PATTERN, part_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,7 +45,7 @@ MIN_PART_BYTES = 5 * 1024 * 1024
 PARTS_IN_FLIGHT = 2
 """Parts uploading at once while the next one is made."""
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
-_PART_NAME = re.compile(re.escape(PART_KEY_NAME.format(index=0)).replace("00000", r"\d{5}"))
+_PART_NAME = re.compile(PART_NAME_PATTERN)
 
 
 class UploadVerificationError(RuntimeError):
@@ -133,7 +133,7 @@ class DeletionFileUploader:
 
     def _abort_stale_uploads(self) -> None:
         folder = f"{self._key_prefix}/"
-        part_key_pattern = re.compile(re.escape(folder) + _PART_NAME.pattern)
+        part_key_pattern = re.compile(re.escape(folder) + PART_NAME_PATTERN)
         try:
             aborted = abort_stale_multipart_uploads(
                 self._client, self._bucket, folder, datetime.now(timezone.utc), part_key_pattern

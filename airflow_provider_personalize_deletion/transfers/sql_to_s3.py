@@ -13,8 +13,8 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_personalize_deletion.utils.fingerprint_key import (
-    DEFAULT_FINGERPRINT_KEY_VARIABLE,
-    get_or_create_fingerprint_key,
+    FINGERPRINT_KEY_SETTING_NAME,
+    fingerprint_key,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +76,8 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
     ``data_locations`` and ``s3_keys`` of the files,
     ``id_count`` (distinct ids written), ``file_count``, ``skipped`` (invalid values left out, by
     reason), ``duplicates``, ``fingerprint`` (``"hmac-sha256:<hex>"`` of the sorted distinct ids under
-    the secret key of ``fingerprint_key_variable``: the same for the same set of ids, and no clue to
+    the secret key of the Airflow setting ``[personalize_deletion] fingerprint_key``, which must be
+    set (the task fails naming it otherwise): the same for the same set of ids, and no clue to
     the ids without the key; never logged), ``claim`` and ``written_at`` (ISO 8601, UTC: when every
     file was uploaded and verified; a job created before it did not read them). When there is no id
     to erase, no file is written and the task is skipped, so the deletion tasks downstream are
@@ -87,9 +88,10 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
         (templated)
     :param parameters: the statement's bind parameters. (templated)
     :param s3_bucket: the bucket of the files. (templated)
-    :param s3_key_prefix: the folder of the files, e.g. ``erasure/{{ run_id }}``; leading and
-        trailing ``/`` are ignored. The files are ``{s3_key_prefix}/part-00000.csv`` and so on. Part
-        files an earlier attempt left in this folder are deleted. (templated)
+    :param s3_key_prefix: the folder of the files, e.g. ``erasure/{{ ds_nodash }}``, in ASCII letters,
+        digits and ``! - _ . * ' ( ) /`` (S3's safe characters); leading and trailing ``/`` are
+        ignored. The files are ``{s3_key_prefix}/part-00000.csv`` and so on. Part files an earlier
+        attempt left in this folder are deleted. (templated)
     :param aws_conn_id: the AWS connection; default ``aws_default``. (templated)
     :param region_name: the AWS region; default: the connection's. (templated)
     :param verify: whether to verify SSL certificates, or a CA bundle path; default: the
@@ -105,9 +107,6 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
     :param claim: a name for the set of rows the query reads (e.g. the batch key that claimed them),
         echoed as ``summary["claim"]`` so that a later step can check it reads the same set; holds no
         personal data. Default None. (templated)
-    :param fingerprint_key_variable: the Airflow Variable holding the fingerprint's secret key,
-        created with a random key on first use. (default: ``personalize_erasure_fingerprint_key``;
-        templated)
     :param stale_temp_hours: age in hours after which a temp directory of ids that a killed export
         left on this worker is removed at start; default 6. (templated)
     """
@@ -123,7 +122,6 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
         "invalid_ids",
         "fetch_size",
         "claim",
-        "fingerprint_key_variable",
         "stale_temp_hours",
     )
     template_ext: Sequence[str] = (".sql",)
@@ -141,10 +139,14 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
         invalid_ids: str = "fail",
         fetch_size: int = DEFAULT_FETCH_SIZE,
         claim: str | None = None,
-        fingerprint_key_variable: str = DEFAULT_FINGERPRINT_KEY_VARIABLE,
         stale_temp_hours: int = DEFAULT_STALE_TEMP_HOURS,
         **kwargs: Any,
     ) -> None:
+        if "fingerprint_key_variable" in kwargs:
+            raise TypeError(
+                "fingerprint_key_variable was removed in 0.3.0: the fingerprint key is now the Airflow "
+                f"setting {FINGERPRINT_KEY_SETTING_NAME} (see the upgrade notes in the README)"
+            )
         super().__init__(**kwargs)
         self.conn_id = conn_id
         self.sql = sql
@@ -155,7 +157,6 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
         self.invalid_ids = invalid_ids
         self.fetch_size = fetch_size
         self.claim = claim
-        self.fingerprint_key_variable = fingerprint_key_variable
         self.stale_temp_hours = stale_temp_hours
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -186,8 +187,7 @@ class SqlToPersonalizeDeletionFileOperator(AwsBaseOperator[S3Hook]):
         if removed := remove_leftover_run_dirs(stale_temp_hours * 3600):
             self.log.info("Removed %d directory(ies) of ids that killed exports left on this worker", removed)
 
-        fingerprint_key = get_or_create_fingerprint_key(self.fingerprint_key_variable)
-        with DeletionFileBuilder(max_file_bytes, fingerprint_key=fingerprint_key) as builder:
+        with DeletionFileBuilder(max_file_bytes, fingerprint_key=fingerprint_key()) as builder:
             for values in first_column_batches(self._sql_hook(), self.sql, self.parameters, fetch_size):
                 builder.add(values)
             self.log.info(

@@ -1,38 +1,66 @@
-"""The secret key of the id-set fingerprints, kept in an Airflow Variable and created on first use."""
+"""
+The secret key of the id-set fingerprints: the provider's Airflow setting ``[personalize_deletion]
+fingerprint_key``, read in the process that needs it.
+
+Not a Variable: at log level DEBUG the Task SDK's supervisor logs the body of every message between a
+task and itself, and a Variable's value travels in them (``GetVariable``'s answer, ``PutVariable``), as
+does a value given to ``airflow.sdk.log.mask_secret`` (``MaskSecret``). A setting is read from the
+process's own configuration (airflow.cfg, the environment, or the ``_CMD``/``_SECRET`` variants, the
+option being declared sensitive), and a task cannot write it.
+"""
 
 from __future__ import annotations
 
-import secrets
+FINGERPRINT_KEY_SETTING = ("personalize_deletion", "fingerprint_key")
+"""The Airflow setting (section, option) that holds the key."""
+FINGERPRINT_KEY_ENV = "AIRFLOW__PERSONALIZE_DELETION__FINGERPRINT_KEY"
+"""The setting's environment variable."""
+LEGACY_FINGERPRINT_KEY_VARIABLE = "personalize_erasure_fingerprint_key"
+"""The Variable that held the key up to 0.2: its value is the one to move into the setting."""
+FINGERPRINT_KEY_SETTING_NAME = "[{}] {}".format(*FINGERPRINT_KEY_SETTING)
+"""The setting as the docs write it."""
 
-DEFAULT_FINGERPRINT_KEY_VARIABLE = "personalize_erasure_fingerprint_key"
-"""The Variable that holds the key, unless an operator names another."""
-_KEY_DESCRIPTION = (
-    "Secret HMAC key of the personalize-deletion id-set fingerprints (created on first use). "
-    "Changing it makes earlier fingerprints incomparable with new ones."
-)
 
-
-def get_or_create_fingerprint_key(variable: str = DEFAULT_FINGERPRINT_KEY_VARIABLE) -> bytes:
+def fingerprint_key() -> bytes:
     """
-    The fingerprint key in an Airflow Variable; a new random one (``secrets.token_hex(32)``) if unset.
+    The fingerprint key, from the setting ``[personalize_deletion] fingerprint_key``.
 
-    The value is registered with Airflow's secrets masker, so it never shows in a task log.
+    Leading and trailing whitespace is ignored. The value is registered with this process's secrets
+    masker only: telling the supervisor too (``mask_secret``) would send it in a message that the
+    supervisor logs at DEBUG.
 
-    :param variable: the Variable's key.
-    :raises ValueError: when the Variable holds a key shorter than 16 bytes.
+    :raises FingerprintKeyError: when the setting is unset, or shorter than 16 bytes; the message
+        says how to set it and never quotes the value.
     """
-    from airflow.sdk import Variable
-    from airflow.sdk.log import mask_secret
+    from airflow.configuration import conf
 
-    # Imported here, as above: DAG files import this module (through the transfer) at every parse.
+    # Imported here: DAG files import this module (through the transfer) at every parse.
     from airflow_provider_personalize_deletion.deletion_file.fingerprint import MIN_KEY_BYTES
+    from airflow_provider_personalize_deletion.exceptions import FingerprintKeyError
 
-    value = Variable.get(variable, default=None)
-    if value is None:
-        Variable.set(variable, secrets.token_hex(32), description=_KEY_DESCRIPTION)
-        value = Variable.get(variable)  # the stored one, should another task have set it first
-    key = str(value).encode()
+    setting = FINGERPRINT_KEY_SETTING_NAME
+    # Stripped: a _CMD's output ends with a line break, which would change every fingerprint.
+    value = (conf.get(*FINGERPRINT_KEY_SETTING, fallback=None) or "").strip()
+    if not value:
+        raise FingerprintKeyError(
+            f"The fingerprint key is not set: set the Airflow setting {setting} (environment "
+            f"variable {FINGERPRINT_KEY_ENV}, or its _CMD or _SECRET variant) on every worker to a "
+            f"random secret of at least {MIN_KEY_BYTES} bytes, for example the output of "
+            '`python -c "import secrets; print(secrets.token_hex(32))"`. Upgrading from 0.2 or '
+            f"earlier: use the value of the Variable {LEGACY_FINGERPRINT_KEY_VARIABLE} instead, so "
+            "that earlier fingerprints stay comparable, then delete the Variable."
+        )
+    key = value.encode()
     if len(key) < MIN_KEY_BYTES:
-        raise ValueError(f"The Variable {variable!r} must hold at least {MIN_KEY_BYTES} characters")
-    mask_secret(str(value))
+        raise FingerprintKeyError(
+            f"The Airflow setting {setting} must hold at least {MIN_KEY_BYTES} bytes; it holds fewer"
+        )
+    _mask_in_this_process(value)
     return key
+
+
+def _mask_in_this_process(value: str) -> None:
+    """Register ``value`` with the Task SDK's secrets masker of this process, sending no message."""
+    from airflow.sdk._shared.secrets_masker import mask_secret
+
+    mask_secret(value)

@@ -545,6 +545,8 @@ def airflow_env(
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API__SECRET_KEY": secret,
         "AIRFLOW__API_AUTH__JWT_SECRET": secret,
+        # The key of the id-set fingerprints, as a deployment sets it (a task cannot create it).
+        "AIRFLOW__PERSONALIZE_DELETION__FINGERPRINT_KEY": new_secret(),
         # A crashed worker or triggerer is noticed within seconds, not minutes.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",

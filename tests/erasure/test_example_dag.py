@@ -8,7 +8,11 @@ import os
 
 import pytest
 
-from airflow_provider_personalize_deletion.utils.fingerprint_key import DEFAULT_FINGERPRINT_KEY_VARIABLE
+from airflow_provider_personalize_deletion.utils.fingerprint_key import (
+    FINGERPRINT_KEY_ENV,
+    LEGACY_FINGERPRINT_KEY_VARIABLE,
+)
+from tests.conftest import TEST_FINGERPRINT_KEY
 from tests.erasure.conftest import BUCKET
 
 pytestmark = pytest.mark.airflow_db
@@ -160,25 +164,34 @@ def test_a_cleared_collect_step_alone_marks_nothing_its_jobs_did_not_read(emulat
     assert states["record_erasure"] == {"failed"}
 
 
-def test_the_fingerprint_key_is_created_once_and_never_logged(run_dag, emulator, world, capsys, monkeypatch):
+def test_the_fingerprint_is_keyed_with_the_setting_and_no_variable_is_made(run_dag, emulator, world, capsys):
     from airflow.models.variable import Variable
 
-    monkeypatch.delenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_FINGERPRINT_KEY")
     world.request("user-004")
     dag_run = run_dag(DAG_ID)
-    assert dag_run.state == "success"  # record_erasure re-read the key: the fingerprints matched
-    key = Variable.get(DEFAULT_FINGERPRINT_KEY_VARIABLE)
-    assert len(bytes.fromhex(key)) == 32
+    assert dag_run.state == "success"  # record_erasure read the same key: the fingerprints matched
     fingerprint = xcom(dag_run, "export_user_ids")["fingerprint"]
-    expected = hmac.new(key.encode(), b"user-004\n", hashlib.sha256).hexdigest()
+    expected = hmac.new(TEST_FINGERPRINT_KEY.encode(), b"user-004\n", hashlib.sha256).hexdigest()
     assert fingerprint == f"hmac-sha256:{expected}"
     logs = "".join(capsys.readouterr())
     assert expected not in logs
-    assert key not in logs
+    assert TEST_FINGERPRINT_KEY not in logs
+    assert Variable.get(LEGACY_FINGERPRINT_KEY_VARIABLE, default_var=None) is None
 
-    world.request("user-005")
-    assert run_dag(DAG_ID).state == "success"
-    assert Variable.get(DEFAULT_FINGERPRINT_KEY_VARIABLE) == key
+
+def test_a_missing_fingerprint_key_fails_the_export_naming_the_setting_before_any_aws_call(
+    run_dag, emulator, world, capsys, monkeypatch
+):
+    monkeypatch.delenv(FINGERPRINT_KEY_ENV)
+    world.request("user-004")
+    dag_run = run_dag(DAG_ID)
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)["export_user_ids"] == {"failed"}
+    setting = "The fingerprint key is not set: set the Airflow setting [personalize_deletion] fingerprint_key"
+    assert setting in capsys.readouterr().out
+    assert emulator.calls() == 0
+    assert world.objects() == []
+    assert world.statuses() == {"user-004": "pending"}
 
 
 def test_ad_hoc_user_ids_from_the_trigger_form_are_erased(run_dag, emulator, world):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -180,6 +181,7 @@ def test_the_shipped_example_dag_erases_every_request_on_the_emulator(installed,
     seeded = _run([*stage, endpoint, conn_uri], env=installed.env)
     env = {**installed.env, **json.loads(seeded.stdout.splitlines()[-1])}
     env["PERSONALIZE_ERASURE_POLL_SECONDS"] = "1"
+    env["AIRFLOW__PERSONALIZE_DELETION__FINGERPRINT_KEY"] = secrets.token_hex(32)
     _run([installed.bin("airflow"), "db", "migrate"], env=env)
     _run([installed.bin("airflow"), "dags", "test", "personalize_gdpr_erasure"], env=env)
 

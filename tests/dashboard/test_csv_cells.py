@@ -1,0 +1,127 @@
+"""
+The evidence CSV in a spreadsheet: whether it is split on "," or on ";" (as in many European
+locales), with quotes respected, no cell starts a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import re
+
+import pytest
+
+from airflow_provider_personalize_deletion.dashboard.evidence import evidence_csv
+
+#: What spreadsheets run as a formula at a cell's start (after any whitespace, but a tab or a CR).
+FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+#: The attack's values (issue 18).
+HOSTILE = [
+    "req-7;=cmd|' /C calc'!A0",
+    "portal;=1+1",
+    "\n=1",
+    " =1",
+    "\uff1d1",
+    "=HYPERLINK(1)",
+    "a,=1",
+    'x;"=1',
+    'x";""=1',
+    "x;\r\n\t@SUM(1)",
+    "\t1",
+    "\r1",
+    "x;\uff0b1",
+    "x;\u3000\uff20A1",
+]
+
+
+def starts_a_formula(cell: str) -> bool:
+    if PLAIN_NUMBER.fullmatch(cell):
+        return False
+    return cell.startswith(("\t", "\r")) or cell.lstrip().startswith(FORMULA_STARTS)
+
+
+def cells(text: str, delimiter: str) -> list[str]:
+    return [cell for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) for cell in row]
+
+
+def record(text: str, number: int | float = 3) -> dict:
+    """An evidence record whose every text field holds ``text`` and every number field ``number``."""
+    return {
+        "request_count": number,
+        "truncated": False,
+        "requests": [
+            {
+                "request_id": text,
+                "source": text,
+                "status": text,
+                "requested_at": text,
+                "erased_at": text,
+                "days_to_erasure": number,
+                "within_deadline": True,
+                "rejected_reason": text,
+                "run": {"run_id": text, "outcome": text, "recorded_at": text},
+                "dataset_groups": [
+                    {
+                        "dataset_group_arn": text,
+                        "status": text,
+                        "jobs": [
+                            {
+                                "job_name": text,
+                                "job_arn": text,
+                                "status": text,
+                                "num_deleted": number,
+                                "erasure_round": number,
+                                "overlapping_activity": [text],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+@pytest.mark.parametrize("value", HOSTILE)
+def test_no_cell_starts_a_formula_whatever_the_separator(value, delimiter):
+    written = evidence_csv(record(value))
+
+    assert [cell for cell in cells(written, delimiter) if starts_a_formula(cell)] == []
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_no_cell_starts_a_formula_for_random_values_of_dangerous_characters(delimiter):
+    alphabet = [*"=+-@\t\r\n ;,\"'a1", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\u3000"]
+    rng = random.Random(18)
+    for _ in range(3000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
+        number = rng.choice([0, 7, 2.5, -1, -0.5])
+        written = evidence_csv(record(value, number))
+        found = [cell for cell in cells(written, delimiter) if starts_a_formula(cell)]
+        assert found == [], f"{value!r} ({number}) gives {found!r}"
+
+
+@pytest.mark.parametrize("request_id", [-7, -0.5, 7])
+def test_a_numeric_request_id_in_the_first_column_starts_no_formula_read_with_semicolons(request_id):
+    hostile = record("x")
+    hostile["requests"][0]["request_id"] = request_id
+
+    assert [cell for cell in cells(evidence_csv(hostile), ";") if starts_a_formula(cell)] == []
+
+
+def test_a_value_read_with_commas_keeps_its_text_behind_the_neutralising_quote():
+    (row,) = csv.DictReader(io.StringIO(evidence_csv(record("portal;=1+1")), newline=""))
+
+    assert row["source"] == "portal;'=1+1"
+    assert row["run_id"] == "portal;'=1+1"
+
+
+def test_numbers_are_unquoted_and_plain_text_is_quoted_unchanged():
+    written = evidence_csv(record("arn:aws:personalize:us-east-1:123456789012:dataset-group/shop", 12))
+    (header, line) = written.splitlines()[:2]
+
+    assert header.startswith('"request_id","source",')
+    assert '"arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"' in line
+    assert ",12," in line and ',"true",' in line
