@@ -250,21 +250,11 @@ def _run_groups(run: Mapping[str, Any]) -> _Groups:
 
 def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
     """The jobs stored on the request, per dataset group, bounded as a run's view."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
     jobs = erasure_record.get("jobs")
     for job in jobs if isinstance(jobs, list) else []:
-        if not isinstance(job, Mapping):
-            continue  # a malformed entry: not a job
-        groups.setdefault(str(job.get("dataset_group_arn")), []).append(
-            {
-                "job_name": None,
-                "job_arn": job.get("job_arn"),
-                "status": None,
-                "num_deleted": job.get("num_deleted"),
-                "erasure_round": job.get("round", 0),
-                "overlapping_activity": None,
-            }
-        )
+        if isinstance(job, dict):  # else a malformed entry: not a job
+            groups.setdefault(str(job.get("dataset_group_arn")), []).append(job)
     return _Groups(
         [
             {
@@ -272,7 +262,17 @@ def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
                 "status": None,
                 "jobs_total": len(found),
                 "jobs_truncated": len(found) > MAX_JOBS_PER_GROUP,
-                "jobs": found[:MAX_JOBS_PER_GROUP],
+                "jobs": [
+                    {
+                        "job_name": None,
+                        "job_arn": job.get("job_arn"),
+                        "status": None,
+                        "num_deleted": job.get("num_deleted"),
+                        "erasure_round": job.get("round", 0),
+                        "overlapping_activity": None,
+                    }
+                    for job in found[:MAX_JOBS_PER_GROUP]
+                ],
             }
             for arn, found in list(groups.items())[:MAX_GROUPS_PER_RUN]
         ],

@@ -473,24 +473,20 @@ class _RunSearch:
 
     def stored_records(self, requests: list[dict[str, Any]]) -> None:
         """
-        Read the stored record of each of ``requests`` (``erasure_record``), within what is left of the
-        lookup's bytes; one longer than :data:`MAX_RECORD_BYTES` or past them is not read
+        Read the stored record of each of ``requests`` (``erasure_record``), in order, within what is
+        left of the lookup's bytes; one longer than :data:`MAX_RECORD_BYTES` or past them is not read
         (``erasure_record_unread``).
         """
-        if not requests:
-            return
-        p = self.queries._p
-        self.cursor.execute(
-            f"SELECT request_id, {self.queries._record_columns(MAX_RECORD_BYTES, 'erasure_record')} "
-            f"FROM {self.queries.requests_table} WHERE request_id IN ({', '.join([p] * len(requests))})",
-            tuple(request["request_id"] for request in requests),
-        )
-        stored = {request_id: (size, text) for request_id, size, text in self.cursor.fetchall()}
         for request in requests:
-            size, text = stored.get(request["request_id"], (None, None))
+            columns = self.queries._record_columns(min(MAX_RECORD_BYTES, self.bytes_left), "erasure_record")
+            self.cursor.execute(
+                f"SELECT {columns} FROM {self.queries.requests_table} WHERE request_id = {self.queries._p}",
+                (request["request_id"],),
+            )
+            size, text = self.cursor.fetchone() or (None, None)
             if size is None:
                 continue  # no record stored
-            if text is None or int(size) > self.bytes_left:
+            if text is None:
                 request["erasure_record_unread"] = True
                 continue
             self.bytes_left -= int(size)
