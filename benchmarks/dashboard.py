@@ -14,7 +14,14 @@ The data: two years of requests (one every ~63 s), each erased by the first succ
 requests since the last successful run pending, and 200 requests left pending 31 to 60 days (overdue);
 one user in fifty asked twice. Audit records are shaped by the example DAG's own ``group_outcomes``.
 
-Run: ``.venv/bin/python benchmarks/dashboard.py [--quick] [--sources sqlite,postgres]``
+Then the hostile audit tables of issue 18, each on a fresh warehouse: a run naming 10,000 dataset groups
+(and one of 500, Personalize's default limit) whose claim 100 erased requests of one user hold; 100
+pending requests whose claim no record holds, among 20 records of 10,000 groups. Each lookup (and the
+run tab and runs list on those records) is timed and weighed against a normal lookup (a user who asked
+twice, of a run on two groups) in the same warehouse and process: the ratios say what the hostile
+table still costs. ``--hostile-only`` skips the 1,000,000 requests.
+
+Run: ``.venv/bin/python benchmarks/dashboard.py [--quick] [--sources sqlite,postgres] [--hostile-only]``
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from airflow_provider_personalize_deletion.dashboard.evidence import evidence_cs
 from airflow_provider_personalize_deletion.dashboard.queries import DashboardQueries, RunsCursor
 from airflow_provider_personalize_deletion.erasure.settings import WarehouseSettings
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, sql_timestamp
-from tests.dashboard.seed import NEWS, SHOP, Run, job, training
+from tests.dashboard.seed import NEWS, SHOP, Run, WarehouseSeeder, job, training, wide_run
 
 SIZES = {"full": (1_000_000, 10_000), "quick": (100_000, 1_000)}
 SOURCES = ("sqlite", "postgres")
@@ -329,6 +336,72 @@ def measure(source: str, location: str, requests: int, run_count: int) -> dict[s
 TABLES = (SETTINGS.requests_table, SETTINGS.audit_table)
 
 
+def hostile_endpoints(
+    store: ErasureRequestStore, now: datetime
+) -> dict[str, Callable[[DashboardQueries], str]]:
+    """
+    Seed the hostile tables of issue 18 (and a normal user, first) into ``store``; return what each
+    endpoint computes on them, the normal lookup first.
+    """
+    from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING, batch_key
+
+    seeder = WarehouseSeeder(store)
+    days = timedelta(days=1)
+    normal = seeder.run(Run("normal", now - 9 * days, "erased", jobs=make_runs(1, now - 9 * days)[0].jobs), 2)
+    seeder.same_requests("normal-user", 2, now - 11 * days, ERASED, [normal])
+    for groups, user, age in ((10_000, "wide-user", 8), (500, "limit-user", 7)):
+        run = seeder.run(wide_run(f"wide-{groups}", now - age * days, groups), erased=100)
+        seeder.same_requests(user, 100, now - (age + 2) * days, ERASED, [run])
+    seeder.copies(wide_run("later", now - 5 * days, 10_000, "failed"), 20, timedelta(minutes=10))
+    claims = [batch_key(f"never-recorded-{number}") for number in range(100)]
+    seeder.same_requests("pending-user", 100, now - 10 * days, PENDING, claims)
+
+    def lookup(user: str, format: str = "json") -> Callable[[DashboardQueries], str]:
+        def answer(queries: DashboardQueries) -> str:
+            record = evidence_record(
+                queries.requests_of(user),
+                settings=SETTINGS,
+                dag_id="dag",
+                generated_at=now,
+                generated_by="bench",
+            )
+            return evidence_csv(record) if format == "csv" else json.dumps(record)
+
+        return answer
+
+    return {
+        "lookup: 2 requests, a run on 2 groups (normal, baseline)": lookup("normal-user"),
+        "lookup: 100 erased requests of a run on 10,000 groups (JSON)": lookup("wide-user"),
+        "lookup: 100 erased requests of a run on 10,000 groups (CSV)": lookup("wide-user", "csv"),
+        "lookup: 100 erased requests of a run on 500 groups (JSON)": lookup("limit-user"),
+        "lookup: 100 erased requests of a run on 500 groups (CSV)": lookup("limit-user", "csv"),
+        "lookup: 100 pending, no record holds their claim, 20 records of 10,000 groups": lookup(
+            "pending-user"
+        ),
+        "GET /api/run: the run on 10,000 groups": lambda queries: json.dumps(queries.run("wide-10000")),
+        "GET /api/run: the run on 500 groups": lambda queries: json.dumps(queries.run("wide-500")),
+        "GET /api/runs (newest 10: records of 10,000 groups)": lambda queries: json.dumps(queries.runs(10)),
+    }
+
+
+def measure_hostile(source: str, location: str) -> list[list[str]]:
+    """The hostile cases' rows: milliseconds and answer bytes, each against the normal lookup."""
+    store = store_of(source, location)
+    store.create_tables()
+    started = time.perf_counter()
+    work = hostile_endpoints(store, datetime.now(timezone.utc).replace(microsecond=0))
+    print(f"{source}: seeded the hostile tables in {time.perf_counter() - started:.1f} s", flush=True)
+    figures = {}
+    for name, action in work.items():
+        queries = DashboardQueries(store.hook, *TABLES)
+        figures[name] = (timed(lambda action=action, queries=queries: action(queries)), len(action(queries)))
+    base_seconds, base_bytes = next(iter(figures.values()))
+    return [
+        [name, f"{seconds * 1000:,.1f}", ratio(seconds, base_seconds), f"{size:,}", ratio(size, base_bytes)]
+        for name, (seconds, size) in figures.items()
+    ]
+
+
 @contextlib.contextmanager
 def warehouse(source: str) -> Iterator[str]:
     if source == "sqlite":
@@ -342,11 +415,17 @@ def warehouse(source: str) -> Iterator[str]:
 def main() -> None:
     parser = argument_parser(__doc__.strip().splitlines()[0])
     parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument("--hostile-only", action="store_true", help="only the hostile audit tables")
     options = parser.parse_args()
     requests, run_count = SIZES["quick" if options.quick else "full"]
     print(machine_description())
     print(f"SQLite {sqlite3.sqlite_version}; {requests:,} requests, {run_count:,} runs\n")
     for source in options.sources.split(","):
+        with warehouse(source) as location:
+            rows = measure_hostile(source, location)
+        print(f"\n### {source}: hostile audit tables (issue 18)\n")
+        print(markdown_table(["answer", "ms", "ratio to normal", "bytes", "ratio to normal"], rows))
+    for source in [] if options.hostile_only else options.sources.split(","):
         with warehouse(source) as location:
             result = measure(source, location, requests, run_count)
         rows = [

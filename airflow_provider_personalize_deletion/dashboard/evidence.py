@@ -4,26 +4,57 @@ were made and erased, by which run, and every deletion job per dataset group wit
 ``numDeleted``. As JSON and as CSV, one row per job.
 
 The record never holds the user id it was looked up by: requests are named by ``request_id``.
+
+The record is bounded whatever the tables hold, and says what it leaves out: each request shows at
+most its run's first :data:`.MAX_GROUPS_PER_RUN` dataset groups and :data:`.MAX_JOBS_PER_GROUP` jobs
+per group; the whole record at most :data:`.MAX_ANSWER_BYTES` of JSON and :data:`MAX_EVIDENCE_JOBS`
+jobs of dataset groups, the later requests' groups left out past that (``dataset_groups_truncated``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_personalize_deletion.dashboard.queries import (
+    MAX_ANSWER_BYTES,
+    MAX_RECORD_BYTES_PER_ANSWER,
+    MAX_REQUESTS_PER_LOOKUP,
+    MAX_RUNS_SEARCHED,
+)
+from airflow_provider_personalize_deletion.dashboard.views import (
+    MAX_GROUPS_PER_RUN,
+    MAX_JOBS_PER_GROUP,
+    MAX_RECORD_BYTES,
+)
 from airflow_provider_personalize_deletion.erasure.settings import WarehouseSettings
 from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING, REJECTED
 
 if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.dashboard.queries import FoundRequests
 
-#: The version of the record's layout.
-EVIDENCE_VERSION = 1
+#: The version of the record's layout (2: its bounds, and what it leaves out, said).
+EVIDENCE_VERSION = 2
+#: Jobs the dataset groups of one record show, at most (one CSV row each).
+MAX_EVIDENCE_JOBS = 2000
+#: The bounds of one record, as it states them (``limits``).
+LIMITS = {
+    "requests": MAX_REQUESTS_PER_LOOKUP,
+    "audit_records_read": MAX_RUNS_SEARCHED,
+    "record_bytes": MAX_RECORD_BYTES,
+    "record_bytes_read": MAX_RECORD_BYTES_PER_ANSWER,
+    "dataset_groups_per_run": MAX_GROUPS_PER_RUN,
+    "jobs_per_dataset_group": MAX_JOBS_PER_GROUP,
+    "dataset_groups_bytes": MAX_ANSWER_BYTES,
+    "jobs": MAX_EVIDENCE_JOBS,
+}
 #: The CSV's columns: one row per request and job (a request without a job has one row, job fields empty).
 CSV_COLUMNS = (
     "request_id",
@@ -37,8 +68,13 @@ CSV_COLUMNS = (
     "run_id",
     "run_outcome",
     "run_recorded_at",
+    "run_search",
+    "dataset_groups_total",
+    "dataset_groups_truncated",
     "dataset_group_arn",
     "dataset_group_status",
+    "dataset_group_jobs_total",
+    "dataset_group_jobs_truncated",
     "job_name",
     "job_arn",
     "job_status",
@@ -69,11 +105,15 @@ def evidence_record(
 
     :param found: what :meth:`.DashboardQueries.requests_of` returned; when the user has more requests
         than it returned, the record says so (``truncated``, ``request_count`` the total).
+        Each request says how the search for its run ended (``run_search``: ``found``, ``not_found``,
+        ``incomplete`` when the lookup's budget of audit records ran out first, None without a claim).
     :param settings: where the requests and the audit trail were read.
     :param dag_id: the DAG whose runs erase the requests.
     :param generated_at: when the record was made (aware).
     :param generated_by: the Airflow user who made it.
     """
+    shown = _ShownGroups()
+    requests = [_request(request, settings.overdue_days, generated_at, shown) for request in found.requests]
     return {
         "evidence_version": EVIDENCE_VERSION,
         "subject": "the user id entered in the lookup; it is not repeated in this record",
@@ -88,11 +128,16 @@ def evidence_record(
         "deadline_days": settings.overdue_days,
         "request_count": found.total,
         "truncated": found.truncated,
-        "requests": [_request(request, settings.overdue_days, generated_at) for request in found.requests],
+        "audit_records_read": found.audit_records_read,
+        "dataset_groups_left_out": shown.left_out,
+        "limits": LIMITS,
+        "requests": requests,
     }
 
 
-def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> dict[str, Any]:
+def _request(
+    request: Mapping[str, Any], deadline_days: int, now: datetime, shown: _ShownGroups
+) -> dict[str, Any]:
     requested_at = datetime.fromisoformat(request["requested_at"])
     erased_at = datetime.fromisoformat(request["erased_at"]) if request["erased_at"] else None
     end = erased_at if request["status"] == ERASED and erased_at else now
@@ -100,6 +145,7 @@ def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> d
     record = request.get("erasure_record")
     record = record if isinstance(record, Mapping) else {}  # a malformed one shows no jobs
     run = request.get("run")
+    groups = shown.of(run, record, unread=bool(request.get("erasure_record_unread")))
     return {
         "request_id": request["request_id"],
         "source": request["source"],
@@ -111,17 +157,84 @@ def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> d
         "within_deadline": days <= deadline_days if request["status"] in (ERASED, PENDING) else None,
         "rejected_reason": _reason(record.get("rejected")) if request["status"] == REJECTED else None,
         "run": _run(run) if run else None,
-        "dataset_groups": _groups(run, record),
+        "run_search": request.get("run_search"),
+        "dataset_groups_total": groups.total,
+        "dataset_groups_truncated": groups.truncated,
+        "dataset_groups": groups.groups,
     }
 
 
-def _groups(run: Mapping[str, Any] | None, erasure_record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The run's jobs per dataset group; without a run's record, the jobs stored on the request."""
-    if run:
-        return [
+@dataclass(frozen=True)
+class _Groups:
+    """
+    The dataset groups a request shows, and what it leaves out.
+
+    :param groups: the groups shown, each with its jobs (``jobs_total``, ``jobs_truncated``).
+    :param total: how many groups there are; None when unknown (a record too large to read).
+    :param truncated: whether groups are left out (past the run's bound or the record's, or unread).
+    """
+
+    groups: list[dict[str, Any]]
+    total: int | None
+    truncated: bool
+
+    @property
+    def cost(self) -> tuple[int, int]:
+        """The bytes of JSON of the groups, and their jobs."""
+        return len(json.dumps(self.groups)), sum(len(group["jobs"]) for group in self.groups)
+
+
+@dataclass
+class _ShownGroups:
+    """
+    The dataset groups of one evidence record, within :data:`.MAX_ANSWER_BYTES` of JSON and
+    :data:`MAX_EVIDENCE_JOBS` jobs: requests, in order, show their groups while they fit; a later
+    request's groups are left out (``dataset_groups_truncated``, counted in ``left_out``). A run's
+    groups are made and measured once, whatever the number of its requests.
+    """
+
+    bytes: int = 0
+    jobs: int = 0
+    left_out: int = 0
+    _of_run: dict[int, tuple[_Groups, tuple[int, int]]] = field(default_factory=dict)
+
+    def of(
+        self, run: Mapping[str, Any] | None, erasure_record: Mapping[str, Any], *, unread: bool
+    ) -> _Groups:
+        """
+        The groups one request shows: its run's, or without a run's record those stored on it.
+
+        :param run: the run's view (shared by the requests of one run), or None.
+        :param erasure_record: the request's stored record.
+        :param unread: the stored record was too large to read.
+        """
+        if run:
+            if id(run) not in self._of_run:
+                groups = _run_groups(run)
+                self._of_run[id(run)] = (groups, groups.cost)
+            groups, (size, jobs) = self._of_run[id(run)]
+        elif unread:
+            groups, (size, jobs) = _Groups([], None, True), (0, 0)
+        else:
+            groups = _stored_groups(erasure_record)
+            size, jobs = groups.cost
+        if self.bytes + size > MAX_ANSWER_BYTES or self.jobs + jobs > MAX_EVIDENCE_JOBS:
+            self.left_out += 1
+            return _Groups([], groups.total, True)
+        self.bytes += size
+        self.jobs += jobs
+        return groups
+
+
+def _run_groups(run: Mapping[str, Any]) -> _Groups:
+    """The run's jobs per dataset group, as its view bounds them."""
+    return _Groups(
+        [
             {
                 "dataset_group_arn": group["dataset_group_arn"],
                 "status": group["status"],
+                "jobs_total": group["jobs_total"],
+                "jobs_truncated": group["jobs_truncated"],
                 "jobs": [
                     {
                         "job_name": job["job_name"],
@@ -135,23 +248,43 @@ def _groups(run: Mapping[str, Any] | None, erasure_record: Mapping[str, Any]) ->
                 ],
             }
             for group in run["dataset_groups"]
-        ]
-    groups: dict[str, list[dict[str, Any]]] = {}
+        ],
+        run["dataset_groups_total"],
+        run["dataset_groups_truncated"],
+    )
+
+
+def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
+    """The jobs stored on the request, per dataset group, bounded as a run's view."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
     jobs = erasure_record.get("jobs")
     for job in jobs if isinstance(jobs, list) else []:
-        if not isinstance(job, Mapping):
-            continue  # a malformed entry: not a job
-        groups.setdefault(str(job.get("dataset_group_arn")), []).append(
+        if isinstance(job, dict):  # else a malformed entry: not a job
+            groups.setdefault(str(job.get("dataset_group_arn")), []).append(job)
+    return _Groups(
+        [
             {
-                "job_name": None,
-                "job_arn": job.get("job_arn"),
+                "dataset_group_arn": arn,
                 "status": None,
-                "num_deleted": job.get("num_deleted"),
-                "erasure_round": job.get("round", 0),
-                "overlapping_activity": None,
+                "jobs_total": len(found),
+                "jobs_truncated": len(found) > MAX_JOBS_PER_GROUP,
+                "jobs": [
+                    {
+                        "job_name": None,
+                        "job_arn": job.get("job_arn"),
+                        "status": None,
+                        "num_deleted": job.get("num_deleted"),
+                        "erasure_round": job.get("round", 0),
+                        "overlapping_activity": None,
+                    }
+                    for job in found[:MAX_JOBS_PER_GROUP]
+                ],
             }
-        )
-    return [{"dataset_group_arn": arn, "status": None, "jobs": found} for arn, found in groups.items()]
+            for arn, found in list(groups.items())[:MAX_GROUPS_PER_RUN]
+        ],
+        len(groups),
+        len(groups) > MAX_GROUPS_PER_RUN,
+    )
 
 
 def _run(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,6 +330,8 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
                         **base,
                         "dataset_group_arn": group.get("dataset_group_arn"),
                         "dataset_group_status": group.get("status"),
+                        "dataset_group_jobs_total": group.get("jobs_total"),
+                        "dataset_group_jobs_truncated": group.get("jobs_truncated"),
                         "job_name": job.get("job_name"),
                         "job_arn": job.get("job_arn"),
                         "job_status": job.get("status"),

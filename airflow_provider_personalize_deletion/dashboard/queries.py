@@ -19,9 +19,18 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_personalize_deletion.dashboard.views import (
+    MAX_RECORD_BYTES,
+    aware,
+    moment,
+    parse_json,
+    run_view,
+    try_views,
+    unread_view,
+)
 from airflow_provider_personalize_deletion.erasure.store import (
     ERASED,
     PENDING,
@@ -44,8 +53,17 @@ MAX_RUNS_PER_PAGE = 50
 MAX_REQUESTS_PER_LOOKUP = 100
 #: Requests of one user the lookup counts, at most, when it returns fewer than there are.
 MAX_REQUESTS_COUNTED = 100_000
-#: Audit records read, at most, to find the run that erased (or claimed) one request.
+#: Audit records one lookup reads, at most, to find the runs of all its requests (each record read
+#: once, shared by the requests that meet it); also the records one search meets, at most.
 MAX_RUNS_SEARCHED = 50
+#: Bytes of stored records (audit records, requests' erasure records) one lookup or one runs page
+#: reads, at most, in all.
+MAX_RECORD_BYTES_PER_ANSWER = 4 * 1024 * 1024
+#: Bytes of JSON of the runs one runs page shows, at most; and of the jobs one evidence record shows.
+MAX_ANSWER_BYTES = 2 * 1024 * 1024
+#: How the search for a request's run ended: found; every record it could meet was read and none is
+#: the run; or it stopped before that (a record too large to read, or the lookup's budget spent).
+RUN_FOUND, RUN_NOT_FOUND, RUN_SEARCH_INCOMPLETE = "found", "not_found", "incomplete"
 
 #: SQL of a timestamp column's day, and of the whole seconds between two timestamp columns, by dialect.
 _DAY = {"sqlite": "substr({column}, 1, 10)", "postgresql": "CAST({column} AS DATE)"}
@@ -53,6 +71,8 @@ _SECONDS = {
     "sqlite": "CAST(ROUND((julianday({end}) - julianday({start})) * 86400) AS INTEGER)",
     "postgresql": "CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS BIGINT)",
 }
+#: SQL of the length of a text column in bytes (read from the row header, not the text), by dialect.
+_BYTES = {"sqlite": "length(CAST({column} AS BLOB))", "postgresql": "octet_length({column})"}
 
 
 class UnsupportedWarehouseError(ValueError):
@@ -87,7 +107,7 @@ class RunsCursor:
         """
         try:
             recorded_at, run_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-            moment = sql_timestamp(_aware(datetime.fromisoformat(recorded_at)))
+            moment = sql_timestamp(aware(datetime.fromisoformat(recorded_at)))
         except (ValueError, TypeError, OverflowError, binascii.Error, RecursionError):
             raise InvalidCursorError("'before' must be the cursor of a runs page") from None
         if not isinstance(run_id, str):
@@ -158,7 +178,7 @@ class DashboardQueries:
                 for when, count in cursor.fetchall():
                     per_day[_day(when)][status] = int(count)
             times = self._erasure_times(cursor, since)
-        oldest_days = (now - _moment(oldest)).total_seconds() / 86400 if oldest is not None else None
+        oldest_days = (now - moment(oldest)).total_seconds() / 86400 if oldest is not None else None
         return {
             "generated_at": now.isoformat(),
             "window_days": WINDOW_DAYS,
@@ -206,6 +226,10 @@ class DashboardQueries:
         """
         A page of runs, newest first, each with its outcome and its jobs per dataset group.
 
+        The page ends early, before the run that would pass :data:`MAX_RECORD_BYTES_PER_ANSWER` of
+        records read or :data:`MAX_ANSWER_BYTES` of views (its first run is always on it); ``next``
+        then continues from there.
+
         :param limit: runs per page (1 to :data:`MAX_RUNS_PER_PAGE`).
         :param before: the cursor of the previous page; None for the newest runs.
         :return: ``runs`` and ``next`` (the cursor of the next page, None on the last).
@@ -217,19 +241,51 @@ class DashboardQueries:
         if before is not None:  # a row value comparison: one range of the (recorded_at, run_id) index
             where = f"WHERE (recorded_at, run_id) < ({p}, {p}) "
             parameters = (before.recorded_at, before.run_id)
+        size = _BYTES[self._dialect].format(column="record")
         with self._cursor() as cursor:
             cursor.execute(
-                f"SELECT run_id, recorded_at, outcome, record FROM {self.audit_table} {where}"
+                f"SELECT run_id, recorded_at, outcome, {size} FROM {self.audit_table} {where}"
                 f"ORDER BY recorded_at DESC, run_id DESC LIMIT {limit + 1}",
                 parameters,
             )
             rows = cursor.fetchall()
-        page = [run_view(*row) for row in rows[:limit]]
-        last = rows[limit - 1] if len(rows) > limit else None
+            chosen: list[tuple[Any, ...]] = []
+            budget = MAX_RECORD_BYTES_PER_ANSWER
+            for row in rows[:limit]:
+                cost = row[3] if row[3] <= MAX_RECORD_BYTES else 0  # a record too large is not read
+                if chosen and cost > budget:
+                    break
+                chosen.append(row)
+                budget -= cost
+            records = self._records(cursor, [row[0] for row in chosen if row[3] <= MAX_RECORD_BYTES])
+        page: list[dict[str, Any]] = []
+        shown = 0
+        for run_id, recorded_at, outcome, record_bytes in chosen:
+            if run_id in records:
+                view = run_view(run_id, recorded_at, outcome, records[run_id])
+            else:
+                view = unread_view(run_id, recorded_at, outcome, int(record_bytes))
+            shown += len(json.dumps(view))
+            if page and shown > MAX_ANSWER_BYTES:
+                break
+            page.append(view)
+        last = chosen[len(page) - 1] if len(page) < len(rows) else None
         return {
             "runs": page,
-            "next": RunsCursor(sql_timestamp(_moment(last[1])), last[0]).encode() if last else None,
+            "next": RunsCursor(sql_timestamp(moment(last[1])), last[0]).encode() if last else None,
         }
+
+    def _records(self, cursor: Any, run_ids: Sequence[str]) -> dict[str, str]:
+        """The record text of each of the runs (their records not longer than :data:`MAX_RECORD_BYTES`)."""
+        if not run_ids:
+            return {}
+        size = _BYTES[self._dialect].format(column="record")
+        cursor.execute(
+            f"SELECT run_id, record FROM {self.audit_table} "
+            f"WHERE run_id IN ({', '.join([self._p] * len(run_ids))}) AND {size} <= {MAX_RECORD_BYTES}",
+            tuple(run_ids),
+        )
+        return dict(cursor.fetchall())
 
     @database_errors("Reading an erasure run")
     def run(self, run_id: str) -> dict[str, Any] | None:
@@ -240,12 +296,22 @@ class DashboardQueries:
         """
         with self._cursor() as cursor:
             cursor.execute(
-                f"SELECT run_id, recorded_at, outcome, record FROM {self.audit_table} "
-                f"WHERE run_id = {self._p}",
+                f"SELECT run_id, recorded_at, outcome, {self._record_columns(MAX_RECORD_BYTES)} "
+                f"FROM {self.audit_table} WHERE run_id = {self._p}",
                 (run_id,),
             )
             row = cursor.fetchone()
-        return run_view(*row) if row else None
+        if row is None:
+            return None
+        run_id, recorded_at, outcome, record_bytes, record = row
+        if record is None:
+            return unread_view(run_id, recorded_at, outcome, int(record_bytes))
+        return run_view(run_id, recorded_at, outcome, record)
+
+    def _record_columns(self, limit: int, column: str = "record") -> str:
+        """The columns of a record's size in bytes and its text, the text NULL when longer than ``limit``."""
+        size = _BYTES[self._dialect].format(column=column)
+        return f"{size}, CASE WHEN {size} <= {int(limit)} THEN {column} END"
 
     @database_errors("Looking up the requests of a user")
     def requests_of(self, user_id: str) -> FoundRequests:
@@ -253,6 +319,11 @@ class DashboardQueries:
         A user's requests, oldest first, each with the run that erased it (or last claimed it): the
         first :data:`MAX_REQUESTS_PER_LOOKUP`, and how many there are (counted up to
         :data:`MAX_REQUESTS_COUNTED`).
+
+        The runs are searched within one budget for the whole lookup (:class:`_RunSearch`); each
+        request says how its search ended (``run_search``). The stored record of a request (its jobs,
+        or why it was rejected) is read only when it is shown: for a rejected request, or one whose
+        run was not found.
 
         The user id is a bind parameter of the queries and is not kept: the result names requests by
         ``request_id``.
@@ -264,7 +335,7 @@ class DashboardQueries:
             return FoundRequests([], 0)  # PostgreSQL's text cannot hold a NUL: no request has this id
         with self._cursor() as cursor:
             cursor.execute(
-                f"SELECT request_id, source, status, requested_at, erased_at, batch_key, erasure_record "
+                f"SELECT request_id, source, status, requested_at, erased_at, batch_key "
                 f"FROM {self.requests_table} WHERE user_id = {p} "
                 f"ORDER BY requested_at, request_id LIMIT {MAX_REQUESTS_PER_LOOKUP + 1}",
                 (user_id,),
@@ -278,38 +349,69 @@ class DashboardQueries:
                     (user_id,),
                 )
                 (total,) = cursor.fetchone()
+            rows = rows[:MAX_REQUESTS_PER_LOOKUP]
+            search = _RunSearch(self, cursor, {key for *_, key in rows if is_batch_key(key)})
             found = []
-            for request_id, source, status, requested_at, erased_at, key, record in rows[
-                :MAX_REQUESTS_PER_LOOKUP
-            ]:
-                run = self._claiming_run(cursor, key, requested_at, erased_at) if is_batch_key(key) else None
+            for request_id, source, status, requested_at, erased_at, key in rows:
+                run, outcome = (
+                    search.run_of(key, requested_at, erased_at) if is_batch_key(key) else (None, None)
+                )
                 found.append(
                     {
                         "request_id": request_id,
                         "source": source,
                         "status": status,
-                        "requested_at": _moment(requested_at).isoformat(),
-                        "erased_at": _moment(erased_at).isoformat() if erased_at is not None else None,
-                        "erasure_record": _json(record),
+                        "requested_at": moment(requested_at).isoformat(),
+                        "erased_at": moment(erased_at).isoformat() if erased_at is not None else None,
+                        "erasure_record": None,
+                        "erasure_record_unread": False,
                         "run": run,
+                        "run_search": outcome,
                     }
                 )
-        return FoundRequests(found, int(total))
+            search.stored_records(
+                [request for request in found if request["run"] is None or request["status"] == REJECTED]
+            )
+        return FoundRequests(found, int(total), search.records_read)
 
-    def _claiming_run(
-        self, cursor: Any, key: str, requested_at: Any, erased_at: Any | None
-    ) -> dict[str, Any] | None:
+
+class _RunSearch:
+    """
+    The audit records one lookup reads, to find the run of each request: at most
+    :data:`MAX_RUNS_SEARCHED` records and :data:`MAX_RECORD_BYTES_PER_ANSWER` bytes of them in all,
+    each read and parsed once and shared by the requests whose search meets it. A record longer than
+    :data:`MAX_RECORD_BYTES`, or past the budget, is not read.
+
+    :param queries: the reads (tables, dialect).
+    :param cursor: the lookup's cursor.
+    :param claims: the claims of the lookup's requests (only their tries' views are made).
+    """
+
+    def __init__(self, queries: DashboardQueries, cursor: Any, claims: set[str]) -> None:
+        self.queries = queries
+        self.cursor = cursor
+        self.claims = claims
+        self.records_read = 0
+        self.bytes_left = MAX_RECORD_BYTES_PER_ANSWER
+        #: By run id: the views of its tries by claim; None when its record was not read.
+        self.tries: dict[str, dict[str, dict[str, Any]] | None] = {}
+        #: By search: the run ids it meets, in order, and whether they are all there are.
+        self.candidates: dict[tuple[str, str], tuple[list[str], bool]] = {}
+
+    def run_of(self, key: str, requested_at: Any, erased_at: Any | None) -> tuple[dict[str, Any] | None, str]:
         """
         The try of the run whose export read the claim ``key`` (the run's latest record, or the record
-        of the earlier try that read it, with that try's outcome and jobs), among at most
-        :data:`MAX_RUNS_SEARCHED` records read in the order of the ``(recorded_at, run_id)`` index:
-        for an erased request the records of its ``erased_at`` (a run marks its requests and writes
-        its record at the same moment), then the later ones (a retried run writes its record again,
-        keeping the earlier tries' records under ``earlier_records``); for a pending one the latest
-        records since it was requested (each later run claims it again).
+        of the earlier try that read it, with that try's outcome and jobs), and how the search ended
+        (:data:`RUN_FOUND`, :data:`RUN_NOT_FOUND`, :data:`RUN_SEARCH_INCOMPLETE`).
+
+        Records are met in the order of the ``(recorded_at, run_id)`` index, at most
+        :data:`MAX_RUNS_SEARCHED` per search: for an erased request the records of its ``erased_at``
+        (a run marks its requests and writes its record at the same moment), then the later ones (a
+        retried run writes its record again, keeping the earlier tries' records under
+        ``earlier_records``); for a pending one the latest records since it was requested (each later
+        run claims it again).
         """
-        select = f"SELECT run_id, recorded_at, outcome, record FROM {self.audit_table} WHERE recorded_at "
-        p = self._p
+        p = self.queries._p
         if erased_at is not None:
             searches = [
                 (f"= {p} ORDER BY run_id", erased_at),
@@ -317,23 +419,78 @@ class DashboardQueries:
             ]
         else:
             searches = [(f">= {p} ORDER BY recorded_at DESC, run_id DESC", requested_at)]
+        complete = True
         for condition, since in searches:
-            cursor.execute(f"{select}{condition} LIMIT {MAX_RUNS_SEARCHED}", (sql_timestamp(_moment(since)),))
-            for run_id, recorded_at, outcome, record_text in cursor.fetchall():
-                record = _mapping(_json(record_text))
-                if _claim(record) == key:
-                    return run_view(run_id, recorded_at, outcome, record)
-                for earlier in _list(record.get("earlier_records")):
-                    earlier = _mapping(earlier)
-                    if _claim(earlier) == key:
-                        return run_view(
-                            run_id,
-                            _text(earlier.get("recorded_at")) or recorded_at,
-                            _text(earlier.get("outcome")) or "unknown",
-                            {**earlier, "earlier_records": []},
-                            latest_try=False,
-                        )
-        return None
+            run_ids, all_met = self._candidates(condition, sql_timestamp(moment(since)))
+            complete = complete and all_met
+            for run_id in run_ids:
+                tries = self._tries(run_id)
+                if tries is None:
+                    complete = False
+                elif key in tries:
+                    return tries[key], RUN_FOUND
+        return None, RUN_NOT_FOUND if complete else RUN_SEARCH_INCOMPLETE
+
+    def _candidates(self, condition: str, since: str) -> tuple[list[str], bool]:
+        """The run ids a search meets (an index range, no record read), and whether that is all of them."""
+        if (condition, since) not in self.candidates:
+            self.cursor.execute(
+                f"SELECT run_id FROM {self.queries.audit_table} WHERE recorded_at {condition} "
+                f"LIMIT {MAX_RUNS_SEARCHED + 1}",
+                (since,),
+            )
+            run_ids = [run_id for (run_id,) in self.cursor.fetchall()]
+            self.candidates[condition, since] = (
+                run_ids[:MAX_RUNS_SEARCHED],
+                len(run_ids) <= MAX_RUNS_SEARCHED,
+            )
+        return self.candidates[condition, since]
+
+    def _tries(self, run_id: str) -> dict[str, dict[str, Any]] | None:
+        """The views of a run's tries by claim, its record read once; None when it is not read."""
+        if run_id in self.tries:
+            return self.tries[run_id]
+        if self.records_read >= MAX_RUNS_SEARCHED:
+            return None  # the lookup's budget is spent
+        self.records_read += 1
+        limit = min(MAX_RECORD_BYTES, self.bytes_left)
+        self.cursor.execute(
+            f"SELECT recorded_at, outcome, {self.queries._record_columns(limit)} "
+            f"FROM {self.queries.audit_table} WHERE run_id = {self.queries._p}",
+            (run_id,),
+        )
+        row = self.cursor.fetchone()
+        tries: dict[str, dict[str, Any]] | None = {}
+        if row is not None:  # None: the record was replaced since the search met it
+            recorded_at, outcome, size, record = row
+            if record is None:
+                tries = None
+            else:
+                self.bytes_left -= int(size)
+                tries = try_views(run_id, recorded_at, outcome, parse_json(record), self.claims)
+        self.tries[run_id] = tries
+        return tries
+
+    def stored_records(self, requests: list[dict[str, Any]]) -> None:
+        """
+        Read the stored record of each of ``requests`` (``erasure_record``), in order, within what is
+        left of the lookup's bytes; one longer than :data:`MAX_RECORD_BYTES` or past them is not read
+        (``erasure_record_unread``).
+        """
+        for request in requests:
+            columns = self.queries._record_columns(min(MAX_RECORD_BYTES, self.bytes_left), "erasure_record")
+            self.cursor.execute(
+                f"SELECT {columns} FROM {self.queries.requests_table} WHERE request_id = {self.queries._p}",
+                (request["request_id"],),
+            )
+            size, text = self.cursor.fetchone() or (None, None)
+            if size is None:
+                continue  # no record stored
+            if text is None:
+                request["erasure_record_unread"] = True
+                continue
+            self.bytes_left -= int(size)
+            request["erasure_record"] = parse_json(text)
 
 
 @dataclass(frozen=True)
@@ -343,102 +500,17 @@ class FoundRequests:
 
     :param requests: the requests returned (at most :data:`MAX_REQUESTS_PER_LOOKUP`), oldest first.
     :param total: how many requests the user has (counted up to :data:`MAX_REQUESTS_COUNTED`).
+    :param audit_records_read: the audit records the lookup read (at most :data:`MAX_RUNS_SEARCHED`).
     """
 
     requests: list[dict[str, Any]]
     total: int
+    audit_records_read: int = 0
 
     @property
     def truncated(self) -> bool:
         """Whether the user has more requests than were returned."""
         return self.total > len(self.requests)
-
-
-def run_view(
-    run_id: str, recorded_at: Any, outcome: str, record: Any, *, latest_try: bool = True
-) -> dict[str, Any]:
-    """
-    What the dashboard shows of a run's audit record: its outcome, request counts, problems, and
-    per dataset group its status and jobs (status, ``numDeleted``, round, what overlapped them).
-
-    A part of the record that is not shaped as the DAG writes it (a record that is not an object,
-    a group or job that is not one, a count that is not a number) is left out, never an error.
-
-    :param run_id: the DAG run's id.
-    :param recorded_at: when the record was written.
-    :param outcome: ``erased``, ``failed``, ``nothing_to_erase``.
-    :param record: the audit record (JSON text, or parsed).
-    :param latest_try: False for the record of an earlier try of the run (kept under ``earlier_records``).
-    """
-    record = _mapping(_json(record) if isinstance(record, str) else record)
-    requests = _mapping(record.get("requests"))
-    return {
-        "run_id": run_id,
-        "recorded_at": _moment(recorded_at).isoformat(),
-        "outcome": outcome,
-        "latest_try": latest_try,
-        "requests": {key: value for key, value in requests.items() if _is_int(value)},
-        "problems": [str(problem) for problem in _list(record.get("problems"))],
-        "follow_up_jobs": _int(record.get("follow_up_jobs")),
-        "earlier_tries": len(_list(record.get("earlier_records"))),
-        "dataset_groups": [
-            {
-                "dataset_group_arn": _text(group.get("dataset_group_arn")),
-                "status": _text(group.get("status")),
-                "follow_up_jobs": _int(group.get("follow_up_jobs")),
-                "jobs": [_job_view(job) for job in _list(group.get("jobs")) if isinstance(job, Mapping)],
-            }
-            for group in _list(record.get("dataset_groups"))
-            if isinstance(group, Mapping)
-        ],
-    }
-
-
-def _job_view(job: Mapping[str, Any]) -> dict[str, Any]:
-    overlapping = job.get("overlappingActivity")
-    return {
-        "job_name": job.get("jobName"),
-        "job_arn": job.get("dataDeletionJobArn"),
-        "status": job.get("status"),
-        "num_deleted": job.get("numDeleted"),
-        "round": _int(job.get("erasureRound")),
-        "overlapping_activity": [
-            {key: item.get(key) for key in ("kind", "arn", "status") if key in item}
-            for item in overlapping or []
-            if isinstance(item, Mapping)
-        ]
-        if isinstance(overlapping, list)
-        else None,
-        "failure_reason": job.get("failureReason"),
-    }
-
-
-def _claim(record: Mapping[str, Any]) -> str | None:
-    """The claim the export of one try of a run read."""
-    return _text(_mapping(record.get("export")).get("claim"))
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    """A JSON object of a record; anything else (a malformed record) as an empty one."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    """A JSON array of a record; anything else (a malformed record) as an empty one."""
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _int(value: Any) -> int:
-    """A count of a record; anything but a whole number (a malformed record) as 0."""
-    return value if _is_int(value) else 0
 
 
 def _percentile_days(histogram: Mapping[int, int], fraction: float) -> float | None:
@@ -469,23 +541,4 @@ def _day(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)[:10]
 
 
-def _moment(value: Any) -> datetime:
-    """A timestamp as SQLite (text, UTC) or PostgreSQL (a naive datetime, UTC) returns it, aware."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return _aware(moment)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def _json(text: Any) -> Any:
-    if not isinstance(text, str):
-        return None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-
-
-__all__: Sequence[str] = ("DashboardQueries", "FoundRequests", "RunsCursor", "run_view")
+__all__: Sequence[str] = ("DashboardQueries", "FoundRequests", "RunsCursor")

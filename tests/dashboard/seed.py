@@ -9,6 +9,7 @@ claim of the requests they erased.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import uuid
@@ -174,6 +175,69 @@ class WarehouseSeeder:
         """Write the run's audit record."""
         self.store.write_audit(run.run_id, run.recorded_at, run.outcome, run.record(erased))
         return run
+
+    def copies(self, run: Run, count: int, step: timedelta) -> list[Run]:
+        """
+        Write the records of ``count`` runs shaped as ``run`` (its groups and jobs, its record built
+        once), each under its own id and claim, recorded ``step`` apart from ``run.recorded_at`` on.
+        """
+        record = run.record(0)
+        copies = []
+        for number in range(count):
+            copy = dataclasses.replace(
+                run, run_id=f"{run.run_id}-{number:03d}", recorded_at=run.recorded_at + step * number
+            )
+            self.store.write_audit(
+                copy.run_id,
+                copy.recorded_at,
+                copy.outcome,
+                {**record, "run_id": copy.run_id, "export": {**record["export"], "claim": copy.claim}},
+            )
+            copies.append(copy)
+        return copies
+
+    def same_requests(
+        self, user_id: str, count: int, requested_at: datetime, status: str, claims: Sequence[Run | str]
+    ) -> list[str]:
+        """
+        Add ``count`` requests of one user a second apart, each with the claim of ``claims`` in turn (a
+        run, or a claim no run read); an erased one is erased by its run, with the run's jobs stored on
+        it (the JSON made once). Return their request ids, oldest first.
+        """
+        stored: dict[str, str] = {}
+        rows = []
+        for number in range(count):
+            claim = claims[number % len(claims)]
+            run = claim if isinstance(claim, Run) else None
+            if status == ERASED and run is not None and run.run_id not in stored:
+                stored[run.run_id] = json.dumps(
+                    {"jobs": [{"job_arn": item["dataDeletionJobArn"]} for item in run.jobs]}
+                )
+            rows.append(
+                (
+                    f"req-{number:04d}-{uuid.uuid4().hex[:8]}",
+                    user_id,
+                    sql_timestamp(requested_at + timedelta(seconds=number)),
+                    "privacy-portal",
+                    status,
+                    run.claim if run else claim,
+                    sql_timestamp(run.recorded_at) if status == ERASED and run else None,
+                    stored.get(run.run_id) if status == ERASED and run else None,
+                )
+            )
+        self.rows(rows)
+        return [row[0] for row in rows]
+
+
+def wide_run(run_id: str, recorded_at: datetime, groups: int, outcome: str = outcomes.ERASED) -> Run:
+    """A run on ``groups`` dataset groups, one COMPLETED job in each (10,000: a hostile audit table's)."""
+    arns = [f"{ACCOUNT}:dataset-group/group-{number:05d}" for number in range(groups)]
+    started = recorded_at - timedelta(hours=1)
+    jobs = [
+        job(arn, f"erase-{number:05d}", "COMPLETED", 40, started, overlapping=[])
+        for number, arn in enumerate(arns)
+    ]
+    return Run(run_id, recorded_at, outcome, jobs=jobs, groups=arns)
 
 
 @dataclass

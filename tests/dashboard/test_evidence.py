@@ -243,10 +243,13 @@ def test_without_a_runs_record_the_jobs_stored_on_the_request_are_the_evidence()
     )
     (found,) = record_of(erased)["requests"]
     assert found["days_to_erasure"] == 4.0
+    assert (found["dataset_groups_total"], found["dataset_groups_truncated"]) == (1, False)
     assert found["dataset_groups"] == [
         {
             "dataset_group_arn": SHOP,
             "status": None,
+            "jobs_total": 1,
+            "jobs_truncated": False,
             "jobs": [
                 {
                     "job_name": None,

@@ -172,4 +172,13 @@ def test_the_run_of_a_request_is_found_among_many_later_runs_by_reading_a_bounde
     (carol,) = queries_of(store).requests_of("carol").requests
     assert carol["run"]["run_id"] == world.erased_run.run_id  # read at its erased_at
     (_, pending) = queries_of(store).requests_of("alice").requests
-    assert pending["run"] is None  # its claiming run is more than 50 records back: not searched further
+    # its claiming run is more than 50 records back: not searched further, and the answer says so
+    assert (pending["run"], pending["run_search"]) == (None, "incomplete")
+
+
+def test_a_request_says_whether_its_run_was_found_or_not_searched(store, world):
+    queries = queries_of(store)
+    (erased, pending) = queries.requests_of("alice").requests
+    assert (erased["run_search"], pending["run_search"]) == ("found", "found")
+    (bob,) = queries.requests_of("bob").requests
+    assert bob["run_search"] is None  # never claimed: no run to search

@@ -54,6 +54,17 @@ function fmtDays(days) {
   return days === null || days === undefined ? "–" : `${days.toFixed(1)} d`;
 }
 
+// What an answer left out, in words: "" when nothing.
+function groupsLeftOut(shown, total, truncated) {
+  if (!truncated) return "";
+  if (total === null || total === undefined) return "dataset groups not read (the record is too large)";
+  return shown ? `the first ${shown} of ${total} dataset groups shown` : `its ${total} dataset group(s) left out (the answer's size limit)`;
+}
+
+function jobsLeftOut(group) {
+  return group.jobs_truncated ? `the first ${group.jobs.length} of ${group.jobs_total} jobs shown` : "";
+}
+
 function showError(error) {
   const box = document.getElementById("error");
   box.textContent = error ? String(error.message ?? error) : "";
@@ -291,9 +302,15 @@ function runCard(run) {
   if (run.earlier_tries) head.append(el("span", { class: "muted" }, `${run.earlier_tries} earlier tr${run.earlier_tries === 1 ? "y" : "ies"} on file`));
   const card = el("div", { class: "run", "data-testid": "run-card", "data-run-id": run.run_id }, head);
   if (run.problems.length) card.append(el("ul", { class: "problems" }, ...run.problems.map((problem) => el("li", {}, problem))));
+  if (run.record_too_large) {
+    card.append(el("p", { class: "truncated", "data-testid": "run-truncated" }, `This record (${(run.record_bytes / 1048576).toFixed(1)} MiB) is too large to show: read it in the audit table under its run id.`));
+  } else if (run.dataset_groups_truncated) {
+    card.append(el("p", { class: "truncated", "data-testid": "run-truncated" }, `${groupsLeftOut(run.dataset_groups.length, run.dataset_groups_total, true)}; the audit table holds them all.`));
+  }
   const groups = el("div", { class: "groups" });
   for (const group of run.dataset_groups) {
     const box = el("div", { class: "group" }, el("div", {}, el("span", { class: "group-name", title: group.dataset_group_arn }, shortArn(group.dataset_group_arn)), " ", chip(group.status)));
+    if (group.jobs_truncated) box.append(el("div", { class: "truncated" }, jobsLeftOut(group)));
     for (const job of group.jobs) {
       const line = el("div", { class: "job", title: job.job_arn ?? "" }, `${job.round ? `follow-up ${job.round}` : "initial"} · ${job.job_name} · `, chip(job.status), ` numDeleted ${job.num_deleted ?? "–"}`);
       if (Array.isArray(job.overlapping_activity) && job.overlapping_activity.length) {
@@ -388,12 +405,18 @@ function renderEvidence(record) {
   const shown = record.truncated
     ? `${record.request_count} request(s) found, the first ${record.requests.length} shown and exported`
     : `${record.request_count} request(s) found`;
+  const leftOut = record.dataset_groups_left_out
+    ? ` · the dataset groups of ${record.dataset_groups_left_out} request(s) left out to keep the record within its size limit`
+    : "";
   document.getElementById("lookup-summary").textContent =
-    `${shown} · record made ${fmtTime(record.generated_at)} by ${record.generated_by}`;
+    `${shown}${leftOut} · record made ${fmtTime(record.generated_at)} by ${record.generated_by}`;
   const rows = record.requests.map((item) => {
     const groups = el("div");
+    const groupsNote = groupsLeftOut(item.dataset_groups.length, item.dataset_groups_total, item.dataset_groups_truncated);
+    if (groupsNote) groups.append(el("div", { class: "truncated", "data-testid": "groups-truncated" }, groupsNote));
     for (const group of item.dataset_groups) {
       groups.append(el("div", {}, el("span", { class: "group-name" }, shortArn(group.dataset_group_arn)), " ", group.status ? chip(group.status) : ""));
+      if (group.jobs_truncated) groups.append(el("div", { class: "truncated" }, jobsLeftOut(group)));
       for (const job of group.jobs) {
         const round = job.erasure_round ? `follow-up ${job.erasure_round}` : "initial";
         groups.append(el("div", { class: "job" }, `${round} · ${job.job_name ?? shortArn(job.job_arn)} · ${job.status ?? "recorded"} · numDeleted ${job.num_deleted ?? "–"}`));
@@ -408,11 +431,20 @@ function renderEvidence(record) {
       el("td", {}, fmtTime(item.requested_at)),
       el("td", {}, fmtTime(item.erased_at)),
       el("td", {}, days === null || days === undefined ? "–" : `${days.toFixed(1)}${item.within_deadline === false ? " (late)" : ""}`),
-      el("td", {}, item.run ? `${item.run.run_id} (${item.run.outcome}${item.run.latest_try === false ? ", an earlier try" : ""})` : "–"),
+      el("td", {}, runCell(item, record.limits.audit_records_read)),
       el("td", {}, groups),
     );
   });
   document.querySelector("#lookup-table tbody").replaceChildren(...rows);
+}
+
+// The run of a request; or why none is shown: none found, or the search stopped before the end.
+function runCell(item, budget) {
+  if (item.run) return `${item.run.run_id} (${item.run.outcome}${item.run.latest_try === false ? ", an earlier try" : ""})`;
+  if (item.run_search === "incomplete") {
+    return el("span", { class: "truncated", "data-testid": "run-search-incomplete" }, `not found within this lookup's ${budget} audit records, or in a record too large to read`);
+  }
+  return "–";
 }
 
 function download(kind) {
