@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from airflow_provider_personalize_deletion.erasure.rounds import MAX_FOLLOW_UP_ROUNDS
-from airflow_provider_personalize_deletion.erasure.store import is_table_name
+from airflow_provider_personalize_deletion.erasure.suppression import SUPPRESSION_TABLE
+from airflow_provider_personalize_deletion.erasure.table_names import is_table_name
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.parameters import (
     InvalidTransferParameterError,
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "key_prefix": "erasure-runs",
     "requests_table": "erasure_requests",
     "audit_table": "erasure_audit",
+    "suppression_table": SUPPRESSION_TABLE,
     "dry_run": False,
     "cleanup_files": True,
     "overdue_days": 30,
@@ -102,8 +104,10 @@ class ErasureSettings:
         when the dataset groups are chosen by a selector; empty when they are named.
     :param allowed_dataset_group_arns: the allow-list that applies to this run's groups (set when the
         trigger form chose them); empty for no restriction.
-    :param create_tables: a real run creates the request and audit tables when missing; off, the
-        deployment creates them itself and a run finding them missing fails before it changes anything.
+    :param create_tables: a real run creates the request, audit and suppression tables when missing;
+        off, the deployment creates them itself and a run finding one missing fails before it changes
+        anything.
+    :param suppression_table: table of the suppression list.
     """
 
     warehouse_conn_id: str
@@ -123,6 +127,7 @@ class ErasureSettings:
     dataset_group_selector: str = ""
     allowed_dataset_group_arns: tuple[str, ...] = ()
     create_tables: bool = True
+    suppression_table: str = SUPPRESSION_TABLE
 
     @property
     def selector(self) -> str | dict[str, str] | None:
@@ -240,12 +245,14 @@ class WarehouseSettings:
     :param requests_table: table of erasure requests.
     :param audit_table: table of audit records.
     :param overdue_days: age after which a pending request is overdue (GDPR: 30 days).
+    :param suppression_table: table of the suppression list.
     """
 
     warehouse_conn_id: str
     requests_table: str
     audit_table: str
     overdue_days: int
+    suppression_table: str = SUPPRESSION_TABLE
 
 
 def resolve_warehouse_settings(get_variable: Callable[[str], Any | None]) -> WarehouseSettings:
@@ -398,6 +405,6 @@ def _validate(settings: ErasureSettings) -> None:
 
 
 def _check_table_names(settings: ErasureSettings | WarehouseSettings) -> None:
-    for name in ("requests_table", "audit_table"):
+    for name in ("requests_table", "audit_table", "suppression_table"):
         if not is_table_name(getattr(settings, name)):
             raise PersonalizeValidationError(name, "must be a plain SQL table name, optionally schema.table")
