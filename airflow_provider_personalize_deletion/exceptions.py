@@ -136,3 +136,35 @@ class FingerprintKeyError(AirflowFailException):
 
     Not retried: a retry reads the same configuration. The message never quotes the value.
     """
+
+
+class SuppressionKeyError(AirflowFailException):
+    """
+    The suppression list holds entries made with a key the reader was not given.
+
+    The fingerprint key changed or was lost since they were written: no id can be checked against
+    them, and none is passed as not suppressed. Retrying cannot help, so the task is not retried.
+
+    :param table: the suppression table.
+    :param foreign: how many entries carry each key id the reader was not given.
+    :param given: the key ids of the keys the reader was given, the current key's first.
+    :param advice: what to do; by default, restore the key or re-key the list.
+    """
+
+    def __init__(self, table: str, foreign: dict[str, int], given: list[str], advice: str = "") -> None:
+        self.table = table
+        self.foreign = dict(foreign)
+        self.given = list(given)
+        entries = ", ".join(f"{count} under key id {key_id}" for key_id, count in sorted(foreign.items()))
+        previous = f" (previous keys: {', '.join(given[1:])})" if given[1:] else ""
+        super().__init__(
+            f"The suppression list {table} holds entries made with another key: {entries}; the "
+            f"fingerprint key given has key id {given[0]}{previous}. The key changed or was lost since "
+            "they were written, so no user id can be checked against them and none is reported as not "
+            "suppressed. "
+            + (
+                advice
+                or "Restore the key that made them, or re-key the list with "
+                "`personalize-deletion-suppression rekey` (README: Re-keying the suppression list)"
+            )
+        )

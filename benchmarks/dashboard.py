@@ -42,6 +42,7 @@ from typing import Any
 
 from _common import REPO, argument_parser, machine_description, markdown_table, median, ratio, scratch_dir
 from _postgres import postgres_server
+from _warehouse import store_of
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -291,18 +292,6 @@ def plans(store: ErasureRequestStore, source: str, statements: list[tuple[str, A
     finally:
         connection.close()
     return list(dict.fromkeys(line for line in lines if line))
-
-
-def store_of(source: str, location: str) -> ErasureRequestStore:
-    if source == "sqlite":
-        from airflow.providers.sqlite.hooks.sqlite import SqliteHook
-
-        os.environ["AIRFLOW_CONN_BENCH_WAREHOUSE"] = json.dumps({"conn_type": "sqlite", "host": location})
-        return ErasureRequestStore(SqliteHook(sqlite_conn_id="bench_warehouse", log_sql=False))
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    os.environ["AIRFLOW_CONN_BENCH_WAREHOUSE"] = location
-    return ErasureRequestStore(PostgresHook(postgres_conn_id="bench_warehouse", log_sql=False))
 
 
 def measure(source: str, location: str, requests: int, run_count: int) -> dict[str, Any]:

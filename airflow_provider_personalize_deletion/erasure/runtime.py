@@ -13,6 +13,7 @@ from airflow_provider_personalize_deletion.erasure.claim import Claim
 from airflow_provider_personalize_deletion.erasure.rounds import ROUNDS, round_tasks
 from airflow_provider_personalize_deletion.erasure.settings import (
     ErasureSettings,
+    WarehouseSettings,
     check_conf,
     resolve_settings,
     select_dataset_groups,
@@ -60,15 +61,17 @@ def context_settings(context: Mapping[str, Any]) -> ErasureSettings:
     return run_settings(context["params"], context["dag_run"].conf)
 
 
-def request_store(settings: ErasureSettings) -> ErasureRequestStore:
+def request_store(settings: ErasureSettings | WarehouseSettings) -> ErasureRequestStore:
     """
     The request store of a run's warehouse.
 
-    :param settings: the run's settings.
+    :param settings: the run's settings (or the warehouse's, outside a run).
     """
     # The hook would log each statement with its parameters, and those may be user ids.
     hook = BaseHook.get_connection(settings.warehouse_conn_id).get_hook(hook_params={"log_sql": False})
-    return ErasureRequestStore(hook, settings.requests_table, settings.audit_table)
+    return ErasureRequestStore(
+        hook, settings.requests_table, settings.audit_table, settings.suppression_table
+    )
 
 
 def collected(ti: Any) -> dict[str, Any]:

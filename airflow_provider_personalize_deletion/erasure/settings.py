@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from airflow_provider_personalize_deletion.erasure.rounds import MAX_FOLLOW_UP_ROUNDS
-from airflow_provider_personalize_deletion.erasure.store import is_table_name
+from airflow_provider_personalize_deletion.erasure.suppression import SUPPRESSION_TABLE
+from airflow_provider_personalize_deletion.erasure.table_names import is_table_name
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.parameters import (
     InvalidTransferParameterError,
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "key_prefix": "erasure-runs",
     "requests_table": "erasure_requests",
     "audit_table": "erasure_audit",
+    "suppression_table": SUPPRESSION_TABLE,
     "dry_run": False,
     "cleanup_files": True,
     "overdue_days": 30,
@@ -74,7 +76,7 @@ _WHY = {
 }
 
 #: The settings that name a table of the warehouse.
-_TABLES = ("requests_table", "audit_table")
+_TABLES = ("requests_table", "audit_table", "suppression_table")
 
 #: The transfer's argument names of the settings it checks.
 _TRANSFER_FIELDS = {"s3_bucket": "bucket", "s3_key_prefix": "key_prefix"}
@@ -105,8 +107,10 @@ class ErasureSettings:
         when the dataset groups are chosen by a selector; empty when they are named.
     :param allowed_dataset_group_arns: the allow-list that applies to this run's groups (set when the
         trigger form chose them); empty for no restriction.
-    :param create_tables: a real run creates the request and audit tables when missing; off, the
-        deployment creates them itself and a run finding them missing fails before it changes anything.
+    :param create_tables: a real run creates the request, audit and suppression tables when missing;
+        off, the deployment creates them itself and a run finding one missing fails before it changes
+        anything.
+    :param suppression_table: table of the suppression list.
     """
 
     warehouse_conn_id: str
@@ -126,6 +130,7 @@ class ErasureSettings:
     dataset_group_selector: str = ""
     allowed_dataset_group_arns: tuple[str, ...] = ()
     create_tables: bool = True
+    suppression_table: str = SUPPRESSION_TABLE
 
     @property
     def selector(self) -> str | dict[str, str] | None:
@@ -243,12 +248,14 @@ class WarehouseSettings:
     :param requests_table: table of erasure requests.
     :param audit_table: table of audit records.
     :param overdue_days: age after which a pending request is overdue (GDPR: 30 days).
+    :param suppression_table: table of the suppression list.
     """
 
     warehouse_conn_id: str
     requests_table: str
     audit_table: str
     overdue_days: int
+    suppression_table: str = SUPPRESSION_TABLE
 
 
 def resolve_warehouse_settings(get_variable: Callable[[str], Any | None]) -> WarehouseSettings:

@@ -371,8 +371,10 @@ def record_erasure(
     and this claim's files, every job must be this run's (its input one of the export's files,
     created after the claim and after the export wrote its files), and the claim's rows, marked
     and read back in one transaction, must have the export's count and keyed fingerprint, or the
-    transaction is rolled back. Otherwise nothing is marked and the run fails. A dry run writes
-    nothing: it returns (and logs) its counts only.
+    transaction is rolled back. Otherwise nothing is marked and the run fails. The marked requests'
+    users join the suppression list in that same transaction; the audit counts the entries that were
+    new (``requests.suppressed``), never an id. A dry run writes nothing: it returns (and logs) its
+    counts only.
 
     :param settings: the run's settings.
     :param claim: the run's claim.
@@ -382,7 +384,7 @@ def record_erasure(
     :param store: the request store.
     :param run_id: the DAG run's id.
     :param now: the current time (aware).
-    :param fingerprint_key: returns the secret key of the export's fingerprint.
+    :param fingerprint_key: returns the secret key of the export's fingerprint and of the suppression list.
     :param activity: lists what uses a dataset group's datasets.
     :param superseded: the FAILED jobs each job replaced (create task, XCom ``superseded_job_arns``),
         by job ARN; recorded in the audit next to the job that replaced them.
@@ -404,6 +406,7 @@ def record_erasure(
         )
         return {"run_id": run_id, "outcome": outcomes.DRY_RUN, "dry_run": True, "requests": requests}
     requests["claimed"] = store.count_claim(claim.batch_key)
+    requests["erased"] = requests["suppressed"] = 0  # what this step did, never the collect step's XCom
     jobs = []
     for arn in job_arns:
         job = describe(arn)
@@ -421,7 +424,7 @@ def record_erasure(
         outcome, problems = outcomes.FAILED, [*listing_problems, *problems]
     if outcome == outcomes.ERASED and not problems:
         try:
-            requests["erased"] = store.mark_erased(
+            requests["erased"], requests["suppressed"] = store.mark_erased(
                 claim.batch_key,
                 now,
                 outcomes.erasure_record(groups),
@@ -438,7 +441,7 @@ def record_erasure(
         "dry_run": settings.dry_run,
         "collected_at": claim.collected_at.isoformat(),
         "recorded_at": now.isoformat(),
-        "requests": {"erased": 0, **requests},
+        "requests": requests,
         "export": _export_record(export),
         "dataset_group_selection": dataset_groups_record(settings),
         "follow_up_jobs": sum(1 for job in jobs if job[outcomes.ROUND] > 0),
@@ -446,10 +449,11 @@ def record_erasure(
     }
     store.write_audit(run_id, now, outcome, record)
     log.info(
-        "Erasure run %s: %s; %d request(s) erased, %d overdue",
+        "Erasure run %s: %s; %d request(s) erased, %d user(s) newly suppressed, %d overdue",
         run_id,
         outcome,
         requests.get("erased", 0),
+        requests.get("suppressed", 0),
         requests.get("overdue", 0),
     )
     if outcome == outcomes.FAILED:

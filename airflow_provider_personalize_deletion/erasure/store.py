@@ -11,10 +11,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
 from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
+from airflow_provider_personalize_deletion.erasure.suppression import (
+    SUPPRESSION_TABLE,
+    entry_rows,
+    insert_entries,
+)
+from airflow_provider_personalize_deletion.erasure.table_names import is_table_name
 from airflow_provider_personalize_deletion.transfers.sql_cursor import (
     WarehouseError,
     column_batches,
@@ -29,7 +35,6 @@ log = logging.getLogger(__name__)
 #: A request is pending until every dataset group erased its user, then erased; a request whose user
 #: id Personalize cannot hold (NULL, empty, too long...) is rejected, for a person to look at.
 PENDING, ERASED, REJECTED = "pending", "erased", "rejected"
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?")
 _BATCH_KEY = re.compile(r"[0-9a-f]{32}")
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -66,9 +71,12 @@ def is_batch_key(value: object) -> bool:
     return isinstance(value, str) and _BATCH_KEY.fullmatch(value) is not None
 
 
-def is_table_name(value: object) -> bool:
-    """:param value: what should be a plain, optionally schema-qualified, SQL table name."""
-    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
+class Marked(NamedTuple):
+    """What :meth:`ErasureRequestStore.mark_erased` did: requests of the claim erased, and entries the
+    suppression list gained (users already in it count once, in the run that first erased them)."""
+
+    erased: int
+    suppressed: int
 
 
 class ClaimChangedError(RuntimeError):
@@ -93,24 +101,36 @@ class ErasureRequestStore:
     Erasure requests and the audit trail in a warehouse, through a common-sql hook.
 
     A run *claims* the pending requests (sets their ``batch_key``), exports the claimed users, and
-    marks the claimed requests erased only once every deletion job completed. A request that
-    arrives after the claim waits for the next run; a run that fails leaves its requests pending,
-    and the next run claims them again.
+    marks the claimed requests erased only once every deletion job completed, adding their users
+    to the suppression list (:mod:`.suppression`) in the same transaction. A request that arrives
+    after the claim waits for the next run; a run that fails leaves its requests pending, and the
+    next run claims them again.
 
     :param hook: the warehouse's hook (SQLite, PostgreSQL, any DbApiHook).
     :param requests_table: the erasure requests table, optionally schema-qualified.
     :param audit_table: the audit table, optionally schema-qualified.
+    :param suppression_table: the suppression list's table, optionally schema-qualified.
     """
 
     def __init__(
-        self, hook: DbApiHook, requests_table: str = "erasure_requests", audit_table: str = "erasure_audit"
+        self,
+        hook: DbApiHook,
+        requests_table: str = "erasure_requests",
+        audit_table: str = "erasure_audit",
+        suppression_table: str = SUPPRESSION_TABLE,
     ) -> None:
-        for name, value in (("requests_table", requests_table), ("audit_table", audit_table)):
+        names = (
+            ("requests_table", requests_table),
+            ("audit_table", audit_table),
+            ("suppression_table", suppression_table),
+        )
+        for name, value in names:
             if not is_table_name(value):
                 raise ValueError(f"Invalid parameter {name!r}: must be a plain SQL table name")
         self.hook = hook
         self.requests_table = requests_table
         self.audit_table = audit_table
+        self.suppression_table = suppression_table
         self._p = hook.placeholder
 
     def index_statements(self) -> dict[str, str]:
@@ -186,14 +206,14 @@ class ErasureRequestStore:
 
     def table_ddl(self) -> list[str]:
         """
-        The statements that create both tables if missing, in portable SQL (SQLite and PostgreSQL are
+        The statements that create the tables if missing, in portable SQL (SQLite and PostgreSQL are
         tested): what a real run executes for a missing table when the setting ``create_tables`` is on,
         and what a deployment that creates the tables itself runs once (the README prints them).
         """
         return [statement for statements in self._table_statements().values() for statement in statements]
 
     def _table_statements(self) -> dict[str, list[str]]:
-        """Each table's statements, requests table first."""
+        """Each table's statements, requests table first, then the audit table and the suppression list."""
         return {
             self.requests_table: [
                 f"""CREATE TABLE IF NOT EXISTS {self.requests_table} (
@@ -204,7 +224,8 @@ class ErasureRequestStore:
                     status VARCHAR(16) NOT NULL,
                     batch_key VARCHAR(32),
                     erased_at TIMESTAMP,
-                    erasure_record TEXT
+                    erasure_record TEXT,
+                    details TEXT
                 )""",
             ],
             self.audit_table: [
@@ -215,6 +236,14 @@ class ErasureRequestStore:
                     record TEXT NOT NULL
                 )""",
             ],
+            self.suppression_table: [
+                f"""CREATE TABLE IF NOT EXISTS {self.suppression_table} (
+                    user_key VARCHAR(64) PRIMARY KEY,
+                    key_id VARCHAR(16) NOT NULL,
+                    suppressed_at TIMESTAMP NOT NULL,
+                    request_id VARCHAR(64) NOT NULL
+                )""",
+            ],
         }
 
     def create_tables(self, tables: Sequence[str] | None = None) -> list[str]:
@@ -223,7 +252,7 @@ class ErasureRequestStore:
         (:meth:`create_indexes`).
 
         :param tables: only these tables (a run passes the missing ones, so a warehouse whose tables
-            and indexes exist gets no DDL and needs no ``CREATE`` privilege); None for both.
+            and indexes exist gets no DDL and needs no ``CREATE`` privilege); None for all three.
         :return: the names of the indexes that could not be created.
         """
         statements = self._table_statements()
@@ -244,7 +273,7 @@ class ErasureRequestStore:
         A SQLite warehouse whose file does not exist has no table, and is not opened: connecting would
         create the file (a dry run writes nothing anywhere).
         """
-        tables = [self.requests_table, self.audit_table]
+        tables = [self.requests_table, self.audit_table, self.suppression_table]
         if self._sqlite_file_missing():
             return tables
         from sqlalchemy import inspect
@@ -261,7 +290,7 @@ class ErasureRequestStore:
         ]
 
     def tables_exist(self) -> bool:
-        """Tell whether both tables exist."""
+        """Tell whether the three tables exist."""
         return not self.missing_tables()
 
     def _sqlite_file_missing(self) -> bool:
@@ -440,23 +469,27 @@ class ErasureRequestStore:
         fingerprint_key: bytes,
         expected: tuple[int, str],
         batch_size: int = 10_000,
-    ) -> int:
+    ) -> Marked:
         """
-        Mark the run's claimed requests erased if they are exactly the users the export wrote; safe to repeat.
+        Mark the run's claimed requests erased if they are exactly the users the export wrote, and
+        add their users to the suppression list; safe to repeat.
 
         One transaction: the claim's pending requests are marked erased, then the claim's erased
         requests are read back on the same connection and go through the export's validation,
-        deduplication and keyed fingerprint. Only when their count and fingerprint equal the
-        export's is the transaction committed; otherwise it is rolled back and nothing is marked.
-        A user id changed at any moment before the marks cannot be marked as read.
+        deduplication and keyed fingerprint, while each batch's users are added to the suppression
+        list under the same key (:func:`.suppression.insert_entries`). Only when their count and
+        fingerprint equal the export's is the transaction committed; otherwise, or on any error
+        before the commit, it is rolled back: nothing is marked and no entry added. A user id
+        changed at any moment before the marks cannot be marked as read, and a request marked
+        erased always has its user's entry.
 
         :param key: the run's :func:`batch_key`.
         :param erased_at: when the erasure was recorded (its jobs COMPLETED before).
         :param record: what erased them (job ARNs, numDeleted); stored as JSON on each request.
-        :param fingerprint_key: the secret key of the export's fingerprint.
+        :param fingerprint_key: the secret key of the export's fingerprint and of the suppression list.
         :param expected: the export's ``(id_count, fingerprint)``.
-        :param batch_size: rows read at a time.
-        :return: how many requests of the claim are erased.
+        :param batch_size: rows read (and entries written) at a time.
+        :return: how many requests of the claim are erased, and how many entries were new.
         :raises ClaimChangedError: the claim's users are not the export's; nothing was marked.
         """
         if not is_batch_key(key):
@@ -477,40 +510,46 @@ class ErasureRequestStore:
         fingerprint_key: bytes,
         expected: tuple[int, str],
         batch_size: int,
-    ) -> tuple[int, tuple[int, str]]:
-        """Mark, read back and commit if the count and fingerprint are the expected ones; else roll back."""
+    ) -> tuple[Marked, tuple[int, str]]:
+        """
+        Mark, read back, add the suppression entries and commit if the count and fingerprint are the
+        expected ones; else roll back. Closing the connection uncommitted rolls back on any error.
+        """
         p = self._p
+        when = sql_timestamp(erased_at)
         connection = self.hook.get_conn()
         try:
             cursor = connection.cursor()
             cursor.execute(
                 f"UPDATE {self.requests_table} SET status = {p}, erased_at = {p}, erasure_record = {p} "
                 f"WHERE batch_key = {p} AND status = {p}",
-                (ERASED, sql_timestamp(erased_at), json.dumps(record), key, PENDING),
+                (ERASED, when, json.dumps(record), key, PENDING),
             )
-            cursor.close()
             erased = column_batches(
                 connection,
-                f"SELECT user_id FROM {self.requests_table} WHERE batch_key = {p} AND status = {p} "
-                "ORDER BY user_id",
+                f"SELECT user_id, request_id FROM {self.requests_table} "
+                f"WHERE batch_key = {p} AND status = {p} ORDER BY user_id",
                 (key, ERASED),
                 batch_size,
                 f"the claimed user ids of {self.requests_table}",
             )
-            marked = 0
+            marked = suppressed = 0
             with DeletionFileBuilder(MIN_FILE_BYTES, fingerprint_key=fingerprint_key) as builder:
-                for (values,) in erased:
-                    builder.add(values)
-                    marked += len(values)
+                for user_ids, request_ids in erased:
+                    builder.add(user_ids)
+                    marked += len(user_ids)
+                    entries = entry_rows(fingerprint_key, request_ids, user_ids, when)
+                    suppressed += insert_entries(cursor, self.suppression_table, p, entries)
                 builder.count_and_fingerprint()
                 found = (builder.unique_count, builder.fingerprint)
+            cursor.close()
             if found == tuple(expected):
                 connection.commit()
             else:
                 connection.rollback()
         finally:
             connection.close()
-        return marked, found
+        return Marked(marked, suppressed), found
 
     @database_errors("Writing the audit record")
     def write_audit(self, run_id: str, recorded_at: datetime, outcome: str, record: dict[str, Any]) -> None:

@@ -8,9 +8,11 @@ import os
 
 import pytest
 
+from airflow_provider_personalize_deletion.erasure.suppression import SuppressionList
 from airflow_provider_personalize_deletion.utils.fingerprint_key import (
     FINGERPRINT_KEY_ENV,
     LEGACY_FINGERPRINT_KEY_VARIABLE,
+    fingerprint_key,
 )
 from tests.conftest import TEST_FINGERPRINT_KEY
 from tests.erasure.conftest import BUCKET
@@ -45,9 +47,14 @@ def test_requests_are_erased_when_every_groups_job_completes(run_dag, emulator, 
     ((outcome, record),) = world.audit()
     assert outcome == "erased"
     assert record["requests"]["erased"] == 3
+    assert record["requests"]["suppressed"] == 3
     assert record["requests"]["overdue"] == 1
     assert record["export"]["id_count"] == 3
     assert world.files_left() == 0
+    suppressed = SuppressionList(world.store.hook).contains(
+        fingerprint_key(), ["user-001", "user-007", "user-012", "user-002"]
+    )
+    assert suppressed == [True, True, True, False]
 
 
 def test_a_failed_group_fails_the_run_keeps_requests_pending_and_the_next_run_erases_them(

@@ -29,8 +29,11 @@ def exported(*user_ids: str) -> tuple[int, str]:
 
 
 def mark(store: ErasureRequestStore, key: str, *read: str, record=None) -> int:
-    """Mark the claim erased as the record step does, the export having read ``read``."""
-    return store.mark_erased(key, NOW, record or {"jobs": []}, fingerprint_key=KEY, expected=exported(*read))
+    """Mark the claim erased as the record step does, the export having read ``read``: how many are erased."""
+    marked = store.mark_erased(
+        key, NOW, record or {"jobs": []}, fingerprint_key=KEY, expected=exported(*read)
+    )
+    return marked.erased
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

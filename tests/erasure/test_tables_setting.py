@@ -56,6 +56,7 @@ def groups_set(monkeypatch):
 def test_the_readme_statements_are_the_ones_the_dag_runs():
     store = ErasureRequestStore.__new__(ErasureRequestStore)
     store.requests_table, store.audit_table = DEFAULTS["requests_table"], DEFAULTS["audit_table"]
+    store.suppression_table = DEFAULTS["suppression_table"]
     assert [normalised(s) for s in readme_statements()] == [normalised(s) for s in store.table_ddl()]
 
 
@@ -109,7 +110,7 @@ def test_a_dry_run_counts_the_requests_of_a_requests_table_made_before_the_audit
     counts = collect({"dry_run": True})["requests"]
     assert counts["pending"] == 2
     assert counts["tables_missing"] is True
-    assert store.missing_tables() == ["erasure_audit"]
+    assert store.missing_tables() == ["erasure_audit", "erasure_suppression"]
 
 
 def test_a_dry_run_on_a_sqlite_warehouse_that_does_not_exist_creates_no_file(
