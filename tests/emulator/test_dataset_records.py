@@ -464,3 +464,17 @@ def test_put_events_needs_an_interactions_dataset(emulator, group):
 
     with pytest.raises(EmulatorControlError, match="Interactions dataset"):
         emulator.put_events(group, "alice", ["i1"])
+
+
+def test_an_export_with_a_kms_key_encrypts_its_files_with_it(
+    interactions, personalize, s3_client, exports_bucket
+):
+    key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    personalize.create_dataset_export_job(
+        jobName="export-1", datasetArn=interactions, roleArn=ROLE_ARN,
+        jobOutput={"s3DataDestination": {"path": f"s3://{exports_bucket}/out/", "kmsKeyArn": key_arn}},
+    )  # fmt: skip
+    personalize.list_dataset_export_jobs()  # a read: the zero-timing job runs
+
+    head = s3_client.head_object(Bucket=exports_bucket, Key="out/export-1/part-00000.csv")
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key_arn)
