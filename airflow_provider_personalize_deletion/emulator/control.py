@@ -7,6 +7,7 @@ It speaks plain HTTP, so a test in another process than the emulator can use it 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -31,8 +32,8 @@ class EmulatorClient:
 
     def reset(self) -> None:
         """
-        Drop every dataset group, job, resource, tag, fault and call count, and every S3 bucket;
-        restore the timings and the page size.
+        Drop every dataset group, job, resource, record, tag, fault and call count, and every S3 bucket;
+        restore the timings, the page size and the export part size.
         """
         self._command("reset")
 
@@ -57,7 +58,8 @@ class EmulatorClient:
 
     def seed_users(self, dataset_group_arn: str, user_ids: Iterable[str]) -> None:
         """
-        Add user ids to those a dataset group holds.
+        Add user ids to those a dataset group holds, without a record in any dataset (a deletion job removes
+        them; an export does not show them: use :meth:`seed_records` for users an export should show).
 
         :param dataset_group_arn: the group's ARN.
         :param user_ids: the user ids to add.
@@ -65,8 +67,76 @@ class EmulatorClient:
         self._command("seed-users", {"datasetGroupArn": dataset_group_arn, "userIds": list(user_ids)})
 
     def users(self, dataset_group_arn: str) -> set[str]:
-        """:param dataset_group_arn: return the user ids this group holds now."""
+        """
+        :param dataset_group_arn: return the user ids this group holds now: seeded ones and those of every
+            record of its datasets.
+        """
         return set(self._command("users", {"datasetGroupArn": dataset_group_arn})["userIds"])
+
+    def seed_records(
+        self, dataset_arn: str, records: Iterable[Mapping[str, str]], ingestion_mode: str = "BULK"
+    ) -> None:
+        """
+        Add records to a dataset, as an INCREMENTAL import (``BULK``) or individual puts (``PUT``) would.
+
+        :param dataset_arn: the dataset's ARN.
+        :param records: field name to value, e.g. ``{"USER_ID": ..., "ITEM_ID": ..., "TIMESTAMP": ...}``.
+        :param ingestion_mode: how they arrived: ``BULK`` or ``PUT``.
+        """
+        body = {
+            "datasetArn": dataset_arn,
+            "records": [dict(r) for r in records],
+            "ingestionMode": ingestion_mode,
+        }
+        self._command("seed-records", body)
+
+    def records(self, dataset_arn: str, ingestion_mode: str = "ALL") -> list[dict[str, str]]:
+        """
+        Return a dataset's records now, as an export of this ingestion mode would hold them (bulk first).
+
+        :param dataset_arn: the dataset's ARN.
+        :param ingestion_mode: ``BULK``, ``PUT`` or ``ALL``.
+        """
+        body = {"datasetArn": dataset_arn, "ingestionMode": ingestion_mode}
+        return self._command("records", body)["records"]
+
+    def put_events(
+        self, dataset_group_arn: str, user_id: str, item_ids: Iterable[str], event_type: str = "click"
+    ) -> None:
+        """
+        Record events of one user as PutEvents does: ``PUT`` records of the group's Interactions dataset.
+
+        :param dataset_group_arn: the group (it must have an Interactions dataset).
+        :param user_id: the user.
+        :param item_ids: one event per item, sent now.
+        :param event_type: the events' type.
+        """
+        events = [{"itemId": item, "eventType": event_type, "sentAt": time.time()} for item in item_ids]
+        body = {"datasetGroupArn": dataset_group_arn, "userId": user_id, "eventList": events}
+        self._command("put-events", body)
+
+    def put_users(self, dataset_arn: str, users: Mapping[str, Mapping[str, str]]) -> None:
+        """
+        Record users as PutUsers does: ``PUT`` records of a Users dataset, replacing the user's earlier one.
+
+        :param dataset_arn: the Users dataset.
+        :param users: user id to properties (schema fields in camel case, e.g. ``{"membership": "gold"}``).
+        """
+        body = [{"userId": user, "properties": json.dumps(dict(props))} for user, props in users.items()]
+        self._command("put-users", {"datasetArn": dataset_arn, "users": body})
+
+    def deny_path(self, prefix: str) -> None:
+        """
+        Deny the service's role every ``s3://`` location under a prefix: an import reading it or an export
+        writing it ends ``CREATE FAILED`` with an access-denied reason.
+
+        :param prefix: an ``s3://`` URI prefix.
+        """
+        self._command("deny-path", {"prefix": prefix})
+
+    def set_export_part_size(self, records: int) -> None:
+        """:param records: the most records one file of a dataset export holds (until reset)."""
+        self._command("export-part-size", {"records": records})
 
     def jobs(self) -> list[dict[str, Any]]:
         """Return every data deletion job as ``DescribeDataDeletionJob`` would, oldest first."""

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_personalize_deletion.emulator import errors, operations
+from airflow_provider_personalize_deletion.emulator import errors, operations, realtime
+from airflow_provider_personalize_deletion.emulator.dataset_records import BULK, INGESTION_MODES, PUT
 from airflow_provider_personalize_deletion.emulator.faults import RequestFaults
-from airflow_provider_personalize_deletion.emulator.job_input import s3_backend
 from airflow_provider_personalize_deletion.emulator.personalize import JobTimings, PersonalizeState
+from airflow_provider_personalize_deletion.emulator.s3_store import s3_backend
 
 CONTROL_PREFIX = "/_emulator/"
 
@@ -56,7 +57,55 @@ def seed_users(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
 
 def users(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     emulator.state.advance()
-    return {"userIds": sorted(operations.dataset_group(emulator.state, body["datasetGroupArn"]).user_ids)}
+    group = operations.dataset_group(emulator.state, body["datasetGroupArn"])
+    return {"userIds": sorted(emulator.state.group_users(group.arn))}
+
+
+def seed_records(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    arrival = body.get("ingestionMode", BULK)
+    if arrival not in (BULK, PUT):
+        raise ValueError(f"ingestionMode must be {BULK} or {PUT}")
+    _records(emulator, body["datasetArn"]).add(arrival, body["records"])
+    return {}
+
+
+def records(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    emulator.state.advance()
+    mode = body.get("ingestionMode", "ALL")
+    if mode not in INGESTION_MODES:
+        raise ValueError(f"ingestionMode must be one of {sorted(INGESTION_MODES)}")
+    return {"records": _records(emulator, body["datasetArn"]).select(mode)}
+
+
+def put_events(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    state = emulator.state
+    dataset = operations.interactions_dataset(state, body["datasetGroupArn"])
+    state.dataset_records(dataset).add(PUT, realtime.event_records(body["userId"], body["eventList"]))
+    return {}
+
+
+def put_users(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    _records(emulator, body["datasetArn"]).add(PUT, realtime.user_records(body["users"]))
+    return {}
+
+
+def _records(emulator: Emulator, dataset_arn: str) -> Any:
+    return emulator.state.dataset_records(operations.resource(emulator.state, "dataset", dataset_arn))
+
+
+def deny_path(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    if not str(body["prefix"]).startswith("s3://"):
+        raise ValueError("prefix must be an s3:// URI")
+    emulator.state.denied_prefixes.append(body["prefix"])
+    return {}
+
+
+def set_export_part_size(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    size = int(body["records"])
+    if size < 1:
+        raise ValueError("records must be at least 1")
+    emulator.state.export_part_records = size
+    return {}
 
 
 def jobs(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +188,12 @@ COMMANDS: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] = {
     "create-dataset-group": create_dataset_group,
     "seed-users": seed_users,
     "users": users,
+    "seed-records": seed_records,
+    "records": records,
+    "put-events": put_events,
+    "put-users": put_users,
+    "deny-path": deny_path,
+    "export-part-size": set_export_part_size,
     "jobs": jobs,
     "calls": calls,
     "throttle": throttle,

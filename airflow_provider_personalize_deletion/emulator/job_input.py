@@ -14,13 +14,10 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.s3.exceptions import MissingBucket
-from moto.s3.models import FakeKey, s3_backends
-from moto.utilities.utils import get_partition
+from airflow_provider_personalize_deletion.emulator.s3_store import find_bucket, objects_at, split_location
 
 if TYPE_CHECKING:
-    from moto.s3.models import FakeBucket, S3Backend
+    from moto.s3.models import FakeBucket
 
 USER_ID_HEADER = "USER_ID"
 _KMS_ALGORITHMS = frozenset({"aws:kms", "aws:kms:dsse"})
@@ -51,7 +48,7 @@ def read_user_ids(data_location: str, region: str, max_input_bytes: int) -> set[
             f"The bucket {bucket_name} is encrypted with a customer managed AWS KMS key, which data deletion "
             "jobs do not support. Use server-side encryption with Amazon S3 managed keys (SSE-S3)."
         )
-    objects = _objects(bucket, key)
+    objects = objects_at(bucket, key)
     if not objects:
         raise JobInputError(f"No input data found at {data_location}. Check the data location.")
     total_size = sum(obj.size for obj in objects)
@@ -73,38 +70,19 @@ def read_user_ids(data_location: str, region: str, max_input_bytes: int) -> set[
 
 
 def _split_location(data_location: str) -> tuple[str, str]:
-    if not data_location.startswith("s3://"):
+    parts = split_location(data_location)
+    if parts is None:
         raise JobInputError(f"Invalid data location {data_location}: only s3:// locations are supported.")
-    bucket_name, _, key = data_location.removeprefix("s3://").partition("/")
-    return bucket_name, key
-
-
-def s3_backend(region: str) -> S3Backend:
-    """
-    Return moto's in-process S3 backend that the emulator's S3 endpoint serves.
-
-    :param region: the emulator's region (S3 buckets live in one backend per partition).
-    """
-    return s3_backends[DEFAULT_ACCOUNT_ID][get_partition(region)]
+    return parts
 
 
 def _bucket(bucket_name: str, region: str, data_location: str) -> FakeBucket:
-    try:
-        return s3_backend(region).get_bucket(bucket_name)
-    except MissingBucket:
+    bucket = find_bucket(bucket_name, region)
+    if bucket is None:
         raise JobInputError(
             f"No input data found at {data_location}: the bucket {bucket_name} does not exist."
-        ) from None
-
-
-def _objects(bucket: FakeBucket, key: str) -> list[FakeKey]:
-    """Return the object ``key`` names, or every object below it when it is a folder (ends with ``/``)."""
-    if key and not key.endswith("/"):
-        names = [key]
-    else:
-        names = sorted(name for name in list(bucket.keys) if name.startswith(key) and not name.endswith("/"))
-    found = (bucket.keys.get(name) for name in names)
-    return [obj for obj in found if isinstance(obj, FakeKey)]
+        )
+    return bucket
 
 
 def _uses_customer_kms_key(algorithm: str | None, kms_key_id: str | None) -> bool:

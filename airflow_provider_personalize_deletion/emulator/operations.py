@@ -19,16 +19,27 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from airflow_provider_personalize_deletion.emulator import errors
+from airflow_provider_personalize_deletion.emulator.dataset_records import NOT_EXPORTABLE
 from airflow_provider_personalize_deletion.emulator.personalize import (
     ACTIVE,
     DatasetGroup,
     PersonalizeState,
 )
-from airflow_provider_personalize_deletion.emulator.resources import KINDS, Kind, Resource
+from airflow_provider_personalize_deletion.emulator.resources import (
+    CREATE_IN_PROGRESS,
+    CREATE_PENDING,
+    KINDS,
+    Kind,
+    Resource,
+)
 from airflow_provider_personalize_deletion.utils.service_model import find_violations
 
 #: At most this many jobs of one dataset group may be PENDING at a time.
 MAX_PENDING_JOBS_PER_DATASET_GROUP = 5
+#: At most this many dataset export jobs may be CREATE PENDING or CREATE IN_PROGRESS at a time (per region).
+#: The quotas page names no export limit; this is its limit on pending or in progress dataset import jobs,
+#: which exports are taken to share (an inference), so that callers are built to respect one.
+MAX_RUNNING_EXPORT_JOBS = 5
 #: ``maxResults`` when the request has none: the documented maximum size of a page.
 DEFAULT_MAX_RESULTS = 100
 #: The dataset types ``CreateDataset`` accepts (case-insensitive), as the service model documents them.
@@ -121,6 +132,25 @@ def dataset_group(state: PersonalizeState, arn: str) -> DatasetGroup:
     return group
 
 
+def interactions_dataset(state: PersonalizeState, dataset_group_arn: str) -> Resource:
+    """
+    Return the Interactions dataset of a dataset group, where PutEvents records go.
+
+    :param state: the emulator's resources.
+    :param dataset_group_arn: the group's ARN.
+    :raises ServiceError: ``ResourceNotFoundException`` when the group or its Interactions dataset is missing.
+    """
+    group = dataset_group(state, dataset_group_arn)
+    for item in state.resources.values():
+        if (
+            item.kind.name == "dataset"
+            and item.parent_arn == group.arn
+            and item.attributes["datasetType"].upper() == "INTERACTIONS"
+        ):
+            return item
+    raise errors.not_found(f"{group.arn} (its Interactions dataset)")
+
+
 Rule = Callable[[PersonalizeState, dict[str, Any], "DatasetGroup | Resource"], dict[str, Any]]
 
 
@@ -129,6 +159,23 @@ def _dataset_rules(state: PersonalizeState, params: dict[str, Any], group: Any) 
     if dataset_type not in DATASET_TYPES:
         raise errors.invalid_input(f"datasetType must be one of {sorted(DATASET_TYPES)} (any case).")
     return {"_arn": state.arn("dataset", f"{group.name}/{dataset_type}"), **params}
+
+
+def _export_job_rules(state: PersonalizeState, params: dict[str, Any], dataset: Any) -> dict[str, Any]:
+    dataset_type = dataset.attributes["datasetType"].upper()
+    if dataset_type in NOT_EXPORTABLE:
+        raise errors.invalid_input(f"A dataset of type {dataset_type} cannot be exported.")
+    running = [
+        job
+        for job in state.resources.values()
+        if job.kind.name == "dataset-export-job" and job.status in (CREATE_PENDING, CREATE_IN_PROGRESS)
+    ]
+    if len(running) >= MAX_RUNNING_EXPORT_JOBS:
+        raise errors.limit_exceeded(
+            f"{MAX_RUNNING_EXPORT_JOBS} dataset export jobs are already CREATE PENDING or CREATE "
+            "IN_PROGRESS, the service's limit. Wait for one to end before creating another."
+        )
+    return {"ingestionMode": "PUT"} | params
 
 
 def _solution_rules(state: PersonalizeState, params: dict[str, Any], group: Any) -> dict[str, Any]:
@@ -158,6 +205,7 @@ def _batch_job_rules(state: PersonalizeState, params: dict[str, Any], version: A
 _RULES: dict[str, Rule] = {
     "dataset": _dataset_rules,
     "dataset-import-job": lambda state, params, dataset: {"importMode": "FULL"} | params,
+    "dataset-export-job": _export_job_rules,
     "solution": _solution_rules,
     "solution-version": _solution_version_rules,
     "batch-inference-job": _batch_job_rules,

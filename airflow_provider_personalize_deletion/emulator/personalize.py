@@ -31,8 +31,16 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from airflow_provider_personalize_deletion.emulator import dataset_jobs
+from airflow_provider_personalize_deletion.emulator.dataset_records import DatasetRecords
 from airflow_provider_personalize_deletion.emulator.job_input import JobInputError, read_user_ids
-from airflow_provider_personalize_deletion.emulator.resources import KINDS, TRAINING_STATUS, Kind, Resource
+from airflow_provider_personalize_deletion.emulator.resources import (
+    CREATE_FAILED,
+    KINDS,
+    TRAINING_STATUS,
+    Kind,
+    Resource,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +71,10 @@ class JobTimings:
 
 @dataclass
 class DatasetGroup:
-    """A dataset group (always ``ACTIVE``) and the user ids it holds."""
+    """
+    A dataset group (always ``ACTIVE``) and the user ids it holds beyond its datasets' records (the
+    control API's ``seed-users``: users without a record to show).
+    """
 
     name: str
     arn: str
@@ -174,6 +185,12 @@ class PersonalizeState:
         self.jobs: dict[str, DataDeletionJob] = {}
         self.resources: dict[str, Resource] = {}
         self.tags: dict[str, dict[str, str]] = {}
+        #: Per dataset ARN, its records (created with the dataset's first record).
+        self.records: dict[str, DatasetRecords] = {}
+        #: ``s3://`` prefixes the service's role may not read or write (a fault tests inject).
+        self.denied_prefixes: list[str] = []
+        #: The most records one file of a dataset export holds.
+        self.export_part_records = dataset_jobs.DEFAULT_EXPORT_PART_RECORDS
         self._sequence = itertools.count()
         self._holds: dict[str, str] = {}
         self._failures: dict[str | None, str] = {}
@@ -286,6 +303,8 @@ class PersonalizeState:
                     self._finish(item)
             elif item.kind.trains:
                 self._train(item)
+            elif item.status == ACTIVE and item.kind.name in dataset_jobs.RUNNERS:
+                self._run_dataset_job(item)
 
     def _next_transition(self, now: float) -> tuple[float, DataDeletionJob | Resource] | None:
         """The earliest transition due by ``now``: its time and the item making it."""
@@ -310,9 +329,44 @@ class PersonalizeState:
         """A model entered a status: its training starts (on the group's users now) or ends."""
         if model.status == TRAINING_STATUS:
             model.training_started = model.status_since
-            model.model_users = set(self.dataset_groups[model.dataset_group_arn].user_ids)
+            model.model_users = self.group_users(model.dataset_group_arn)
         elif model.training_started is not None and model.training_ended is None:
             model.training_ended = model.status_since
+
+    def dataset_records(self, dataset: Resource) -> DatasetRecords:
+        """:param dataset: a dataset; return its records (none yet: an empty set of records)."""
+        if dataset.arn not in self.records:
+            self.records[dataset.arn] = DatasetRecords(dataset.attributes["datasetType"].upper())
+        return self.records[dataset.arn]
+
+    def group_records(self, dataset_group_arn: str) -> list[DatasetRecords]:
+        """:param dataset_group_arn: return the records of every dataset of this group."""
+        return [
+            records
+            for arn, records in self.records.items()
+            if arn in self.resources and self.resources[arn].dataset_group_arn == dataset_group_arn
+        ]
+
+    def group_users(self, dataset_group_arn: str) -> set[str]:
+        """:param dataset_group_arn: the user ids the group holds: seeded ones and those of its records."""
+        users = set(self.dataset_groups[dataset_group_arn].user_ids)
+        for records in self.group_records(dataset_group_arn):
+            users |= records.user_ids()
+        return users
+
+    def denied(self, location: str) -> bool:
+        """:param location: an ``s3://`` URI; whether the service's role is denied access to it."""
+        return any(location.startswith(prefix) for prefix in self.denied_prefixes)
+
+    def _run_dataset_job(self, job: Resource) -> None:
+        """A dataset import or export job reached ACTIVE: it runs now, or ends CREATE FAILED."""
+        failure_reason = self._failures.pop(job.name or "", None)
+        if failure_reason is None:
+            failure_reason = dataset_jobs.RUNNERS[job.kind.name](self, job)
+        if failure_reason is not None:
+            job.status = CREATE_FAILED
+            job.attributes["failureReason"] = failure_reason
+            log.info("%s %s failed.", job.kind.operation, job.arn)
 
     def models(self, dataset_group_arn: str) -> list[Resource]:
         """:param dataset_group_arn: return this group's models (solution versions, recommenders)."""
@@ -334,8 +388,10 @@ class PersonalizeState:
             log.info("Data deletion job %s failed.", job.name)
             return
         group = self.dataset_groups[job.dataset_group_arn]
-        deleted = group.user_ids & listed
+        deleted = self.group_users(group.arn) & listed
         group.user_ids -= deleted
+        for records in self.group_records(group.arn):
+            records.remove_users(deleted)
         job.num_deleted = len(deleted)
         kept = 0
         for model in self.models(group.arn):

@@ -1,6 +1,6 @@
 """
-The emulated resources that use a dataset group's data: datasets and their import jobs, solutions and
-their versions, batch inference and batch segment jobs, recommenders.
+The emulated resources that use a dataset group's data: datasets and their import and export jobs,
+solutions and their versions, batch inference and batch segment jobs, recommenders.
 
 Each kind is described once, as data (:data:`KINDS`): the API names of its operations, the request
 member naming its parent, the lifecycle its status follows, whether it trains a model. Responses are
@@ -21,10 +21,10 @@ from typing import Any
 from airflow_provider_personalize_deletion.utils.service_model import operation_model
 
 ACTIVE = "ACTIVE"
-CREATE_PENDING, CREATE_IN_PROGRESS = "CREATE PENDING", "CREATE IN_PROGRESS"
+CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_FAILED = "CREATE PENDING", "CREATE IN_PROGRESS", "CREATE FAILED"
 BATCH_PENDING, BATCH_IN_PROGRESS = "PENDING", "IN PROGRESS"
 
-#: Import jobs, solution versions, recommenders: status -> (next status, JobTimings field).
+#: Import and export jobs, solution versions, recommenders: status -> (next status, JobTimings field).
 CREATE_LIFECYCLE: dict[str, tuple[str, str]] = {
     CREATE_PENDING: (CREATE_IN_PROGRESS, "pending_seconds"),
     CREATE_IN_PROGRESS: (ACTIVE, "in_progress_seconds"),
@@ -89,6 +89,10 @@ KINDS: dict[str, Kind] = {
         Kind("dataset", "Dataset", "Datasets", "datasetGroupArn", None, NO_LIFECYCLE),
         Kind(
             "dataset-import-job", "DatasetImportJob", "DatasetImportJobs", "datasetArn", "dataset",
+            CREATE_LIFECYCLE,
+        ),
+        Kind(
+            "dataset-export-job", "DatasetExportJob", "DatasetExportJobs", "datasetArn", "dataset",
             CREATE_LIFECYCLE,
         ),
         Kind("solution", "Solution", "Solutions", "datasetGroupArn", None, NO_LIFECYCLE),

@@ -2,10 +2,10 @@
 Request validation against botocore's service model for Amazon Personalize.
 
 botocore's own client-side validation checks required members, types and minimum lengths, but not
-maximum lengths, value ranges or the ``pattern`` of a string. The service does, and answers with an
-``InvalidInputException`` after a round trip. The rules here are read from the same service model
-(so they cannot drift from what the service enforces) and checked locally, before any call, with an
-error that names the field and the rule it broke. The module does not import Airflow: the local
+maximum lengths, value ranges, the allowed values (``enum``) or the ``pattern`` of a string. The service
+does, and answers with an ``InvalidInputException`` after a round trip. The rules here are read from the
+same service model (so they cannot drift from what the service enforces) and checked locally, before any
+call, with an error that names the field and the rule it broke. The module does not import Airflow: the local
 emulator validates requests with it too.
 
 The patterns in the model are Java regular expressions matched against the whole value
@@ -155,6 +155,9 @@ def _check_string(shape: Shape, value: Any, path: str, out: list[Violation]) -> 
         out.append(Violation(path, "must be a string"))
         return
     _check_bounds(shape, len(value), path, "characters", out)
+    allowed = shape.enum  # type: ignore[attr-defined]
+    if allowed and value not in allowed:
+        out.append(Violation(path, f"must be one of {', '.join(allowed)}"))
     pattern = shape.metadata.get("pattern")
     if pattern and not _compiled(pattern).fullmatch(value):
         out.append(Violation(path, f"must match the pattern {pattern}"))

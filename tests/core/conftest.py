@@ -14,6 +14,8 @@ from botocore.config import Config
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeDeletion"
 BUCKET = "erasure-requests"
+IMPORT_BUCKET = "data"
+IMPORT_CSV = b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1700000000\n"
 SCHEMA_ARN = "arn:aws:personalize:us-east-1:123456789012:schema/interactions"
 RECIPE_ARN = "arn:aws:personalize:::recipe/aws-user-personalization-v2"
 BATCH_IO = {
@@ -114,10 +116,20 @@ class Stage:
         )["datasetArn"]
 
     def import_job(self, dataset: str, name: str | None = None) -> str:
+        """Import a CSV of one interaction (import jobs read their input when they run)."""
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.personalize.meta.endpoint_url,
+            region_name=self.personalize.meta.region_name,
+        )
+        s3.create_bucket(Bucket=IMPORT_BUCKET)
+        s3.put_object(
+            Bucket=IMPORT_BUCKET, Key="x.csv", Body=b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1700000000\n"
+        )
         return self.personalize.create_dataset_import_job(
             jobName=name or self._name("import"),
             datasetArn=dataset,
-            dataSource={"dataLocation": "s3://data/x.csv"},
+            dataSource={"dataLocation": f"s3://{IMPORT_BUCKET}/x.csv"},
             roleArn=ROLE_ARN,
         )["datasetImportJobArn"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import boto3
 import pytest
 
 from airflow_provider_personalize_deletion.emulator import EmulatorControlError
@@ -32,6 +33,11 @@ def solution(personalize, group):
 
 
 def import_job(personalize, dataset: str, name: str) -> str:
+    """Import a CSV of one interaction (an import job reads its input when it runs)."""
+    meta = personalize.meta
+    s3 = boto3.client("s3", endpoint_url=meta.endpoint_url, region_name=meta.region_name)
+    s3.create_bucket(Bucket="data")
+    s3.put_object(Bucket="data", Key="x.csv", Body=b"USER_ID,ITEM_ID,TIMESTAMP\nalice,i1,1700000000\n")
     return personalize.create_dataset_import_job(
         jobName=name, datasetArn=dataset, dataSource={"dataLocation": "s3://data/x.csv"}, roleArn=ROLE_ARN
     )["datasetImportJobArn"]
