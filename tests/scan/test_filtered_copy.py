@@ -120,9 +120,9 @@ def test_a_bad_file_writes_nothing(s3_client: S3Client, bucket: str) -> None:
 
 
 def test_a_failure_mid_upload_leaves_no_object_and_no_open_upload(s3_client: S3Client, bucket: str) -> None:
-    lines = b"".join(b"user-%07d,%s\n" % (n, b"x" * 90) for n in range(120_000))  # about 12 MiB: 2 parts
-    put(s3_client, "in/a.csv", b"USER_ID,PAD\n" + lines)
-    put(s3_client, "in/b.csv", b"USER_ID\nu2\n")
+    lines = b"".join(b"user-%07d,%s\n" % (n, b"x" * 90) for n in range(200_000))  # about 20 MiB: 3 parts
+    put(s3_client, "in/a.csv", b"USER_ID\nu2\n")  # copied first, then deleted with the failed run
+    put(s3_client, "in/b.csv", b"USER_ID,PAD\n" + lines)
 
     def fail_second_part(params: dict, **_: object) -> None:
         if params.get("PartNumber") == 2:
