@@ -166,11 +166,12 @@ def worker(args: dict[str, Any]) -> None:
     if profiler:
         profiler.enable()
     report = scan_source(S3Source.import_source(client, f"s3://{BUCKET}/{args['key']}"), suppressed)
+    profile = ""
     if profiler:
         profiler.disable()
         stats = io.StringIO()
         pstats.Stats(profiler, stream=stats).sort_stats("tottime").print_stats(14)
-        print(stats.getvalue(), file=sys.stderr)
+        profile = stats.getvalue()
     emit_result(
         {
             "limit_s": limit,
@@ -184,6 +185,7 @@ def worker(args: dict[str, Any]) -> None:
             "matches": report.matches,
             "rss_imports": rss_imports,
             "rss_set": rss_set,
+            "profile": profile,
         }
     )
 
@@ -235,7 +237,7 @@ def main() -> None:
                         f"**{mib(result['peak_rss_bytes'])}**",
                     ]
                 )
-                print(rows[-1], flush=True)
+                print(rows[-1], result["profile"], sep="\n", flush=True)
     headers = [
         "file", "records", "object size", "limit s", "ours s", "fraction of limit, wall / CPU",
         "ours, CSV bytes/s",
