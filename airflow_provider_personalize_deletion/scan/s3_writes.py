@@ -1,0 +1,143 @@
+"""
+The two ways a filtered copy writes an object: a multipart upload that is whole or absent, and a
+server-side copy, never a rewrite, of an object that needs no change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+    from airflow_provider_personalize_deletion.scan.source import SourceObject
+
+SSE_ALGORITHM: Final[Literal["AES256"]] = "AES256"
+"""Personalize cannot read objects under a customer managed KMS key: every object written uses SSE-S3."""
+PART_BYTES: Final = 8 * 1024 * 1024
+MAX_COPY_OBJECT_BYTES: Final = 5 * 1024**3
+"""The largest object CopyObject takes; a larger one is copied with UploadPartCopy."""
+COPY_PART_BYTES: Final = 512 * 1024 * 1024
+
+
+class MultipartObject:
+    """
+    A new object written piece by piece as a multipart upload: completed when the ``with`` block ends
+    normally, aborted when it raises, so that no partial object is ever visible.
+
+    :param client: a boto3 S3 client.
+    :param bucket: the bucket.
+    :param key: the key.
+    :param part_bytes: size of the parts (at least 5 MiB, S3's least for all but the last).
+    """
+
+    def __init__(self, client: S3Client, bucket: str, key: str, part_bytes: int = PART_BYTES) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._part_bytes = part_bytes
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._parts: list[CompletedPartTypeDef] = []
+        self._upload_id = ""
+
+    def __enter__(self) -> MultipartObject:
+        self._upload_id = self._client.create_multipart_upload(
+            Bucket=self._bucket, Key=self._key, ServerSideEncryption=SSE_ALGORITHM
+        )["UploadId"]
+        return self
+
+    def write(self, piece: bytes) -> None:
+        """:param piece: the next bytes of the object."""
+        self._buffer.append(piece)
+        self._buffered += len(piece)
+        if self._buffered >= self._part_bytes:
+            self._upload_part()
+
+    def _upload_part(self) -> None:
+        number = len(self._parts) + 1
+        body = b"".join(self._buffer)
+        self._buffer, self._buffered = [], 0
+        response = self._client.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    def copy_part(self, item: SourceObject, first: int, last: int) -> None:
+        """
+        Add a part copied server-side from a byte range of another object (UploadPartCopy).
+
+        :param item: the object copied from; only the version listed (its ETag).
+        :param first: the range's first byte.
+        :param last: the range's last byte (included).
+        """
+        number = len(self._parts) + 1
+        response = self._client.upload_part_copy(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            CopySource={"Bucket": item.bucket, "Key": item.key},
+            CopySourceIfMatch=item.etag,
+            CopySourceRange=f"bytes={first}-{last}",
+        )
+        self._parts.append({"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]})
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if kind is None:
+            try:
+                if self._buffered or not self._parts:
+                    self._upload_part()
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+                return
+            except BaseException:
+                self._abort()
+                raise
+        self._abort()
+
+    def _abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+
+
+def copy_unchanged(
+    client: S3Client,
+    item: SourceObject,
+    bucket: str,
+    key: str,
+    max_copy_object_bytes: int = MAX_COPY_OBJECT_BYTES,
+    copy_part_bytes: int = COPY_PART_BYTES,
+) -> None:
+    """
+    Copy an object server-side, only the version listed (its ETag); S3 never sends its bytes here.
+
+    :param client: a boto3 S3 client.
+    :param item: the object to copy.
+    :param bucket: the copy's bucket.
+    :param key: the copy's key.
+    :param max_copy_object_bytes: above this size, copy by parts (UploadPartCopy).
+    :param copy_part_bytes: the size of those parts.
+    """
+    source = {"Bucket": item.bucket, "Key": item.key}
+    if item.size <= max_copy_object_bytes:
+        client.copy_object(
+            Bucket=bucket,
+            Key=key,
+            CopySource=source,  # type: ignore[arg-type]
+            CopySourceIfMatch=item.etag,
+            ServerSideEncryption=SSE_ALGORITHM,
+        )
+        return
+    with MultipartObject(client, bucket, key) as upload:
+        for first in range(0, item.size, copy_part_bytes):
+            upload.copy_part(item, first, min(first + copy_part_bytes, item.size) - 1)
