@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _PACKAGE = "airflow_provider_personalize_deletion"
 #: The provider's documentation (the ``Documentation`` URL of pyproject.toml; a placeholder repository).

@@ -122,7 +122,6 @@ def record_erasure(params=None, ti=None, run_id=None, dag_run=None) -> dict:
     from airflow.sdk import timezone
 
     from airflow_provider_personalize_deletion.erasure import runtime, steps
-    from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
 
     settings, groups_problem = runtime.group_settings(runtime.run_settings(params, dag_run.conf), ti)
     jobs = runtime.created_jobs(ti)
@@ -135,7 +134,7 @@ def record_erasure(params=None, ti=None, run_id=None, dag_run=None) -> dict:
         runtime.request_store(settings),
         run_id,
         timezone.utcnow(),
-        fingerprint_key=fingerprint_key,
+        fingerprint_key=runtime.fingerprint_key,
         activity=runtime.activity_lister(settings),
         superseded=jobs,
         rounds=runtime.job_rounds(ti),

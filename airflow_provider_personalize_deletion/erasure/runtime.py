@@ -214,6 +214,16 @@ def activity_lister(settings: ErasureSettings) -> ListActivity:
     return PersonalizeHook(aws_conn_id=settings.aws_conn_id).list_dataset_group_activity
 
 
+def fingerprint_key() -> bytes:
+    """
+    The fingerprint key, from ``[personalize_deletion] fingerprint_key``
+    (:func:`.utils.fingerprint_key.fingerprint_key`); a copy of the example DAG made by 0.2 calls it.
+    """
+    from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key as setting
+
+    return setting()
+
+
 def describer(settings: ErasureSettings) -> Describe:
     """
     Describe jobs with the run's AWS connection.

@@ -37,6 +37,7 @@ from airflow_provider_personalize_deletion.exceptions import PersonalizeValidati
 from airflow_provider_personalize_deletion.hooks.activity import Activity, overlapping
 from airflow_provider_personalize_deletion.hooks.personalize import INTERMEDIATE_STATES, SUCCESS_STATES
 from airflow_provider_personalize_deletion.transfers.s3_upload import abort_stale_multipart_uploads
+from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ def collect_erasure_requests(
     validated and before anything is written (a read, which a dry run makes too); the result names
     the selector and the groups, which every later task compares with its own resolution.
 
+    The fingerprint key is read first too: without it (:class:`.FingerprintKeyError`) the run, dry or
+    not, fails here, before it writes or claims anything.
+
     Each try claims under its own key, and so exports to its own S3 folder: a cleared run claims
     what is pending now, and its jobs (named after their input) are new ones. A dry run writes
     nothing: no table, no request, no rejection, no claim; it counts what a real run would do.
@@ -90,6 +94,7 @@ def collect_erasure_requests(
     """
     check_conf(conf)
     settings = resolve_settings(params, get_variable)
+    fingerprint_key()  # the export and record_erasure need it: a run without it claims nothing
     if settings.selector is not None:
         if list_groups is None:
             raise ValueError("a dataset group selector needs list_groups")

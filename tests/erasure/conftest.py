@@ -34,6 +34,13 @@ class ErasureWorld:
         rows = self.store.hook.get_records(f"SELECT user_id, status FROM {self.store.requests_table}")
         return dict(rows)
 
+    def claimed(self) -> int:
+        """How many requests carry a claim (``batch_key``)."""
+        ((count,),) = self.store.hook.get_records(
+            f"SELECT COUNT(*) FROM {self.store.requests_table} WHERE batch_key IS NOT NULL"
+        )
+        return count
+
     def audit(self) -> list[tuple[str, dict]]:
         rows = self.store.hook.get_records(
             f"SELECT outcome, record FROM {self.store.audit_table} ORDER BY recorded_at"

@@ -186,19 +186,22 @@ def test_the_fingerprint_is_keyed_with_the_setting_and_no_variable_is_made(run_d
     assert Variable.get(LEGACY_FINGERPRINT_KEY_VARIABLE, default_var=None) is None
 
 
-def test_a_missing_fingerprint_key_fails_the_export_naming_the_setting_before_any_aws_call(
-    run_dag, emulator, world, capsys, monkeypatch
+@pytest.mark.parametrize("dry_run", [False, True], ids=["real", "dry"])
+def test_a_missing_fingerprint_key_fails_the_collect_step_before_it_claims_or_calls_aws(
+    run_dag, emulator, world, capsys, monkeypatch, dry_run
 ):
     monkeypatch.delenv(FINGERPRINT_KEY_ENV)
     world.request("user-004")
-    dag_run = run_dag(DAG_ID)
+    dag_run = run_dag(DAG_ID, conf={"dry_run": dry_run})
     assert dag_run.state == "failed"
-    assert task_states(dag_run)["export_user_ids"] == {"failed"}
+    assert task_states(dag_run)["collect_erasure_requests"] == {"failed"}
     setting = "The fingerprint key is not set: set the Airflow setting [personalize_deletion] fingerprint_key"
     assert setting in capsys.readouterr().out
     assert emulator.calls() == 0
     assert world.objects() == []
     assert world.statuses() == {"user-004": "pending"}
+    assert world.claimed() == 0
+    assert world.audit() == []
 
 
 def test_ad_hoc_user_ids_from_the_trigger_form_are_erased(run_dag, emulator, world):
