@@ -54,6 +54,14 @@ _DASHBOARD_OPTIONS = {
         "example": "privacy.erasure_audit",
         "default": None,
     },
+    "dashboard_suppression_table": {
+        "description": "The suppression list's table the dashboard reads (name or schema.name). Unset: "
+        "erasure_suppression." + _DASHBOARD_WHY,
+        "version_added": "0.3.0",
+        "type": "string",
+        "example": "privacy.erasure_suppression",
+        "default": None,
+    },
     "dashboard_overdue_days": {
         "description": "Days after which the dashboard counts a pending request overdue (1 to 3650). "
         "Unset: 30." + _DASHBOARD_WHY,
