@@ -94,7 +94,7 @@ def test_a_reimported_erased_user_is_requested_again_and_the_next_erasure_delete
     found = run_dag(VERIFICATION)
 
     assert found.state == "success"
-    ((user, source, status, details),) = [row for row in requests(world) if row[2] == "pending"]
+    ((user, source, _status, details),) = [row for row in requests(world) if row[2] == "pending"]
     assert (user, source) == (ERASED, "reappeared")
     assert details["reappeared"]["dataset_arn"] == interactions
     assert details["reappeared"]["dataset_group_arn"] == world.groups["shop"]
