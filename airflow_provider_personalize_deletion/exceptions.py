@@ -168,3 +168,35 @@ class SuppressionKeyError(AirflowFailException):
                 "`personalize-deletion-suppression rekey` (README: Re-keying the suppression list)"
             )
         )
+
+
+class DatasetExportJobFailedError(AirflowFailException):
+    """
+    A dataset export job ended CREATE FAILED; retrying the task cannot change that.
+
+    The service's reason may quote a value of the data: it is kept redacted (``reason``, the message).
+
+    :param job_arn: the job's ARN.
+    :param reason: the service's ``failureReason``.
+    """
+
+    def __init__(self, job_arn: str, reason: str | None) -> None:
+        self.job_arn = job_arn
+        self.reason = _redacted(reason, "no failureReason given")
+        super().__init__(f"Personalize dataset export job {job_arn} FAILED: {self.reason}")
+
+
+class DatasetExportJobWaitError(AirflowException):
+    """
+    Waiting for a dataset export job ended without an outcome (an AWS error, or the attempts ran out).
+
+    :param job_arn: the job's ARN.
+    :param status: the job's last status.
+    :param message: what the wait met.
+    """
+
+    def __init__(self, job_arn: str, status: str, message: str | None) -> None:
+        self.job_arn = job_arn
+        super().__init__(
+            f"Personalize dataset export job {job_arn} is still {status}: {message or 'no detail'}"
+        )

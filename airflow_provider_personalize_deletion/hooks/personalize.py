@@ -311,6 +311,78 @@ class PersonalizeHook(AwsBaseHook):
                 "datasetGroupArn", "must name an existing dataset group in this account and region"
             ) from None
 
+    # Dataset export jobs and datasets (issue 19: proof by dataset export). Kept together here.
+
+    def create_dataset_export_job(
+        self,
+        job_name: str,
+        dataset_arn: str,
+        role_arn: str,
+        s3_path: str,
+        ingestion_mode: str = "ALL",
+        kms_key_arn: str | None = None,
+        tags: Mapping[str, str] | list[dict[str, str]] | None = None,
+    ) -> str:
+        """
+        Create a dataset export job; the request is validated locally first.
+
+        :param job_name: the job's name, unique in the account and region.
+        :param dataset_arn: the dataset to export (Interactions, Items or Users).
+        :param role_arn: IAM role that Personalize assumes to write ``s3_path``.
+        :param s3_path: ``s3://`` folder the CSV files go to.
+        :param ingestion_mode: ``BULK``, ``PUT`` or ``ALL``. (default: ``ALL``; the service's is PUT)
+        :param kms_key_arn: KMS key the files are encrypted with, if any.
+        :param tags: tags for the job, as for :meth:`create_data_deletion_job`.
+        :return: the job's ARN.
+        :raises PersonalizeValidationError: a parameter breaks a rule, before any call.
+        """
+        request = build_export_request(
+            job_name, dataset_arn, role_arn, s3_path, ingestion_mode, kms_key_arn, tags
+        )
+        return self.client.create_dataset_export_job(**request)["datasetExportJobArn"]
+
+    def describe_dataset_export_job(self, dataset_export_job_arn: str) -> dict[str, Any]:
+        """
+        Describe one dataset export job.
+
+        :param dataset_export_job_arn: the job's ARN.
+        :return: the ``datasetExportJob`` object of the response.
+        """
+        from airflow_provider_personalize_deletion.utils.service_model import validate_request
+
+        request = {"datasetExportJobArn": dataset_export_job_arn}
+        validate_request("DescribeDatasetExportJob", request)
+        return dict(self.client.describe_dataset_export_job(**request)["datasetExportJob"])
+
+    def list_dataset_export_jobs(self, dataset_arn: str) -> list[dict[str, Any]]:
+        """
+        Return a dataset's export job summaries (botocore's paginator, 100 a page).
+
+        :param dataset_arn: the dataset whose export jobs are listed.
+        """
+        from airflow_provider_personalize_deletion.utils.service_model import validate_member
+
+        validate_member("ListDatasetExportJobs", "datasetArn", dataset_arn, field="datasetArn")
+        pages = self.client.get_paginator("list_dataset_export_jobs").paginate(
+            datasetArn=dataset_arn, PaginationConfig={"PageSize": LIST_PAGE_SIZE}
+        )
+        return [dict(job) for page in pages for job in page.get("datasetExportJobs", [])]
+
+    def list_datasets(self, dataset_group_arn: str) -> list[dict[str, Any]]:
+        """
+        Return a dataset group's dataset summaries (botocore's paginator, 100 a page).
+
+        :param dataset_group_arn: the dataset group.
+        :return: summaries with ``datasetArn``, ``datasetType``, ``status`` and more.
+        """
+        from airflow_provider_personalize_deletion.utils.service_model import validate_member
+
+        validate_member("ListDatasets", "datasetGroupArn", dataset_group_arn, field="datasetGroupArn")
+        pages = self.client.get_paginator("list_datasets").paginate(
+            datasetGroupArn=dataset_group_arn, PaginationConfig={"PageSize": LIST_PAGE_SIZE}
+        )
+        return [dict(dataset) for page in pages for dataset in page.get("datasets", [])]
+
 
 def build_create_request(
     job_name: str,
@@ -451,3 +523,78 @@ def check_job_outcome(job: dict[str, Any]) -> bool:
     if status in FAILURE_STATES:
         raise DataDeletionJobFailedError(job["dataDeletionJobArn"], job.get("failureReason"))
     raise ValueError(f"Data deletion job {job['dataDeletionJobArn']} has an unknown status {status!r}")
+
+
+#: A dataset export job goes CREATE PENDING > CREATE IN_PROGRESS > ACTIVE | CREATE FAILED.
+EXPORT_INTERMEDIATE_STATES: tuple[str, ...] = ("CREATE PENDING", "CREATE IN_PROGRESS")
+EXPORT_FAILURE_STATES: tuple[str, ...] = ("CREATE FAILED",)
+EXPORT_SUCCESS_STATES: tuple[str, ...] = ("ACTIVE",)
+#: The ingestion modes of CreateDatasetExportJob: bulk imports, individual puts, or both.
+INGESTION_MODES: tuple[str, ...] = ("BULK", "PUT", "ALL")
+
+
+def build_export_request(
+    job_name: str,
+    dataset_arn: str,
+    role_arn: str,
+    s3_path: str,
+    ingestion_mode: str = "ALL",
+    kms_key_arn: str | None = None,
+    tags: Mapping[str, str] | list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """
+    Build and validate a CreateDatasetExportJob request.
+
+    Besides the service model's rules, the path must be an ``s3://`` folder (ending with ``/``).
+
+    :param job_name: the job's name.
+    :param dataset_arn: the dataset to export.
+    :param role_arn: IAM role Personalize assumes to write the files.
+    :param s3_path: ``s3://`` folder of the output.
+    :param ingestion_mode: ``BULK``, ``PUT`` or ``ALL``.
+    :param kms_key_arn: KMS key of the output, if any.
+    :param tags: tags for the job.
+    :raises PersonalizeValidationError: naming the first parameter that breaks a rule.
+    """
+    if ingestion_mode not in INGESTION_MODES:
+        raise PersonalizeValidationError("ingestionMode", f"must be one of {', '.join(INGESTION_MODES)}")
+    destination: dict[str, Any] = {"path": s3_path}
+    if kms_key_arn:
+        destination["kmsKeyArn"] = kms_key_arn
+    request: dict[str, Any] = {
+        "jobName": job_name,
+        "datasetArn": dataset_arn,
+        "ingestionMode": ingestion_mode,
+        "roleArn": role_arn,
+        "jobOutput": {"s3DataDestination": destination},
+    }
+    if tags:
+        request["tags"] = _tag_list(tags)
+    from airflow_provider_personalize_deletion.utils.service_model import validate_request
+
+    validate_request("CreateDatasetExportJob", request)
+    if not s3_path.startswith("s3://") or not s3_path.endswith("/"):
+        raise PersonalizeValidationError(
+            "jobOutput.s3DataDestination.path", "must be an s3:// folder ending in /"
+        )
+    return request
+
+
+def check_export_outcome(job: dict[str, Any]) -> bool:
+    """
+    Check an export job's status: True when ACTIVE, False while it runs; a failed or unknown one raises.
+
+    :param job: a ``datasetExportJob`` description or summary.
+    :raises DatasetExportJobFailedError: the job ended CREATE FAILED (with the service's reason, redacted).
+    :raises ValueError: the status is none the service documents.
+    """
+    from airflow_provider_personalize_deletion.exceptions import DatasetExportJobFailedError
+
+    status = job["status"]
+    if status in EXPORT_SUCCESS_STATES:
+        return True
+    if status in EXPORT_INTERMEDIATE_STATES:
+        return False
+    if status in EXPORT_FAILURE_STATES:
+        raise DatasetExportJobFailedError(job["datasetExportJobArn"], job.get("failureReason"))
+    raise ValueError(f"Dataset export job {job['datasetExportJobArn']} has an unknown status {status!r}")

@@ -146,3 +146,48 @@ class SharedClientTrigger(BaseTrigger):
         if message is not None:
             payload["message"] = message
         return TriggerEvent(payload)
+
+
+class SharedClientWaiterTrigger(SharedClientTrigger):
+    """
+    A :class:`SharedClientTrigger` that waits with one of this package's waiters until it succeeds, fails
+    or runs out of attempts; the event's status is ``success``, ``error`` or ``timeout``.
+
+    The subclass sets the waiter attributes of the Amazon provider's ``AwsBaseWaiterTrigger``
+    (``waiter_name``, ``waiter_args``, ``failure_message``, ``status_message``, ``status_queries``,
+    ``waiter_config_overrides``), so that its ``run`` works on it too.
+    """
+
+    waiter_name: str
+    waiter_args: dict[str, Any]
+    failure_message: str
+    status_message: str
+    status_queries: list[str]
+    waiter_config_overrides: dict[str, Any] | None = None
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield await self._wait_for_job()
+
+    async def _wait_for_job(self) -> TriggerEvent:
+        """Poll on the shared client; the client is released before the event is handed over."""
+        async with self.shared_client() as opened:
+            from airflow.exceptions import AirflowException
+            from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
+            from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
+
+            waiter = opened.waiter(self.waiter_name, self.waiter_config_overrides)
+            try:
+                await async_wait(
+                    waiter,
+                    self.waiter_delay,
+                    self.attempts,
+                    self.waiter_args,
+                    self.failure_message,
+                    self.status_message,
+                    self.status_queries,
+                )
+            except WaiterMaxAttemptsError as error:
+                return self.event("timeout", str(error))
+            except AirflowException as error:
+                return self.event("error", str(error))
+        return self.event("success")

@@ -11,10 +11,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow.exceptions import AirflowException
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_personalize_deletion.triggers.base import SharedClientTrigger
+from airflow_provider_personalize_deletion.triggers.base import SharedClientTrigger, SharedClientWaiterTrigger
 
 if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
@@ -29,7 +28,7 @@ DEFAULT_QUIET_POLL_INTERVAL = 300
 DEFAULT_QUIET_TIMEOUT = 24 * 3600
 
 
-class PersonalizeDataDeletionJobCompletedTrigger(SharedClientTrigger):
+class PersonalizeDataDeletionJobCompletedTrigger(SharedClientWaiterTrigger):
     """
     Fire when a data deletion job is COMPLETED or FAILED, or when the attempts run out.
 
@@ -79,36 +78,9 @@ class PersonalizeDataDeletionJobCompletedTrigger(SharedClientTrigger):
         )
         self.waiter_name = "data_deletion_job_complete"
         self.waiter_args = {"dataDeletionJobArn": data_deletion_job_arn}
-        self.waiter_config_overrides: dict[str, Any] | None = None
         self.failure_message = "Personalize data deletion job failed."
         self.status_message = "Status of Personalize data deletion job is"
         self.status_queries = ["dataDeletionJob.status"]
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        yield await self._wait_for_job()
-
-    async def _wait_for_job(self) -> TriggerEvent:
-        """Poll the job on the shared client; the client is released before the event is handed over."""
-        async with self.shared_client() as opened:
-            from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
-            from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
-
-            waiter = opened.waiter(self.waiter_name, self.waiter_config_overrides)
-            try:
-                await async_wait(
-                    waiter,
-                    self.waiter_delay,
-                    self.attempts,
-                    self.waiter_args,
-                    self.failure_message,
-                    self.status_message,
-                    self.status_queries,
-                )
-            except WaiterMaxAttemptsError as error:
-                return self.event("timeout", str(error))
-            except AirflowException as error:
-                return self.event("error", str(error))
-        return self.event("success")
 
 
 class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):

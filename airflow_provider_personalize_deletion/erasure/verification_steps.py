@@ -1,0 +1,242 @@
+"""
+The verification DAG's steps: the Airflow side of :mod:`.verification` (settings, hooks, XComs).
+
+Imported at run time only. Every step resolves the settings and the dataset groups itself (trigger
+form, then the erasure pipeline's Variables, then defaults); the run's folder is computed from the run
+id, never read from an XCom, and no step reads or deletes outside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_personalize_deletion.erasure import runtime
+from airflow_provider_personalize_deletion.erasure.settings import (
+    ErasureSettings,
+    resolve_settings,
+    select_dataset_groups,
+)
+from airflow_provider_personalize_deletion.erasure.suppression import SuppressionList
+from airflow_provider_personalize_deletion.erasure.verification import (
+    DELETION_DURING_EXPORT,
+    EXPORT_NOT_CREATED,
+    NOT_VERIFIED,
+    DatasetVerification,
+    delete_export_files,
+    deletion_overlaps,
+    plan_exports,
+    record_verification,
+    run_folder,
+    scan_dataset,
+)
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+
+#: The trigger form's only field: the same dataset group selector as the erasure DAG's.
+FORM_FIELDS = ("dataset_group_arns",)
+PLAN_TASK = "plan_dataset_exports"
+EXPORT_TASK = "export_dataset"
+FIND_TASK = "find_erased_users_in_exports"
+#: XCom key of the groups the plan skipped (ARNs and reasons only).
+SKIPPED_XCOM_KEY = "not_verified"
+
+
+def verification_settings(params: Mapping[str, Any], conf: Mapping[str, Any] | None) -> ErasureSettings:
+    """
+    The run's settings with its dataset groups resolved now (a selector is listed again).
+
+    :param params: the DAG run's params.
+    :param conf: the DAG run's conf: only :data:`FORM_FIELDS` may be set.
+    :raises PersonalizeValidationError: naming the field and the rule.
+    """
+    unknown = sorted(str(key) for key in (conf or {}) if key not in FORM_FIELDS)
+    if unknown:
+        raise PersonalizeValidationError(
+            "conf", f"the run's conf may only hold dataset_group_arns; refused key(s): {', '.join(unknown)}"
+        )
+    settings = resolve_settings({name: params.get(name) for name in FORM_FIELDS}, runtime.get_variable)
+    return select_dataset_groups(settings, runtime.groups_lister(settings))
+
+
+def check_suppression_list(settings: ErasureSettings) -> dict[str, int]:
+    """
+    Fail loudly, before any export, unless every entry of the suppression list was made with the key.
+
+    :param settings: the run's settings.
+    :return: ``dataset_groups`` and ``suppressed_users``, counts.
+    :raises SuppressionKeyError: entries of another key (a rotated or lost key): nothing is exported.
+    """
+    from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
+
+    suppression = _suppression_list(settings)
+    suppression.check_key(fingerprint_key())
+    entries = sum(suppression.key_counts().values())
+    return {"dataset_groups": len(settings.dataset_group_arns), "suppressed_users": entries}
+
+
+def plan_dataset_exports(settings: ErasureSettings, run_id: str, ti: Any) -> list[dict[str, Any]]:
+    """
+    The export operator's arguments per dataset holding USER_ID; groups with a deletion job running are
+    skipped (pushed as XCom ``not_verified``).
+
+    :param settings: the run's settings.
+    :param run_id: the DAG run's id.
+    :param ti: the running task instance.
+    """
+    hook = _hook(settings)
+    exports, skipped = plan_exports(
+        settings.dataset_group_arns,
+        hook.list_datasets,
+        hook.list_data_deletion_jobs,
+        settings.bucket,
+        run_folder(settings.key_prefix, run_id),
+    )
+    ti.xcom_push(key=SKIPPED_XCOM_KEY, value=[asdict(item) for item in skipped])
+    return [{**item, "role_arn": settings.role_arn, "aws_conn_id": settings.aws_conn_id} for item in exports]
+
+
+def find_erased_users_in_exports(
+    settings: ErasureSettings, run_id: str, ti: Any, now: datetime
+) -> list[dict[str, Any]]:
+    """
+    Check each export against the suppression list (its key checked first) and hand the users found to
+    the reappearance intake.
+
+    :param settings: the run's settings.
+    :param run_id: the DAG run's id.
+    :param ti: the running task instance.
+    :param now: the current time (aware).
+    :return: one :class:`.DatasetVerification` (a dict: counts and ARNs) per dataset and skipped group.
+    :raises SuppressionKeyError: the list holds entries of another key: no request is made.
+    """
+    from airflow_provider_personalize_deletion.operators.dataset_export import EXPORT_JOB_XCOM_KEY
+    from airflow_provider_personalize_deletion.scan.scan import scan_source
+    from airflow_provider_personalize_deletion.scan.source import S3Source
+    from airflow_provider_personalize_deletion.scan.suppressed import SuppressedUsers
+    from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
+
+    key = fingerprint_key()
+    suppressed = SuppressedUsers(key, _suppression_list(settings).digests(key))
+    planned = ti.xcom_pull(task_ids=PLAN_TASK) or []
+    arns = ti.xcom_pull(task_ids=EXPORT_TASK, key=EXPORT_JOB_XCOM_KEY, map_indexes=list(range(len(planned))))
+    if len(planned) == 1 and not isinstance(arns, list):
+        arns = [arns]
+    hook, s3, store = _hook(settings), runtime.s3_client(settings), runtime.request_store(settings)
+    own = f"s3://{settings.bucket}/{run_folder(settings.key_prefix, run_id)}"
+
+    def scan(path: str, on_match: Any) -> Any:
+        return scan_source(S3Source.prefix(s3, path), suppressed, on_match)
+
+    results = [
+        DatasetVerification(**item) for item in ti.xcom_pull(task_ids=PLAN_TASK, key=SKIPPED_XCOM_KEY) or []
+    ]
+    for item, arn in zip(planned, arns or [None] * len(planned), strict=True):
+        group = hook.client.describe_dataset(datasetArn=item["dataset_arn"])["dataset"]["datasetGroupArn"]
+        results.append(_verify_dataset(hook, scan, store, group, item, arn, own, now))
+    return [asdict(result) for result in results]
+
+
+def _verify_dataset(
+    hook: Any,
+    scan: Any,
+    store: Any,
+    group: str,
+    item: Mapping[str, str],
+    arn: str | None,
+    own: str,
+    now: datetime,
+) -> DatasetVerification:
+    """One dataset's outcome; every way it cannot be checked is ``not_verified`` with the reason."""
+    from botocore.exceptions import ClientError
+
+    from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
+
+    dataset = item["dataset_arn"]
+    if not item["s3_path"].startswith(own):
+        return DatasetVerification(
+            group, dataset, NOT_VERIFIED, reason="export path outside the run's folder"
+        )
+    if not arn:
+        return DatasetVerification(group, dataset, NOT_VERIFIED, reason=EXPORT_NOT_CREATED)
+    job = hook.describe_dataset_export_job(arn)
+    if job["status"] != "ACTIVE":
+        reason = redact_failure_reason(job.get("failureReason")) or "no failureReason given"
+        why = f"export {job['status']}: {reason}" if "FAILED" in job["status"] else f"export {job['status']}"
+        return DatasetVerification(group, dataset, NOT_VERIFIED, export_job_arn=arn, reason=why)
+    if deletion_overlaps(job, hook.list_data_deletion_jobs(group)):
+        return DatasetVerification(
+            group, dataset, NOT_VERIFIED, export_job_arn=arn, reason=DELETION_DURING_EXPORT
+        )
+    try:
+        return scan_dataset(job, group, item["s3_path"], scan, store, now)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code not in ("AccessDenied", "403"):
+            raise
+        reason = "access denied reading the export files"
+        return DatasetVerification(group, dataset, NOT_VERIFIED, export_job_arn=arn, reason=reason)
+
+
+def record_the_verification(settings: ErasureSettings, run_id: str, ti: Any, now: datetime) -> dict[str, int]:
+    """
+    Write the run's outcome per dataset group and dataset; fail the run when any could not be verified.
+
+    :param settings: the run's settings.
+    :param run_id: the DAG run's id.
+    :param ti: the running task instance.
+    :param now: the verification's time.
+    :return: counts per outcome, and ``users_found``.
+    :raises AirflowFailException: a dataset or group was not verified (its reason is on record).
+    """
+    found = ti.xcom_pull(task_ids=FIND_TASK)
+    if isinstance(found, list):
+        results = [DatasetVerification(**item) for item in found]
+    else:  # the scan did not finish: nothing it planned is verified
+        skipped = ti.xcom_pull(task_ids=PLAN_TASK, key=SKIPPED_XCOM_KEY) or []
+        results = [DatasetVerification(**item) for item in skipped] + [
+            DatasetVerification("", item["dataset_arn"], NOT_VERIFIED, reason=f"{FIND_TASK} did not finish")
+            for item in ti.xcom_pull(task_ids=PLAN_TASK) or []
+        ]
+    record_verification(runtime.request_store(settings), run_id, now, results)
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    counts["users_found"] = sum(result.users_found for result in results)
+    if counts.get(NOT_VERIFIED) or not results:
+        raise AirflowFailException(
+            f"{counts.get(NOT_VERIFIED, 0)} dataset(s) or group(s) could not be verified (reasons in the "
+            f"verification table); {counts['users_found']} suppressed user(s) found in the others"
+        )
+    return counts
+
+
+def delete_verification_files(settings: ErasureSettings, run_id: str, now: datetime) -> dict[str, int]:
+    """
+    Delete the run's export files, and those earlier runs left (older than ``stale_file_hours``).
+
+    :param settings: the run's settings.
+    :param run_id: the DAG run's id.
+    :param now: the current time (aware).
+    """
+    return delete_export_files(
+        runtime.s3_client(settings),
+        settings.bucket,
+        settings.key_prefix,
+        run_id,
+        now,
+        settings.stale_file_hours,
+    )
+
+
+def _hook(settings: ErasureSettings) -> Any:
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+
+    return PersonalizeHook(aws_conn_id=settings.aws_conn_id)
+
+
+def _suppression_list(settings: ErasureSettings) -> SuppressionList:
+    return SuppressionList(runtime.request_store(settings).hook, settings.suppression_table)

@@ -1,0 +1,196 @@
+"""Dataset export jobs: the hook's calls, the waiter, the trigger and the exactly-once create operator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from airflow.models.trigger import Trigger
+from airflow.sdk._shared.module_loading import import_string
+
+from airflow_provider_personalize_deletion.exceptions import (
+    DatasetExportJobFailedError,
+    PersonalizeValidationError,
+)
+from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+from airflow_provider_personalize_deletion.operators.dataset_export import (
+    EXPORT_JOB_XCOM_KEY,
+    PersonalizeCreateDatasetExportJobOperator,
+)
+from airflow_provider_personalize_deletion.triggers.dataset_export import (
+    PersonalizeDatasetExportJobActiveTrigger,
+)
+from airflow_provider_personalize_deletion.utils.job_names import deterministic_job_name
+from tests.core.conftest import ROLE_ARN, Stage, task_context
+
+OUT = "exports"
+PATH = f"s3://{OUT}/verification/"
+
+
+@pytest.fixture
+def stage(personalize, dataset_group, s3_client) -> Stage:
+    s3_client.create_bucket(Bucket=OUT)
+    return Stage(personalize, dataset_group)
+
+
+def operator(dataset: str, **kwargs) -> PersonalizeCreateDatasetExportJobOperator:
+    return PersonalizeCreateDatasetExportJobOperator(
+        task_id="export_dataset",
+        dataset_arn=dataset,
+        s3_path=PATH,
+        role_arn=ROLE_ARN,
+        waiter_delay=1,
+        **kwargs,
+    )
+
+
+# Hook
+
+
+def test_list_datasets_follows_every_page(emulator, stage, dataset_group):
+    made = {stage.dataset("Interactions"), stage.dataset("Users"), stage.dataset("Items")}
+    emulator.set_max_page_size(1)
+    listed = PersonalizeHook().list_datasets(dataset_group)
+    assert {item["datasetArn"] for item in listed} == made
+    assert emulator.calls("ListDatasets") == 3
+
+
+def test_an_export_job_is_created_with_ingestion_mode_all_and_described(emulator, stage):
+    dataset = stage.dataset()
+    hook = PersonalizeHook()
+    arn = hook.create_dataset_export_job("export-1", dataset, ROLE_ARN, PATH)
+    job = hook.describe_dataset_export_job(arn)
+    assert (job["ingestionMode"], job["status"]) == ("ALL", "ACTIVE")
+    assert [item["datasetExportJobArn"] for item in hook.list_dataset_export_jobs(dataset)] == [arn]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"s3_path": "s3://exports/no-slash"}, "jobOutput.s3DataDestination.path"),
+        ({"ingestion_mode": "EVERYTHING"}, "ingestionMode"),
+        ({"job_name": "-bad name"}, "jobName"),
+    ],
+)
+def test_bad_export_input_is_refused_before_any_call(emulator, stage, change, field):
+    arguments = {
+        "job_name": "export-1",
+        "dataset_arn": stage.dataset(),
+        "role_arn": ROLE_ARN,
+        "s3_path": PATH,
+    }
+    calls = emulator.calls()
+    with pytest.raises(PersonalizeValidationError, match=field.replace(".", r"\.")):
+        PersonalizeHook().create_dataset_export_job(**{**arguments, **change})
+    assert emulator.calls() == calls
+
+
+# Trigger
+
+
+def test_trigger_serialization_round_trip_keeps_every_argument():
+    trigger = PersonalizeDatasetExportJobActiveTrigger(
+        dataset_export_job_arn="arn:aws:personalize:us-east-1:123456789012:dataset-export-job/x",
+        waiter_delay=5,
+        waiter_max_attempts=9,
+        aws_conn_id="personalize_prod",
+        region_name="eu-west-1",
+        botocore_config={"retries": {"mode": "standard"}},
+    )
+    row = Trigger.from_object(trigger)
+    assert import_string(row.classpath)(**row.kwargs).serialize() == trigger.serialize()
+
+
+async def run_to_event(trigger):
+    async for event in trigger.run():
+        return event.payload
+
+
+async def test_trigger_fires_success_once_the_export_is_active(emulator, stage):
+    emulator.hold("export-1", "CREATE IN_PROGRESS")
+    arn = PersonalizeHook().create_dataset_export_job("export-1", stage.dataset(), ROLE_ARN, PATH)
+    threading.Timer(1.5, emulator.release, ("export-1",)).start()
+    trigger = PersonalizeDatasetExportJobActiveTrigger(dataset_export_job_arn=arn, waiter_delay=1)
+    assert await run_to_event(trigger) == {"status": "success", "dataset_export_job_arn": arn}
+    assert emulator.calls("DescribeDatasetExportJob") >= 2
+
+
+async def test_trigger_fires_an_error_when_the_export_fails(emulator, stage):
+    emulator.fail_job("export-1", "Access denied")
+    arn = PersonalizeHook().create_dataset_export_job("export-1", stage.dataset(), ROLE_ARN, PATH)
+    trigger = PersonalizeDatasetExportJobActiveTrigger(dataset_export_job_arn=arn, waiter_delay=1)
+    assert (await run_to_event(trigger))["status"] == "error"
+
+
+def test_the_trigger_module_imports_no_aws_library():
+    script = (
+        "import sys, json; import airflow.jobs.triggerer_job_runner\n"
+        "before = {m for m in ('boto3', 'botocore.session') if m in sys.modules}\n"
+        "import airflow_provider_personalize_deletion.triggers.dataset_export\n"
+        "print(json.dumps(sorted({'boto3', 'botocore.session'} & set(sys.modules) - before)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+# Operator
+
+
+def test_the_operator_creates_one_job_across_retries_and_waits_for_it(emulator, stage):
+    dataset = stage.dataset()
+    pushed: dict = {}
+    first = operator(dataset).execute(task_context(xcom=pushed))
+    again = operator(dataset).execute(task_context())
+    assert first == again == pushed[EXPORT_JOB_XCOM_KEY]
+    assert emulator.calls("CreateDatasetExportJob") == 1
+    assert PersonalizeHook().describe_dataset_export_job(first)["ingestionMode"] == "ALL"
+
+
+def test_another_run_creates_its_own_job(emulator, stage):
+    dataset = stage.dataset()
+    assert operator(dataset).execute(task_context("run-1")) != operator(dataset).execute(
+        task_context("run-2")
+    )
+
+
+def test_a_failed_export_fails_the_task_redacted_and_a_retry_creates_the_next_generation(emulator, stage):
+    dataset = stage.dataset()
+    name = deterministic_job_name(
+        "gdpr_erasure", "create_deletion_job", "manual__1", -1, dataset, PATH, prefix="export"
+    )
+    emulator.fail_job(name, "Cannot write s3://exports/verification/ for user alice-1234")
+    pushed: dict = {}
+    with pytest.raises(DatasetExportJobFailedError) as failed:
+        operator(dataset).execute(task_context(xcom=pushed))
+    assert "alice-1234" not in str(failed.value)
+    assert pushed[EXPORT_JOB_XCOM_KEY] == failed.value.job_arn  # pushed before waiting
+    retried = operator(dataset).execute(task_context())
+    assert retried.endswith("-g1")
+    assert PersonalizeHook().describe_dataset_export_job(retried)["status"] == "ACTIVE"
+
+
+def test_at_the_service_limit_the_operator_queues_and_never_exceeds_it(emulator, stage, personalize):
+    dataset = stage.dataset()
+    for number in range(5):
+        emulator.hold(f"busy-{number}", "CREATE PENDING")
+        personalize.create_dataset_export_job(
+            jobName=f"busy-{number}", datasetArn=dataset, roleArn=ROLE_ARN,
+            jobOutput={"s3DataDestination": {"path": f"s3://{OUT}/other/"}},
+        )  # fmt: skip
+
+    def free_one_slot() -> None:
+        time.sleep(1.5)
+        emulator.release("busy-0")
+
+    threading.Thread(target=free_one_slot, daemon=True).start()
+    arn = operator(
+        dataset, slot_wait_delay=0.5, botocore_config={"retries": {"total_max_attempts": 1}}
+    ).execute(task_context())
+    assert PersonalizeHook().describe_dataset_export_job(arn)["status"] == "ACTIVE"
+    assert emulator.calls("CreateDatasetExportJob") > 6  # refused at least once, then created

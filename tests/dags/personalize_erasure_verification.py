@@ -1,0 +1,1 @@
+../../dags/personalize_erasure_verification.py
