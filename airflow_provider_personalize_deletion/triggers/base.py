@@ -18,6 +18,7 @@ import importlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from airflow.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow.utils.helpers import prune_dict
 
@@ -146,3 +147,48 @@ class SharedClientTrigger(BaseTrigger):
         if message is not None:
             payload["message"] = message
         return TriggerEvent(payload)
+
+
+class SharedClientWaiterTrigger(SharedClientTrigger):
+    """
+    A :class:`SharedClientTrigger` that waits on one of this package's botocore waiters, and fires
+    ``success``, ``timeout`` (the attempts ran out) or ``error`` (the waiter's failure state, or an AWS
+    error while polling).
+
+    A subclass sets the waiter attributes of the Amazon provider's ``AwsBaseWaiterTrigger``
+    (``waiter_name``, ``waiter_args``, ``waiter_config_overrides``, ``failure_message``, ``status_message``,
+    ``status_queries``), so that its ``run`` works on it too.
+    """
+
+    waiter_name: str
+    waiter_args: dict[str, Any]
+    waiter_config_overrides: dict[str, Any] | None = None
+    failure_message: str
+    status_message: str
+    status_queries: list[str]
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield await self._wait_for_job()
+
+    async def _wait_for_job(self) -> TriggerEvent:
+        """Poll on the shared client; the client is released before the event is handed over."""
+        async with self.shared_client() as opened:
+            from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
+            from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
+
+            waiter = opened.waiter(self.waiter_name, self.waiter_config_overrides)
+            try:
+                await async_wait(
+                    waiter,
+                    self.waiter_delay,
+                    self.attempts,
+                    self.waiter_args,
+                    self.failure_message,
+                    self.status_message,
+                    self.status_queries,
+                )
+            except WaiterMaxAttemptsError as error:
+                return self.event("timeout", str(error))
+            except AirflowException as error:
+                return self.event("error", str(error))
+        return self.event("success")

@@ -18,7 +18,13 @@ _GENERATION = re.compile(r".*-g([1-9][0-9]*)")
 
 
 def deterministic_job_name(
-    dag_id: str, task_id: str, run_id: str, map_index: int, dataset_group_arn: str, data_location: str
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    map_index: int,
+    dataset_group_arn: str,
+    data_location: str,
+    prefix: str = _PREFIX,
 ) -> str:
     """
     Name a data deletion job after the task instance that creates it and the input it reads.
@@ -35,14 +41,15 @@ def deterministic_job_name(
     :param task_id: the task's id.
     :param run_id: the DAG run's id.
     :param map_index: the mapped task's index (-1 when not mapped).
-    :param dataset_group_arn: the dataset group the job deletes from.
+    :param dataset_group_arn: the dataset group the job deletes from (or the dataset it imports into).
     :param data_location: the S3 URI the job reads.
+    :param prefix: the name's first word, by kind of job (``erase``, ``import``).
     """
     key = "\x1f".join((dag_id, task_id, run_id, str(map_index), dataset_group_arn, data_location))
     digest = hashlib.sha256(key.encode()).hexdigest()[:_DIGEST_LENGTH]
-    room = MAX_JOB_NAME_LENGTH - _GENERATION_ROOM - len(_PREFIX) - len(digest) - 2
+    room = MAX_JOB_NAME_LENGTH - _GENERATION_ROOM - len(prefix) - len(digest) - 2
     slug = _UNSAFE.sub("-", dag_id).strip("-")[:room].strip("-")
-    return "-".join(part for part in (_PREFIX, slug, digest) if part)
+    return "-".join(part for part in (prefix, slug, digest) if part)
 
 
 def generation_name(series: str, generation: int) -> str:
