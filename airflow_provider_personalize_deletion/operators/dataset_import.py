@@ -64,8 +64,8 @@ DATASET_IMPORT_JOB = JobKind(
     arn_state_key=IMPORT_JOB_STATE_KEY,
     superseded_state_key=IMPORT_SUPERSEDED_STATE_KEY,
     series_state_key=IMPORT_SERIES_STATE_KEY,
-    list_jobs=PersonalizeHook.list_dataset_import_jobs,
-    describe=PersonalizeHook.describe_dataset_import_job,
+    list_jobs=lambda hook, parent: hook.list_dataset_import_jobs(parent),
+    describe=lambda hook, arn: hook.describe_dataset_import_job(arn),
     create=lambda hook, name, inputs: hook.create_dataset_import_job(job_name=name, **inputs),
     same_input=_same_import,
 )

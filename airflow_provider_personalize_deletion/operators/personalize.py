@@ -93,8 +93,8 @@ DATA_DELETION_JOB = JobKind(
     arn_state_key=TASK_STATE_KEY,
     superseded_state_key=SUPERSEDED_STATE_KEY,
     series_state_key=SERIES_STATE_KEY,
-    list_jobs=PersonalizeHook.list_data_deletion_jobs,
-    describe=PersonalizeHook.describe_data_deletion_job,
+    list_jobs=lambda hook, parent: hook.list_data_deletion_jobs(parent),
+    describe=lambda hook, arn: hook.describe_data_deletion_job(arn),
     create=lambda hook, name, inputs: hook.create_data_deletion_job(job_name=name, **inputs),
     same_input=_same_input,
 )
