@@ -36,6 +36,22 @@ class DataDeletionJobFailedError(AirflowFailException):
         super().__init__(f"Personalize data deletion job {job_arn} FAILED: {self.reason}")
 
 
+class DatasetImportJobFailedError(AirflowFailException):
+    """
+    A dataset import job ended CREATE FAILED; retrying the task cannot change that, so it is not retried.
+
+    The service's reason may quote a value of the file: it is kept redacted (``reason``, the message).
+
+    :param job_arn: the job's ARN.
+    :param reason: the service's ``failureReason``.
+    """
+
+    def __init__(self, job_arn: str, reason: str | None) -> None:
+        self.job_arn = job_arn
+        self.reason = _redacted(reason, "no failureReason given")
+        super().__init__(f"Personalize dataset import job {job_arn} FAILED: {self.reason}")
+
+
 class DataDeletionJobTimeoutError(AirflowFailException):
     """
     A data deletion job was still running when the wait ran out.
@@ -90,9 +106,30 @@ class DataDeletionJobWaitError(AirflowException):
         super().__init__(f"Waiting for Personalize data deletion job {job_arn} failed: {self.message}")
 
 
+class DatasetImportJobWaitError(AirflowException):
+    """
+    Waiting for a dataset import job ended (an AWS error while polling, or the attempts ran out) while
+    the job had not ended. The task is retried like on any other error; its retry carries on with the
+    same job.
+
+    :param job_arn: the job's ARN.
+    :param status: the job's status.
+    :param message: the trigger's or waiter's message (redacted and bounded here).
+    """
+
+    def __init__(self, job_arn: str, status: str, message: str | None) -> None:
+        self.job_arn = job_arn
+        self.message = _redacted(message, "no message given")
+        super().__init__(
+            f"Waiting for Personalize dataset import job {job_arn} ended while it is still {status}: "
+            f"{self.message}"
+        )
+
+
 class DatasetGroupNotQuietError(AirflowException):
     """
-    Something still used the dataset group's data when a data deletion job was to be created.
+    Something that must not overlap a new job still ran on its dataset group when the job was to be
+    created (a training or import before a data deletion job; a data deletion job before an import).
 
     Raised at once with ``action_if_not_quiet="fail"``, or when ``quiet_timeout`` ran out. No job was
     created; a retry of the task looks again (and waits again, with ``"wait"``).
@@ -100,15 +137,18 @@ class DatasetGroupNotQuietError(AirflowException):
     :param dataset_group_arn: the dataset group.
     :param summary: what was in progress: kinds, counts and ARNs (never data).
     :param detail: why the task gave up (the setting, or how long it waited).
+    :param consequence: why the job was not created; by default, a data deletion job's reason.
     """
 
-    def __init__(self, dataset_group_arn: str, summary: str, detail: str) -> None:
+    def __init__(self, dataset_group_arn: str, summary: str, detail: str, consequence: str = "") -> None:
         self.dataset_group_arn = dataset_group_arn
         self.summary = summary
-        super().__init__(
-            f"Dataset group {dataset_group_arn} is not quiet, {detail}: in progress {summary}. "
+        consequence = consequence or (
             "Amazon Personalize cannot guarantee a data deletion job's effect on models trained or data "
             "imported while it runs; no job was created"
+        )
+        super().__init__(
+            f"Dataset group {dataset_group_arn} is not quiet, {detail}: in progress {summary}. {consequence}"
         )
 
 

@@ -37,6 +37,9 @@ IN_PROGRESS_STATUSES: dict[str, frozenset[str]] = {
     # A solution with automatic training is listed as a risk (it may start a training at any time); it is
     # never "in progress" itself: the solution versions it creates are.
     "auto_training_solution": frozenset(),
+    # Not one of KINDS, the group's activity (a deletion job does not wait for another): what an import
+    # waits for (:meth:`.PersonalizeHook.running_data_deletion_jobs`).
+    "data_deletion_job": frozenset({"PENDING", "IN_PROGRESS"}),
 }
 #: Kinds that only signal a risk: they never overlap a job by themselves.
 RISK_ONLY_KINDS = frozenset({"auto_training_solution"})
@@ -48,7 +51,7 @@ class Activity:
     One thing that uses a dataset group's data: a job, a training, a recommender's creation, or a solution
     that trains automatically.
 
-    :param kind: one of :data:`KINDS`.
+    :param kind: one of :data:`KINDS`, or ``data_deletion_job``.
     :param arn: its ARN.
     :param status: its status as the service reported it.
     :param created: its ``creationDateTime``, an aware datetime (kept in UTC).
@@ -63,7 +66,7 @@ class Activity:
 
     def __post_init__(self) -> None:
         if self.kind not in IN_PROGRESS_STATUSES:
-            raise ValueError(f"kind must be one of {list(KINDS)}")
+            raise ValueError(f"kind must be one of {list(IN_PROGRESS_STATUSES)}")
         for name in ("created", "last_updated"):
             moment: datetime = getattr(self, name)
             if moment.tzinfo is None:

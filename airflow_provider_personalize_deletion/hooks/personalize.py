@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -383,6 +383,95 @@ class PersonalizeHook(AwsBaseHook):
         )
         return [dict(dataset) for page in pages for dataset in page.get("datasets", [])]
 
+    # Dataset import jobs and what an import waits for (issue 19, the import guard).
+
+    def create_dataset_import_job(
+        self,
+        job_name: str,
+        dataset_arn: str,
+        data_location: str,
+        role_arn: str,
+        import_mode: str = "FULL",
+        tags: Mapping[str, str] | list[dict[str, str]] | None = None,
+    ) -> str:
+        """
+        Create a dataset import job; the request is validated locally first.
+
+        :param job_name: the job's name, unique in the account and region.
+        :param dataset_arn: the dataset to import into.
+        :param data_location: ``s3://`` URI of the CSV file, or of a folder ending in ``/``.
+        :param role_arn: IAM role that Personalize assumes to read ``data_location``.
+        :param import_mode: ``FULL`` (replaces the dataset's bulk records) or ``INCREMENTAL`` (adds).
+        :param tags: tags for the job, as for :meth:`create_data_deletion_job`.
+        :return: the job's ARN.
+        :raises PersonalizeValidationError: a parameter breaks a rule, before any call.
+        """
+        request = build_import_request(job_name, dataset_arn, data_location, role_arn, import_mode, tags)
+        return self.client.create_dataset_import_job(**request)["datasetImportJobArn"]
+
+    def describe_dataset_import_job(self, dataset_import_job_arn: str) -> dict[str, Any]:
+        """
+        Describe one dataset import job.
+
+        :param dataset_import_job_arn: the job's ARN.
+        :return: the ``datasetImportJob`` object of the response.
+        """
+        from airflow_provider_personalize_deletion.utils.service_model import validate_request
+
+        request = {"datasetImportJobArn": dataset_import_job_arn}
+        validate_request("DescribeDatasetImportJob", request)
+        return dict(self.client.describe_dataset_import_job(**request)["datasetImportJob"])
+
+    def list_dataset_import_jobs(self, dataset_arn: str) -> Iterator[dict[str, Any]]:
+        """
+        Yield the import job summaries of one dataset (botocore's paginator, pages of 100).
+
+        :param dataset_arn: the dataset.
+        """
+        pages = self.client.get_paginator("list_dataset_import_jobs").paginate(
+            datasetArn=dataset_arn, PaginationConfig={"PageSize": LIST_PAGE_SIZE}
+        )
+        for page in pages:
+            yield from map(dict, page.get("datasetImportJobs", []))
+
+    def dataset_group_of(self, dataset_arn: str) -> str:
+        """
+        The ARN of the dataset group a dataset belongs to (DescribeDataset).
+
+        :param dataset_arn: the dataset.
+        :raises PersonalizeValidationError: the dataset does not exist.
+        """
+        try:
+            return str(self.client.describe_dataset(datasetArn=dataset_arn)["dataset"]["datasetGroupArn"])
+        except self.client.exceptions.ResourceNotFoundException:
+            raise PersonalizeValidationError(
+                "datasetArn", "must name an existing dataset in this account and region"
+            ) from None
+
+    def running_data_deletion_jobs(self, dataset_group_arn: str) -> list[Activity]:
+        """
+        The dataset group's data deletion jobs that are PENDING or IN_PROGRESS, oldest first.
+
+        :param dataset_group_arn: the dataset group.
+        """
+        return _running_deletion_jobs(self.list_data_deletion_jobs(dataset_group_arn))
+
+    async def async_running_data_deletion_jobs(self, client: Any, dataset_group_arn: str) -> list[Activity]:
+        """
+        :meth:`running_data_deletion_jobs` with an aiobotocore client (e.g. in a trigger).
+
+        :param client: an aiobotocore Personalize client, entered.
+        :param dataset_group_arn: the dataset group.
+        """
+        request: dict[str, Any] = {"datasetGroupArn": dataset_group_arn, "maxResults": LIST_PAGE_SIZE}
+        jobs: list[dict[str, Any]] = []
+        while True:
+            response = await client.list_data_deletion_jobs(**request)
+            jobs.extend(response.get("dataDeletionJobs", []))
+            if not response.get("nextToken"):
+                return _running_deletion_jobs(jobs)
+            request["nextToken"] = response["nextToken"]
+
 
 def build_create_request(
     job_name: str,
@@ -598,3 +687,84 @@ def check_export_outcome(job: dict[str, Any]) -> bool:
     if status in EXPORT_FAILURE_STATES:
         raise DatasetExportJobFailedError(job["datasetExportJobArn"], job.get("failureReason"))
     raise ValueError(f"Dataset export job {job['datasetExportJobArn']} has an unknown status {status!r}")
+
+
+# Dataset import jobs (issue 19, the import guard).
+
+#: An import job goes CREATE PENDING > CREATE IN_PROGRESS > ACTIVE | CREATE FAILED.
+IMPORT_FAILURE_STATES: tuple[str, ...] = ("CREATE FAILED",)
+IMPORT_SUCCESS_STATES: tuple[str, ...] = ("ACTIVE",)
+IMPORT_INTERMEDIATE_STATES: tuple[str, ...] = ("CREATE PENDING", "CREATE IN_PROGRESS")
+
+
+def build_import_request(
+    job_name: str,
+    dataset_arn: str,
+    data_location: str,
+    role_arn: str,
+    import_mode: str = "FULL",
+    tags: Mapping[str, str] | list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """
+    Build and validate a CreateDatasetImportJob request; the location must be an ``s3://`` URI.
+
+    :param job_name: the job's name.
+    :param dataset_arn: the dataset to import into.
+    :param data_location: ``s3://`` URI of the file or folder.
+    :param role_arn: IAM role Personalize assumes to read the data.
+    :param import_mode: ``FULL`` or ``INCREMENTAL``.
+    :param tags: a mapping of key to value, or boto3's list of ``{"tagKey": ..., "tagValue": ...}``.
+    :raises PersonalizeValidationError: naming the first parameter that breaks a rule.
+    """
+    request: dict[str, Any] = {
+        "jobName": job_name,
+        "datasetArn": dataset_arn,
+        "dataSource": {"dataLocation": data_location},
+        "roleArn": role_arn,
+        "importMode": import_mode,
+    }
+    if tags:
+        request["tags"] = _tag_list(tags)
+    from airflow_provider_personalize_deletion.utils.service_model import validate_request
+
+    validate_request("CreateDatasetImportJob", request)
+    if not data_location.startswith("s3://"):
+        raise PersonalizeValidationError("dataSource.dataLocation", "must be an s3:// URI")
+    return request
+
+
+def check_import_outcome(job: dict[str, Any]) -> bool:
+    """
+    Check an import job's status: True when ACTIVE, False while it runs; CREATE FAILED or unknown raises.
+
+    :param job: a ``datasetImportJob`` description.
+    :raises DatasetImportJobFailedError: the job ended CREATE FAILED (with the service's reason, redacted).
+    :raises ValueError: the status is none the service documents.
+    """
+    from airflow_provider_personalize_deletion.exceptions import DatasetImportJobFailedError
+
+    status = job["status"]
+    if status in IMPORT_SUCCESS_STATES:
+        return True
+    if status in IMPORT_INTERMEDIATE_STATES:
+        return False
+    if status in IMPORT_FAILURE_STATES:
+        raise DatasetImportJobFailedError(job["datasetImportJobArn"], job.get("failureReason"))
+    raise ValueError(f"Dataset import job {job['datasetImportJobArn']} has an unknown status {status!r}")
+
+
+def _running_deletion_jobs(jobs: Iterable[Mapping[str, Any]]) -> list[Activity]:
+    from airflow_provider_personalize_deletion.hooks.activity import Activity  # see _start_plan
+
+    running = [
+        Activity(
+            kind="data_deletion_job",
+            arn=job["dataDeletionJobArn"],
+            status=job["status"],
+            created=job["creationDateTime"],
+            last_updated=job.get("lastUpdatedDateTime") or job["creationDateTime"],
+        )
+        for job in jobs
+        if job["status"] in INTERMEDIATE_STATES
+    ]
+    return sorted(running, key=lambda activity: activity.created)

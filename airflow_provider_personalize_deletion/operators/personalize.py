@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.exceptions import AirflowProviderDeprecationWarning
@@ -16,11 +15,6 @@ from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 from airflow.providers.common.compat.sdk import AirflowException, conf
 from botocore.exceptions import ClientError
 
-from airflow_provider_personalize_deletion.exceptions import (
-    DatasetGroupActivityError,
-    DatasetGroupNotQuietError,
-    PersonalizeValidationError,
-)
 from airflow_provider_personalize_deletion.hooks.personalize import (
     BUSY_ERROR_CODES,
     FAILURE_STATES,
@@ -29,20 +23,26 @@ from airflow_provider_personalize_deletion.hooks.personalize import (
     summarize_activity,
 )
 from airflow_provider_personalize_deletion.links.personalize import PersonalizeDataDeletionJobLink
+from airflow_provider_personalize_deletion.operators.job_identity import (
+    ACTION_IF_JOB_EXISTS_CHOICES,
+    SUPERSEDED_XCOM_KEY,
+    JobIdentityMixin,
+    JobKind,
+)
+from airflow_provider_personalize_deletion.operators.quiet_wait import (
+    ACTION_IF_NOT_QUIET_CHOICES,
+    QUIET_WAIT_STATE_KEY,
+    QuietWaitMixin,
+    check_quiet_settings,
+    seconds_since,
+)
 from airflow_provider_personalize_deletion.triggers.personalize import (
     DEFAULT_QUIET_POLL_INTERVAL,
     DEFAULT_QUIET_TIMEOUT,
     DEFAULT_WAITER_DELAY,
     DEFAULT_WAITER_MAX_ATTEMPTS,
     PersonalizeDataDeletionJobCompletedTrigger,
-    PersonalizeDatasetGroupQuietTrigger,
     completed_job_from_event,
-)
-from airflow_provider_personalize_deletion.utils.job_names import (
-    deterministic_job_name,
-    generation_name,
-    generation_of,
-    timestamped_name,
 )
 
 if TYPE_CHECKING:
@@ -51,12 +51,13 @@ if TYPE_CHECKING:
 
     from airflow_provider_personalize_deletion.hooks.activity import Activity
 
-
-#: What to do when ``job_name`` names a job this task instance did not create (SageMaker's convention).
-ACTION_IF_JOB_EXISTS_CHOICES = ("fail", "timestamp")
-#: What to do when something is in progress on the dataset group before creating: wait until nothing
-#: is, fail the try, or create the job anyway.
-ACTION_IF_NOT_QUIET_CHOICES = ("wait", "fail", "ignore")
+__all__ = [
+    "ACTION_IF_JOB_EXISTS_CHOICES",
+    "ACTION_IF_NOT_QUIET_CHOICES",
+    "QUIET_WAIT_STATE_KEY",
+    "SUPERSEDED_XCOM_KEY",
+    "PersonalizeCreateDataDeletionJobOperator",
+]
 
 #: Keys in Airflow 3.3's durable ``task_state_store`` (one namespace per task instance, kept across
 #: tries and clears). The ARN of the job this task instance carries on with:
@@ -67,18 +68,41 @@ SUPERSEDED_STATE_KEY = "personalize_superseded_job_arns"
 SERIES_STATE_KEY = "personalize_data_deletion_job_series"
 #: ``{"try_number": ..., "started": ...}``: when this try began waiting for a free slot.
 SLOT_WAIT_STATE_KEY = "personalize_slot_wait_started"
-#: ``{"try_number": ..., "started": ...}``: when this try began waiting for the dataset group to be quiet.
-QUIET_WAIT_STATE_KEY = "personalize_quiet_wait_started"
-
-#: XCom key of the earlier FAILED jobs the returned job replaces (a JSON list of ARNs, oldest first).
-SUPERSEDED_XCOM_KEY = "superseded_job_arns"
 #: XCom key of what of the dataset group ran during the job's life (with ``wait_for_completion``): a JSON
 #: list of :meth:`~.activity.Activity.as_record` (kind, arn, status, created, last_updated), empty when
 #: nothing did, None when ``check_overlap`` is off.
 OVERLAP_XCOM_KEY = "overlapping_activity"
 
 
-class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook]):
+def _same_input(described: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    """Whether an existing job deletes from the same dataset group, reading the same location."""
+    return (
+        described["datasetGroupArn"] == inputs["dataset_group_arn"]
+        and described["dataSource"]["dataLocation"] == inputs["data_location"]
+    )
+
+
+#: Data deletion jobs, for the exactly-once create (:mod:`.job_identity`).
+DATA_DELETION_JOB = JobKind(
+    noun="data deletion job",
+    arn_key="dataDeletionJobArn",
+    name_prefix="erase",
+    parent_input="dataset_group_arn",
+    location_input="data_location",
+    failure_states=FAILURE_STATES,
+    arn_state_key=TASK_STATE_KEY,
+    superseded_state_key=SUPERSEDED_STATE_KEY,
+    series_state_key=SERIES_STATE_KEY,
+    list_jobs=lambda hook, parent: hook.list_data_deletion_jobs(parent),
+    describe=lambda hook, arn: hook.describe_data_deletion_job(arn),
+    create=lambda hook, name, inputs: hook.create_data_deletion_job(job_name=name, **inputs),
+    same_input=_same_input,
+)
+
+
+class PersonalizeCreateDataDeletionJobOperator(
+    JobIdentityMixin, QuietWaitMixin, AwsBaseOperator[PersonalizeHook]
+):
     """
     Create a data deletion job that erases the users listed in a USER_ID CSV from a dataset group.
 
@@ -178,6 +202,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
     """
 
     aws_hook_class = PersonalizeHook
+    job_kind = DATA_DELETION_JOB
     template_fields: Sequence[str] = aws_template_fields(
         "dataset_group_arn", "data_location", "role_arn", "job_name", "tags"
     )
@@ -215,13 +240,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             raise ValueError(
                 f"Invalid parameter 'action_if_job_exists': must be one of {ACTION_IF_JOB_EXISTS_CHOICES}"
             )
-        if action_if_not_quiet not in ACTION_IF_NOT_QUIET_CHOICES:
-            raise ValueError(
-                f"Invalid parameter 'action_if_not_quiet': must be one of {ACTION_IF_NOT_QUIET_CHOICES}"
-            )
-        for name, value in (("quiet_timeout", quiet_timeout), ("quiet_poll_interval", quiet_poll_interval)):
-            if not value > 0:
-                raise ValueError(f"Invalid parameter {name!r}: must be a positive number of seconds")
+        check_quiet_settings(action_if_not_quiet, quiet_timeout, quiet_poll_interval)
         self.dataset_group_arn = dataset_group_arn
         self.data_location = data_location
         self.role_arn = role_arn
@@ -242,19 +261,6 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
 
     def execute(self, context: Context) -> str:
         return self._create_and_wait(context, slot_wait_started=None)
-
-    def resume_after_quiet_wait(
-        self, context: Context, event: Any = None, quiet_wait_started: str | None = None
-    ) -> str:
-        """
-        Look again, and create if the dataset group is quiet, after waiting for it in the triggerer.
-
-        The trigger's answer is not trusted as it is: time passed since it fired, so the task lists the
-        activity again before creating (and waits again if something started meanwhile).
-        """
-        if isinstance(event, dict) and event.get("status") == "error":
-            raise DatasetGroupActivityError(self.dataset_group_arn, event.get("message"))
-        return self._create_and_wait(context, slot_wait_started=None, quiet_wait_started=quiet_wait_started)
 
     def resume_after_slot_wait(
         self, context: Context, event: Any = None, slot_wait_started: str | None = None
@@ -277,110 +283,13 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             "role_arn": self.role_arn,
             "tags": self.tags,
         }
-        series, own = self._series(context)
+        series, _ = self._series(context, inputs)
         build_create_request(series, **inputs)  # refuses bad input before any call
-        found = self._recorded_job(context, inputs)
-        if found is None:
-            self.hook.check_dataset_group_exists(self.dataset_group_arn)
-            found = self._job_of_series(context, series, own, inputs, slot_wait_started, quiet_wait_started)
-        arn, superseded = found
-        self._record(context, arn, superseded)
+        arn, _ = self._this_task_instances_job(context, inputs, slot_wait_started, quiet_wait_started)
+        self._persist_link(context)
         if self.wait_for_completion:
             self._wait_for_job(context, arn)
         return arn
-
-    def _series(self, context: Context) -> tuple[str, bool]:
-        """The name of this task instance's first job, and whether a job of that name is its own."""
-        if self.job_name is None:
-            ti = context["ti"]
-            default = deterministic_job_name(
-                ti.dag_id,
-                ti.task_id,
-                ti.run_id,
-                ti.map_index if ti.map_index is not None else -1,
-                self.dataset_group_arn,
-                self.data_location,
-            )
-            return default, True
-        store = context.get("task_state_store")
-        chosen = store.get(SERIES_STATE_KEY) if store is not None else None
-        if isinstance(chosen, dict) and chosen.get("job_name") == self.job_name and chosen.get("series"):
-            return str(chosen["series"]), True
-        return self.job_name, False
-
-    def _recorded_job(self, context: Context, inputs: dict[str, Any]) -> tuple[str, list[str]] | None:
-        """The job an earlier try recorded, if it still exists, has this input and has not FAILED."""
-        store = context.get("task_state_store")
-        recorded = store.get(TASK_STATE_KEY) if store is not None else None
-        if store is None or not isinstance(recorded, str) or not recorded:
-            return None
-        try:
-            described = self.hook.describe_data_deletion_job(recorded)
-        except self.hook.client.exceptions.ResourceNotFoundException:
-            self.log.warning("The job an earlier try recorded, %s, no longer exists", recorded)
-            return None
-        if not _same_input(described, inputs):
-            # A cleared and re-run task instance: the earlier job read other input.
-            self.log.info("The job an earlier try recorded, %s, read other input: not reusing it", recorded)
-            return None
-        if described["status"] in FAILURE_STATES:
-            self.log.info("The job an earlier try recorded, %s, FAILED: a new job replaces it", recorded)
-            return None
-        self.log.info("Carrying on with the job an earlier try of this task created: %s", recorded)
-        superseded = store.get(SUPERSEDED_STATE_KEY)
-        return recorded, [str(arn) for arn in superseded] if isinstance(superseded, list) else []
-
-    def _job_of_series(
-        self,
-        context: Context,
-        series: str,
-        own: bool,
-        inputs: dict[str, Any],
-        slot_wait_started: str | None,
-        quiet_wait_started: str | None,
-    ) -> tuple[str, list[str]]:
-        """Carry on with the series' latest job unless it FAILED; otherwise create the next one."""
-        jobs = self._series_jobs(series)
-        if jobs and not (own and (self.job_name is None or self._reads(jobs[-1][1], inputs))):
-            series, jobs = self._new_series(jobs[-1][1]), []
-        if self.job_name is not None:
-            self._remember_series(context, series)
-        superseded = [job["dataDeletionJobArn"] for _, job in jobs if job["status"] in FAILURE_STATES]
-        if jobs and jobs[-1][1]["status"] not in FAILURE_STATES:
-            arn = jobs[-1][1]["dataDeletionJobArn"]
-            self.log.info("Carrying on with the job this task instance created: %s", arn)
-            return arn, superseded
-        if superseded:
-            self.log.info("%d earlier job(s) of this task instance FAILED: creating another", len(superseded))
-        name = generation_name(series, jobs[-1][0] + 1 if jobs else 0)
-        self._wait_for_quiet(context, quiet_wait_started)
-        return self._create_when_free(context, name, own, inputs, slot_wait_started), superseded
-
-    def _series_jobs(self, series: str) -> list[tuple[int, dict[str, Any]]]:
-        """The dataset group's jobs of the series, by generation, oldest first."""
-        jobs = []
-        for job in self.hook.list_data_deletion_jobs(self.dataset_group_arn):
-            generation = generation_of(series, job["jobName"])
-            if generation is not None:
-                jobs.append((generation, job))
-        return sorted(jobs, key=lambda item: item[0])
-
-    def _new_series(self, existing: dict[str, Any]) -> str:
-        """A name of its own for a task instance whose ``job_name`` names a job it did not create."""
-        if self.action_if_job_exists == "fail" or self.job_name is None:
-            raise _name_taken(existing["dataDeletionJobArn"])
-        name = timestamped_name(self.job_name, time.time())
-        self.log.info("Job name in use by another job: this task instance's job is named %s", name)
-        return name
-
-    def _remember_series(self, context: Context, series: str) -> None:
-        """Record the name chosen for ``job_name`` before creating, so that a retry knows it as its own."""
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(SERIES_STATE_KEY, {"job_name": self.job_name, "series": series})
-
-    def _reads(self, job: dict[str, Any], inputs: dict[str, Any]) -> bool:
-        return _same_input(self.hook.describe_data_deletion_job(job["dataDeletionJobArn"]), inputs)
 
     def _create_when_free(
         self, context: Context, name: str, own: bool, inputs: dict[str, Any], slot_wait_started: str | None
@@ -397,84 +306,24 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
                 # A training or import may have started while this worker waited for a slot.
                 self._wait_for_quiet(context, None)
 
-    def _create(self, name: str, own: bool, inputs: dict[str, Any]) -> str:
-        """
-        Create the job; if the name is taken, carry on with the job only if this task created it.
+    def _check_parent(self, inputs: dict[str, Any]) -> None:
+        self.hook.check_dataset_group_exists(self.dataset_group_arn)
 
-        The name was free when looked up just before. A job of that name and input now is this
-        task's if botocore re-sent the call (after a read timeout: the first call went through), or
-        if the name is this task instance's own (a concurrent try of the same task instance).
-        """
-        try:
-            arn = self.hook.create_data_deletion_job(job_name=name, **inputs)
-        except self.hook.client.exceptions.ResourceAlreadyExistsException as error:
-            resent = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
-            existing = self.hook.find_data_deletion_job(self.dataset_group_arn, name)
-            if existing is None:
-                raise PersonalizeValidationError(
-                    "jobName", "is already used by a data deletion job of another dataset group"
-                ) from None
-            if not (own or resent) or not self._reads(existing, inputs):
-                raise _name_taken(existing["dataDeletionJobArn"]) from None
-            how = "a re-sent create call" if resent else "a concurrent try"
-            self.log.info("Carrying on with the job %s of this task instance, created by %s", name, how)
-            return existing["dataDeletionJobArn"]
-        self.log.info("Created data deletion job %s: %s", name, arn)
-        return arn
+    def _before_create(self, context: Context, quiet_wait_started: str | None) -> None:
+        self._wait_for_quiet(context, quiet_wait_started)
 
-    def _wait_for_quiet(self, context: Context, carried: str | None) -> None:
-        """
-        Return once nothing is in progress on the dataset group; or fail, or defer, as configured.
+    def _quiet_group(self) -> str:
+        return self.dataset_group_arn
 
-        :param context: the task's context.
-        :param carried: when this try began waiting, as the defer kwargs carried it (if they did).
-        :raises DatasetGroupNotQuietError: ``action_if_not_quiet="fail"``, or ``quiet_timeout`` ran out.
-        """
-        if self.action_if_not_quiet == "ignore":
-            return
+    def _busy(self, dataset_group_arn: str, first: bool) -> list[Activity]:
+        """Imports, trainings, batch jobs and recommenders in progress (solutions that train
+        automatically are warned of at the first look)."""
         from airflow_provider_personalize_deletion.hooks.activity import in_progress  # not at parse time
 
-        started: str | None = None
-        activity = self.hook.list_dataset_group_activity(self.dataset_group_arn)
-        self._warn_of_auto_training(activity)
-        while busy := in_progress(activity):
-            summary = summarize_activity(busy)
-            if self.action_if_not_quiet == "fail":
-                raise DatasetGroupNotQuietError(self.dataset_group_arn, summary, "action_if_not_quiet='fail'")
-            started = started or self._wait_start(context, QUIET_WAIT_STATE_KEY, carried)
-            waited = _seconds_since(started)
-            if waited >= self.quiet_timeout:
-                raise DatasetGroupNotQuietError(
-                    self.dataset_group_arn,
-                    summary,
-                    f"after {waited:.0f} s of waiting (quiet_timeout={self.quiet_timeout})",
-                )
-            self.log.info(
-                "Dataset group %s is not quiet, waiting (%.0f s of %.0f s so far) for %s",
-                self.dataset_group_arn,
-                waited,
-                self.quiet_timeout,
-                summary,
-            )
-            remaining = self.quiet_timeout - waited
-            if self.deferrable:
-                delay = max(1, round(self.quiet_poll_interval))
-                self.defer(
-                    trigger=PersonalizeDatasetGroupQuietTrigger(
-                        dataset_group_arn=self.dataset_group_arn,
-                        waiter_delay=delay,
-                        waiter_max_attempts=max(1, math.ceil(remaining / delay)),
-                        aws_conn_id=self.aws_conn_id,
-                        region_name=self.region_name,
-                        verify=self.verify,
-                        botocore_config=self.botocore_config,
-                    ),
-                    method_name="resume_after_quiet_wait",
-                    kwargs={"quiet_wait_started": started},
-                )
-            time.sleep(min(self.quiet_poll_interval, remaining))
-            activity = self.hook.list_dataset_group_activity(self.dataset_group_arn)
-        self.log.info("Dataset group %s is quiet: nothing in progress", self.dataset_group_arn)
+        activity = self.hook.list_dataset_group_activity(dataset_group_arn)
+        if first:
+            self._warn_of_auto_training(activity)
+        return in_progress(activity)
 
     def _warn_of_auto_training(self, activity: list[Activity]) -> None:
         risky = [item for item in activity if item.kind == "auto_training_solution"]
@@ -486,25 +335,8 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
                 summarize_activity(risky),
             )
 
-    def _wait_start(self, context: Context, key: str, carried: str | None) -> str:
-        """
-        When this try began waiting (for a slot, or for the dataset group to be quiet).
-
-        Kept in ``task_state_store`` (per try), where every runner keeps it across deferrals;
-        ``dag.test()`` hands a resumed task the trigger's event instead of the defer kwargs.
-        """
-        store = context.get("task_state_store")
-        try_number = getattr(context["ti"], "try_number", None)
-        kept = store.get(key) if store is not None else None
-        if isinstance(kept, dict) and kept.get("try_number") == try_number and kept.get("started"):
-            return str(kept["started"])
-        started = carried or datetime.now(timezone.utc).isoformat()
-        if store is not None:
-            store.set(key, {"try_number": try_number, "started": started})
-        return started
-
     def _wait_for_slot(self, slot_wait_started: str, error_code: str) -> None:
-        waited = _seconds_since(slot_wait_started)
+        waited = seconds_since(slot_wait_started)
         if waited >= self.slot_wait_timeout:
             raise AirflowException(
                 f"Dataset group {self.dataset_group_arn} was still busy ({BUSY_ERROR_CODES[error_code]}) "
@@ -530,13 +362,7 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
             )
         time.sleep(delay)
 
-    def _record(self, context: Context, arn: str, superseded: list[str]) -> None:
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(TASK_STATE_KEY, arn)
-            arns: list[JsonValue] = [*superseded]
-            store.set(SUPERSEDED_STATE_KEY, arns)
-        context["ti"].xcom_push(key=SUPERSEDED_XCOM_KEY, value=superseded)
+    def _persist_link(self, context: Context) -> None:
         PersonalizeDataDeletionJobLink.persist(
             context=context,
             operator=self,
@@ -579,27 +405,6 @@ class PersonalizeCreateDataDeletionJobOperator(AwsBaseOperator[PersonalizeHook])
         if self.check_overlap:
             records = [item.as_record() for item in self.hook.overlapping_activity(job)]
         context["ti"].xcom_push(key=OVERLAP_XCOM_KEY, value=records)
-
-
-def _seconds_since(started: str) -> float:
-    return (datetime.now(timezone.utc) - datetime.fromisoformat(started)).total_seconds()
-
-
-def _same_input(described: dict[str, Any], inputs: dict[str, Any]) -> bool:
-    """Whether an existing job deletes from the same dataset group, reading the same location."""
-    return (
-        described["datasetGroupArn"] == inputs["dataset_group_arn"]
-        and described["dataSource"]["dataLocation"] == inputs["data_location"]
-    )
-
-
-def _name_taken(arn: str) -> PersonalizeValidationError:
-    return PersonalizeValidationError(
-        "jobName",
-        f"names a data deletion job that already exists ({arn}) and that this task instance did not "
-        "create with this input; leave job_name unset (a name per task instance and input), make it "
-        "unique per run, or set action_if_job_exists='timestamp'",
-    )
 
 
 def _from_if_exists(if_exists: str) -> str:

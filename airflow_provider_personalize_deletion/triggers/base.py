@@ -18,6 +18,7 @@ import importlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from airflow.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow.utils.helpers import prune_dict
 
@@ -171,7 +172,6 @@ class SharedClientWaiterTrigger(SharedClientTrigger):
     async def _wait_for_job(self) -> TriggerEvent:
         """Poll on the shared client; the client is released before the event is handed over."""
         async with self.shared_client() as opened:
-            from airflow.exceptions import AirflowException
             from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
             from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
 

@@ -18,6 +18,9 @@ from airflow_provider_personalize_deletion.triggers.base import SharedClientTrig
 if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
+#: What a quiet wait may watch: a group's activity (before a deletion job), or its data deletion jobs
+#: (before an import).
+QUIET_WATCHES = ("activity", "data_deletion_jobs")
 #: Seconds between two DescribeDataDeletionJob calls.
 DEFAULT_WAITER_DELAY = 60
 #: A job can take up to a day: 1500 polls a minute apart cover 25 hours.
@@ -95,9 +98,13 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
     :meth:`~.activity.Activity.as_record` of what was in progress at the last poll (empty on success);
     ``error`` when a List call failed. The task that deferred looks again before it creates a job.
 
+    With ``watch="data_deletion_jobs"`` each poll lists the group's data deletion jobs instead, and waits
+    until none is PENDING or IN_PROGRESS (what an import waits for).
+
     There is no botocore waiter for this (a listing is several calls).
 
     :param dataset_group_arn: the dataset group to watch.
+    :param watch: ``"activity"`` (default) or ``"data_deletion_jobs"``: what must not be in progress.
     :param waiter_delay: seconds between two polls. (default: 300)
     :param waiter_max_attempts: polls before giving up. (default: 288, 24 hours at the default delay)
     :param aws_conn_id: the Airflow connection used for AWS credentials.
@@ -110,6 +117,7 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
         self,
         *,
         dataset_group_arn: str,
+        watch: str = "activity",
         waiter_delay: int = DEFAULT_QUIET_POLL_INTERVAL,
         waiter_max_attempts: int = DEFAULT_QUIET_TIMEOUT // DEFAULT_QUIET_POLL_INTERVAL,
         aws_conn_id: str | None = "aws_default",
@@ -118,7 +126,9 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
         botocore_config: dict | None = None,
     ) -> None:
         super().__init__(
-            serialized_fields={"dataset_group_arn": dataset_group_arn},
+            # The default is left out, so that the serialized form of earlier versions stays the same.
+            serialized_fields={"dataset_group_arn": dataset_group_arn}
+            | ({"watch": watch} if watch != "activity" else {}),
             return_key="dataset_group_arn",
             return_value=dataset_group_arn,
             waiter_delay=waiter_delay,
@@ -128,7 +138,10 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
             verify=verify,
             botocore_config=botocore_config,
         )
+        if watch not in QUIET_WATCHES:
+            raise ValueError(f"Invalid parameter 'watch': must be one of {QUIET_WATCHES}")
         self.dataset_group_arn = dataset_group_arn
+        self.watch = watch
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         yield await self._wait_for_quiet()
@@ -147,12 +160,17 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
                 if attempt:
                     await asyncio.sleep(self.waiter_delay)
                 try:
-                    activity = await hook.async_list_dataset_group_activity(
-                        opened.client, self.dataset_group_arn
-                    )
+                    if self.watch == "data_deletion_jobs":
+                        now_busy = await hook.async_running_data_deletion_jobs(
+                            opened.client, self.dataset_group_arn
+                        )
+                    else:
+                        activity = await hook.async_list_dataset_group_activity(
+                            opened.client, self.dataset_group_arn
+                        )
+                        now_busy = in_progress(activity)
                 except (ClientError, BotoCoreError) as error:
                     return self.event("error", str(error), in_progress=busy)
-                now_busy = in_progress(activity)
                 if not now_busy:
                     return self.event("success", in_progress=[])
                 busy = [item.as_record() for item in now_busy]

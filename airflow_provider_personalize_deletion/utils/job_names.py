@@ -41,10 +41,10 @@ def deterministic_job_name(
     :param task_id: the task's id.
     :param run_id: the DAG run's id.
     :param map_index: the mapped task's index (-1 when not mapped).
-    :param dataset_group_arn: the dataset group the job deletes from.
+    :param dataset_group_arn: the dataset group the job deletes from (or the dataset it imports into).
     :param data_location: the S3 URI the job reads.
-    :param prefix: the name's first word: ``erase`` for a data deletion job; another kind of job takes
-        its own (a dataset export job passes its dataset ARN and output path as the last two values).
+    :param prefix: the name's first word: ``erase`` for a data deletion job, ``import`` for a dataset
+        import job (a dataset export job passes its dataset ARN and output path as the last two values).
     """
     key = "\x1f".join((dag_id, task_id, run_id, str(map_index), dataset_group_arn, data_location))
     digest = hashlib.sha256(key.encode()).hexdigest()[:_DIGEST_LENGTH]

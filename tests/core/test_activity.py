@@ -33,8 +33,8 @@ def activity(
 # Kinds and statuses.
 
 
-def test_every_kind_has_its_in_progress_statuses():
-    assert set(IN_PROGRESS_STATUSES) == set(KINDS)
+def test_every_kind_has_its_in_progress_statuses_and_so_do_deletion_jobs_which_imports_wait_for():
+    assert set(IN_PROGRESS_STATUSES) == {*KINDS, "data_deletion_job"}
 
 
 @pytest.mark.parametrize(
@@ -44,6 +44,7 @@ def test_every_kind_has_its_in_progress_statuses():
         ("solution_version", ["CREATE PENDING", "CREATE IN_PROGRESS"], ["ACTIVE", "CREATE STOPPED"]),
         ("recommender", ["CREATE PENDING", "CREATE IN_PROGRESS"], ["ACTIVE", "CREATE FAILED"]),
         ("batch_inference_job", ["PENDING", "IN PROGRESS"], ["ACTIVE", "CREATE FAILED"]),
+        ("data_deletion_job", ["PENDING", "IN_PROGRESS"], ["COMPLETED", "FAILED"]),
         ("batch_segment_job", ["PENDING", "IN PROGRESS"], ["ACTIVE", "CREATE FAILED"]),
         ("auto_training_solution", [], ["ACTIVE", "CREATE IN_PROGRESS"]),
     ],

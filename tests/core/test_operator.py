@@ -55,12 +55,13 @@ def test_a_job_created_between_look_up_and_create_is_reused(
 ):
     first = operator(dataset_group, deletion_file).execute(task_context())
     # The look-up misses it (a concurrent try created it meanwhile); the service refuses the name.
-    misses = iter([None])
-    original = PersonalizeHook.find_data_deletion_job
+    misses = iter([iter(())])
+    original = PersonalizeHook.list_data_deletion_jobs
     monkeypatch.setattr(
-        PersonalizeHook, "find_data_deletion_job", lambda self, *a: next(misses, None) or original(self, *a)
+        PersonalizeHook, "list_data_deletion_jobs", lambda self, *a: next(misses, None) or original(self, *a)
     )
     assert operator(dataset_group, deletion_file).execute(task_context()) == first
+    assert emulator.calls("CreateDataDeletionJob") == 2  # the second create was refused: name in use
     assert len(emulator.jobs()) == 1
 
 

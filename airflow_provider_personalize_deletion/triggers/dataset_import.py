@@ -1,0 +1,89 @@
+"""
+The trigger that waits, in the triggerer, for a dataset import job to end.
+
+Importing this module imports no AWS library: the triggerer imports it on its event loop (see
+:mod:`.base`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_personalize_deletion.triggers.base import SharedClientWaiterTrigger
+from airflow_provider_personalize_deletion.triggers.personalize import (
+    DEFAULT_WAITER_DELAY,
+    DEFAULT_WAITER_MAX_ATTEMPTS,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+
+
+class PersonalizeDatasetImportJobActiveTrigger(SharedClientWaiterTrigger):
+    """
+    Fire when a dataset import job is ACTIVE or CREATE FAILED, or when the attempts run out.
+
+    The event is ``{"status": "success" | "timeout" | "error", "dataset_import_job_arn": ...,
+    "message": ...}``; the task that deferred decides with :func:`active_import_job_from_event`. The
+    triggers of one triggerer with the same AWS settings share one client (see :mod:`.client_pool`).
+
+    :param dataset_import_job_arn: ARN of the job to wait for.
+    :param waiter_delay: seconds between two polls. (default: 60)
+    :param waiter_max_attempts: polls before giving up. (default: 1500, 25 hours at the default delay)
+    :param aws_conn_id: the Airflow connection used for AWS credentials.
+    :param region_name: the AWS region of the job.
+    :param verify: whether to verify SSL certificates.
+    :param botocore_config: configuration dictionary (key-values) for the botocore client.
+    """
+
+    def __init__(
+        self,
+        *,
+        dataset_import_job_arn: str,
+        waiter_delay: int = DEFAULT_WAITER_DELAY,
+        waiter_max_attempts: int = DEFAULT_WAITER_MAX_ATTEMPTS,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+    ) -> None:
+        super().__init__(
+            serialized_fields={"dataset_import_job_arn": dataset_import_job_arn},
+            return_key="dataset_import_job_arn",
+            return_value=dataset_import_job_arn,
+            waiter_delay=waiter_delay,
+            waiter_max_attempts=waiter_max_attempts,
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+        )
+        self.waiter_name = "dataset_import_job_active"
+        self.waiter_args = {"datasetImportJobArn": dataset_import_job_arn}
+        self.failure_message = "Personalize dataset import job failed."
+        self.status_message = "Status of Personalize dataset import job is"
+        self.status_queries = ["datasetImportJob.status"]
+
+
+def active_import_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None) -> dict[str, Any]:
+    """
+    Decide, after the trigger fired, from the job's own description and the event's status.
+
+    :param hook: the task's hook, to describe the job.
+    :param event: the event of :class:`PersonalizeDatasetImportJobActiveTrigger`.
+    :return: the ``datasetImportJob`` description of an ACTIVE job.
+    :raises DatasetImportJobFailedError: the job ended CREATE FAILED (reason redacted).
+    :raises DatasetImportJobWaitError: the trigger met an error or ran out of attempts, and the job has
+        not ended.
+    """
+    from airflow.providers.amazon.aws.utils import validate_execute_complete_event
+
+    from airflow_provider_personalize_deletion.exceptions import DatasetImportJobWaitError
+    from airflow_provider_personalize_deletion.hooks.personalize import check_import_outcome
+
+    event = validate_execute_complete_event(event)
+    arn = event["dataset_import_job_arn"]
+    job = hook.describe_dataset_import_job(arn)
+    if check_import_outcome(job):
+        return job
+    raise DatasetImportJobWaitError(arn, job["status"], event.get("message"))

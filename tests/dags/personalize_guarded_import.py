@@ -1,0 +1,1 @@
+../../dags/personalize_guarded_import.py
