@@ -106,7 +106,11 @@ def get_provider_info() -> dict:
         "operators": [
             {
                 "integration-name": "Amazon Personalize",
-                "python-modules": [f"{_PACKAGE}.operators.personalize"],
+                "python-modules": [
+                    f"{_PACKAGE}.operators.personalize",
+                    f"{_PACKAGE}.operators.dataset_export",
+                    f"{_PACKAGE}.operators.dataset_import",
+                ],
             }
         ],
         "sensors": [
@@ -115,7 +119,11 @@ def get_provider_info() -> dict:
         "triggers": [
             {
                 "integration-name": "Amazon Personalize",
-                "python-modules": [f"{_PACKAGE}.triggers.personalize"],
+                "python-modules": [
+                    f"{_PACKAGE}.triggers.personalize",
+                    f"{_PACKAGE}.triggers.dataset_export",
+                    f"{_PACKAGE}.triggers.dataset_import",
+                ],
             }
         ],
         "transfers": [
