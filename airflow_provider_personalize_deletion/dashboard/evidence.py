@@ -84,12 +84,16 @@ CSV_COLUMNS = (
     "requests_total",
     "requests_truncated",
 )
-#: A text cell's part that could start a spreadsheet cell, read with "," or ";" as the separator
-#: (a quoted value's closing quote is no separator for ";", so the field can run on into a later
-#: value): the value's start, or what follows a ",", ";" or line break in it. It is neutralised when
-#: it starts, after any whitespace and quotes, with what spreadsheets run as a formula ("=", "+",
-#: "-", "@", their fullwidth forms, a tab or a CR).
-_FORMULA_START = re.compile(r'(^|[,;\r\n])(?=[\s"]*[=+\-@\uff1d\uff0b\uff0d\uff20\t\r])')
+#: What spreadsheets run as a formula at a cell's start: "=", "+", "-", "@", their fullwidth forms, a tab
+#: or a CR.
+_FORMULA = "=+\\-@\uff1d\uff0b\uff0d\uff20\t\r"
+#: What a spreadsheet may skip before it: whitespace, quotes, zero-width characters and the BOM.
+_SKIPPED = '\\s"\u200b-\u200d\u2060\ufeff'
+#: A text cell's part that could start a spreadsheet cell, read with ",", ";", tab or "|" as the
+#: separator (a quoted value's closing quote is no separator for the others, so the field can run on
+#: into a later value): the value's start, or what follows a separator or line break in it. It is
+#: neutralised when it starts, after what may be skipped, with a formula's start.
+_FORMULA_START = re.compile(f"(^|[,;\t|\r\n])(?=[{_SKIPPED}]*[{_FORMULA}])")
 
 
 def evidence_record(
@@ -303,8 +307,8 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
     """
     The record as CSV (:data:`CSV_COLUMNS`), one row per request and job. Every cell but a number is
     quoted, and a ``'`` is put before each part of a text cell a spreadsheet could run as a formula
-    (see :data:`_FORMULA_START`), so that no cell starts a formula, read with ``,`` or ``;`` as the
-    separator.
+    (see :data:`_FORMULA_START`), so that no cell starts a formula, read with ``,``, ``;``, tab or
+    ``|`` as the separator.
 
     :param record: what :func:`evidence_record` returned.
     """
