@@ -18,7 +18,7 @@ date) is left out (None, or 0 for a count the DAG always writes), never an error
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,6 +37,8 @@ MAX_MESSAGE_CHARS = 1024
 MAX_PROBLEMS = MAX_COUNTS = 20
 #: What ends a text cut at its cap.
 TEXT_CUT = "…[cut]"
+#: How a cut text ends in JSON text: the mark, escaped, then the string's closing quote.
+_CUT_IN_JSON = json.dumps(TEXT_CUT)[1:]
 #: Whole numbers a view shows: a count of a record beyond these is malformed.
 _INT_RANGE = range(-(2**63), 2**63)
 
@@ -206,24 +208,12 @@ def message(value: Any) -> str | None:
     return clip(value, MAX_MESSAGE_CHARS)
 
 
-def is_cut(value: Any) -> bool:
-    """Whether a text was cut by :func:`clip` (a text that ends as a cut one counts as cut)."""
-    return isinstance(value, str) and value.endswith(TEXT_CUT)
-
-
 def texts_cut(shown: Any) -> bool:
-    """Whether any text of a view (or of anything made of views, dicts and lists) was cut."""
-    return any(is_cut(value) for value in _leaves(shown))
-
-
-def _leaves(shown: Any) -> Iterator[Any]:
-    if isinstance(shown, Mapping):
-        shown = shown.values()
-    elif not isinstance(shown, list):
-        yield shown
-        return
-    for part in shown:
-        yield from _leaves(part)
+    """
+    Whether any text of a view (or of anything made of views) was cut by :func:`clip`: its JSON holds
+    :data:`TEXT_CUT` closing a string (a text that ends as a cut one counts as cut).
+    """
+    return _CUT_IN_JSON in json.dumps(shown)
 
 
 def _is_int(value: Any) -> bool:
