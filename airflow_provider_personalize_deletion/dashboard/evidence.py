@@ -5,10 +5,12 @@ were made and erased, by which run, and every deletion job per dataset group wit
 
 The record never holds the user id it was looked up by: requests are named by ``request_id``.
 
-The record is bounded whatever the tables hold, and says what it leaves out: each request shows at
-most its run's first :data:`.MAX_GROUPS_PER_RUN` dataset groups and :data:`.MAX_JOBS_PER_GROUP` jobs
-per group; the whole record at most :data:`.MAX_ANSWER_BYTES` of JSON and :data:`MAX_EVIDENCE_JOBS`
-jobs of dataset groups, the later requests' groups left out past that (``dataset_groups_truncated``).
+The record is bounded whatever the tables hold, and says what it leaves out: each text at most
+:data:`.MAX_NAME_CHARS` or :data:`.MAX_MESSAGE_CHARS` characters (``texts_cut``); each request at most
+its run's first :data:`.MAX_GROUPS_PER_RUN` dataset groups and :data:`.MAX_JOBS_PER_GROUP` jobs per
+group; the requests at most :data:`.MAX_ANSWER_BYTES` and :data:`MAX_EVIDENCE_JOBS` jobs of dataset
+groups in all, the later requests' groups left out past that (``dataset_groups_truncated``). The
+bytes count every field of each request, and each once per CSV row it fills, so the CSV is bounded too.
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
 from airflow_provider_personalize_deletion.dashboard.views import (
     MAX_GROUPS_PER_RUN,
     MAX_JOBS_PER_GROUP,
+    MAX_MESSAGE_CHARS,
+    MAX_NAME_CHARS,
     MAX_RECORD_BYTES,
+    as_int,
+    count,
+    message,
+    name,
+    texts_cut,
+    valid_moment,
 )
 from airflow_provider_personalize_deletion.erasure.settings import WarehouseSettings
 from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING, REJECTED
@@ -40,8 +50,8 @@ from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING,
 if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.dashboard.queries import FoundRequests
 
-#: The version of the record's layout (2: its bounds, and what it leaves out, said).
-EVIDENCE_VERSION = 2
+#: The version of the record's layout (2: its bounds, and what it leaves out, said; 3: texts capped).
+EVIDENCE_VERSION = 3
 #: Jobs the dataset groups of one record show, at most (one CSV row each).
 MAX_EVIDENCE_JOBS = 2000
 #: The bounds of one record, as it states them (``limits``).
@@ -54,6 +64,8 @@ LIMITS = {
     "jobs_per_dataset_group": MAX_JOBS_PER_GROUP,
     "dataset_groups_bytes": MAX_ANSWER_BYTES,
     "jobs": MAX_EVIDENCE_JOBS,
+    "name_chars": MAX_NAME_CHARS,
+    "message_chars": MAX_MESSAGE_CHARS,
 }
 #: The CSV's columns: one row per request and job (a request without a job has one row, job fields empty).
 CSV_COLUMNS = (
@@ -83,13 +95,18 @@ CSV_COLUMNS = (
     "overlapping_activity",
     "requests_total",
     "requests_truncated",
+    "texts_cut",
 )
-#: A text cell's part that could start a spreadsheet cell, read with "," or ";" as the separator
-#: (a quoted value's closing quote is no separator for ";", so the field can run on into a later
-#: value): the value's start, or what follows a ",", ";" or line break in it. It is neutralised when
-#: it starts, after any whitespace and quotes, with what spreadsheets run as a formula ("=", "+",
-#: "-", "@", their fullwidth forms, a tab or a CR).
-_FORMULA_START = re.compile(r'(^|[,;\r\n])(?=[\s"]*[=+\-@\uff1d\uff0b\uff0d\uff20\t\r])')
+#: What spreadsheets run as a formula at a cell's start: "=", "+", "-", "@", their fullwidth forms, a tab
+#: or a CR.
+_FORMULA = "=+\\-@\uff1d\uff0b\uff0d\uff20\t\r"
+#: What a spreadsheet may skip before it: whitespace, quotes, zero-width characters and the BOM.
+_SKIPPED = '\\s"\u200b-\u200d\u2060\ufeff'
+#: A text cell's part that could start a spreadsheet cell, read with ",", ";", tab or "|" as the
+#: separator (a quoted value's closing quote is no separator for the others, so the field can run on
+#: into a later value): the value's start, or what follows a separator or line break in it. It is
+#: neutralised when it starts, after what may be skipped, with a formula's start.
+_FORMULA_START = re.compile(f"(^|[,;\t|\r\n])(?=[{_SKIPPED}]*[{_FORMULA}])")
 
 
 def evidence_record(
@@ -112,8 +129,21 @@ def evidence_record(
     :param generated_at: when the record was made (aware).
     :param generated_by: the Airflow user who made it.
     """
-    shown = _ShownGroups()
-    requests = [_request(request, settings.overdue_days, generated_at, shown) for request in found.requests]
+    requests = [_request(request, settings.overdue_days, generated_at) for request in found.requests]
+    shown = _ShownGroups(bytes=sum(_bytes(request) for request in requests))  # each shown, one row each
+    for request, request_found in zip(requests, found.requests, strict=True):
+        record = request_found.get("erasure_record")
+        groups = shown.of(
+            request_found.get("run"),
+            record if isinstance(record, Mapping) else {},  # a malformed one shows no jobs
+            unread=bool(request_found.get("erasure_record_unread")),
+            row_bytes=_bytes(request),
+        )
+        request.update(
+            dataset_groups_total=groups.total,
+            dataset_groups_truncated=groups.truncated,
+            dataset_groups=groups.groups,
+        )
     return {
         "evidence_version": EVIDENCE_VERSION,
         "subject": "the user id entered in the lookup; it is not repeated in this record",
@@ -130,38 +160,44 @@ def evidence_record(
         "truncated": found.truncated,
         "audit_records_read": found.audit_records_read,
         "dataset_groups_left_out": shown.left_out,
+        "texts_cut": texts_cut(requests),
         "limits": LIMITS,
         "requests": requests,
     }
 
 
-def _request(
-    request: Mapping[str, Any], deadline_days: int, now: datetime, shown: _ShownGroups
-) -> dict[str, Any]:
-    requested_at = datetime.fromisoformat(request["requested_at"])
-    erased_at = datetime.fromisoformat(request["erased_at"]) if request["erased_at"] else None
-    end = erased_at if request["status"] == ERASED and erased_at else now
-    days = (end - requested_at).total_seconds() / 86400
+def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> dict[str, Any]:
+    """A request's own fields (its groups not yet: ``dataset_groups`` empty)."""
+    status = request["status"]
+    requested_at = valid_moment(request["requested_at"])
+    end = valid_moment(request["erased_at"]) if status == ERASED else now
+    days = (end - requested_at).total_seconds() / 86400 if requested_at and end else None
     record = request.get("erasure_record")
-    record = record if isinstance(record, Mapping) else {}  # a malformed one shows no jobs
+    record = record if isinstance(record, Mapping) else {}
     run = request.get("run")
-    groups = shown.of(run, record, unread=bool(request.get("erasure_record_unread")))
     return {
         "request_id": request["request_id"],
         "source": request["source"],
-        "status": request["status"],
+        "status": status,
         "requested_at": request["requested_at"],
         "erased_at": request["erased_at"],
-        "days_to_erasure": round(days, 2) if request["status"] == ERASED else None,
-        "days_pending": round(days, 2) if request["status"] == PENDING else None,
-        "within_deadline": days <= deadline_days if request["status"] in (ERASED, PENDING) else None,
-        "rejected_reason": _reason(record.get("rejected")) if request["status"] == REJECTED else None,
+        "days_to_erasure": round(days, 2) if status == ERASED and days is not None else None,
+        "days_pending": round(days, 2) if status == PENDING and days is not None else None,
+        "within_deadline": days <= deadline_days
+        if status in (ERASED, PENDING) and days is not None
+        else None,
+        "rejected_reason": message(record.get("rejected")) if status == REJECTED else None,
         "run": _run(run) if run else None,
         "run_search": request.get("run_search"),
-        "dataset_groups_total": groups.total,
-        "dataset_groups_truncated": groups.truncated,
-        "dataset_groups": groups.groups,
+        "dataset_groups_total": 0,
+        "dataset_groups_truncated": False,
+        "dataset_groups": [],
     }
+
+
+def _bytes(shown: Any) -> int:
+    """The bytes of JSON of what is shown, every character escaped as ASCII (at least its UTF-8 length)."""
+    return len(json.dumps(shown))
 
 
 @dataclass(frozen=True)
@@ -180,17 +216,28 @@ class _Groups:
 
     @property
     def cost(self) -> tuple[int, int]:
-        """The bytes of JSON of the groups, and their jobs."""
-        return len(json.dumps(self.groups)), sum(len(group["jobs"]) for group in self.groups)
+        """
+        The bytes of the groups, as the larger of their JSON and their CSV rows (each job's row repeats
+        its group's fields), and their jobs.
+        """
+        size = 0
+        for group in self.groups:
+            header = _bytes({key: value for key, value in group.items() if key != "jobs"})
+            size += sum(header + _bytes(job) for job in group["jobs"]) or header
+        return size, sum(len(group["jobs"]) for group in self.groups)
 
 
 @dataclass
 class _ShownGroups:
     """
-    The dataset groups of one evidence record, within :data:`.MAX_ANSWER_BYTES` of JSON and
-    :data:`MAX_EVIDENCE_JOBS` jobs: requests, in order, show their groups while they fit; a later
-    request's groups are left out (``dataset_groups_truncated``, counted in ``left_out``). A run's
-    groups are made and measured once, whatever the number of its requests.
+    The dataset groups of one evidence record, within :data:`.MAX_ANSWER_BYTES` and
+    :data:`MAX_EVIDENCE_JOBS` jobs: the requests' own fields count first (each shown, in one CSV row at
+    least), then requests, in order, show their groups while they fit, each job's CSV row counting its
+    request's fields again; a later request's groups are left out (``dataset_groups_truncated``,
+    counted in ``left_out``). A run's groups are made and measured once, whatever the number of its
+    requests.
+
+    :param bytes: the bytes counted so far.
     """
 
     bytes: int = 0
@@ -199,7 +246,12 @@ class _ShownGroups:
     _of_run: dict[int, tuple[_Groups, tuple[int, int]]] = field(default_factory=dict)
 
     def of(
-        self, run: Mapping[str, Any] | None, erasure_record: Mapping[str, Any], *, unread: bool
+        self,
+        run: Mapping[str, Any] | None,
+        erasure_record: Mapping[str, Any],
+        *,
+        unread: bool,
+        row_bytes: int,
     ) -> _Groups:
         """
         The groups one request shows: its run's, or without a run's record those stored on it.
@@ -207,6 +259,7 @@ class _ShownGroups:
         :param run: the run's view (shared by the requests of one run), or None.
         :param erasure_record: the request's stored record.
         :param unread: the stored record was too large to read.
+        :param row_bytes: the bytes of the request's own fields (counted already, once).
         """
         if run:
             if id(run) not in self._of_run:
@@ -218,6 +271,7 @@ class _ShownGroups:
         else:
             groups = _stored_groups(erasure_record)
             size, jobs = groups.cost
+        size += row_bytes * max(0, jobs - 1)  # each job's CSV row repeats the request's fields
         if self.bytes + size > MAX_ANSWER_BYTES or self.jobs + jobs > MAX_EVIDENCE_JOBS:
             self.left_out += 1
             return _Groups([], groups.total, True)
@@ -256,11 +310,11 @@ def _run_groups(run: Mapping[str, Any]) -> _Groups:
 
 def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
     """The jobs stored on the request, per dataset group, bounded as a run's view."""
-    groups: dict[str, list[Mapping[str, Any]]] = {}
+    groups: dict[str | None, list[Mapping[str, Any]]] = {}
     jobs = erasure_record.get("jobs")
     for job in jobs if isinstance(jobs, list) else []:
         if isinstance(job, dict):  # else a malformed entry: not a job
-            groups.setdefault(str(job.get("dataset_group_arn")), []).append(job)
+            groups.setdefault(name(job.get("dataset_group_arn")), []).append(job)
     return _Groups(
         [
             {
@@ -271,10 +325,10 @@ def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
                 "jobs": [
                     {
                         "job_name": None,
-                        "job_arn": job.get("job_arn"),
+                        "job_arn": name(job.get("job_arn")),
                         "status": None,
-                        "num_deleted": job.get("num_deleted"),
-                        "erasure_round": job.get("round", 0),
+                        "num_deleted": count(job.get("num_deleted")),
+                        "erasure_round": as_int(job.get("round")),
                         "overlapping_activity": None,
                     }
                     for job in found[:MAX_JOBS_PER_GROUP]
@@ -295,16 +349,12 @@ def _run(run: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _reason(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
 def evidence_csv(record: Mapping[str, Any]) -> str:
     """
     The record as CSV (:data:`CSV_COLUMNS`), one row per request and job. Every cell but a number is
     quoted, and a ``'`` is put before each part of a text cell a spreadsheet could run as a formula
-    (see :data:`_FORMULA_START`), so that no cell starts a formula, read with ``,`` or ``;`` as the
-    separator.
+    (see :data:`_FORMULA_START`), so that no cell starts a formula, read with ``,``, ``;``, tab or
+    ``|`` as the separator.
 
     :param record: what :func:`evidence_record` returned.
     """
@@ -320,6 +370,7 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
             "run_recorded_at": run.get("recorded_at"),
             "requests_total": record["request_count"],
             "requests_truncated": record["truncated"],
+            "texts_cut": record.get("texts_cut"),
         }
         jobs = [(group, job) for group in request["dataset_groups"] for job in group["jobs"]]
         for group, job in jobs or [({}, {})]:

@@ -7,6 +7,10 @@ histogram of hours to erasure), so a read returns at most a few thousand rows wh
 the tables. Reads go through a plain cursor, never ``DbApiHook.run``: that would hand the lookup's
 user id to Airflow's hook lineage collector. Errors of the driver are raised as
 :class:`~.sql_cursor.WarehouseError`, which never quotes a value.
+
+Text columns are read cut in SQL to one character past their cap (:data:`.MAX_NAME_CHARS`), so that
+a SQLite table, which keeps any text whatever the declared type, cannot send more; the views cut them
+to the cap and say so. A value that is no timestamp (SQLite) is left out, never an error.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.dashboard.views import (
+    MAX_NAME_CHARS,
     MAX_RECORD_BYTES,
-    aware,
-    moment,
+    name,
     parse_json,
     run_view,
+    timestamp,
     try_views,
     unread_view,
+    valid_moment,
 )
 from airflow_provider_personalize_deletion.erasure.store import (
     ERASED,
@@ -73,6 +79,10 @@ _SECONDS = {
 }
 #: SQL of the length of a text column in bytes (read from the row header, not the text), by dialect.
 _BYTES = {"sqlite": "length(CAST({column} AS BLOB))", "postgresql": "octet_length({column})"}
+#: SQL of a text column read one character past the cap of what a view shows (a longer one is cut there).
+_NAME = f"substr({{column}}, 1, {MAX_NAME_CHARS + 1})"
+#: SQL of a timestamp column, read as a text column where it is one (SQLite), by dialect.
+_TIMESTAMP = {"sqlite": _NAME, "postgresql": "{column}"}
 
 
 class UnsupportedWarehouseError(ValueError):
@@ -107,12 +117,30 @@ class RunsCursor:
         """
         try:
             recorded_at, run_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-            moment = sql_timestamp(aware(datetime.fromisoformat(recorded_at)))
-        except (ValueError, TypeError, OverflowError, binascii.Error, RecursionError):
+        except (ValueError, TypeError, binascii.Error, RecursionError):
             raise InvalidCursorError("'before' must be the cursor of a runs page") from None
-        if not isinstance(run_id, str):
+        if not isinstance(recorded_at, str) or not isinstance(run_id, str):
             raise InvalidCursorError("'before' must be the cursor of a runs page")
-        return cls(moment, run_id)
+        try:
+            found = datetime.fromisoformat(recorded_at)
+        except ValueError:  # no date: the text of a malformed SQLite value, compared as text
+            return cls(recorded_at, run_id)
+        when = valid_moment(found)
+        if when is None:
+            raise InvalidCursorError("'before' must be the cursor of a runs page")
+        return cls(sql_timestamp(when), run_id)
+
+    @classmethod
+    def after(cls, recorded_at: Any, run_id: str) -> RunsCursor:
+        """
+        The cursor past a run, from its columns as read (a malformed SQLite timestamp as its text).
+
+        :param recorded_at: the run's ``recorded_at``.
+        :param run_id: its id (cut to one past :data:`.MAX_NAME_CHARS`: the next page then starts past
+            the ids it begins, a hostile table's only).
+        """
+        when = valid_moment(recorded_at)
+        return cls(sql_timestamp(when) if when is not None else str(recorded_at), run_id)
 
 
 class DashboardQueries:
@@ -178,7 +206,8 @@ class DashboardQueries:
                 for when, count in cursor.fetchall():
                     per_day[_day(when)][status] = int(count)
             times = self._erasure_times(cursor, since)
-        oldest_days = (now - moment(oldest)).total_seconds() / 86400 if oldest is not None else None
+        oldest_at = valid_moment(oldest)  # None too for a malformed SQLite value
+        oldest_days = (now - oldest_at).total_seconds() / 86400 if oldest_at is not None else None
         return {
             "generated_at": now.isoformat(),
             "window_days": WINDOW_DAYS,
@@ -203,9 +232,12 @@ class DashboardQueries:
         overall: Counter[int] = Counter()
         weekly: dict[date, Counter[int]] = defaultdict(Counter)
         for when, hour, count in cursor.fetchall():
-            erased_on = date.fromisoformat(_day(when))
-            overall[int(hour)] += int(count)
-            weekly[erased_on - timedelta(days=erased_on.weekday())][int(hour)] += int(count)
+            try:
+                erased_on, whole_hours = date.fromisoformat(_day(when)), int(hour)
+            except (ValueError, TypeError):
+                continue  # a SQLite value that is no timestamp: no day, no duration
+            overall[whole_hours] += int(count)
+            weekly[erased_on - timedelta(days=erased_on.weekday())][whole_hours] += int(count)
         return {
             "erased": sum(overall.values()),
             "median_days": _percentile_days(overall, 0.5),
@@ -239,25 +271,27 @@ class DashboardQueries:
         where = ""
         parameters: tuple[str, ...] = ()
         if before is not None:  # a row value comparison: one range of the (recorded_at, run_id) index
+            if self._dialect == "postgresql" and valid_moment(before.recorded_at) is None:
+                raise InvalidCursorError("'before' must be the cursor of a runs page")
             where = f"WHERE (recorded_at, run_id) < ({p}, {p}) "
             parameters = (before.recorded_at, before.run_id)
         size = _BYTES[self._dialect].format(column="record")
         with self._cursor() as cursor:
             cursor.execute(
-                f"SELECT run_id, recorded_at, outcome, {size} FROM {self.audit_table} {where}"
-                f"ORDER BY recorded_at DESC, run_id DESC LIMIT {limit + 1}",
+                f"SELECT {self._columns('run_id', 'recorded_at', 'outcome')}, {size} FROM {self.audit_table} "
+                f"{where}ORDER BY recorded_at DESC, run_id DESC LIMIT {limit + 1}",
                 parameters,
             )
             rows = cursor.fetchall()
             chosen: list[tuple[Any, ...]] = []
             budget = MAX_RECORD_BYTES_PER_ANSWER
             for row in rows[:limit]:
-                cost = row[3] if row[3] <= MAX_RECORD_BYTES else 0  # a record too large is not read
+                cost = row[3] if _readable(row[0], row[3]) else 0  # a record not read costs nothing
                 if chosen and cost > budget:
                     break
                 chosen.append(row)
                 budget -= cost
-            records = self._records(cursor, [row[0] for row in chosen if row[3] <= MAX_RECORD_BYTES])
+            records = self._records(cursor, [row[0] for row in chosen if _readable(row[0], row[3])])
         page: list[dict[str, Any]] = []
         shown = 0
         for run_id, recorded_at, outcome, record_bytes in chosen:
@@ -270,10 +304,15 @@ class DashboardQueries:
                 break
             page.append(view)
         last = chosen[len(page) - 1] if len(page) < len(rows) else None
-        return {
-            "runs": page,
-            "next": RunsCursor(sql_timestamp(moment(last[1])), last[0]).encode() if last else None,
-        }
+        return {"runs": page, "next": RunsCursor.after(last[1], last[0]).encode() if last else None}
+
+    def _columns(self, *columns: str) -> str:
+        """The SQL of the columns, read bounded: a timestamp as :data:`_TIMESTAMP`, text as :data:`_NAME`."""
+        timestamps = {"recorded_at", "requested_at", "erased_at"}
+        return ", ".join(
+            (_TIMESTAMP[self._dialect] if column in timestamps else _NAME).format(column=column)
+            for column in columns
+        )
 
     def _records(self, cursor: Any, run_ids: Sequence[str]) -> dict[str, str]:
         """The record text of each of the runs (their records not longer than :data:`MAX_RECORD_BYTES`)."""
@@ -296,8 +335,8 @@ class DashboardQueries:
         """
         with self._cursor() as cursor:
             cursor.execute(
-                f"SELECT run_id, recorded_at, outcome, {self._record_columns(MAX_RECORD_BYTES)} "
-                f"FROM {self.audit_table} WHERE run_id = {self._p}",
+                f"SELECT {self._columns('run_id', 'recorded_at', 'outcome')}, "
+                f"{self._record_columns(MAX_RECORD_BYTES)} FROM {self.audit_table} WHERE run_id = {self._p}",
                 (run_id,),
             )
             row = cursor.fetchone()
@@ -334,9 +373,11 @@ class DashboardQueries:
         if self._dialect == "postgresql" and "\x00" in user_id:
             return FoundRequests([], 0)  # PostgreSQL's text cannot hold a NUL: no request has this id
         with self._cursor() as cursor:
+            columns = self._columns(
+                "request_id", "source", "status", "requested_at", "erased_at", "batch_key"
+            )
             cursor.execute(
-                f"SELECT request_id, source, status, requested_at, erased_at, batch_key "
-                f"FROM {self.requests_table} WHERE user_id = {p} "
+                f"SELECT {columns} FROM {self.requests_table} WHERE user_id = {p} "
                 f"ORDER BY requested_at, request_id LIMIT {MAX_REQUESTS_PER_LOOKUP + 1}",
                 (user_id,),
             )
@@ -352,26 +393,26 @@ class DashboardQueries:
             rows = rows[:MAX_REQUESTS_PER_LOOKUP]
             search = _RunSearch(self, cursor, {key for *_, key in rows if is_batch_key(key)})
             found = []
+            stored: list[tuple[str, dict[str, Any]]] = []  # (request id, request) whose record is shown
             for request_id, source, status, requested_at, erased_at, key in rows:
                 run, outcome = (
                     search.run_of(key, requested_at, erased_at) if is_batch_key(key) else (None, None)
                 )
-                found.append(
-                    {
-                        "request_id": request_id,
-                        "source": source,
-                        "status": status,
-                        "requested_at": moment(requested_at).isoformat(),
-                        "erased_at": moment(erased_at).isoformat() if erased_at is not None else None,
-                        "erasure_record": None,
-                        "erasure_record_unread": False,
-                        "run": run,
-                        "run_search": outcome,
-                    }
-                )
-            search.stored_records(
-                [request for request in found if request["run"] is None or request["status"] == REJECTED]
-            )
+                request = {
+                    "request_id": name(request_id),
+                    "source": name(source),
+                    "status": name(status),
+                    "requested_at": timestamp(requested_at),
+                    "erased_at": timestamp(erased_at),
+                    "erasure_record": None,
+                    "erasure_record_unread": False,
+                    "run": run,
+                    "run_search": outcome,
+                }
+                found.append(request)
+                if run is None or status == REJECTED:
+                    stored.append((request_id, request))
+            search.stored_records(stored)
         return FoundRequests(found, int(total), search.records_read)
 
 
@@ -421,7 +462,11 @@ class _RunSearch:
             searches = [(f">= {p} ORDER BY recorded_at DESC, run_id DESC", requested_at)]
         complete = True
         for condition, since in searches:
-            run_ids, all_met = self._candidates(condition, sql_timestamp(moment(since)))
+            when = valid_moment(since)
+            if when is None:  # a malformed SQLite value: no range to search
+                complete = False
+                continue
+            run_ids, all_met = self._candidates(condition, sql_timestamp(when))
             complete = complete and all_met
             for run_id in run_ids:
                 tries = self._tries(run_id)
@@ -435,7 +480,8 @@ class _RunSearch:
         """The run ids a search meets (an index range, no record read), and whether that is all of them."""
         if (condition, since) not in self.candidates:
             self.cursor.execute(
-                f"SELECT run_id FROM {self.queries.audit_table} WHERE recorded_at {condition} "
+                f"SELECT {_NAME.format(column='run_id')} FROM {self.queries.audit_table} "
+                f"WHERE recorded_at {condition} "
                 f"LIMIT {MAX_RUNS_SEARCHED + 1}",
                 (since,),
             )
@@ -450,12 +496,15 @@ class _RunSearch:
         """The views of a run's tries by claim, its record read once; None when it is not read."""
         if run_id in self.tries:
             return self.tries[run_id]
+        if not _readable(run_id, 0):
+            return None  # an id cut in the read cannot name its record
         if self.records_read >= MAX_RUNS_SEARCHED:
             return None  # the lookup's budget is spent
         self.records_read += 1
         limit = min(MAX_RECORD_BYTES, self.bytes_left)
+        columns = self.queries._columns("recorded_at", "outcome")
         self.cursor.execute(
-            f"SELECT recorded_at, outcome, {self.queries._record_columns(limit)} "
+            f"SELECT {columns}, {self.queries._record_columns(limit)} "
             f"FROM {self.queries.audit_table} WHERE run_id = {self.queries._p}",
             (run_id,),
         )
@@ -471,17 +520,22 @@ class _RunSearch:
         self.tries[run_id] = tries
         return tries
 
-    def stored_records(self, requests: list[dict[str, Any]]) -> None:
+    def stored_records(self, requests: list[tuple[str, dict[str, Any]]]) -> None:
         """
         Read the stored record of each of ``requests`` (``erasure_record``), in order, within what is
-        left of the lookup's bytes; one longer than :data:`MAX_RECORD_BYTES` or past them is not read
-        (``erasure_record_unread``).
+        left of the lookup's bytes; one longer than :data:`MAX_RECORD_BYTES` or past them, or of a
+        request whose id was cut in the read, is not read (``erasure_record_unread``).
+
+        :param requests: each request's id as read, and the request.
         """
-        for request in requests:
+        for request_id, request in requests:
+            if not _readable(request_id, 0):
+                request["erasure_record_unread"] = True
+                continue
             columns = self.queries._record_columns(min(MAX_RECORD_BYTES, self.bytes_left), "erasure_record")
             self.cursor.execute(
                 f"SELECT {columns} FROM {self.queries.requests_table} WHERE request_id = {self.queries._p}",
-                (request["request_id"],),
+                (request_id,),
             )
             size, text = self.cursor.fetchone() or (None, None)
             if size is None:
@@ -511,6 +565,14 @@ class FoundRequests:
     def truncated(self) -> bool:
         """Whether the user has more requests than were returned."""
         return self.total > len(self.requests)
+
+
+def _readable(key: str, record_bytes: int) -> bool:
+    """
+    Whether a stored record can be read: its key (run id, request id) as read is not cut (not longer
+    than :data:`.MAX_NAME_CHARS`), and it is not longer than :data:`.MAX_RECORD_BYTES`.
+    """
+    return len(key) <= MAX_NAME_CHARS and record_bytes <= MAX_RECORD_BYTES
 
 
 def _percentile_days(histogram: Mapping[int, int], fraction: float) -> float | None:

@@ -6,8 +6,13 @@ group, and says what it leaves out (``dataset_groups_total`` and ``dataset_group
 group ``jobs_total`` and ``jobs_truncated``). A record longer than :data:`MAX_RECORD_BYTES` is not read
 at all: its view says ``record_too_large`` with the record's size, and shows no group.
 
+Every text a view shows, of the record or of a column, is capped: names, ids, statuses and outcomes at
+:data:`MAX_NAME_CHARS` characters, problems and failure reasons at :data:`MAX_MESSAGE_CHARS`; a longer
+one is cut there and ends with :data:`TEXT_CUT`, and the view says ``texts_cut``.
+
 A part of the record that is not shaped as the DAG writes it (a record that is not an object, a group
-or job that is not one, a count that is not a number) is left out, never an error.
+or job that is not one, a text or count of another type, a count out of range, a timestamp that is no
+date) is left out (None, or 0 for a count the DAG always writes), never an error.
 """
 
 from __future__ import annotations
@@ -24,6 +29,18 @@ MAX_RECORD_BYTES = 1024 * 1024
 MAX_GROUPS_PER_RUN = 100
 #: Jobs a dataset group's view shows, at most (the DAG writes one per file and round).
 MAX_JOBS_PER_GROUP = 20
+#: Characters of a name, id, status, outcome or timestamp a view shows, at most (an ARN is at most 256).
+MAX_NAME_CHARS = 256
+#: Characters of a problem, a job's failure reason or a request's rejection reason, at most.
+MAX_MESSAGE_CHARS = 1024
+#: Problems a run's view shows, at most; and request counts (the DAG writes four).
+MAX_PROBLEMS = MAX_COUNTS = 20
+#: What ends a text cut at its cap.
+TEXT_CUT = "…[cut]"
+#: How a cut text ends in JSON text: the mark, escaped, then the string's closing quote.
+_CUT_IN_JSON = json.dumps(TEXT_CUT)[1:]
+#: Whole numbers a view shows: a count of a record beyond these is malformed.
+_INT_RANGE = range(-(2**63), 2**63)
 
 
 def run_view(
@@ -43,33 +60,46 @@ def run_view(
     record = mapping(parse_json(record) if isinstance(record, str) else record)
     requests = mapping(record.get("requests"))
     groups = [group for group in as_list(record.get("dataset_groups")) if isinstance(group, Mapping)]
-    return {
-        "run_id": run_id,
-        "recorded_at": moment(recorded_at).isoformat(),
-        "outcome": outcome,
+    view = {
+        "run_id": name(run_id),
+        "recorded_at": timestamp(recorded_at),
+        "outcome": name(outcome),
         "latest_try": latest_try,
         "record_too_large": False,
+        "record_unread": False,
         "record_bytes": None,
-        "requests": {key: value for key, value in requests.items() if _is_int(value)},
-        "problems": [str(problem) for problem in as_list(record.get("problems"))],
+        "requests": {
+            key: value
+            for key, value in list(requests.items())[:MAX_COUNTS]
+            if len(key) <= MAX_NAME_CHARS and _is_int(value)
+        },
+        "problems": [
+            message(problem)
+            for problem in as_list(record.get("problems"))[:MAX_PROBLEMS]
+            if isinstance(problem, str)
+        ],
         "follow_up_jobs": as_int(record.get("follow_up_jobs")),
         "earlier_tries": len(as_list(record.get("earlier_records"))),
         "dataset_groups_total": len(groups),
         "dataset_groups_truncated": len(groups) > MAX_GROUPS_PER_RUN,
         "dataset_groups": [_group_view(group) for group in groups[:MAX_GROUPS_PER_RUN]],
     }
+    return {**view, "texts_cut": texts_cut(view)}
 
 
 def unread_view(run_id: str, recorded_at: Any, outcome: str, record_bytes: int) -> dict[str, Any]:
     """
-    The view of a run whose record is longer than :data:`MAX_RECORD_BYTES`: not read, so its groups,
-    counts and problems are unknown (``dataset_groups_total`` None).
+    The view of a run whose record is not read: longer than :data:`MAX_RECORD_BYTES`
+    (``record_too_large``), or under an id longer than :data:`MAX_NAME_CHARS`, which cannot name it
+    once cut. Its groups, counts and problems are unknown (``dataset_groups_total`` None).
 
     :param record_bytes: the record's length, in bytes.
     """
+    view = run_view(run_id, recorded_at, outcome, None)
     return {
-        **run_view(run_id, recorded_at, outcome, None),
-        "record_too_large": True,
+        **view,
+        "record_too_large": record_bytes > MAX_RECORD_BYTES,
+        "record_unread": True,
         "record_bytes": record_bytes,
         "dataset_groups_total": None,
         "dataset_groups_truncated": True,
@@ -98,8 +128,8 @@ def try_views(
         if claim is not None and claim in claims and claim not in found:
             found[claim] = run_view(
                 run_id,
-                text(earlier.get("recorded_at")) or recorded_at,
-                text(earlier.get("outcome")) or "unknown",
+                earlier.get("recorded_at", recorded_at),  # malformed: left out by the view
+                earlier.get("outcome", "unknown"),
                 {**earlier, "earlier_records": []},
                 latest_try=False,
             )
@@ -109,8 +139,8 @@ def try_views(
 def _group_view(group: Mapping[str, Any]) -> dict[str, Any]:
     jobs = [job for job in as_list(group.get("jobs")) if isinstance(job, Mapping)]
     return {
-        "dataset_group_arn": text(group.get("dataset_group_arn")),
-        "status": text(group.get("status")),
+        "dataset_group_arn": name(group.get("dataset_group_arn")),
+        "status": name(group.get("status")),
         "follow_up_jobs": as_int(group.get("follow_up_jobs")),
         "jobs_total": len(jobs),
         "jobs_truncated": len(jobs) > MAX_JOBS_PER_GROUP,
@@ -121,25 +151,26 @@ def _group_view(group: Mapping[str, Any]) -> dict[str, Any]:
 def _job_view(job: Mapping[str, Any]) -> dict[str, Any]:
     overlapping = job.get("overlappingActivity")
     return {
-        "job_name": job.get("jobName"),
-        "job_arn": job.get("dataDeletionJobArn"),
-        "status": job.get("status"),
-        "num_deleted": job.get("numDeleted"),
+        "job_name": name(job.get("jobName")),
+        "job_arn": name(job.get("dataDeletionJobArn")),
+        "status": name(job.get("status")),
+        "num_deleted": count(job.get("numDeleted")),
         "round": as_int(job.get("erasureRound")),
         "overlapping_activity": [
-            {key: item.get(key) for key in ("kind", "arn", "status") if key in item}
-            for item in overlapping or []
+            {key: name(item.get(key)) for key in ("kind", "arn", "status") if key in item}
+            for item in overlapping
             if isinstance(item, Mapping)
         ]
         if isinstance(overlapping, list)
         else None,
-        "failure_reason": job.get("failureReason"),
+        "failure_reason": message(job.get("failureReason")),
     }
 
 
 def _claim(record: Mapping[str, Any]) -> str | None:
-    """The claim the export of one try of a run read."""
-    return text(mapping(record.get("export")).get("claim"))
+    """The claim the export of one try of a run read (a claim is 32 characters: a longer text is none)."""
+    claim = text(mapping(record.get("export")).get("claim"))
+    return claim if claim is not None and len(claim) <= MAX_NAME_CHARS else None
 
 
 def mapping(value: Any) -> Mapping[str, Any]:
@@ -157,18 +188,72 @@ def text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def clip(value: Any, limit: int) -> str | None:
+    """
+    A string of a record or a column, at most ``limit`` characters: a longer one cut there, ending with
+    :data:`TEXT_CUT`; anything else as None.
+    """
+    if not isinstance(value, str):
+        return None
+    return value if len(value) <= limit else value[:limit] + TEXT_CUT
+
+
+def name(value: Any) -> str | None:
+    """A name, id, status or outcome, at most :data:`MAX_NAME_CHARS` characters (:func:`clip`)."""
+    return clip(value, MAX_NAME_CHARS)
+
+
+def message(value: Any) -> str | None:
+    """A problem or a reason, at most :data:`MAX_MESSAGE_CHARS` characters (:func:`clip`)."""
+    return clip(value, MAX_MESSAGE_CHARS)
+
+
+def texts_cut(shown: Any) -> bool:
+    """
+    Whether any text of a view (or of anything made of views) was cut by :func:`clip`: its JSON holds
+    :data:`TEXT_CUT` closing a string (a text that ends as a cut one counts as cut).
+    """
+    return _CUT_IN_JSON in json.dumps(shown)
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and value in _INT_RANGE
 
 
 def as_int(value: Any) -> int:
-    """A count of a record; anything but a whole number (a malformed record) as 0."""
+    """A count of a record the DAG always writes; anything but a whole number (malformed) as 0."""
     return value if _is_int(value) else 0
+
+
+def count(value: Any) -> int | None:
+    """A count of a record that may be unknown (``numDeleted`` of a running job); malformed as None."""
+    return value if _is_int(value) else None
 
 
 def moment(value: Any) -> datetime:
     """A timestamp as SQLite (text, UTC) or PostgreSQL (a naive datetime, UTC) returns it, aware."""
     return aware(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
+def valid_moment(value: Any) -> datetime | None:
+    """A timestamp of a column or a record, aware; None when it is no date (malformed)."""
+    if isinstance(value, str) and len(value) <= MAX_NAME_CHARS:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    try:
+        return aware(value)
+    except OverflowError:  # an offset that moves it out of the years 1 to 9999
+        return None
+
+
+def timestamp(value: Any) -> str | None:
+    """A timestamp of a column or a record in ISO 8601, aware; None when it is no date (malformed)."""
+    found = valid_moment(value)
+    return None if found is None else found.isoformat()
 
 
 def aware(value: datetime) -> datetime:
@@ -189,7 +274,10 @@ def parse_json(value: Any) -> Any:
 __all__: Sequence[str] = (
     "MAX_GROUPS_PER_RUN",
     "MAX_JOBS_PER_GROUP",
+    "MAX_MESSAGE_CHARS",
+    "MAX_NAME_CHARS",
     "MAX_RECORD_BYTES",
+    "TEXT_CUT",
     "run_view",
     "try_views",
     "unread_view",

@@ -4,6 +4,7 @@ Fixtures of the dashboard's tests.
 - ``store`` (function, SQLite and PostgreSQL): the erasure tables, created by the store, with the
   dashboard's indexes; the API reads them through the API server's option
   ``[personalize_deletion] dashboard_warehouse_conn_id`` (its environment variable).
+- ``sqlite_store``: the same on SQLite only.
 - ``world``: :func:`~tests.dashboard.seed.small_world` written into them, relative to now.
 - ``api`` (session): Airflow's own API app (``create_app("core")``, about 10 s), with the provider's
   plugin mounted as the API server mounts it, SimpleAuthManager and its users; ``api.login(user)``
@@ -51,6 +52,12 @@ def _store(kind: str, request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ErasureRequestStore:
     return _store(request.param, request, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def sqlite_store(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ErasureRequestStore:
+    """The tables on SQLite only, which keeps any text in any column whatever its declared type."""
+    return _store("sqlite", request, tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -171,6 +171,20 @@ class WarehouseSeeder:
         finally:
             connection.close()
 
+    def audit_row(self, run_id: str, recorded_at: str, outcome: str, record: str) -> None:
+        """Insert an audit row as it is (any text, as a hostile or broken writer would leave it)."""
+        p = self.store.hook.placeholder
+        connection = self.store.hook.get_conn()
+        try:
+            connection.cursor().execute(
+                f"INSERT INTO {self.store.audit_table} (run_id, recorded_at, outcome, record) "
+                f"VALUES ({p}, {p}, {p}, {p})",
+                (run_id, recorded_at, outcome, record),
+            )
+            connection.commit()
+        finally:
+            connection.close()
+
     def run(self, run: Run, erased: int = 0) -> Run:
         """Write the run's audit record."""
         self.store.write_audit(run.run_id, run.recorded_at, run.outcome, run.record(erased))

@@ -1,6 +1,7 @@
 """
-The evidence CSV in a spreadsheet: whether it is split on "," or on ";" (as in many European
-locales), with quotes respected, no cell starts a formula.
+The evidence CSV in a spreadsheet: whether it is split on ",", on ";" (as in many European locales),
+on tab or on "|" (both offered by import dialogs), with quotes respected, no cell starts a formula,
+not even after whitespace, zero-width characters or a BOM.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from airflow_provider_personalize_deletion.dashboard.evidence import evidence_cs
 #: What spreadsheets run as a formula at a cell's start (after any whitespace, but a tab or a CR).
 FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+#: What a spreadsheet may skip at a cell's start: whitespace, zero-width characters, the BOM.
+SKIPPED = re.compile(r"^[\s\u200b-\u200d\u2060\ufeff]*")
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
+SEPARATORS = [",", ";", "\t", "|"]
 #: The attack's values (issue 18).
 HOSTILE = [
     "req-7;=cmd|' /C calc'!A0",
@@ -33,13 +38,22 @@ HOSTILE = [
     "\r1",
     "x;\uff0b1",
     "x;\u3000\uff20A1",
+    "ok\t=HYPERLINK(1)",
+    "ok|=HYPERLINK(1)",
+    'x|"=1',
+    "x\t\t+1",
+    "\u200b=1",
+    "\ufeff+1",
+    "x;\u2060@A1",
+    "x|\u200d\u200c-1",
+    "x,\ufeff \u200b=1",
 ]
 
 
 def starts_a_formula(cell: str) -> bool:
     if PLAIN_NUMBER.fullmatch(cell):
         return False
-    return cell.startswith(("\t", "\r")) or cell.lstrip().startswith(FORMULA_STARTS)
+    return cell.startswith(("\t", "\r")) or SKIPPED.sub("", cell).startswith(FORMULA_STARTS)
 
 
 def cells(text: str, delimiter: str) -> list[str]:
@@ -83,7 +97,7 @@ def record(text: str, number: int | float = 3) -> dict:
     }
 
 
-@pytest.mark.parametrize("delimiter", [",", ";"])
+@pytest.mark.parametrize("delimiter", SEPARATORS)
 @pytest.mark.parametrize("value", HOSTILE)
 def test_no_cell_starts_a_formula_whatever_the_separator(value, delimiter):
     written = evidence_csv(record(value))
@@ -91,9 +105,9 @@ def test_no_cell_starts_a_formula_whatever_the_separator(value, delimiter):
     assert [cell for cell in cells(written, delimiter) if starts_a_formula(cell)] == []
 
 
-@pytest.mark.parametrize("delimiter", [",", ";"])
+@pytest.mark.parametrize("delimiter", SEPARATORS)
 def test_no_cell_starts_a_formula_for_random_values_of_dangerous_characters(delimiter):
-    alphabet = [*"=+-@\t\r\n ;,\"'a1", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\u3000"]
+    alphabet = [*"=+-@\t\r\n ;,|\"'a1", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\u3000", *ZERO_WIDTH]
     rng = random.Random(18)
     for _ in range(3000):
         value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
@@ -103,12 +117,15 @@ def test_no_cell_starts_a_formula_for_random_values_of_dangerous_characters(deli
         assert found == [], f"{value!r} ({number}) gives {found!r}"
 
 
+@pytest.mark.parametrize("delimiter", SEPARATORS)
 @pytest.mark.parametrize("request_id", [-7, -0.5, 7])
-def test_a_numeric_request_id_in_the_first_column_starts_no_formula_read_with_semicolons(request_id):
+def test_a_numeric_request_id_in_the_first_column_starts_no_formula_whatever_the_separator(
+    request_id, delimiter
+):
     hostile = record("x")
     hostile["requests"][0]["request_id"] = request_id
 
-    assert [cell for cell in cells(evidence_csv(hostile), ";") if starts_a_formula(cell)] == []
+    assert [cell for cell in cells(evidence_csv(hostile), delimiter) if starts_a_formula(cell)] == []
 
 
 def test_a_value_read_with_commas_keeps_its_text_behind_the_neutralising_quote():
