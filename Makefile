@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 # The lowest declared versions (see test-lowest): a venv of its own, resolved from PyPI at each run.
 LOWEST_VENV := $(CURDIR)/.venv-lowest
 LOWEST_TESTS ?= tests/core tests/triggers tests/transfers

@@ -9,10 +9,12 @@ key that passed through a Variable (``GetVariable``, ``PutVariable``) or ``mask_
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +37,20 @@ def every_output(result: subprocess.CompletedProcess, log_folder: Path) -> str:
     return "\n".join([result.stdout, result.stderr, *files])
 
 
+def metadata_database_copy(folder: Path) -> str:
+    """
+    A copy of the session's Airflow metadata database for the ``airflow dags test`` process: two
+    processes writing one SQLite metadata database (this one holds open connections) corrupted it
+    once ("database disk image is malformed" in every later dag.test()).
+    """
+    source = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+    copy = folder / "airflow.db"
+    live, target = sqlite3.connect(source), sqlite3.connect(copy)
+    with contextlib.closing(live), contextlib.closing(target):
+        live.backup(target)
+    return f"sqlite:///{copy}"
+
+
 @pytest.mark.parametrize("source", ["environment", "command"])
 def test_no_fingerprint_key_appears_in_any_output_of_a_debug_run(
     airflow_db, aws_conn, emulator, world, tmp_path, source
@@ -44,6 +60,7 @@ def test_no_fingerprint_key_appears_in_any_output_of_a_debug_run(
     log_folder = tmp_path / "logs"
     env = {
         **os.environ,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_database_copy(tmp_path),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(log_folder),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
