@@ -93,15 +93,25 @@ class RecordBlock:
 
         :param drop: positions of the records to leave out, in increasing order.
         """
-        ends = self.record_ends()
-        kept_from = 0
-        for index in drop:
-            start = ends[index - 1] if index else 0
-            if start > kept_from:
-                yield self.data[kept_from:start]
-            kept_from = ends[index]
-        if kept_from < len(self.data):
-            yield self.data[kept_from:]
+        return without_records(self.data, self.record_ends(), drop)
+
+
+def without_records(data: bytes, ends: list[int], drop: Iterable[int]) -> Iterator[bytes]:
+    """
+    Whole records' bytes without some of them, as pieces of ``data``.
+
+    :param data: consecutive whole records.
+    :param ends: where each record ends in ``data`` (the offset after its line ending).
+    :param drop: positions of the records to leave out, in increasing order.
+    """
+    kept_from = 0
+    for index in drop:
+        start = ends[index - 1] if index else 0
+        if start > kept_from:
+            yield data[kept_from:start]
+        kept_from = ends[index]
+    if kept_from < len(data):
+        yield data[kept_from:]
 
 
 class CsvRecordReader:
