@@ -78,6 +78,11 @@ class RecordBlock:
     def __repr__(self) -> str:  # the ids stay out of logs and tracebacks
         return f"RecordBlock({len(self.user_ids)} records from record {self.first_record})"
 
+    @property
+    def records(self) -> int:
+        """Records in the block."""
+        return len(self.user_ids)
+
     def record_ends(self) -> list[int]:
         """Where each record ends in :attr:`data` (the offset after its line ending)."""
         if self.ends is not None:
@@ -94,6 +99,14 @@ class RecordBlock:
         :param drop: positions of the records to leave out, in increasing order.
         """
         return without_records(self.data, self.record_ends(), drop)
+
+    def removed_records(self, drop: list[int]) -> int:
+        """
+        How many records :meth:`without` leaves out: one per position, as each record names one user.
+
+        :param drop: as for :meth:`without`.
+        """
+        return len(drop)
 
 
 def without_records(data: bytes, ends: list[int], drop: Iterable[int]) -> Iterator[bytes]:

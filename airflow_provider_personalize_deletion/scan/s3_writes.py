@@ -67,7 +67,7 @@ class MultipartObject:
         self._part_bytes = part_bytes
         default = {"ServerSideEncryption": SSE_ALGORITHM}
         self._attributes = dict(default if attributes is None else attributes)
-        self._condition = {"IfMatch": if_match} if if_match else {}
+        self._condition: dict[str, Any] = {"IfMatch": if_match} if if_match else {}
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._parts: list[CompletedPartTypeDef] = []

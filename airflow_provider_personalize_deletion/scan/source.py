@@ -162,7 +162,7 @@ def stream_object(
     :param raw_copy: a file that receives the object's bytes as stored (compressed), as they stream.
     :return: whether it is gzip, and its (decompressed) bytes in chunks.
     """
-    version = {"VersionId": source.version_id} if source.version_id else {}
+    version: dict[str, Any] = {"VersionId": source.version_id} if source.version_id else {}
     body = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=source.etag, **version)["Body"]
     raw = body.iter_chunks(READ_BYTES)
     if raw_copy is not None:
