@@ -153,18 +153,19 @@ def test_an_object_changed_between_read_and_write_is_not_overwritten(
     assert open_uploads(s3_client, bucket) == []
 
 
+@pytest.mark.parametrize("failing_part", [1, 2])  # the first while streaming, the last when completing
 def test_a_failure_mid_multipart_leaves_the_old_object_and_no_open_upload(
-    s3_client: S3Client, bucket: str
+    s3_client: S3Client, bucket: str, failing_part: int
 ) -> None:
     data, _ = big_object()
     s3_client.put_object(Bucket=bucket, Key=KEY, Body=data)
     etag = s3_client.head_object(Bucket=bucket, Key=KEY)["ETag"]
 
-    def fail_second_part(params: dict[str, Any], **_: object) -> None:
-        if params.get("PartNumber") == 2:
+    def fail_part(params: dict[str, Any], **_: object) -> None:
+        if params.get("PartNumber") == failing_part:
             raise ConnectionError("the network went away")
 
-    s3_client.meta.events.register("before-parameter-build.s3.UploadPart", fail_second_part)
+    s3_client.meta.events.register("before-parameter-build.s3.UploadPart", fail_part)
     with pytest.raises(ConnectionError):
         run(s3_client, bucket, part_bytes=PART)
     assert s3_client.head_object(Bucket=bucket, Key=KEY)["ETag"] == etag
