@@ -78,6 +78,11 @@ class RecordBlock:
     def __repr__(self) -> str:  # the ids stay out of logs and tracebacks
         return f"RecordBlock({len(self.user_ids)} records from record {self.first_record})"
 
+    @property
+    def records(self) -> int:
+        """Records in the block."""
+        return len(self.user_ids)
+
     def record_ends(self) -> list[int]:
         """Where each record ends in :attr:`data` (the offset after its line ending)."""
         if self.ends is not None:
@@ -93,15 +98,33 @@ class RecordBlock:
 
         :param drop: positions of the records to leave out, in increasing order.
         """
-        ends = self.record_ends()
-        kept_from = 0
-        for index in drop:
-            start = ends[index - 1] if index else 0
-            if start > kept_from:
-                yield self.data[kept_from:start]
-            kept_from = ends[index]
-        if kept_from < len(self.data):
-            yield self.data[kept_from:]
+        return without_records(self.data, self.record_ends(), drop)
+
+    def removed_records(self, drop: list[int]) -> int:
+        """
+        How many records :meth:`without` leaves out: one per position, as each record names one user.
+
+        :param drop: as for :meth:`without`.
+        """
+        return len(drop)
+
+
+def without_records(data: bytes, ends: list[int], drop: Iterable[int]) -> Iterator[bytes]:
+    """
+    Whole records' bytes without some of them, as pieces of ``data``.
+
+    :param data: consecutive whole records.
+    :param ends: where each record ends in ``data`` (the offset after its line ending).
+    :param drop: positions of the records to leave out, in increasing order.
+    """
+    kept_from = 0
+    for index in drop:
+        start = ends[index - 1] if index else 0
+        if start > kept_from:
+            yield data[kept_from:start]
+        kept_from = ends[index]
+    if kept_from < len(data):
+        yield data[kept_from:]
 
 
 class CsvRecordReader:

@@ -15,3 +15,7 @@ class CsvFormatError(ScanInputError):
 
 class SourceLocationError(ScanInputError):
     """An S3 location is malformed, empty, or overlaps another location it must stay apart from."""
+
+
+class JsonLinesFormatError(ScanInputError):
+    """A JSON Lines file has a line that is not a JSON object, or a user id that is not a string."""

@@ -13,21 +13,17 @@ partial object and no partial copy is left. The source is never modified.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
 
 from airflow_provider_personalize_deletion.scan.errors import ScanInputError, SourceLocationError
-from airflow_provider_personalize_deletion.scan.s3_writes import MultipartObject, copy_unchanged
+from airflow_provider_personalize_deletion.scan.s3_writes import MultipartObject, copy_unchanged, gzip_pieces
 from airflow_provider_personalize_deletion.scan.scan import FileReader, ScanReport, scan_source
 from airflow_provider_personalize_deletion.scan.source import SCHEME, S3Source, SourceObject, split_location
 from airflow_provider_personalize_deletion.scan.suppressed import SuppressedUsers
 
 log = logging.getLogger(__name__)
 
-GZIP_LEVEL: Final = 6
-"""gzip's default level, for the rewritten files of a gzip source."""
 _DELETE_BATCH = 1000
 
 
@@ -121,7 +117,7 @@ def _rewrite(
 ) -> None:
     reader = FileReader(source, item, suppressed)
     with MultipartObject(source.client, bucket, key) as upload:
-        for piece in _compressed(_kept_bytes(reader)) if reader.gzip else _kept_bytes(reader):
+        for piece in gzip_pieces(_kept_bytes(reader)) if reader.gzip else _kept_bytes(reader):
             upload.write(piece)
         if reader.matches != expected:
             raise ScanInputError(f"{item.location} read differently twice: nothing was written from it")
@@ -135,14 +131,6 @@ def _kept_bytes(reader: FileReader) -> Iterator[bytes]:
             yield from matched.block.without(matched.matched)
         else:
             yield matched.block.data
-
-
-def _compressed(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    compressor = zlib.compressobj(GZIP_LEVEL, wbits=31)
-    for piece in pieces:
-        if out := compressor.compress(piece):
-            yield out
-    yield compressor.flush()
 
 
 def _delete_quietly(source: S3Source, bucket: str, keys: list[str]) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from airflow_provider_personalize_deletion.scan.errors import ScanInputError, SourceLocationError
 
@@ -49,12 +49,14 @@ class SourceObject:
     :param key: its key.
     :param size: its size in bytes, as listed.
     :param etag: its ETag, as listed: reads and copies are made on this version only.
+    :param version_id: its version on a versioned bucket, to read that version; None for the current one.
     """
 
     bucket: str
     key: str
     size: int
     etag: str
+    version_id: str | None = None
 
     @property
     def location(self) -> str:
@@ -148,16 +150,23 @@ class S3Source:
         return listed
 
 
-def stream_object(client: S3Client, source: SourceObject) -> tuple[bool, Iterator[bytes]]:
+def stream_object(
+    client: S3Client, source: SourceObject, raw_copy: BinaryIO | None = None
+) -> tuple[bool, Iterator[bytes]]:
     """
     Open one object and stream its bytes, decompressed when it is gzip.
 
     :param client: a boto3 S3 client.
-    :param source: the object; the read fails if it changed since it was listed (``IfMatch``).
+    :param source: the object; the read fails if it changed since it was listed (``IfMatch``), and
+        reads the version named when it names one.
+    :param raw_copy: a file that receives the object's bytes as stored (compressed), as they stream.
     :return: whether it is gzip, and its (decompressed) bytes in chunks.
     """
-    body = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=source.etag)["Body"]
+    version: dict[str, Any] = {"VersionId": source.version_id} if source.version_id else {}
+    body = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=source.etag, **version)["Body"]
     raw = body.iter_chunks(READ_BYTES)
+    if raw_copy is not None:
+        raw = _copied(raw, raw_copy)
     first = b""
     for chunk in raw:
         first += chunk
@@ -167,6 +176,12 @@ def stream_object(client: S3Client, source: SourceObject) -> tuple[bool, Iterato
     if first.startswith(GZIP_MAGIC):
         return True, _gunzip(chunks, source.location)
     return False, chunks
+
+
+def _copied(chunks: Iterator[bytes], raw_copy: BinaryIO) -> Iterator[bytes]:
+    for chunk in chunks:
+        raw_copy.write(chunk)
+        yield chunk
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
