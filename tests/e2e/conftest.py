@@ -279,16 +279,21 @@ class Stage:
         wait_until(hold_new, timeout, interval=0.2, what=f"{count} new deletion job(s)")
         return held
 
-    def wait_until_deferred(self, run_id: str, timeout: float = 180) -> list[dict[str, Any]]:
+    def wait_until_deferred(
+        self, run_id: str, timeout: float = 180, task_id: str = "wait_for_deletion", dag_id: str = DAG_ID
+    ) -> list[dict[str, Any]]:
         """
         Wait until every sensor is deferred, no process of the sensor task is left, and a triggerer
         has taken each trigger; return the task instances.
+
+        :param task_id: the deferring task (the erasure DAG's sensor unless told).
+        :param dag_id: its DAG.
 
         Releasing a job before the deferring worker has exited would hit an Airflow race
         (apache/airflow#67287: a trigger that fires before the executor reports the deferring
         workload's exit gets the task failed as "state changed externally" and retried).
         """
-        tis = self.airflow.wait_for_task_state(run_id, "wait_for_deletion", {"deferred"}, timeout)
+        tis = self.airflow.wait_for_task_state(run_id, task_id, {"deferred"}, timeout, dag_id)
         wait_until(
             lambda: not self.airflow.task_processes(ti["id"] for ti in tis),
             60,
@@ -297,7 +302,7 @@ class Stage:
         time.sleep(3)  # the scheduler's next loop takes in the executor's event
 
         def picked_up_by_a_triggerer() -> list[dict[str, Any]] | None:
-            now = [ti for ti in self.airflow.task_instances(run_id) if ti["task_id"] == "wait_for_deletion"]
+            now = [ti for ti in self.airflow.task_instances(run_id, dag_id) if ti["task_id"] == task_id]
             ready = all(ti["state"] == "deferred" and (ti["trigger"] or {}).get("triggerer_id") for ti in now)
             return now if ready else None
 

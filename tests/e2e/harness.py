@@ -378,14 +378,14 @@ class AirflowDeployment:
         return states
 
     def wait_for_task_state(
-        self, run_id: str, task_id: str, states: Iterable[str], timeout: float = 180
+        self, run_id: str, task_id: str, states: Iterable[str], timeout: float = 180, dag_id: str = DAG_ID
     ) -> list[dict[str, Any]]:
         """Wait until every instance of a task is in one of ``states``; return those instances."""
         wanted = set(states)
 
         def reached() -> list[dict[str, Any]] | None:
             self.assert_components_alive()
-            tis = [ti for ti in self.task_instances(run_id) if ti["task_id"] == task_id]
+            tis = [ti for ti in self.task_instances(run_id, dag_id) if ti["task_id"] == task_id]
             return tis if tis and all(ti["state"] in wanted for ti in tis) else None
 
         return wait_until(reached, timeout, interval=0.5, what=f"{task_id} in {sorted(wanted)}")

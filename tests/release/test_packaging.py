@@ -16,7 +16,7 @@ else:  # pytest brings tomli on Python 3.10
     import tomli as tomllib
 
 from airflow_provider_personalize_deletion import DOCUMENTATION_URL, get_provider_info
-from airflow_provider_personalize_deletion.example_dags import example_dag_path, main
+from airflow_provider_personalize_deletion.example_dags import EXAMPLE_DAGS, example_dag_path, main
 
 REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -43,6 +43,43 @@ def test_the_example_dag_command_refuses_a_missing_folder(tmp_path, capsys):
     assert main([str(tmp_path / "no-such-folder")]) == 1
     assert "DAGS_FOLDER must be an existing folder" in capsys.readouterr().err
     assert not (tmp_path / "no-such-folder").exists()
+
+
+def test_the_example_dag_command_installs_the_dag_named_and_only_that(tmp_path, capsys):
+    assert main([str(tmp_path), "--dag", "verification"]) == 0
+    written = tmp_path / "personalize_erasure_verification.py"
+    assert [path.name for path in tmp_path.iterdir()] == [written.name]
+    assert written.read_bytes() == (REPO / "dags" / written.name).read_bytes()
+    assert str(written) in capsys.readouterr().out
+
+
+def test_the_example_dag_command_installs_every_shipped_dag_with_all(tmp_path, capsys):
+    assert main([str(tmp_path), "--dag", "all"]) == 0
+    shipped = sorted(path.name for path in (REPO / "dags").glob("*.py"))
+    assert sorted(EXAMPLE_DAGS.values()) == shipped
+    assert sorted(path.name for path in tmp_path.iterdir()) == shipped
+    for name in shipped:
+        assert (tmp_path / name).read_bytes() == (REPO / "dags" / name).read_bytes()
+    assert capsys.readouterr().out.count("Example DAG written to") == 3
+
+
+def test_the_example_dag_command_writes_nothing_when_one_of_the_dags_exists(tmp_path, capsys):
+    existing = tmp_path / "personalize_guarded_import.py"
+    existing.write_text("# my own import\n")
+    assert main([str(tmp_path), "--dag", "verification", "--dag", "guarded-import"]) == 1
+    assert "nothing written" in capsys.readouterr().err
+    assert [path.name for path in tmp_path.iterdir()] == [existing.name]
+    assert existing.read_text() == "# my own import\n"
+    assert main([str(tmp_path), "--dag", "verification", "--dag", "guarded-import", "--force"]) == 0
+    assert existing.read_bytes() == example_dag_path("guarded-import").read_bytes()
+
+
+def test_the_example_dag_command_refuses_an_unknown_dag_naming_the_choices(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path), "--dag", "imports"])
+    assert exit_.value.code == 2
+    assert "'erasure', 'verification', 'guarded-import', 'all'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("module", ["moto", "flask_cors"])
