@@ -127,8 +127,8 @@ class EmulatorClient:
 
     def deny_path(self, prefix: str) -> None:
         """
-        Deny the service's role every ``s3://`` location under a prefix: an import reading it or an export
-        writing it ends ``CREATE FAILED`` with an access-denied reason.
+        Deny the service's role every ``s3://`` location under a prefix: an import or a batch job reading
+        it, or an export or a batch job writing it, ends ``CREATE FAILED`` with an access-denied reason.
 
         :param prefix: an ``s3://`` URI prefix.
         """
@@ -137,6 +137,14 @@ class EmulatorClient:
     def set_export_part_size(self, records: int) -> None:
         """:param records: the most records one file of a dataset export holds (until reset)."""
         self._command("export-part-size", {"records": records})
+
+    def set_segment_users_member(self, member: str) -> None:
+        """
+        Name the users array of batch segment output from now on (until reset).
+
+        :param member: ``usersList`` (real outputs', the default) or ``recommendedUsers`` (the guide's).
+        """
+        self._command("segment-users-member", {"member": member})
 
     def jobs(self) -> list[dict[str, Any]]:
         """Return every data deletion job as ``DescribeDataDeletionJob`` would, oldest first."""

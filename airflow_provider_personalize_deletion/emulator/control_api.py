@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_personalize_deletion.emulator import errors, operations, realtime
+from airflow_provider_personalize_deletion.emulator.batch_jobs import SEGMENT_USERS_MEMBERS
 from airflow_provider_personalize_deletion.emulator.dataset_records import BULK, INGESTION_MODES, PUT
 from airflow_provider_personalize_deletion.emulator.faults import RequestFaults
 from airflow_provider_personalize_deletion.emulator.personalize import JobTimings, PersonalizeState
@@ -108,6 +109,13 @@ def set_export_part_size(emulator: Emulator, body: dict[str, Any]) -> dict[str, 
     return {}
 
 
+def set_segment_users_member(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
+    if body["member"] not in SEGMENT_USERS_MEMBERS:
+        raise ValueError(f"member must be one of {list(SEGMENT_USERS_MEMBERS)}")
+    emulator.state.segment_users_member = body["member"]
+    return {}
+
+
 def jobs(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
     emulator.state.advance()
     in_creation_order = sorted(emulator.state.jobs.values(), key=lambda job: job.sequence)
@@ -194,6 +202,7 @@ COMMANDS: dict[str, Callable[[Emulator, dict[str, Any]], dict[str, Any]]] = {
     "put-users": put_users,
     "deny-path": deny_path,
     "export-part-size": set_export_part_size,
+    "segment-users-member": set_segment_users_member,
     "jobs": jobs,
     "calls": calls,
     "throttle": throttle,

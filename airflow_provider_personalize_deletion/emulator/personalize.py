@@ -31,7 +31,7 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from airflow_provider_personalize_deletion.emulator import dataset_jobs
+from airflow_provider_personalize_deletion.emulator import batch_jobs, dataset_jobs
 from airflow_provider_personalize_deletion.emulator.dataset_records import DatasetRecords
 from airflow_provider_personalize_deletion.emulator.job_input import JobInputError, read_user_ids
 from airflow_provider_personalize_deletion.emulator.resources import (
@@ -52,6 +52,8 @@ LIFECYCLE: dict[str, tuple[str, str]] = {
     PENDING: (IN_PROGRESS, "pending_seconds"),
     IN_PROGRESS: (COMPLETED, "in_progress_seconds"),
 }
+#: Per kind name, what a job of that kind does when it reaches ACTIVE (imports, exports, batch jobs).
+RUNNERS = {**dataset_jobs.RUNNERS, **batch_jobs.RUNNERS}
 #: The statuses a job or resource can be held in (the ones it would otherwise leave on its own).
 HOLDABLE_STATUSES = frozenset(LIFECYCLE).union(*(kind.lifecycle for kind in KINDS.values()))
 
@@ -191,6 +193,8 @@ class PersonalizeState:
         self.denied_prefixes: list[str] = []
         #: The most records one file of a dataset export holds.
         self.export_part_records = dataset_jobs.DEFAULT_EXPORT_PART_RECORDS
+        #: The name of the users array in batch segment output (the guide and real outputs disagree).
+        self.segment_users_member = batch_jobs.SEGMENT_USERS_MEMBERS[0]
         self._sequence = itertools.count()
         self._holds: dict[str, str] = {}
         self._failures: dict[str | None, str] = {}
@@ -303,8 +307,8 @@ class PersonalizeState:
                     self._finish(item)
             elif item.kind.trains:
                 self._train(item)
-            elif item.status == ACTIVE and item.kind.name in dataset_jobs.RUNNERS:
-                self._run_dataset_job(item)
+            elif item.status == ACTIVE and item.kind.name in RUNNERS:
+                self._run_job(item)
 
     def _next_transition(self, now: float) -> tuple[float, DataDeletionJob | Resource] | None:
         """The earliest transition due by ``now``: its time and the item making it."""
@@ -358,11 +362,11 @@ class PersonalizeState:
         """:param location: an ``s3://`` URI; whether the service's role is denied access to it."""
         return any(location.startswith(prefix) for prefix in self.denied_prefixes)
 
-    def _run_dataset_job(self, job: Resource) -> None:
-        """A dataset import or export job reached ACTIVE: it runs now, or ends CREATE FAILED."""
+    def _run_job(self, job: Resource) -> None:
+        """An import, export or batch job reached ACTIVE: it runs now, or ends CREATE FAILED."""
         failure_reason = self._failures.pop(job.name or "", None)
         if failure_reason is None:
-            failure_reason = dataset_jobs.RUNNERS[job.kind.name](self, job)
+            failure_reason = RUNNERS[job.kind.name](self, job)
         if failure_reason is not None:
             job.status = CREATE_FAILED
             job.attributes["failureReason"] = failure_reason

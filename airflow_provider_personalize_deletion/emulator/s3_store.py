@@ -2,8 +2,10 @@
 The emulator's S3, as its jobs see it: moto's in-process backend, the one the emulator's S3 endpoint serves.
 
 Jobs read and write it directly (no HTTP, no credentials), the way the service reads and writes a
-customer's bucket. Locations follow the service's rules: ``s3://bucket/key`` names one object, and
-``s3://bucket/folder/`` (ending with ``/``) names every object below it, sub-folders included.
+customer's bucket. Locations follow the service's rules: for data deletion and import jobs
+``s3://bucket/key`` names one object, and ``s3://bucket/folder/`` (ending with ``/``) names every object
+below it, sub-folders included (:func:`objects_at`); batch jobs read every key that starts with the path
+(:func:`objects_with_prefix`).
 """
 
 from __future__ import annotations
@@ -56,10 +58,21 @@ def objects_at(bucket: FakeBucket, key: str) -> list[FakeKey]:
     :param bucket: the bucket.
     :param key: an object key, or a folder ending with ``/``.
     """
-    if key and not key.endswith("/"):
-        names = [key]
-    else:
-        names = sorted(name for name in list(bucket.keys) if name.startswith(key) and not name.endswith("/"))
+    if not key or key.endswith("/"):
+        return objects_with_prefix(bucket, key)
+    found = bucket.keys.get(key)
+    return [found] if isinstance(found, FakeKey) else []
+
+
+def objects_with_prefix(bucket: FakeBucket, prefix: str) -> list[FakeKey]:
+    """
+    Return every object whose key starts with ``prefix``, as text (``in`` also matches ``in_old/a``), in
+    key order; folder markers (keys ending with ``/``) are no objects. Batch jobs read their input so.
+
+    :param bucket: the bucket.
+    :param prefix: the start of the keys.
+    """
+    names = sorted(name for name in list(bucket.keys) if name.startswith(prefix) and not name.endswith("/"))
     found = (bucket.keys.get(name) for name in names)
     return [obj for obj in found if isinstance(obj, FakeKey)]
 

@@ -348,11 +348,7 @@ class PersonalizeHook(AwsBaseHook):
         :param dataset_export_job_arn: the job's ARN.
         :return: the ``datasetExportJob`` object of the response.
         """
-        from airflow_provider_personalize_deletion.utils.service_model import validate_request
-
-        request = {"datasetExportJobArn": dataset_export_job_arn}
-        validate_request("DescribeDatasetExportJob", request)
-        return dict(self.client.describe_dataset_export_job(**request)["datasetExportJob"])
+        return self._describe("DescribeDatasetExportJob", "datasetExportJob", dataset_export_job_arn)
 
     def list_dataset_export_jobs(self, dataset_arn: str) -> list[dict[str, Any]]:
         """
@@ -360,13 +356,7 @@ class PersonalizeHook(AwsBaseHook):
 
         :param dataset_arn: the dataset whose export jobs are listed.
         """
-        from airflow_provider_personalize_deletion.utils.service_model import validate_member
-
-        validate_member("ListDatasetExportJobs", "datasetArn", dataset_arn, field="datasetArn")
-        pages = self.client.get_paginator("list_dataset_export_jobs").paginate(
-            datasetArn=dataset_arn, PaginationConfig={"PageSize": LIST_PAGE_SIZE}
-        )
-        return [dict(job) for page in pages for job in page.get("datasetExportJobs", [])]
+        return list(self._paginate("ListDatasetExportJobs", "datasetExportJobs", datasetArn=dataset_arn))
 
     def list_datasets(self, dataset_group_arn: str) -> list[dict[str, Any]]:
         """
@@ -375,13 +365,103 @@ class PersonalizeHook(AwsBaseHook):
         :param dataset_group_arn: the dataset group.
         :return: summaries with ``datasetArn``, ``datasetType``, ``status`` and more.
         """
+        return list(self._paginate("ListDatasets", "datasets", datasetGroupArn=dataset_group_arn))
+
+    # Solutions, their versions and batch jobs (issue 20: where batch jobs read and write users).
+
+    def list_solutions(self, dataset_group_arn: str) -> list[dict[str, Any]]:
+        """
+        Return a dataset group's solution summaries (botocore's paginator, 100 a page).
+
+        :param dataset_group_arn: the dataset group.
+        """
+        return list(self._paginate("ListSolutions", "solutions", datasetGroupArn=dataset_group_arn))
+
+    def list_solution_versions(self, solution_arn: str) -> list[dict[str, Any]]:
+        """
+        Return a solution's version summaries (botocore's paginator, 100 a page).
+
+        :param solution_arn: the solution.
+        """
+        return list(self._paginate("ListSolutionVersions", "solutionVersions", solutionArn=solution_arn))
+
+    def list_batch_inference_jobs(self, solution_version_arn: str) -> list[dict[str, Any]]:
+        """
+        Return the batch inference job summaries of a solution version (botocore's paginator, 100 a page).
+
+        A summary carries no S3 path: :meth:`describe_batch_inference_job` does.
+
+        :param solution_version_arn: the solution version.
+        """
+        return list(
+            self._paginate(
+                "ListBatchInferenceJobs", "batchInferenceJobs", solutionVersionArn=solution_version_arn
+            )
+        )
+
+    def list_batch_segment_jobs(self, solution_version_arn: str) -> list[dict[str, Any]]:
+        """
+        Return the batch segment job summaries of a solution version (botocore's paginator, 100 a page).
+
+        :param solution_version_arn: the solution version.
+        """
+        return list(
+            self._paginate(
+                "ListBatchSegmentJobs", "batchSegmentJobs", solutionVersionArn=solution_version_arn
+            )
+        )
+
+    def describe_batch_inference_job(self, batch_inference_job_arn: str) -> dict[str, Any]:
+        """
+        Describe one batch inference job: ``jobInput.s3DataSource`` and ``jobOutput.s3DataDestination``.
+
+        :param batch_inference_job_arn: the job's ARN.
+        :return: the ``batchInferenceJob`` object of the response.
+        """
+        return self._describe("DescribeBatchInferenceJob", "batchInferenceJob", batch_inference_job_arn)
+
+    def describe_batch_segment_job(self, batch_segment_job_arn: str) -> dict[str, Any]:
+        """
+        Describe one batch segment job: ``jobInput.s3DataSource`` and ``jobOutput.s3DataDestination``.
+
+        :param batch_segment_job_arn: the job's ARN.
+        :return: the ``batchSegmentJob`` object of the response.
+        """
+        return self._describe("DescribeBatchSegmentJob", "batchSegmentJob", batch_segment_job_arn)
+
+    def _paginate(self, operation: str, result_key: str, **params: str) -> Iterator[dict[str, Any]]:
+        """
+        Yield the items of a list call, page after page (botocore's paginator, 100 a page).
+
+        :param operation: the API name, e.g. ``ListSolutions``.
+        :param result_key: the response member holding the items.
+        :param params: the parent's ARN, as the request member naming it; checked against the service
+            model before any call.
+        :raises PersonalizeValidationError: a parameter breaks the service model's rules.
+        """
         from airflow_provider_personalize_deletion.utils.service_model import validate_member
 
-        validate_member("ListDatasets", "datasetGroupArn", dataset_group_arn, field="datasetGroupArn")
-        pages = self.client.get_paginator("list_datasets").paginate(
-            datasetGroupArn=dataset_group_arn, PaginationConfig={"PageSize": LIST_PAGE_SIZE}
+        for member, value in params.items():
+            validate_member(operation, member, value, field=member)
+        pages = self.client.get_paginator(xform_name(operation)).paginate(  # type: ignore[call-overload]
+            **params, PaginationConfig={"PageSize": LIST_PAGE_SIZE}
         )
-        return [dict(dataset) for page in pages for dataset in page.get("datasets", [])]
+        for page in pages:
+            yield from map(dict, page.get(result_key, []))
+
+    def _describe(self, operation: str, member: str, arn: str) -> dict[str, Any]:
+        """
+        Make one Describe call, validated first, and return the described object.
+
+        :param operation: the API name, e.g. ``DescribeBatchSegmentJob``.
+        :param member: the response member holding the object; the ARN's request member is ``<member>Arn``.
+        :param arn: the resource's ARN.
+        """
+        from airflow_provider_personalize_deletion.utils.service_model import validate_request
+
+        request = {f"{member}Arn": arn}
+        validate_request(operation, request)
+        return dict(getattr(self.client, xform_name(operation))(**request)[member])
 
     # Dataset import jobs and what an import waits for (issue 19, the import guard).
 
@@ -416,11 +496,7 @@ class PersonalizeHook(AwsBaseHook):
         :param dataset_import_job_arn: the job's ARN.
         :return: the ``datasetImportJob`` object of the response.
         """
-        from airflow_provider_personalize_deletion.utils.service_model import validate_request
-
-        request = {"datasetImportJobArn": dataset_import_job_arn}
-        validate_request("DescribeDatasetImportJob", request)
-        return dict(self.client.describe_dataset_import_job(**request)["datasetImportJob"])
+        return self._describe("DescribeDatasetImportJob", "datasetImportJob", dataset_import_job_arn)
 
     def list_dataset_import_jobs(self, dataset_arn: str) -> Iterator[dict[str, Any]]:
         """
@@ -428,11 +504,7 @@ class PersonalizeHook(AwsBaseHook):
 
         :param dataset_arn: the dataset.
         """
-        pages = self.client.get_paginator("list_dataset_import_jobs").paginate(
-            datasetArn=dataset_arn, PaginationConfig={"PageSize": LIST_PAGE_SIZE}
-        )
-        for page in pages:
-            yield from map(dict, page.get("datasetImportJobs", []))
+        return self._paginate("ListDatasetImportJobs", "datasetImportJobs", datasetArn=dataset_arn)
 
     def dataset_group_of(self, dataset_arn: str) -> str:
         """

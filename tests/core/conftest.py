@@ -25,6 +25,14 @@ BATCH_IO = {
 }
 
 
+def put_batch_input(personalize) -> None:
+    """Write the input BATCH_IO names (one JSON line): batch jobs read it when they run, else they fail."""
+    meta = personalize.meta
+    s3 = boto3.client("s3", endpoint_url=meta.endpoint_url, region_name=meta.region_name)
+    s3.create_bucket(Bucket="batch")
+    s3.put_object(Bucket="batch", Key="in.json", Body=b'{"userId": "u1"}\n')
+
+
 @pytest.fixture
 def dataset_group(emulator) -> str:
     """A dataset group holding users u1..u3."""
@@ -147,6 +155,7 @@ class Stage:
         return arn
 
     def batch_jobs(self, version: str, count: int = 1) -> None:
+        put_batch_input(self.personalize)
         for _ in range(count):
             self.personalize.create_batch_inference_job(
                 jobName=self._name("infer"), solutionVersionArn=version, **BATCH_IO

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from airflow_provider_personalize_deletion.emulator import EmulatorControlError
-from tests.core.conftest import BATCH_IO, RECIPE_ARN, SCHEMA_ARN
+from tests.core.conftest import BATCH_IO, RECIPE_ARN, SCHEMA_ARN, put_batch_input
 from tests.emulator.conftest import ROLE_ARN
 
 
@@ -126,6 +126,7 @@ def test_import_jobs_trainings_and_recommenders_go_create_pending_in_progress_ac
 def test_batch_jobs_go_pending_in_progress_active(operation, emulator, personalize, solution):
     trained = version(personalize, solution)
     personalize.describe_solution_version(solutionVersionArn=trained)
+    put_batch_input(personalize)
     emulator.set_activity_timings(pending_seconds=0.2, in_progress_seconds=0.2)
     arn = next(
         iter(
@@ -254,6 +255,7 @@ def stage(emulator, personalize, group):
     imports = [import_job(personalize, datasets[0], f"import-{n}") for n in range(3)]
     versions = [version(personalize, solutions[0]) for _ in range(3)]
     personalize.describe_solution_version(solutionVersionArn=versions[0])  # ACTIVE now
+    put_batch_input(personalize)
     for n in range(3):
         personalize.create_batch_inference_job(
             jobName=f"infer-{n}", solutionVersionArn=versions[0], **BATCH_IO
