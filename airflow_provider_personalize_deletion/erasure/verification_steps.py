@@ -129,7 +129,7 @@ def find_erased_users_in_exports(
     own = f"s3://{settings.bucket}/{run_folder(settings.key_prefix, run_id)}"
 
     def scan(path: str, on_match: Any) -> Any:
-        return scan_source(S3Source.prefix(s3, path), suppressed, on_match)
+        return scan_source(S3Source(s3, path), suppressed, on_match)
 
     results = [
         DatasetVerification(**item) for item in ti.xcom_pull(task_ids=PLAN_TASK, key=SKIPPED_XCOM_KEY) or []

@@ -1,20 +1,17 @@
 """
 Which S3 objects a Personalize job reads from a location, and their bytes, streamed and decompressed.
 
-Personalize's ``dataLocation`` is a file (``s3://bucket/folder/file.csv``) or a folder, written with
-a trailing ``/`` (``s3://bucket/folder/``). Its documentation says that a data deletion job reads the
-folder's sub-folders too, and sets import jobs apart; this module reads an import source
-(:meth:`S3Source.import_source`) the strict way the documentation writes it:
+The folder rule, defined here once for every reader (the import guard in both modes, its filtered copy,
+the verification's export files). Personalize's ``dataLocation`` names one file or one folder (AWS:
+"with a folder, every file in it and in its sub-folders is used"):
 
-- a location ending with ``/`` is a folder: the objects directly in it, never those of its sub-folders,
-  which are counted in :attr:`S3Source.skipped_subfolders` (what Personalize would not import is not
-  checked, nor copied into a filtered copy);
-- a location without the ``/`` is one file: exactly that key. It must exist: a folder named without
-  its ``/`` is an error, never a silent scan of nothing, and look-alikes (``data`` vs ``data_old/``,
-  ``data.csv.bak``) are never read.
-
-Export job outputs and batch inputs are read by prefix (:meth:`S3Source.prefix`): every object whose
-key starts with the string given, sub-folders and look-alikes included, as Personalize reads them.
+- a location ending with ``/`` (or a bucket alone) is a folder: every object whose key starts with the
+  folder's key, sub-folders and their sub-folders included, never a look-alike (``data/`` does not read
+  ``data_old/``); zero-byte folder markers (``data/sub/``) are not files and are skipped; a non-empty
+  object whose key ends with ``/`` is refused (Personalize's reading of it is undocumented). An empty
+  folder is an error, never a pass of nothing;
+- a location without the ``/`` is exactly that one object, which must exist: a folder named without
+  its ``/`` is an error saying so, and look-alikes (``data.csv``, ``data_old/``) are never read.
 
 Objects are streamed (boto3's ``StreamingBody``, :data:`READ_BYTES` at a time); gzip is recognised by
 its magic bytes, not the key's suffix, and decompressed as it streams, member after member.
@@ -25,7 +22,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from airflow_provider_personalize_deletion.scan.errors import ScanInputError, SourceLocationError
 
@@ -79,72 +76,73 @@ def split_location(location: str) -> tuple[str, str]:
 
 class S3Source:
     """
-    The objects a location stands for. Build with :meth:`import_source` or :meth:`prefix`.
+    The objects a location stands for, by the folder rule of this module.
 
     :param client: a boto3 S3 client.
     :param location: the location, as given to Personalize.
-    :param recursive: read every object whose key starts with the location (True), or the import rules.
+    :raises SourceLocationError: not an ``s3://`` location (before any call).
     """
 
-    def __init__(self, client: S3Client, location: str, recursive: bool) -> None:
+    def __init__(self, client: S3Client, location: str) -> None:
         self.client = client
         self.location = location
         self.bucket, self.key_prefix = split_location(location)
-        self.recursive = recursive
-        self.skipped_subfolders = 0
-        """Sub-folders of a folder source, which an import does not read (known once listed)."""
-
-    @classmethod
-    def import_source(cls, client: S3Client, location: str) -> S3Source:
-        """The source of a dataset import job: one file, or the files directly in a folder."""
-        return cls(client, location, recursive=False)
-
-    @classmethod
-    def prefix(cls, client: S3Client, location: str) -> S3Source:
-        """Every object whose key starts with the location's key (export outputs, batch inputs)."""
-        return cls(client, location, recursive=True)
 
     @property
     def is_folder(self) -> bool:
-        """Whether the location names a folder or a prefix (else one file)."""
-        return self.recursive or self.key_prefix.endswith("/") or not self.key_prefix
+        """Whether the location names a folder (else one file)."""
+        return self.key_prefix.endswith("/") or not self.key_prefix
 
     def relative_key(self, key: str) -> str:
         """
-        A key's path below the location: its name for a file, its path under the folder or prefix.
+        A key's path below the location: its name for a file, its path under the folder (sub-folders
+        kept), so that a copy of every object under another folder is read as the same set.
 
         :param key: the key of one of the source's objects.
         """
         if not self.is_folder:
             return key.rsplit("/", 1)[-1]
-        return key[len(self.key_prefix) :].lstrip("/") or key.rsplit("/", 1)[-1]
+        return key[len(self.key_prefix) :]
 
     def objects(self) -> list[SourceObject]:
         """
         List the objects read, in key order (paginated).
 
-        :raises SourceLocationError: a file location with no object, or a source with no file.
+        :raises SourceLocationError: a file location with no object, a folder with no file, or a
+            non-empty object whose key ends with ``/``.
         """
+        return self._folder_objects() if self.is_folder else [self._file_object()]
+
+    def _file_object(self) -> SourceObject:
+        # The key itself sorts first among the keys it is a prefix of: one listing of one key answers.
+        listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key_prefix, MaxKeys=1)
+        for item in listed.get("Contents", []):
+            if item["Key"] == self.key_prefix:
+                return SourceObject(self.bucket, item["Key"], item["Size"], item["ETag"])
+        raise SourceLocationError(
+            f"{self.location} names no object: a folder must end with '/' ({self.location}/), as "
+            "Personalize requires"
+        )
+
+    def _folder_objects(self) -> list[SourceObject]:
         listed: list[SourceObject] = []
-        subfolders: set[str] = set()
-        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.key_prefix}
-        if not self.recursive and self.is_folder:
-            arguments["Delimiter"] = "/"
-        for page in self.client.get_paginator("list_objects_v2").paginate(**arguments):
-            subfolders.update(common["Prefix"] for common in page.get("CommonPrefixes", []))
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.key_prefix
+        )
+        for page in pages:
             for item in page.get("Contents", []):
                 key = item["Key"]
-                if key.endswith("/") or (not self.is_folder and key != self.key_prefix):
-                    continue  # folder markers; look-alikes of a file location
-                listed.append(SourceObject(self.bucket, key, item["Size"], item["ETag"]))
-        self.skipped_subfolders = len(subfolders)
+                if not key.endswith("/"):
+                    listed.append(SourceObject(self.bucket, key, item["Size"], item["ETag"]))
+                elif item["Size"]:
+                    raise SourceLocationError(
+                        f"{SCHEME}{self.bucket}/{key} ends with '/' but holds {item['Size']} bytes: a "
+                        "folder marker must be empty (how Personalize reads such an object is undocumented)"
+                    )
         if not listed:
-            if not self.is_folder:
-                raise SourceLocationError(
-                    f"{self.location} names no object: a folder must end with '/' "
-                    f"({self.location}/), as Personalize requires"
-                )
-            raise SourceLocationError(f"{self.location} holds no file to read")
+            raise SourceLocationError(
+                f"{self.location} holds no file to read, in it or its sub-folders (folder markers aside)"
+            )
         return listed
 
 
