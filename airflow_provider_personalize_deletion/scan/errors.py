@@ -15,3 +15,7 @@ class CsvFormatError(ScanInputError):
 
 class SourceLocationError(ScanInputError):
     """An S3 location is malformed, empty, or overlaps another location it must stay apart from."""
+
+
+class UnencryptedObjectError(ScanInputError):
+    """S3 reports no server-side encryption for an object the scan must find encrypted at rest."""

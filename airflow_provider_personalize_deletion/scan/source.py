@@ -13,6 +13,10 @@ the verification's export files). Personalize's ``dataLocation`` names one file 
 - a location without the ``/`` is exactly that one object, which must exist: a folder named without
   its ``/`` is an error saying so, and look-alikes (``data.csv``, ``data_old/``) are never read.
 
+A source may require every object to be encrypted at rest (``require_encryption``, for files of the
+pipeline's own such as exports): an object S3 reports without ``ServerSideEncryption`` is refused
+before a byte of it is read.
+
 Objects are streamed (boto3's ``StreamingBody``, :data:`READ_BYTES` at a time); gzip is recognised by
 its magic bytes, not the key's suffix, and decompressed as it streams, member after member.
 """
@@ -24,7 +28,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from airflow_provider_personalize_deletion.scan.errors import ScanInputError, SourceLocationError
+from airflow_provider_personalize_deletion.scan.errors import (
+    ScanInputError,
+    SourceLocationError,
+    UnencryptedObjectError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -80,13 +88,15 @@ class S3Source:
 
     :param client: a boto3 S3 client.
     :param location: the location, as given to Personalize.
+    :param require_encryption: refuse an object S3 reports as not encrypted at rest.
     :raises SourceLocationError: not an ``s3://`` location (before any call).
     """
 
-    def __init__(self, client: S3Client, location: str) -> None:
+    def __init__(self, client: S3Client, location: str, require_encryption: bool = False) -> None:
         self.client = client
         self.location = location
         self.bucket, self.key_prefix = split_location(location)
+        self.require_encryption = require_encryption
 
     @property
     def is_folder(self) -> bool:
@@ -146,15 +156,26 @@ class S3Source:
         return listed
 
 
-def stream_object(client: S3Client, source: SourceObject) -> tuple[bool, Iterator[bytes]]:
+def stream_object(
+    client: S3Client, source: SourceObject, require_encryption: bool = False
+) -> tuple[bool, Iterator[bytes]]:
     """
     Open one object and stream its bytes, decompressed when it is gzip.
 
     :param client: a boto3 S3 client.
     :param source: the object; the read fails if it changed since it was listed (``IfMatch``).
+    :param require_encryption: refuse the object if S3 reports no server-side encryption for it.
     :return: whether it is gzip, and its (decompressed) bytes in chunks.
+    :raises UnencryptedObjectError: ``require_encryption``, and the object is not encrypted at rest.
     """
-    body = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=source.etag)["Body"]
+    response = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=source.etag)
+    body = response["Body"]
+    if require_encryption and not response.get("ServerSideEncryption"):
+        body.close()
+        raise UnencryptedObjectError(
+            f"{source.location} is not encrypted at rest (S3 reports no ServerSideEncryption): it was not "
+            "read. Turn on the bucket's default encryption, or set a KMS key for the files"
+        )
     raw = body.iter_chunks(READ_BYTES)
     first = b""
     for chunk in raw:

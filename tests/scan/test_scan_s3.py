@@ -14,6 +14,7 @@ from airflow_provider_personalize_deletion.scan.errors import (
     CsvFormatError,
     ScanInputError,
     SourceLocationError,
+    UnencryptedObjectError,
 )
 from airflow_provider_personalize_deletion.scan.scan import scan_source
 from airflow_provider_personalize_deletion.scan.source import S3Source, SourceObject
@@ -181,3 +182,23 @@ def test_a_header_only_file_has_no_records(s3_client: S3Client, bucket: str) -> 
     put(s3_client, "in/a.csv", b"USER_ID,ITEM_ID\r\n")
     (file,) = scan_source(S3Source(s3_client, f"s3://{BUCKET}/in/"), SUPPRESSED).files
     assert (file.records, file.matches) == (0, 0)
+
+
+def test_an_object_s3_reports_unencrypted_is_refused_when_encryption_is_required(
+    s3_client: S3Client, bucket: str
+) -> None:
+    s3_client.put_object(Bucket=BUCKET, Key="out/a.csv", Body=CSV, ServerSideEncryption="AES256")
+    put(s3_client, "out/b.csv", CSV)  # moto's bucket has no default encryption: none reported
+    assert s3_client.head_object(Bucket=BUCKET, Key="out/b.csv").get("ServerSideEncryption") is None
+    assert len(scan_source(S3Source(s3_client, f"s3://{BUCKET}/out/"), SUPPRESSED).files) == 2
+    found: list[bytes] = []
+    with pytest.raises(
+        UnencryptedObjectError, match=r"s3://import-sources/out/b\.csv is not encrypted at rest"
+    ):
+        scan_source(S3Source(s3_client, f"s3://{BUCKET}/out/", require_encryption=True), SUPPRESSED)
+    (file,) = scan_source(
+        S3Source(s3_client, f"s3://{BUCKET}/out/a.csv", require_encryption=True),
+        SUPPRESSED,
+        lambda _item, user_id: found.append(user_id),
+    ).files
+    assert (file.records, found) == (3, [b"u1", b"u1"])
