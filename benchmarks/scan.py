@@ -165,7 +165,7 @@ def worker(args: dict[str, Any]) -> None:
     start, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
-    report = scan_source(S3Source.import_source(client, f"s3://{BUCKET}/{args['key']}"), suppressed)
+    report = scan_source(S3Source(client, f"s3://{BUCKET}/{args['key']}"), suppressed)
     profile = ""
     if profiler:
         profiler.disable()

@@ -8,11 +8,8 @@ The import guard: an import source checked against the suppression list before C
   what to import. The copies are personal data: :func:`delete_filtered_copies` deletes a run's copies,
   and only them, once its import job ended.
 
-The source is read as an import reads it: a location without a trailing ``/`` is exactly that object
-(``data`` never reads ``data_old/``); a folder, written with ``/``, is every object under it, its
-sub-folders included: AWS documents that a data deletion job reads sub-folders and says nothing of
-import jobs, so the guard checks them too (and a filtered copy keeps their layout), rather than let
-unchecked files through.
+The source is read as an import reads it, by the folder rule of :mod:`.scan.source` (one object, or
+a folder with its sub-folders); a filtered copy keeps the sub-folders' layout.
 
 The suppression list's key is checked before any S3 read: an entry made with another key (rotated,
 lost) fails the guard (:class:`~.exceptions.SuppressionKeyError`), never passing a user as not
@@ -32,7 +29,7 @@ from airflow.sdk.exceptions import AirflowFailException
 if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.erasure.suppression import SuppressionList
     from airflow_provider_personalize_deletion.scan.scan import ScanReport
-    from airflow_provider_personalize_deletion.scan.source import S3Source, SourceObject
+    from airflow_provider_personalize_deletion.scan.source import SourceObject
 
 GUARD_MODES: Final = ("fail", "filter")
 #: Files named in a refusal at most; the rest are counted.
@@ -159,21 +156,6 @@ def check_filtered_prefix(bucket: object, prefix: object) -> tuple[str, str]:
         raise ImportSourceError(f"Invalid parameter {names[error.parameter]!r}: {rule}") from None
 
 
-def import_source(client: Any, location: str) -> S3Source:
-    """
-    The objects an import of ``location`` reads (see the module): one file, or a folder with its
-    sub-folders.
-
-    :param client: a boto3 S3 client.
-    :param location: the source, as the import job is given it.
-    """
-    from airflow_provider_personalize_deletion.scan.source import S3Source
-
-    if location.endswith("/"):
-        return S3Source.prefix(client, location)
-    return S3Source.import_source(client, location)
-
-
 def guard_source(
     client: Any,
     location: str,
@@ -198,13 +180,14 @@ def guard_source(
     from airflow_provider_personalize_deletion.scan.errors import ScanInputError
     from airflow_provider_personalize_deletion.scan.filtered_copy import write_filtered_copy
     from airflow_provider_personalize_deletion.scan.scan import scan_source
+    from airflow_provider_personalize_deletion.scan.source import S3Source
     from airflow_provider_personalize_deletion.scan.suppressed import SuppressedUsers
 
     check_mode(mode)
     suppression.check_key(key)  # before any read: a rotated or lost key fails here
     suppressed = SuppressedUsers(key, suppression.digests(key))
     try:
-        source = import_source(client, location)
+        source = S3Source(client, location)
         if mode == "filter":
             if destination is None:
                 raise ImportSourceError("Invalid parameter 'destination': filter mode needs one")

@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "max_follow_up_jobs": 2,
     "quiet_timeout": 86400,
     "create_tables": True,
+    "export_kms_key_arn": "",
 }
 
 #: The selector that names every ACTIVE dataset group of the account and region.
@@ -111,6 +112,8 @@ class ErasureSettings:
         off, the deployment creates them itself and a run finding one missing fails before it changes
         anything.
     :param suppression_table: table of the suppression list.
+    :param export_kms_key_arn: the KMS key the verification's export jobs encrypt their files with
+        (``kmsKeyArn``); empty: SSE-S3, the bucket's default encryption.
     """
 
     warehouse_conn_id: str
@@ -131,6 +134,7 @@ class ErasureSettings:
     allowed_dataset_group_arns: tuple[str, ...] = ()
     create_tables: bool = True
     suppression_table: str = SUPPRESSION_TABLE
+    export_kms_key_arn: str = ""
 
     @property
     def selector(self) -> str | dict[str, str] | None:
@@ -408,6 +412,8 @@ def _validate(settings: ErasureSettings) -> None:
         )
     for index, arn in enumerate(settings.dataset_group_arns):
         validate_member("CreateDataDeletionJob", "datasetGroupArn", arn, f"dataset_group_arns[{index}]")
+    if settings.export_kms_key_arn:  # the shape of CreateDatasetExportJob's kmsKeyArn, at the top level
+        validate_member("CreateDatasetGroup", "kmsKeyArn", settings.export_kms_key_arn, "export_kms_key_arn")
     if not settings.dry_run:
         if not settings.role_arn:
             raise PersonalizeValidationError(

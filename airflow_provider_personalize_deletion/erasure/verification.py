@@ -8,8 +8,10 @@ A suppressed user found again becomes a pending erasure request (source ``reappe
 ``not_verified`` with the reason. A dataset that could not be verified is never reported as clean.
 
 The export files are personal data: they go to ``s3://<bucket>/<key_prefix>-verification/<run>/``,
-a folder per run of this pipeline's own prefix, and are deleted once scanned, after a failure too; a
-later run deletes what a killed run left there (by age), and never any other object.
+a folder per run of this pipeline's own prefix, encrypted with the ``export_kms_key_arn`` setting's key
+when set (else the bucket's default encryption, SSE-S3); a file S3 reports as unencrypted is not read
+and its dataset is not verified. They are deleted once scanned, after a failure too; a later run
+deletes what a killed run left there (by age), and never any other object.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ VERIFIED_ABSENT, FOUND_AGAIN, NOT_VERIFIED = "verified_absent", "found_again", "
 DELETION_RUNNING = "deletion running"
 DELETION_DURING_EXPORT = "a deletion job ran during the export"
 EXPORT_NOT_CREATED = "no export job was created"
+EXPORT_NOT_ENCRYPTED = "export files not encrypted at rest (S3 reports no server-side encryption); not read"
 
 _RUN_FOLDER_DIGITS = 16
 

@@ -25,6 +25,7 @@ from airflow_provider_personalize_deletion.erasure.suppression import Suppressio
 from airflow_provider_personalize_deletion.erasure.verification import (
     DELETION_DURING_EXPORT,
     EXPORT_NOT_CREATED,
+    EXPORT_NOT_ENCRYPTED,
     NOT_VERIFIED,
     DatasetVerification,
     delete_export_files,
@@ -80,8 +81,9 @@ def check_suppression_list(settings: ErasureSettings) -> dict[str, int]:
 
 def plan_dataset_exports(settings: ErasureSettings, run_id: str, ti: Any) -> list[dict[str, Any]]:
     """
-    The export operator's arguments per dataset holding USER_ID; groups with a deletion job running are
-    skipped (pushed as XCom ``not_verified``).
+    The export operator's arguments per dataset holding USER_ID (with ``kms_key_arn`` when the setting
+    ``export_kms_key_arn`` is set); groups with a deletion job running are skipped (pushed as XCom
+    ``not_verified``).
 
     :param settings: the run's settings.
     :param run_id: the DAG run's id.
@@ -96,7 +98,10 @@ def plan_dataset_exports(settings: ErasureSettings, run_id: str, ti: Any) -> lis
         run_folder(settings.key_prefix, run_id),
     )
     ti.xcom_push(key=SKIPPED_XCOM_KEY, value=[asdict(item) for item in skipped])
-    return [{**item, "role_arn": settings.role_arn, "aws_conn_id": settings.aws_conn_id} for item in exports]
+    common = {"role_arn": settings.role_arn, "aws_conn_id": settings.aws_conn_id}
+    if settings.export_kms_key_arn:
+        common["kms_key_arn"] = settings.export_kms_key_arn
+    return [{**item, **common} for item in exports]
 
 
 def find_erased_users_in_exports(
@@ -129,7 +134,7 @@ def find_erased_users_in_exports(
     own = f"s3://{settings.bucket}/{run_folder(settings.key_prefix, run_id)}"
 
     def scan(path: str, on_match: Any) -> Any:
-        return scan_source(S3Source.prefix(s3, path), suppressed, on_match)
+        return scan_source(S3Source(s3, path, require_encryption=True), suppressed, on_match)
 
     results = [
         DatasetVerification(**item) for item in ti.xcom_pull(task_ids=PLAN_TASK, key=SKIPPED_XCOM_KEY) or []
@@ -153,6 +158,7 @@ def _verify_dataset(
     """One dataset's outcome; every way it cannot be checked is ``not_verified`` with the reason."""
     from botocore.exceptions import ClientError
 
+    from airflow_provider_personalize_deletion.scan.errors import UnencryptedObjectError
     from airflow_provider_personalize_deletion.utils.redaction import redact_failure_reason
 
     dataset = item["dataset_arn"]
@@ -173,6 +179,10 @@ def _verify_dataset(
         )
     try:
         return scan_dataset(job, group, item["s3_path"], scan, store, now)
+    except UnencryptedObjectError:
+        return DatasetVerification(
+            group, dataset, NOT_VERIFIED, export_job_arn=arn, reason=EXPORT_NOT_ENCRYPTED
+        )
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code not in ("AccessDenied", "403"):

@@ -19,3 +19,7 @@ class SourceLocationError(ScanInputError):
 
 class JsonLinesFormatError(ScanInputError):
     """A JSON Lines file has a line that is not a JSON object, or a user id that is not a string."""
+
+
+class UnencryptedObjectError(ScanInputError):
+    """S3 reports no server-side encryption for an object the scan must find encrypted at rest."""

@@ -46,12 +46,10 @@ class ScanReport:
 
     :param location: the source's location, as given.
     :param files: one entry per file read, in key order.
-    :param skipped_subfolders: sub-folders of a folder source, which an import does not read.
     """
 
     location: str
     files: tuple[FileScan, ...]
-    skipped_subfolders: int = 0
 
     @property
     def records(self) -> int:
@@ -88,7 +86,7 @@ class FileReader:
 
     def __init__(self, source: S3Source, item: SourceObject, suppressed: SuppressedUsers) -> None:
         self.item = item
-        self.gzip, chunks = stream_object(source.client, item)
+        self.gzip, chunks = stream_object(source.client, item, source.require_encryption)
         self._reader = CsvRecordReader(chunks, item.location)
         self._suppressed = suppressed
         self.records = 0
@@ -132,4 +130,4 @@ def scan_source(source: S3Source, suppressed: SuppressedUsers, on_match: OnMatch
         log.info(
             "Scanned %s: %d records, %d of suppressed users", item.location, reader.records, reader.matches
         )
-    return ScanReport(source.location, tuple(files), source.skipped_subfolders)
+    return ScanReport(source.location, tuple(files))

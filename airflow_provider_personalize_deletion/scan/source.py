@@ -1,20 +1,21 @@
 """
 Which S3 objects a Personalize job reads from a location, and their bytes, streamed and decompressed.
 
-Personalize's ``dataLocation`` is a file (``s3://bucket/folder/file.csv``) or a folder, written with
-a trailing ``/`` (``s3://bucket/folder/``). Its documentation says that a data deletion job reads the
-folder's sub-folders too, and sets import jobs apart; this module reads an import source
-(:meth:`S3Source.import_source`) the strict way the documentation writes it:
+The folder rule, defined here once for every reader (the import guard in both modes, its filtered copy,
+the verification's export files). Personalize's ``dataLocation`` names one file or one folder (AWS:
+"with a folder, every file in it and in its sub-folders is used"):
 
-- a location ending with ``/`` is a folder: the objects directly in it, never those of its sub-folders,
-  which are counted in :attr:`S3Source.skipped_subfolders` (what Personalize would not import is not
-  checked, nor copied into a filtered copy);
-- a location without the ``/`` is one file: exactly that key. It must exist: a folder named without
-  its ``/`` is an error, never a silent scan of nothing, and look-alikes (``data`` vs ``data_old/``,
-  ``data.csv.bak``) are never read.
+- a location ending with ``/`` (or a bucket alone) is a folder: every object whose key starts with the
+  folder's key, sub-folders and their sub-folders included, never a look-alike (``data/`` does not read
+  ``data_old/``); zero-byte folder markers (``data/sub/``) are not files and are skipped; a non-empty
+  object whose key ends with ``/`` is refused (Personalize's reading of it is undocumented). An empty
+  folder is an error, never a pass of nothing;
+- a location without the ``/`` is exactly that one object, which must exist: a folder named without
+  its ``/`` is an error saying so, and look-alikes (``data.csv``, ``data_old/``) are never read.
 
-Export job outputs and batch inputs are read by prefix (:meth:`S3Source.prefix`): every object whose
-key starts with the string given, sub-folders and look-alikes included, as Personalize reads them.
+A source may require every object to be encrypted at rest (``require_encryption``, for files of the
+pipeline's own such as exports): an object S3 reports without ``ServerSideEncryption`` is refused
+before a byte of it is read.
 
 Objects are streamed (boto3's ``StreamingBody``, :data:`READ_BYTES` at a time); gzip is recognised by
 its magic bytes, not the key's suffix, and decompressed as it streams, member after member.
@@ -27,7 +28,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
-from airflow_provider_personalize_deletion.scan.errors import ScanInputError, SourceLocationError
+from airflow_provider_personalize_deletion.scan.errors import (
+    ScanInputError,
+    SourceLocationError,
+    UnencryptedObjectError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -81,77 +86,83 @@ def split_location(location: str) -> tuple[str, str]:
 
 class S3Source:
     """
-    The objects a location stands for. Build with :meth:`import_source` or :meth:`prefix`.
+    The objects a location stands for, by the folder rule of this module.
 
     :param client: a boto3 S3 client.
     :param location: the location, as given to Personalize.
-    :param recursive: read every object whose key starts with the location (True), or the import rules.
+    :param require_encryption: refuse an object S3 reports as not encrypted at rest.
+    :raises SourceLocationError: not an ``s3://`` location (before any call).
     """
 
-    def __init__(self, client: S3Client, location: str, recursive: bool) -> None:
+    def __init__(self, client: S3Client, location: str, require_encryption: bool = False) -> None:
         self.client = client
         self.location = location
         self.bucket, self.key_prefix = split_location(location)
-        self.recursive = recursive
-        self.skipped_subfolders = 0
-        """Sub-folders of a folder source, which an import does not read (known once listed)."""
-
-    @classmethod
-    def import_source(cls, client: S3Client, location: str) -> S3Source:
-        """The source of a dataset import job: one file, or the files directly in a folder."""
-        return cls(client, location, recursive=False)
-
-    @classmethod
-    def prefix(cls, client: S3Client, location: str) -> S3Source:
-        """Every object whose key starts with the location's key (export outputs, batch inputs)."""
-        return cls(client, location, recursive=True)
+        self.require_encryption = require_encryption
 
     @property
     def is_folder(self) -> bool:
-        """Whether the location names a folder or a prefix (else one file)."""
-        return self.recursive or self.key_prefix.endswith("/") or not self.key_prefix
+        """Whether the location names a folder (else one file)."""
+        return self.key_prefix.endswith("/") or not self.key_prefix
 
     def relative_key(self, key: str) -> str:
         """
-        A key's path below the location: its name for a file, its path under the folder or prefix.
+        A key's path below the location: its name for a file, its path under the folder (sub-folders
+        kept), so that a copy of every object under another folder is read as the same set.
 
         :param key: the key of one of the source's objects.
         """
         if not self.is_folder:
             return key.rsplit("/", 1)[-1]
-        return key[len(self.key_prefix) :].lstrip("/") or key.rsplit("/", 1)[-1]
+        return key[len(self.key_prefix) :]
 
     def objects(self) -> list[SourceObject]:
         """
         List the objects read, in key order (paginated).
 
-        :raises SourceLocationError: a file location with no object, or a source with no file.
+        :raises SourceLocationError: a file location with no object, a folder with no file, or a
+            non-empty object whose key ends with ``/``.
         """
+        return self._folder_objects() if self.is_folder else [self._file_object()]
+
+    def _file_object(self) -> SourceObject:
+        # The key itself sorts first among the keys it is a prefix of: one listing of one key answers.
+        listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key_prefix, MaxKeys=1)
+        for item in listed.get("Contents", []):
+            if item["Key"] == self.key_prefix:
+                return SourceObject(self.bucket, item["Key"], item["Size"], item["ETag"])
+        raise SourceLocationError(
+            f"{self.location} names no object: a folder must end with '/' ({self.location}/), as "
+            "Personalize requires"
+        )
+
+    def _folder_objects(self) -> list[SourceObject]:
         listed: list[SourceObject] = []
-        subfolders: set[str] = set()
-        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.key_prefix}
-        if not self.recursive and self.is_folder:
-            arguments["Delimiter"] = "/"
-        for page in self.client.get_paginator("list_objects_v2").paginate(**arguments):
-            subfolders.update(common["Prefix"] for common in page.get("CommonPrefixes", []))
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.key_prefix
+        )
+        for page in pages:
             for item in page.get("Contents", []):
                 key = item["Key"]
-                if key.endswith("/") or (not self.is_folder and key != self.key_prefix):
-                    continue  # folder markers; look-alikes of a file location
-                listed.append(SourceObject(self.bucket, key, item["Size"], item["ETag"]))
-        self.skipped_subfolders = len(subfolders)
+                if not key.endswith("/"):
+                    listed.append(SourceObject(self.bucket, key, item["Size"], item["ETag"]))
+                elif item["Size"]:
+                    raise SourceLocationError(
+                        f"{SCHEME}{self.bucket}/{key} ends with '/' but holds {item['Size']} bytes: a "
+                        "folder marker must be empty (how Personalize reads such an object is undocumented)"
+                    )
         if not listed:
-            if not self.is_folder:
-                raise SourceLocationError(
-                    f"{self.location} names no object: a folder must end with '/' "
-                    f"({self.location}/), as Personalize requires"
-                )
-            raise SourceLocationError(f"{self.location} holds no file to read")
+            raise SourceLocationError(
+                f"{self.location} holds no file to read, in it or its sub-folders (folder markers aside)"
+            )
         return listed
 
 
 def stream_object(
-    client: S3Client, source: SourceObject, raw_copy: BinaryIO | None = None
+    client: S3Client,
+    source: SourceObject,
+    raw_copy: BinaryIO | None = None,
+    require_encryption: bool = False,
 ) -> tuple[bool, Iterator[bytes]]:
     """
     Open one object and stream its bytes, decompressed when it is gzip.
@@ -160,10 +171,19 @@ def stream_object(
     :param source: the object; the read fails if it changed since it was listed (``IfMatch``), and
         reads the version named when it names one.
     :param raw_copy: a file that receives the object's bytes as stored (compressed), as they stream.
+    :param require_encryption: refuse the object if S3 reports no server-side encryption for it.
     :return: whether it is gzip, and its (decompressed) bytes in chunks.
+    :raises UnencryptedObjectError: ``require_encryption``, and the object is not encrypted at rest.
     """
     version: dict[str, Any] = {"VersionId": source.version_id} if source.version_id else {}
-    body = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=source.etag, **version)["Body"]
+    response = client.get_object(Bucket=source.bucket, Key=source.key, IfMatch=source.etag, **version)
+    body = response["Body"]
+    if require_encryption and not response.get("ServerSideEncryption"):
+        body.close()
+        raise UnencryptedObjectError(
+            f"{source.location} is not encrypted at rest (S3 reports no ServerSideEncryption): it was not "
+            "read. Turn on the bucket's default encryption, or set a KMS key for the files"
+        )
     raw = body.iter_chunks(READ_BYTES)
     if raw_copy is not None:
         raw = _copied(raw, raw_copy)

@@ -72,6 +72,12 @@ def age_object(bucket: str, key: str, hours: int) -> None:
 @pytest.fixture
 def world(emulator, aws_conn, s3_client, tmp_path, monkeypatch) -> ErasureWorld:
     s3_client.create_bucket(Bucket=BUCKET)
+    s3_client.put_bucket_encryption(  # as every bucket is since 2023: new objects are SSE-S3
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
     groups = {
         "shop": emulator.create_dataset_group("shop", user_ids=USERS),
         "news": emulator.create_dataset_group("news", user_ids=USERS[5:]),

@@ -230,6 +230,22 @@ def test_the_guard_reads_what_the_import_reads_never_a_look_alike(
     assert erased not in users_in(emulator, personalize_dataset)
 
 
+def test_filter_mode_copies_every_sub_folder_the_import_reads_and_no_look_alike(
+    erased, emulator, world, personalize_dataset, lake, monkeypatch
+):
+    lake("daily/", b"")  # folder markers, as the S3 console writes them
+    lake("daily/2026/", b"")
+    lake("daily/2026/12/part-1.csv")
+    lake("daily/2026/12/07/part-2.csv", b"USER_ID,ITEM_ID,TIMESTAMP\nuser-005,i9,9\n")
+    lake("daily_old/part-1.csv", b"USER_ID,ITEM_ID,TIMESTAMP\nuser-006,i9,9\n")
+    set_source(monkeypatch, f"s3://{LAKE}/daily/", mode="filter")
+    dag_run = run_import(mark_success=CLEANUP_TASK)
+    assert dag_run.state == "success"
+    prefix = xcom(dag_run, GUARD_TASK).removeprefix(f"s3://{FILTERED}/")
+    assert world.objects(FILTERED) == [f"{prefix}2026/12/07/part-2.csv", f"{prefix}2026/12/part-1.csv"]
+    assert users_in(emulator, personalize_dataset) == {"user-002", "user-003", "user-004", "user-005"}
+
+
 @pytest.mark.parametrize(
     ("body", "rule"),
     [

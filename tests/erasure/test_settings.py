@@ -49,6 +49,11 @@ def test_settings_survive_the_xcom_round_trip():
         ({"dataset_group_arns": [GROUP], "role_arn": "PersonalizeDeletion"}, {}, "role_arn"),
         ({"dataset_group_arns": [GROUP], "role_arn": ROLE}, {"bucket": "Not_A_Bucket"}, "bucket"),
         ({"dataset_group_arns": [GROUP], "role_arn": ROLE}, {"overdue_days": 0}, "overdue_days"),
+        (
+            {"dataset_group_arns": [GROUP], "role_arn": ROLE},
+            {"export_kms_key_arn": "alias/x"},
+            "export_kms_key_arn",
+        ),
     ],
 )
 def test_bad_settings_name_the_setting(params, variable_values, field):

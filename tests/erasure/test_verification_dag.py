@@ -8,7 +8,11 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from airflow_provider_personalize_deletion.erasure.verification import run_folder, verification_prefix
+from airflow_provider_personalize_deletion.erasure.verification import (
+    EXPORT_NOT_ENCRYPTED,
+    run_folder,
+    verification_prefix,
+)
 from tests.erasure.conftest import BUCKET, ROLE_ARN
 
 pytestmark = pytest.mark.airflow_db
@@ -17,6 +21,7 @@ ERASURE = "personalize_gdpr_erasure"
 VERIFICATION = "personalize_erasure_verification"
 SCHEMA_ARN = "arn:aws:personalize:us-east-1:123456789012:schema/interactions"
 ERASED = "user-007"
+KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0b3c2a4e-verification"
 
 
 @pytest.fixture
@@ -195,3 +200,31 @@ def test_a_group_with_a_deletion_job_running_is_skipped_as_not_verified(
 
 def personalize_client(emulator):
     return boto3.client("personalize", endpoint_url=emulator.endpoint_url, region_name="us-east-1")
+
+
+def test_export_files_s3_reports_unencrypted_are_not_read_not_verified_and_deleted(
+    run_dag, emulator, world, interactions, personalize
+):
+    world.request(ERASED)
+    assert run_dag(ERASURE).state == "success"
+    reimport(personalize, world.s3, interactions, ERASED)
+    world.s3.delete_bucket_encryption(Bucket=BUCKET)  # moto then reports no ServerSideEncryption
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert dag_run.state == "failed"
+    ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
+    assert (row["outcome"], row["reason"]) == ("not_verified", EXPORT_NOT_ENCRYPTED)
+    assert [row for row in requests(world) if row[2] == "pending"] == []
+    assert export_files(world) == []
+
+
+def test_the_kms_key_setting_goes_to_every_export_job(run_dag, emulator, world, interactions, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_EXPORT_KMS_KEY_ARN", KMS_KEY_ARN)
+
+    assert run_dag(VERIFICATION).state == "success"
+
+    ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
+    assert row["outcome"] == "verified_absent"
+    job = personalize_client(emulator).describe_dataset_export_job(datasetExportJobArn=row["export_job_arn"])
+    assert job["datasetExportJob"]["jobOutput"]["s3DataDestination"]["kmsKeyArn"] == KMS_KEY_ARN

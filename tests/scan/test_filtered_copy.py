@@ -39,9 +39,7 @@ KEPT = (
 
 
 def filter_folder(s3_client: S3Client, folder: str = "in/", destination: str = DESTINATION, users=(b"u1",)):
-    return write_filtered_copy(
-        S3Source.import_source(s3_client, f"s3://{BUCKET}/{folder}"), destination, suppressed(users)
-    )
+    return write_filtered_copy(S3Source(s3_client, f"s3://{BUCKET}/{folder}"), destination, suppressed(users))
 
 
 def test_a_file_with_matches_is_rewritten_without_them_byte_for_byte(
@@ -82,12 +80,27 @@ def test_a_file_source_is_copied_under_its_name(s3_client: S3Client, bucket: str
     assert copy.rewritten == ("filtered/run-1/a.csv",)
 
 
-def test_sub_folders_of_an_import_folder_are_not_copied(s3_client: S3Client, bucket: str) -> None:
+def test_sub_folders_are_copied_with_their_layout_so_the_copy_reads_as_the_same_set(
+    s3_client: S3Client, bucket: str
+) -> None:
+    put(s3_client, "in/", b"")
     put(s3_client, "in/a.csv", SOURCE)
-    put(s3_client, "in/old/b.csv", SOURCE)
+    put(s3_client, "in/2026/", b"")
+    put(s3_client, "in/2026/12/b.csv", SOURCE)
+    put(s3_client, "in/2026/12/c.csv", b"USER_ID\nu2\n")
+    put(s3_client, "in_old/a.csv", SOURCE)
     copy = filter_folder(s3_client)
-    assert keys(s3_client, "filtered/") == ["filtered/run-1/a.csv"]
-    assert copy.report.skipped_subfolders == 1
+    assert keys(s3_client, "filtered/") == [
+        "filtered/run-1/2026/12/b.csv",
+        "filtered/run-1/2026/12/c.csv",
+        "filtered/run-1/a.csv",
+    ]
+    assert copy.copied == ("filtered/run-1/2026/12/c.csv",)
+    assert read(s3_client, "filtered/run-1/2026/12/b.csv") == KEPT
+    source, filtered = S3Source(s3_client, f"s3://{BUCKET}/in/"), S3Source(s3_client, copy.location)
+    assert [source.relative_key(item.key) for item in source.objects()] == [
+        filtered.relative_key(item.key) for item in filtered.objects()
+    ]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +151,7 @@ def test_a_failure_mid_upload_leaves_no_object_and_no_open_upload(s3_client: S3C
 def test_a_large_object_is_copied_by_parts(s3_client: S3Client, bucket: str) -> None:
     body = random.Random(1).randbytes(11 * 1024 * 1024)
     put(s3_client, "in/big.csv", body)
-    (item,) = S3Source.import_source(s3_client, f"s3://{BUCKET}/in/").objects()
+    (item,) = S3Source(s3_client, f"s3://{BUCKET}/in/").objects()
     copy_unchanged(
         s3_client, item, BUCKET, "filtered/big.csv", max_copy_object_bytes=1, copy_part_bytes=5 << 20
     )
