@@ -86,7 +86,7 @@ class FileReader:
 
     def __init__(self, source: S3Source, item: SourceObject, suppressed: SuppressedUsers) -> None:
         self.item = item
-        self.gzip, chunks = stream_object(source.client, item, source.require_encryption)
+        self.gzip, chunks = stream_object(source.client, item, require_encryption=source.require_encryption)
         self._reader = CsvRecordReader(chunks, item.location)
         self._suppressed = suppressed
         self.records = 0
