@@ -195,3 +195,35 @@ def test_a_group_with_a_deletion_job_running_is_skipped_as_not_verified(
 
 def personalize_client(emulator):
     return boto3.client("personalize", endpoint_url=emulator.endpoint_url, region_name="us-east-1")
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        {"s3_path": "s3://someone-elses-bucket/open/"},
+        {"s3_path": f"s3://{BUCKET}/erasure-runs-verification/0123456789abcdef/x/"},
+        {"aws_conn_id": "another_account"},
+    ],
+    ids=["another-bucket", "another-runs-folder", "another-connection"],
+)
+def test_an_export_plan_written_by_hand_exports_nothing(
+    run_dag, emulator, world, interactions, monkeypatch, tampered
+):
+    """The export's arguments are mapped from the plan's XCom, which anyone allowed to write XComs
+    controls: stand-in for such a write, the plan returns other arguments."""
+    from airflow_provider_personalize_deletion.erasure import verification_steps
+
+    plan = verification_steps.plan_dataset_exports
+    monkeypatch.setattr(
+        verification_steps,
+        "plan_dataset_exports",
+        lambda *args: [{**item, **tampered} for item in plan(*args)],
+    )
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert dag_run.state == "failed"
+    assert {ti.task_id: ti.state for ti in dag_run.get_task_instances()}["export_dataset"] == "failed"
+    assert emulator.calls("CreateDatasetExportJob") == 0
+    ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
+    assert row["outcome"] == "not_verified"
