@@ -12,7 +12,8 @@ Runbook, one task per step:
    running".
 3. **export_dataset**: export each dataset (``ingestionMode`` ALL, so PutEvents/PutUsers data counts)
    to ``s3://<bucket>/<key_prefix>-verification/<run>/<dataset>/``, each job created exactly once and
-   queued at the service's limit; wait in the triggerer.
+   queued at the service's limit; wait in the triggerer. Arguments other than the plan's (an XCom
+   written by hand) fail the task before any call.
 4. **find_erased_users_in_exports**: stream the exported CSV files and check every USER_ID against
    the suppression list; a suppressed user found again becomes a pending erasure request (source
    ``reappeared``, with the group, dataset and export job), unless one is pending.
@@ -33,9 +34,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_provider_personalize_deletion.operators.dataset_export import (
-    PersonalizeCreateDatasetExportJobOperator,
-)
+from airflow_provider_personalize_deletion.erasure.verification_export import VerificationExportOperator
 
 #: Seconds between two status checks of an export job (the tests set one).
 POLL_SECONDS = int(os.environ.get("PERSONALIZE_ERASURE_POLL_SECONDS", "60"))
@@ -109,7 +108,7 @@ with DAG(
     },
 ) as dag:
     planned = plan_dataset_exports()
-    exported = PersonalizeCreateDatasetExportJobOperator.partial(
+    exported = VerificationExportOperator.partial(
         task_id="export_dataset", deferrable=True, waiter_delay=POLL_SECONDS, slot_wait_delay=POLL_SECONDS
     ).expand_kwargs(planned)
     found = find_erased_users_in_exports()

@@ -19,6 +19,7 @@ suppressed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.erasure.suppression import SuppressionList
     from airflow_provider_personalize_deletion.scan.scan import ScanReport
     from airflow_provider_personalize_deletion.scan.source import SourceObject
+
+log = logging.getLogger(__name__)
 
 GUARD_MODES: Final = ("fail", "filter")
 #: Files named in a refusal at most; the rest are counted.
@@ -242,7 +245,9 @@ def delete_filtered_copies(client: Any, bucket: str, prefix: str, run_folder: st
     Delete one guard task instance's filtered copies (every try's), and nothing else.
 
     Only keys ``<prefix>/<run folder>/<try number>/...`` are deleted: the folders the guard's tries wrote
-    into, each empty before (the guard refuses a destination that is not).
+    into, each empty before (the guard refuses a destination that is not). Multipart uploads left open
+    under them (a try killed mid-upload: parts of personal data that no listing of objects shows) are
+    aborted.
 
     :param client: a boto3 S3 client.
     :param bucket: the guard's bucket.
@@ -253,9 +258,19 @@ def delete_filtered_copies(client: Any, bucket: str, prefix: str, run_folder: st
     from airflow_provider_personalize_deletion.erasure.cleanup import delete_objects
 
     folder = f"{prefix}/{run_folder}/"
-    written = re.compile(re.escape(folder) + r"[1-9][0-9]*/.+")
+    written = re.compile(re.escape(folder) + r"[1-9][0-9]*/.+", re.DOTALL)  # a key may hold a line break
     keys = [key for key in _keys(client, bucket, folder) if written.fullmatch(key)]
     delete_objects(client, bucket, keys)
+    aborted = 0
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=folder):
+        for upload in page.get("Uploads", []):
+            if written.fullmatch(upload["Key"]):
+                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                aborted += 1
+    if aborted:
+        log.info(
+            "Aborted %d multipart upload(s) a killed try left open under s3://%s/%s", aborted, bucket, folder
+        )
     return len(keys)
 
 

@@ -82,9 +82,12 @@ def rekey_suppression_list(
     :param new_key: the fingerprint key from now on.
     :param old_keys: keys entries were made with before; their entries are replaced.
     :param drop_key_ids: ids of lost keys whose entries no surviving request re-keys may be deleted.
-    :param batch_size: erased requests per transaction.
+    :param batch_size: erased requests per transaction, at least 1.
+    :raises ValueError: a ``batch_size`` below 1, or ``drop_key_ids`` naming the new key's id.
     :raises SuppressionKeyError: entries carry a key id neither given nor to drop; nothing changed.
     """
+    if batch_size < 1:  # LIMIT 0 re-keys nothing, and drop_key_ids would then delete every entry
+        raise ValueError("Invalid parameter 'batch_size': must be at least 1")
     new_id = key_id(checked_key(new_key))
     old = {key_id(key): key for key in old_keys if key_id(key) != new_id}
     drop = set(drop_key_ids)

@@ -28,6 +28,7 @@ from airflow_provider_personalize_deletion.erasure.verification import (
     EXPORT_NOT_ENCRYPTED,
     NOT_VERIFIED,
     DatasetVerification,
+    dataset_path,
     delete_export_files,
     deletion_overlaps,
     plan_exports,
@@ -98,10 +99,54 @@ def plan_dataset_exports(settings: ErasureSettings, run_id: str, ti: Any) -> lis
         run_folder(settings.key_prefix, run_id),
     )
     ti.xcom_push(key=SKIPPED_XCOM_KEY, value=[asdict(item) for item in skipped])
-    common = {"role_arn": settings.role_arn, "aws_conn_id": settings.aws_conn_id}
+    return [export_arguments(settings, run_id, item["dataset_arn"]) for item in exports]
+
+
+def export_arguments(settings: ErasureSettings, run_id: str, dataset_arn: str) -> dict[str, str]:
+    """
+    The export operator's arguments for one dataset: its folder under the run's, the pipeline's role
+    and connection, and the export KMS key when one is set.
+
+    :param settings: the run's settings.
+    :param run_id: the DAG run's id.
+    :param dataset_arn: the dataset to export.
+    """
+    folder = run_folder(settings.key_prefix, run_id)
+    arguments = {
+        "dataset_arn": dataset_arn,
+        "s3_path": dataset_path(settings.bucket, folder, dataset_arn),
+        "role_arn": settings.role_arn,
+        "aws_conn_id": settings.aws_conn_id,
+    }
     if settings.export_kms_key_arn:
-        common["kms_key_arn"] = settings.export_kms_key_arn
-    return [{**item, **common} for item in exports]
+        arguments["kms_key_arn"] = settings.export_kms_key_arn
+    return arguments
+
+
+def check_export_arguments(settings: ErasureSettings, run_id: str, given: Mapping[str, Any]) -> None:
+    """
+    Refuse export arguments other than the plan's (they are mapped from an XCom, which whoever may write
+    XComs controls): no dataset's records go anywhere but the run's folder, by the pipeline's role and
+    connection, and only a selected group's dataset is exported.
+
+    :param settings: the run's settings.
+    :param run_id: the DAG run's id.
+    :param given: the export task's ``dataset_arn``, ``s3_path``, ``role_arn``, ``aws_conn_id`` and
+        ``kms_key_arn``.
+    :raises AirflowFailException: naming the arguments that differ, before any AWS call.
+    """
+    expected = export_arguments(settings, run_id, str(given.get("dataset_arn")))
+    differ = sorted(name for name, value in expected.items() if given.get(name) != value)
+    if (
+        not differ
+        and _hook(settings).dataset_group_of(expected["dataset_arn"]) not in settings.dataset_group_arns
+    ):
+        differ = ["dataset_arn (not a dataset of a selected group)"]
+    if differ:
+        raise AirflowFailException(
+            f"Invalid export argument(s) {', '.join(differ)}: not what the plan makes of the settings and "
+            "the run id (an XCom written by hand?); nothing was exported"
+        )
 
 
 def find_erased_users_in_exports(

@@ -13,11 +13,14 @@ project say its own files escape with a backslash, not RFC 4180's doubled quotes
 - The header is the first line. ``USER_ID`` is found by exact name (case included); a header without
   it, or with it twice, is a :class:`CsvFormatError`.
 - Records end with LF or CRLF; the last may end at the end of the file without either.
-- A field is either unquoted (no comma, double quote, CR or LF in it) or wholly in double quotes, in
-  which a double quote is written ``\\"`` or ``""`` (both are accepted, also mixed), a backslash
-  ``\\\\``, and commas, CR and LF stand for themselves. In a quoted USER_ID, ``\\"``, ``""`` and ``\\\\``
-  are read as one character each; any other backslash is kept as it is. A record that fits neither
-  form (a quote inside an unquoted field, a quote never closed) is an error naming its number.
+- A field is either unquoted (no comma, double quote, backslash, CR or LF in it) or wholly in double
+  quotes, in which a double quote is written ``\\"`` or ``""`` (both are accepted, also mixed), a
+  backslash ``\\\\``, and commas, CR and LF stand for themselves. In a quoted USER_ID, ``\\"``, ``""``
+  and ``\\\\`` are read as one character each. A record that fits neither form (a quote or a backslash
+  inside an unquoted field, a CR not followed by LF outside quotes, a quote never closed) is an error
+  naming its number, and so is any other backslash in a quoted USER_ID: a reader that takes a backslash
+  as escaping the next character anywhere, or a lone CR as a line break (Python's csv module, the
+  emulator's import), would read another id there, or another record, than this reader would.
 - Every record must have a USER_ID field: a record with fewer fields than the header's USER_ID
   position, an empty USER_ID (a blank line included), an id of more than 256 characters, or bytes that
   are not UTF-8 anywhere in the file are each a :class:`CsvFormatError` naming the file and the record
@@ -31,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 
 from airflow_provider_personalize_deletion.deletion_file.user_ids import MAX_USER_ID_LENGTH
 from airflow_provider_personalize_deletion.scan.errors import CsvFormatError
@@ -42,8 +45,10 @@ MAX_RECORD_BYTES: Final = 4 * 1024 * 1024
 """Longest record (or header) read; a longer one is taken for an unclosed quote and refused."""
 
 _QUOTED = rb'"(?:[^"\\]++|\\[\s\S]|"")*+"'
-_FIELD = rb"(?:" + _QUOTED + rb'|[^,"\r\n]*+)'
-_UNESCAPE = re.compile(rb'\\(["\\])|""')
+_FIELD = rb"(?:" + _QUOTED + rb'|[^,"\\\r\n]*+)'
+_ESCAPE = re.compile(rb'\\([\s\S])|""')
+#: What an escape in a quoted USER_ID stands for; any other is ambiguous, and refused.
+_ESCAPED = {b'"': b'"', b"\\": b"\\", None: b'"'}
 
 
 @dataclass(frozen=True)
@@ -203,7 +208,7 @@ class CsvRecordReader:
     def _take_block(self) -> RecordBlock | None:
         """Cut the whole records off the carried bytes; None when they hold none yet."""
         data = self._carry
-        if b'"' not in data:
+        if b'"' not in data and b"\\" not in data and not _has_lone_cr(data):
             cut = len(data) if self._exhausted else data.rfind(b"\n") + 1
             if cut:
                 block = self._unquoted_block(data[:cut])
@@ -233,14 +238,22 @@ class CsvRecordReader:
                 line_end = data.find(b"\n", position)  # a whole unquoted line that is no record
                 broken = line_end >= 0 and b'"' not in data[position:line_end]
                 break
-            ids.append(_unquote(match.group(1)))
+            user_id = _unquote(match.group(1))
+            if user_id is None:
+                self._fail_record(
+                    len(ids),
+                    f"has a backslash in its quoted {USER_ID_COLUMN} that escapes neither "
+                    "'\"' nor '\\\\': read differently by different CSV readers",
+                )
+            ids.append(user_id)
             position = match.end()
             ends.append(position)
         if position < len(data) and (broken or self._exhausted):
             self._fail_record(
                 len(ids),
-                "is not valid CSV: a double quote inside an unquoted field, a quote never closed, or "
-                f"fewer fields than the header's {USER_ID_COLUMN} position",
+                "is not valid CSV: a double quote or a backslash inside an unquoted field, a carriage "
+                "return not followed by a line feed outside quotes, a quote never closed, or fewer fields "
+                f"than the header's {USER_ID_COLUMN} position",
             )
         if not ids:
             return None
@@ -269,13 +282,24 @@ class CsvRecordReader:
                         block,
                     )
 
-    def _fail_record(self, position: int, problem: str, block: RecordBlock | None = None) -> None:
+    def _fail_record(self, position: int, problem: str, block: RecordBlock | None = None) -> NoReturn:
         first = block.first_record if block else self._records_read + 1
         raise CsvFormatError(f"{self.name}: record {first + position} (after the header) {problem}")
 
 
-def _unquote(value: bytes) -> bytes:
-    """A field's value: itself when unquoted, else its content with the escapes read."""
+def _has_lone_cr(data: bytes) -> bool:
+    """Whether ``data`` holds a CR not followed by LF (``in`` first: it costs a tenth of a count)."""
+    return b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+
+
+def _unquote(value: bytes) -> bytes | None:
+    """A field's value: itself when unquoted, else its content with the escapes read; None when it holds
+    an escape other than ``\\"``, ``\\\\`` and ``""``."""
     if not value.startswith(b'"'):
         return value
-    return _UNESCAPE.sub(lambda match: match.group(1) or b'"', value[1:-1])
+    content = value[1:-1]
+    if b"\\" not in content:
+        return content.replace(b'""', b'"')
+    if any(match.group(1) not in _ESCAPED for match in _ESCAPE.finditer(content)):
+        return None
+    return _ESCAPE.sub(lambda match: _ESCAPED[match.group(1)], content)

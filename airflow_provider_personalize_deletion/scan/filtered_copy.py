@@ -57,7 +57,8 @@ def write_filtered_copy(source: S3Source, destination: str, suppressed: Suppress
     :param destination: an empty folder of its own, ``s3://bucket/prefix/``.
     :param suppressed: the suppressed users.
     :return: the copy's location and counts.
-    :raises SourceLocationError: the destination is not a folder, overlaps the source, or is not empty.
+    :raises SourceLocationError: the destination is not a folder, overlaps the source, or is not empty;
+        or two files of the source would be copied to one key (nothing is left written then).
     :raises ScanInputError: a file of the source breaks a rule (nothing is written then).
     """
     bucket, prefix = _check_destination(source, destination)
@@ -66,11 +67,18 @@ def write_filtered_copy(source: S3Source, destination: str, suppressed: Suppress
     rewritten: list[str] = []
     copied: list[str] = []
     matches = {file.key: file.matches for file in report.files}
+    copied_from: dict[str, str] = {}
     try:
         for item in source.objects():
             key = prefix + source.relative_key(item.key)
             if item.key not in matches:
                 raise ScanInputError(f"{source.location} changed while it was being copied")
+            if key in copied_from:  # e.g. in/a.csv and in//a.csv: one would overwrite the other
+                raise SourceLocationError(
+                    f"{copied_from[key]} and {item.location} would both be copied to {SCHEME}{bucket}/{key}: "
+                    "rename one of them"
+                )
+            copied_from[key] = item.location
             written.append(key)
             if matches[item.key]:
                 _rewrite(source, item, suppressed, bucket, key, matches[item.key])

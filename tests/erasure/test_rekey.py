@@ -114,3 +114,11 @@ def test_the_command_line_checks_and_re_keys_with_keys_from_the_environment(stor
     assert suppression_command.main(["--new-key-env", "NEW_SUPPRESSION_KEY", "check"]) == 0
     output = capsys.readouterr()
     assert NEW_KEY.decode() not in output.out + output.err
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_a_batch_size_below_one_is_refused_before_anything_is_dropped(store, batch_size):
+    """With no request re-keyed, ``drop_key_ids`` would delete every entry of the lost key."""
+    with pytest.raises(ValueError, match="'batch_size': must be at least 1"):
+        rekey_suppression_list(store, NEW_KEY, drop_key_ids=[key_id(OLD_KEY)], batch_size=batch_size)
+    assert SuppressionList(store.hook).key_counts() == {key_id(OLD_KEY): 7}

@@ -228,3 +228,35 @@ def test_the_kms_key_setting_goes_to_every_export_job(run_dag, emulator, world, 
     assert row["outcome"] == "verified_absent"
     job = personalize_client(emulator).describe_dataset_export_job(datasetExportJobArn=row["export_job_arn"])
     assert job["datasetExportJob"]["jobOutput"]["s3DataDestination"]["kmsKeyArn"] == KMS_KEY_ARN
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        {"s3_path": "s3://someone-elses-bucket/open/"},
+        {"s3_path": f"s3://{BUCKET}/erasure-runs-verification/0123456789abcdef/x/"},
+        {"aws_conn_id": "another_account"},
+    ],
+    ids=["another-bucket", "another-runs-folder", "another-connection"],
+)
+def test_an_export_plan_written_by_hand_exports_nothing(
+    run_dag, emulator, world, interactions, monkeypatch, tampered
+):
+    """The export's arguments are mapped from the plan's XCom, which anyone allowed to write XComs
+    controls: stand-in for such a write, the plan returns other arguments."""
+    from airflow_provider_personalize_deletion.erasure import verification_steps
+
+    plan = verification_steps.plan_dataset_exports
+    monkeypatch.setattr(
+        verification_steps,
+        "plan_dataset_exports",
+        lambda *args: [{**item, **tampered} for item in plan(*args)],
+    )
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert dag_run.state == "failed"
+    assert {ti.task_id: ti.state for ti in dag_run.get_task_instances()}["export_dataset"] == "failed"
+    assert emulator.calls("CreateDatasetExportJob") == 0
+    ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
+    assert row["outcome"] == "not_verified"

@@ -29,8 +29,8 @@ def read_all(data: bytes, chunk_size: int = 3) -> tuple[bytes, list[bytes], byte
         (b'USER_ID,TEXT\n"a,b","x\ny"\nu2,"say \\"hi\\", ""twice"""\n', [b"a,b", b"u2"]),
         (b'TEXT,USER_ID\n"line\r\nbreak","id\\"q"\n"c:\\\\dir",\'u\'\n', [b'id"q', b"'u'"]),
         (
-            b'USER_ID\n"doubled "" quote"\n"back\\\\slash"\n"other \\n escape"\n',
-            [b'doubled " quote', b"back\\slash", b"other \\n escape"],
+            b'USER_ID\n"doubled "" quote"\n"back\\\\slash"\n',
+            [b'doubled " quote', b"back\\slash"],
         ),
         (" USER_ID,CITY\nünï,Zürich\n".encode()[1:], ["ünï".encode()]),
         (b"USER_ID,ITEM_ID\n", []),
@@ -73,7 +73,7 @@ def test_record_ends_and_without_keep_every_other_byte() -> None:
         (b"USER_ID\nu1\n\nu2\n", "record 2 .* empty USER_ID"),
         (b"ITEM_ID,USER_ID\ni1,u1\ni2\n", "record 2 .* fewer fields"),
         (b'USER_ID,T\nu1,"open\nu2,x\n', "record 1 .* quote never closed"),
-        (b'USER_ID,T\nu1,a"b\n', "record 1 .* double quote inside an unquoted field"),
+        (b'USER_ID,T\nu1,a"b\n', "record 1 .* double quote or a backslash inside an unquoted field"),
         (b"USER_ID\nu1\n" + b"x" * 257 + b"\n", "record 2 .* more than 256 characters"),
         (b"USER_ID,T\nu1,caf\xe9\n", "not UTF-8"),
         (b"USER_ID\nu\xff\n", "not UTF-8"),
@@ -141,3 +141,47 @@ def test_random_csvs_round_trip_byte_for_byte(seed: int) -> None:
     assert [i for i, raw in zip(ids, expected, strict=True) if not raw.startswith(b'"')] == [
         raw for raw in expected if not raw.startswith(b'"')
     ]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 1 << 20])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"ITEM_ID,USER_ID\ni1,alice\ri2,bob\n",
+        b"USER_ID\r\nalice\rbob\r\n",
+        b"ITEM_ID,USER_ID\ni\\,x,bob\n",
+        b"USER_ID,T\nb\\ob,1\n",
+        b'USER_ID,T\n"b\\ob",1\n',
+        b'USER_ID,T\n"x",1\nb\\ob,"y"\n',
+    ],
+    ids=[
+        "lone-cr-hides-a-record",
+        "cr-only-records",
+        "backslash-comma-shifts-fields",
+        "unquoted-backslash-in-id",
+        "quoted-unknown-escape-in-id",
+        "unquoted-backslash-beside-quotes",
+    ],
+)
+def test_bytes_an_import_reads_otherwise_are_refused_never_read_another_way(
+    data: bytes, chunk_size: int
+) -> None:
+    """A lone CR ends a record, and a backslash escapes any character, for a reader like the emulator's
+    (Python's csv): the scan must never pass an id other than the one imported; it refuses instead."""
+    with pytest.raises(CsvFormatError, match=r"record \d .*(carriage return|backslash)"):
+        read_all(data, chunk_size)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected_ids"),
+    [
+        (b'USER_ID,T\n"a\\"b",1\n"c\\\\d",2\n', [b'a"b', b"c\\d"]),
+        (b'USER_ID,T\r\nu1,"x\\ny"\r\n', [b"u1"]),
+    ],
+    ids=["defined-escapes-in-id", "any-escape-in-another-quoted-field"],
+)
+def test_escapes_both_readers_agree_on_are_read(data: bytes, expected_ids: list[bytes]) -> None:
+    from airflow_provider_personalize_deletion.emulator.dataset_input import _parse
+
+    assert read_all(data)[1] == expected_ids
+    assert [record["USER_ID"].encode() for record in _parse(data, "s3://b/k", "USER_ID")] == expected_ids

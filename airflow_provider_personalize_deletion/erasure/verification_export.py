@@ -1,0 +1,43 @@
+"""
+The verification DAG's export task: the provider's export operator, its mapped arguments checked first.
+
+The arguments come from the plan's XCom, which whoever may write XComs controls: each try (and each
+resumption after waiting for a slot, which reads the XCom again) checks them against what the plan makes
+of the settings and the run id (:func:`.verification_steps.check_export_arguments`) before any call, so
+that no dataset's records are written outside the run's folder.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_personalize_deletion.operators.dataset_export import (
+    PersonalizeCreateDatasetExportJobOperator,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class VerificationExportOperator(PersonalizeCreateDatasetExportJobOperator):
+    """:class:`.PersonalizeCreateDatasetExportJobOperator`, refusing arguments other than the plan's."""
+
+    def execute(self, context: Context) -> str:
+        self._check_arguments(context)
+        return super().execute(context)
+
+    def resume_after_slot_wait(self, context: Context, event: Any = None) -> str:
+        self._check_arguments(context)
+        return super().resume_after_slot_wait(context, event)
+
+    def _check_arguments(self, context: Context) -> None:
+        from airflow_provider_personalize_deletion.erasure import verification_steps as steps
+
+        settings = steps.verification_settings(context["params"], context["dag_run"].conf)
+        given = {
+            "dataset_arn": self.dataset_arn,
+            "s3_path": self.s3_path,
+            "role_arn": self.role_arn,
+            "aws_conn_id": self.aws_conn_id,
+        }
+        steps.check_export_arguments(settings, context["run_id"], given)
