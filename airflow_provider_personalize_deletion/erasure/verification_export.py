@@ -40,4 +40,6 @@ class VerificationExportOperator(PersonalizeCreateDatasetExportJobOperator):
             "role_arn": self.role_arn,
             "aws_conn_id": self.aws_conn_id,
         }
+        if self.kms_key_arn:
+            given["kms_key_arn"] = self.kms_key_arn
         steps.check_export_arguments(settings, context["run_id"], given)
