@@ -37,33 +37,12 @@ class PersonalizeDatasetExportJobActiveTrigger(SharedClientWaiterTrigger):
     :param botocore_config: configuration dictionary (key-values) for the botocore client.
     """
 
-    def __init__(
-        self,
-        *,
-        dataset_export_job_arn: str,
-        waiter_delay: int = DEFAULT_EXPORT_WAITER_DELAY,
-        waiter_max_attempts: int = DEFAULT_EXPORT_WAITER_MAX_ATTEMPTS,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict | None = None,
-    ) -> None:
-        super().__init__(
-            serialized_fields={"dataset_export_job_arn": dataset_export_job_arn},
-            return_key="dataset_export_job_arn",
-            return_value=dataset_export_job_arn,
-            waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=aws_conn_id,
-            region_name=region_name,
-            verify=verify,
-            botocore_config=botocore_config,
-        )
-        self.waiter_name = "dataset_export_job_active"
-        self.waiter_args = {"datasetExportJobArn": dataset_export_job_arn}
-        self.failure_message = "Personalize dataset export job failed."
-        self.status_message = "Status of Personalize dataset export job is"
-        self.status_queries = ["datasetExportJob.status"]
+    job_arn_field = "dataset_export_job_arn"
+    job_member = "datasetExportJob"
+    job_noun = "dataset export job"
+    waiter_name = "dataset_export_job_active"
+    default_waiter_delay = DEFAULT_EXPORT_WAITER_DELAY
+    default_waiter_max_attempts = DEFAULT_EXPORT_WAITER_MAX_ATTEMPTS
 
 
 def exported_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None) -> dict[str, Any]:
