@@ -31,10 +31,9 @@ class PersonalizeDatasetExportJobActiveTrigger(SharedClientWaiterTrigger):
     :param dataset_export_job_arn: ARN of the job to wait for.
     :param waiter_delay: seconds between two polls. (default: 60)
     :param waiter_max_attempts: polls before giving up. (default: 1440, a day at the default delay)
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: the AWS region of the job.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: configuration dictionary (key-values) for the botocore client.
+
+    The AWS settings (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``) are those of
+    :class:`~.base.SharedClientWaiterTrigger`.
     """
 
     job_arn_field = "dataset_export_job_arn"

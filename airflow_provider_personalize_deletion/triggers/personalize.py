@@ -49,12 +49,9 @@ class PersonalizeDataDeletionJobCompletedTrigger(SharedClientWaiterTrigger):
     :param data_deletion_job_arn: ARN of the job to wait for.
     :param waiter_delay: seconds between two polls. (default: 60)
     :param waiter_max_attempts: polls before giving up. (default: 1500, 25 hours at the default delay)
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: the AWS region of the job.
-    :param verify: whether to verify SSL certificates. See:
-        https://boto3.amazonaws.com/v1/documentation/api/latest/reference/core/session.html
-    :param botocore_config: configuration dictionary (key-values) for the botocore client. See:
-        https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
+
+    The AWS settings (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``) are those of
+    :class:`~.base.SharedClientWaiterTrigger`.
     """
 
     job_arn_field = "data_deletion_job_arn"
