@@ -26,7 +26,7 @@ from airflow_provider_personalize_deletion.triggers.dataset_export import (
     PersonalizeDatasetExportJobActiveTrigger,
 )
 from airflow_provider_personalize_deletion.utils.job_names import deterministic_job_name
-from tests.core.conftest import ROLE_ARN, MemoryTaskStateStore, Stage, task_context
+from tests.core.conftest import ROLE_ARN, MemoryTaskStateStore, Stage, release_after_calls, task_context
 
 OUT = "exports"
 PATH = f"s3://{OUT}/verification/"
@@ -114,7 +114,7 @@ async def run_to_event(trigger):
 async def test_trigger_fires_success_once_the_export_is_active(emulator, stage):
     emulator.hold("export-1", "CREATE IN_PROGRESS")
     arn = PersonalizeHook().create_dataset_export_job("export-1", stage.dataset(), ROLE_ARN, PATH)
-    threading.Timer(1.5, emulator.release, ("export-1",)).start()
+    release_after_calls(emulator, "DescribeDatasetExportJob", 1, "export-1")  # seen IN_PROGRESS once
     trigger = PersonalizeDatasetExportJobActiveTrigger(dataset_export_job_arn=arn, waiter_delay=1)
     assert await run_to_event(trigger) == {"status": "success", "dataset_export_job_arn": arn}
     assert emulator.calls("DescribeDatasetExportJob") >= 2
