@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -566,20 +567,18 @@ def build_create_request(
         ``{"tagKey": ..., "tagValue": ...}``.
     :raises PersonalizeValidationError: naming the first parameter that breaks a rule.
     """
-    request: dict[str, Any] = {
-        "jobName": job_name,
-        "datasetGroupArn": dataset_group_arn,
-        "dataSource": {"dataLocation": data_location},
-        "roleArn": role_arn,
-    }
-    if tags:
-        request["tags"] = _tag_list(tags)
-    from airflow_provider_personalize_deletion.utils.service_model import validate_request
-
-    validate_request("CreateDataDeletionJob", request)
-    if not data_location.startswith("s3://"):
-        raise PersonalizeValidationError("dataSource.dataLocation", "must be an s3:// URI")
-    return request
+    return _job_request(
+        "CreateDataDeletionJob",
+        job_name,
+        {
+            "datasetGroupArn": dataset_group_arn,
+            "dataSource": {"dataLocation": data_location},
+            "roleArn": role_arn,
+        },
+        tags,
+        _S3_SOURCE,
+        data_location,
+    )
 
 
 def summarize_activity(activities: Sequence[Activity]) -> str:
@@ -610,6 +609,64 @@ def _tag_list(tags: object) -> list[Any]:
     raise PersonalizeValidationError(
         "tags", 'must be a mapping of key to value, or a list of {"tagKey": ..., "tagValue": ...}'
     )
+
+
+@dataclass(frozen=True)
+class _S3Location:
+    """
+    Where a create request names its S3 location, and the rule the service model does not check.
+
+    :param member: the dotted path of the location in the request (the field an error names).
+    :param rule: what the error says the location must be.
+    :param folder: whether it must be a folder (end with ``/``).
+    """
+
+    member: str
+    rule: str
+    folder: bool = False
+
+    def check(self, uri: str) -> None:
+        """:raises PersonalizeValidationError: ``uri`` is not an ``s3://`` URI (a folder, if it must be)."""
+        if not uri.startswith("s3://") or (self.folder and not uri.endswith("/")):
+            raise PersonalizeValidationError(self.member, self.rule)
+
+
+#: A file or folder a job reads (the model also admits ``http(s)://``, but the jobs read only from S3).
+_S3_SOURCE = _S3Location("dataSource.dataLocation", "must be an s3:// URI")
+#: The folder an export job writes to.
+_S3_OUTPUT = _S3Location(
+    "jobOutput.s3DataDestination.path", "must be an s3:// folder ending in /", folder=True
+)
+
+
+def _job_request(
+    operation: str,
+    job_name: str,
+    members: dict[str, Any],
+    tags: Mapping[str, str] | list[dict[str, str]] | None,
+    location: _S3Location,
+    uri: str,
+) -> dict[str, Any]:
+    """
+    Build and validate the request of a Create*Job call: its name, members and tags (left out when empty),
+    checked against the service model, then its S3 location against ``location``'s rule.
+
+    :param operation: the API name (``CreateDatasetImportJob``).
+    :param job_name: the job's name.
+    :param members: the request's other members, in the order they are sent.
+    :param tags: a mapping of key to value, or boto3's list of ``{"tagKey": ..., "tagValue": ...}``.
+    :param location: where the request names its S3 location, and its rule.
+    :param uri: that location.
+    :raises PersonalizeValidationError: naming the first parameter that breaks a rule.
+    """
+    from airflow_provider_personalize_deletion.utils.service_model import validate_request
+
+    request: dict[str, Any] = {"jobName": job_name, **members}
+    if tags:
+        request["tags"] = _tag_list(tags)
+    validate_request(operation, request)
+    location.check(uri)
+    return request
 
 
 def _start_plan(dataset_group_arn: str) -> ActivityPlan:
@@ -722,23 +779,13 @@ def build_export_request(
     destination: dict[str, Any] = {"path": s3_path}
     if kms_key_arn:
         destination["kmsKeyArn"] = kms_key_arn
-    request: dict[str, Any] = {
-        "jobName": job_name,
+    members = {
         "datasetArn": dataset_arn,
         "ingestionMode": ingestion_mode,
         "roleArn": role_arn,
         "jobOutput": {"s3DataDestination": destination},
     }
-    if tags:
-        request["tags"] = _tag_list(tags)
-    from airflow_provider_personalize_deletion.utils.service_model import validate_request
-
-    validate_request("CreateDatasetExportJob", request)
-    if not s3_path.startswith("s3://") or not s3_path.endswith("/"):
-        raise PersonalizeValidationError(
-            "jobOutput.s3DataDestination.path", "must be an s3:// folder ending in /"
-        )
-    return request
+    return _job_request("CreateDatasetExportJob", job_name, members, tags, _S3_OUTPUT, s3_path)
 
 
 def check_export_outcome(job: dict[str, Any]) -> bool:
@@ -788,21 +835,13 @@ def build_import_request(
     :param tags: a mapping of key to value, or boto3's list of ``{"tagKey": ..., "tagValue": ...}``.
     :raises PersonalizeValidationError: naming the first parameter that breaks a rule.
     """
-    request: dict[str, Any] = {
-        "jobName": job_name,
+    members = {
         "datasetArn": dataset_arn,
         "dataSource": {"dataLocation": data_location},
         "roleArn": role_arn,
         "importMode": import_mode,
     }
-    if tags:
-        request["tags"] = _tag_list(tags)
-    from airflow_provider_personalize_deletion.utils.service_model import validate_request
-
-    validate_request("CreateDatasetImportJob", request)
-    if not data_location.startswith("s3://"):
-        raise PersonalizeValidationError("dataSource.dataLocation", "must be an s3:// URI")
-    return request
+    return _job_request("CreateDatasetImportJob", job_name, members, tags, _S3_SOURCE, data_location)
 
 
 def check_import_outcome(job: dict[str, Any]) -> bool:

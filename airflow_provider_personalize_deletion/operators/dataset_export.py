@@ -2,64 +2,95 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
-from airflow.providers.common.compat.sdk import AirflowException, conf
-from botocore.exceptions import ClientError
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_personalize_deletion.hooks.personalize import (
-    BUSY_ERROR_CODES,
     EXPORT_FAILURE_STATES,
     PersonalizeHook,
     build_export_request,
     check_export_outcome,
 )
+from airflow_provider_personalize_deletion.operators.job_identity import JobKind
+from airflow_provider_personalize_deletion.operators.job_wait import JobWaitMixin
+from airflow_provider_personalize_deletion.operators.slot_wait import SlotWaitMixin
 from airflow_provider_personalize_deletion.triggers.dataset_export import (
     DEFAULT_EXPORT_WAITER_DELAY,
     DEFAULT_EXPORT_WAITER_MAX_ATTEMPTS,
     PersonalizeDatasetExportJobActiveTrigger,
     exported_job_from_event,
 )
-from airflow_provider_personalize_deletion.utils.job_names import (
-    deterministic_job_name,
-    generation_name,
-    generation_of,
-)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: The first word of the jobs' names (``export-<dag slug>-<digest>``).
-JOB_NAME_PREFIX = "export"
 #: XCom key of the job's ARN, pushed as soon as the job exists (before waiting): a task that reads the
 #: export's outcome finds the job even when this task failed on it.
 EXPORT_JOB_XCOM_KEY = "dataset_export_job_arn"
+#: ``task_state_store`` keys of this task instance's export job (see :mod:`.job_identity`).
+EXPORT_JOB_STATE_KEY = "personalize_dataset_export_job_arn"
+EXPORT_SUPERSEDED_STATE_KEY = "personalize_superseded_export_job_arns"
+EXPORT_SERIES_STATE_KEY = "personalize_dataset_export_job_series"
 #: ``task_state_store`` key: ``{"try_number": ..., "started": ...}``, when this try began waiting for a slot.
 SLOT_WAIT_STATE_KEY = "personalize_export_slot_wait_started"
+#: Why the service refused a create that waits for a slot, by error code.
+EXPORT_BUSY_REASONS = {
+    "LimitExceededException": "LimitExceededException, its limit of dataset export jobs in progress",
+    "ResourceInUseException": "ResourceInUseException, a resource the job depends on is in use",
+}
 
 
-class PersonalizeCreateDatasetExportJobOperator(AwsBaseOperator[PersonalizeHook]):
+def _same_export(described: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    """Whether an existing export job exports the same dataset to the same folder (what names the job)."""
+    return (
+        described["datasetArn"] == inputs["dataset_arn"]
+        and described["jobOutput"]["s3DataDestination"]["path"] == inputs["s3_path"]
+    )
+
+
+#: Dataset export jobs, for the exactly-once create.
+DATASET_EXPORT_JOB = JobKind(
+    noun="dataset export job",
+    arn_key="datasetExportJobArn",
+    name_prefix="export",
+    parent_input="dataset_arn",
+    location_input="s3_path",
+    failure_states=EXPORT_FAILURE_STATES,
+    arn_state_key=EXPORT_JOB_STATE_KEY,
+    superseded_state_key=EXPORT_SUPERSEDED_STATE_KEY,
+    series_state_key=EXPORT_SERIES_STATE_KEY,
+    list_jobs=lambda hook, parent: hook.list_dataset_export_jobs(parent),
+    describe=lambda hook, arn: hook.describe_dataset_export_job(arn),
+    create=lambda hook, name, inputs: hook.create_dataset_export_job(job_name=name, **inputs),
+    same_input=_same_export,
+)
+
+
+class PersonalizeCreateDatasetExportJobOperator(
+    SlotWaitMixin, JobWaitMixin, AwsBaseOperator[PersonalizeHook]
+):
     """
     Export a dataset's records as CSV files to S3 with a dataset export job, created exactly once.
 
-    **Exactly once.** The job is named after the task instance and its input (a digest of the DAG id,
-    task id, run id, map index, dataset ARN and output path: :func:`.deterministic_job_name` with the
-    prefix ``export``). Before creating, the task lists the dataset's export jobs and carries on with
-    its own job of that name unless it ended CREATE FAILED; then it creates the next generation
-    (``-g1``, ``-g2``, ...). A create refused with ResourceAlreadyExistsException (a re-sent call, a
-    concurrent try) carries on with the job of that name. A retried or cleared task, even one whose
-    worker died just after creating, thus never creates a second job.
+    **Exactly once**, with the machinery of the other create operators (:mod:`.job_identity`): the job is
+    named after the task instance and its input (a digest of the DAG id, task id, run id, map index,
+    dataset ARN and output path: :func:`.deterministic_job_name` with the prefix ``export``). Before
+    creating, the task looks for the ARN an earlier try recorded in ``task_state_store``, then lists the
+    dataset's export jobs, and carries on with its own job unless it ended CREATE FAILED; then it creates
+    the next generation (``-g1``, ``-g2``, ...) and pushes the FAILED jobs' ARNs as XCom
+    ``superseded_job_arns``. A create refused with ResourceAlreadyExistsException (a re-sent call, a
+    concurrent try) carries on with the job of that name only if it exports this dataset to this path. A
+    retried or cleared task, even one whose worker died just after creating, thus never creates a second
+    job, and never carries on with another run's.
 
     **Limits.** The service takes a few export jobs at a time (the emulator: 5 CREATE PENDING or
     CREATE IN_PROGRESS per region). A create refused with LimitExceededException waits and tries again
-    (in the triggerer when deferrable), every ``slot_wait_delay`` seconds, up to ``slot_wait_timeout``
-    per try: the exports queue, they never exceed the limit.
+    (in the triggerer when deferrable; :mod:`.slot_wait`), every ``slot_wait_delay`` seconds, up to
+    ``slot_wait_timeout`` per try: the exports queue, they never exceed the limit.
 
     Returns (XCom) the job's ARN, also pushed as XCom ``dataset_export_job_arn`` once the job exists.
 
@@ -85,6 +116,13 @@ class PersonalizeCreateDatasetExportJobOperator(AwsBaseOperator[PersonalizeHook]
     """
 
     aws_hook_class = PersonalizeHook
+    job_kind = DATASET_EXPORT_JOB
+    job_trigger = PersonalizeDatasetExportJobActiveTrigger
+    slot_wait_state_key = SLOT_WAIT_STATE_KEY
+    busy_reasons = EXPORT_BUSY_REASONS
+    #: Always named after the task instance and its input; a job of that name is this task instance's.
+    job_name = None
+    action_if_job_exists = "fail"
     template_fields: Sequence[str] = aws_template_fields(
         "dataset_arn", "s3_path", "role_arn", "ingestion_mode", "kms_key_arn", "tags"
     )
@@ -123,166 +161,36 @@ class PersonalizeCreateDatasetExportJobOperator(AwsBaseOperator[PersonalizeHook]
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.slot_wait_delay = slot_wait_delay
+        self.slot_wait_max_delay = slot_wait_delay  # a wait of slot_wait_delay each time
         self.slot_wait_timeout = slot_wait_timeout
 
     def execute(self, context: Context) -> str:
-        return self._create_and_wait(context)
-
-    def resume_after_slot_wait(self, context: Context, event: Any = None) -> str:
-        """Try creating again after waiting in the triggerer for a free slot."""
-        return self._create_and_wait(context)
+        return self._create_and_wait(context, slot_wait_started=None)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Check the job's outcome once the trigger has fired (see :func:`.exported_job_from_event`)."""
-        return exported_job_from_event(self.hook, event)["datasetExportJobArn"]
+        return str(exported_job_from_event(self.hook, event)["datasetExportJobArn"])
 
-    def _create_and_wait(self, context: Context) -> str:
-        ti = context["ti"]
-        series = deterministic_job_name(
-            ti.dag_id,
-            ti.task_id,
-            ti.run_id,
-            ti.map_index if ti.map_index is not None else -1,
-            self.dataset_arn,
-            self.s3_path,
-            prefix=JOB_NAME_PREFIX,
-        )
-        self._request(series)  # refuses bad input before any call
-        arn, generation = self._job_of_task_instance(series)
-        if arn is None:
-            arn = self._create_when_free(context, generation_name(series, generation))
-        ti.xcom_push(key=EXPORT_JOB_XCOM_KEY, value=arn)
+    def _create_and_wait(
+        self, context: Context, slot_wait_started: str | None, quiet_wait_started: str | None = None
+    ) -> str:
+        inputs: dict[str, Any] = {
+            "dataset_arn": self.dataset_arn,
+            "role_arn": self.role_arn,
+            "s3_path": self.s3_path,
+            "ingestion_mode": self.ingestion_mode,
+            "kms_key_arn": self.kms_key_arn,
+            "tags": self.tags,
+        }
+        series, _ = self._series(context, inputs)
+        build_export_request(series, **inputs)  # refuses bad input before any call
+        arn, _ = self._this_task_instances_job(context, inputs, slot_wait_started)
+        context["ti"].xcom_push(key=EXPORT_JOB_XCOM_KEY, value=arn)
         if self.wait_for_completion:
-            self._wait_for_job(arn)
+            self._defer_or_wait(arn)
+            job = self.hook.describe_dataset_export_job(arn)
+            if not check_export_outcome(job):
+                from airflow_provider_personalize_deletion.exceptions import DatasetExportJobWaitError
+
+                raise DatasetExportJobWaitError(arn, job["status"], "the wait ran out")
         return arn
-
-    def _request(self, job_name: str) -> dict[str, Any]:
-        return build_export_request(
-            job_name,
-            self.dataset_arn,
-            self.role_arn,
-            self.s3_path,
-            self.ingestion_mode,
-            self.kms_key_arn,
-            self.tags,
-        )
-
-    def _job_of_task_instance(self, series: str) -> tuple[str | None, int]:
-        """This task instance's latest job unless it FAILED; else None and the next generation."""
-        jobs = sorted(
-            (generation, job)
-            for job in self.hook.list_dataset_export_jobs(self.dataset_arn)
-            if (generation := generation_of(series, job["jobName"])) is not None
-        )
-        if not jobs:
-            return None, 0
-        generation, latest = jobs[-1]
-        if latest["status"] in EXPORT_FAILURE_STATES:
-            self.log.info(
-                "%d earlier export job(s) of this task instance FAILED: creating another", len(jobs)
-            )
-            return None, generation + 1
-        self.log.info(
-            "Carrying on with the export job this task instance created: %s", latest["datasetExportJobArn"]
-        )
-        return str(latest["datasetExportJobArn"]), generation
-
-    def _create_when_free(self, context: Context, name: str) -> str:
-        while True:
-            try:
-                return self._create(name)
-            except ClientError as error:
-                code = error.response["Error"]["Code"]
-                if code not in BUSY_ERROR_CODES:
-                    raise
-                self._wait_for_slot(context, code)
-
-    def _create(self, name: str) -> str:
-        """Create the job; a name already taken on this dataset is this task instance's own job."""
-        request = self._request(name)
-        try:
-            arn = self.hook.client.create_dataset_export_job(**request)["datasetExportJobArn"]
-        except self.hook.client.exceptions.ResourceAlreadyExistsException:
-            found = next(
-                (
-                    job
-                    for job in self.hook.list_dataset_export_jobs(self.dataset_arn)
-                    if job["jobName"] == name
-                ),
-                None,
-            )
-            if found is None:
-                raise AirflowException(
-                    f"The export job name {name} is taken by a job of another dataset: not this task's"
-                ) from None
-            self.log.info(
-                "Carrying on with the export job %s, created by a re-sent call or a concurrent try", name
-            )
-            return str(found["datasetExportJobArn"])
-        self.log.info("Created dataset export job %s: %s", name, arn)
-        return str(arn)
-
-    def _wait_for_slot(self, context: Context, error_code: str) -> None:
-        """Wait ``slot_wait_delay`` (deferring when deferrable); fail once ``slot_wait_timeout`` is spent."""
-        started = self._slot_wait_start(context)
-        waited = (datetime.now(timezone.utc) - datetime.fromisoformat(started)).total_seconds()
-        if waited >= self.slot_wait_timeout:
-            raise AirflowException(
-                f"No dataset export job could be created ({error_code}) after {waited:.0f} s of "
-                f"waiting (slot_wait_timeout={self.slot_wait_timeout})"
-            )
-        delay = min(self.slot_wait_delay, self.slot_wait_timeout - waited)
-        self.log.info(
-            "Export job refused (%s, the service's limit); trying again in %.0f s", error_code, delay
-        )
-        if self.deferrable:
-            from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger  # not at parse time
-
-            self.defer(
-                trigger=TimeDeltaTrigger(timedelta(seconds=delay)), method_name="resume_after_slot_wait"
-            )
-        time.sleep(delay)
-
-    def _slot_wait_start(self, context: Context) -> str:
-        """When this try began waiting for a slot, kept in ``task_state_store`` across deferrals."""
-        store = context.get("task_state_store")
-        try_number = getattr(context["ti"], "try_number", None)
-        kept = store.get(SLOT_WAIT_STATE_KEY) if store is not None else None
-        if isinstance(kept, dict) and kept.get("try_number") == try_number and kept.get("started"):
-            return str(kept["started"])
-        started = datetime.now(timezone.utc).isoformat()
-        if store is not None:
-            store.set(SLOT_WAIT_STATE_KEY, {"try_number": try_number, "started": started})
-        return started
-
-    def _wait_for_job(self, arn: str) -> None:
-        if self.deferrable:
-            self.defer(
-                trigger=PersonalizeDatasetExportJobActiveTrigger(
-                    dataset_export_job_arn=arn,
-                    waiter_delay=self.waiter_delay,
-                    waiter_max_attempts=self.waiter_max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
-        try:
-            wait(
-                waiter=self.hook.get_waiter("dataset_export_job_active"),
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                args={"datasetExportJobArn": arn},
-                failure_message="Personalize dataset export job failed.",
-                status_message="Status of Personalize dataset export job is",
-                status_args=["datasetExportJob.status"],
-            )
-        except AirflowException:
-            self.log.info("Waiting ended without success; the job's description says why")
-        job = self.hook.describe_dataset_export_job(arn)
-        if not check_export_outcome(job):
-            from airflow_provider_personalize_deletion.exceptions import DatasetExportJobWaitError
-
-            raise DatasetExportJobWaitError(arn, job["status"], "the wait ran out")

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
-from airflow.providers.common.compat.sdk import AirflowException, conf
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_personalize_deletion.hooks.personalize import (
     IMPORT_FAILURE_STATES,
@@ -21,6 +20,7 @@ from airflow_provider_personalize_deletion.operators.job_identity import (
     JobIdentityMixin,
     JobKind,
 )
+from airflow_provider_personalize_deletion.operators.job_wait import JobWaitMixin
 from airflow_provider_personalize_deletion.operators.quiet_wait import QuietWaitMixin, check_quiet_settings
 from airflow_provider_personalize_deletion.triggers.dataset_import import (
     PersonalizeDatasetImportJobActiveTrigger,
@@ -72,7 +72,7 @@ DATASET_IMPORT_JOB = JobKind(
 
 
 class PersonalizeCreateDatasetImportJobOperator(
-    JobIdentityMixin, QuietWaitMixin, AwsBaseOperator[PersonalizeHook]
+    JobIdentityMixin, QuietWaitMixin, JobWaitMixin, AwsBaseOperator[PersonalizeHook]
 ):
     """
     Create a dataset import job that imports a CSV file or folder from S3 into a dataset, exactly once.
@@ -124,6 +124,7 @@ class PersonalizeCreateDatasetImportJobOperator(
 
     aws_hook_class = PersonalizeHook
     job_kind = DATASET_IMPORT_JOB
+    job_trigger = PersonalizeDatasetImportJobActiveTrigger
     quiet_watch = "data_deletion_jobs"
     not_quiet_consequence = (
         "An import while a data deletion job runs may bring the users it deletes back; no import job was "
@@ -217,32 +218,7 @@ class PersonalizeCreateDatasetImportJobOperator(
         return self.hook.running_data_deletion_jobs(dataset_group_arn)
 
     def _wait_for_job(self, arn: str) -> None:
-        if self.deferrable:
-            self.defer(
-                trigger=PersonalizeDatasetImportJobActiveTrigger(
-                    dataset_import_job_arn=arn,
-                    waiter_delay=self.waiter_delay,
-                    waiter_max_attempts=self.waiter_max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
-        message = None
-        try:
-            wait(
-                waiter=self.hook.get_waiter("dataset_import_job_active"),
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                args={"datasetImportJobArn": arn},
-                failure_message="Personalize dataset import job failed.",
-                status_message="Status of Personalize dataset import job is",
-                status_args=["datasetImportJob.status"],
-            )
-        except AirflowException as error:
-            message = str(error)
+        message = self._defer_or_wait(arn)
         job = self.hook.describe_dataset_import_job(arn)
         if not check_import_outcome(job):
             from airflow_provider_personalize_deletion.exceptions import DatasetImportJobWaitError

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
-from airflow.providers.common.compat.sdk import AirflowException, conf
-from botocore.exceptions import ClientError
+from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_personalize_deletion.hooks.personalize import (
-    BUSY_ERROR_CODES,
     FAILURE_STATES,
     PersonalizeHook,
     build_create_request,
@@ -26,16 +21,16 @@ from airflow_provider_personalize_deletion.links.personalize import PersonalizeD
 from airflow_provider_personalize_deletion.operators.job_identity import (
     ACTION_IF_JOB_EXISTS_CHOICES,
     SUPERSEDED_XCOM_KEY,
-    JobIdentityMixin,
     JobKind,
 )
+from airflow_provider_personalize_deletion.operators.job_wait import JobWaitMixin
 from airflow_provider_personalize_deletion.operators.quiet_wait import (
     ACTION_IF_NOT_QUIET_CHOICES,
     QUIET_WAIT_STATE_KEY,
     QuietWaitMixin,
     check_quiet_settings,
-    seconds_since,
 )
+from airflow_provider_personalize_deletion.operators.slot_wait import SlotWaitMixin
 from airflow_provider_personalize_deletion.triggers.personalize import (
     DEFAULT_QUIET_POLL_INTERVAL,
     DEFAULT_QUIET_TIMEOUT,
@@ -101,7 +96,7 @@ DATA_DELETION_JOB = JobKind(
 
 
 class PersonalizeCreateDataDeletionJobOperator(
-    JobIdentityMixin, QuietWaitMixin, AwsBaseOperator[PersonalizeHook]
+    SlotWaitMixin, QuietWaitMixin, JobWaitMixin, AwsBaseOperator[PersonalizeHook]
 ):
     """
     Create a data deletion job that erases the users listed in a USER_ID CSV from a dataset group.
@@ -203,6 +198,8 @@ class PersonalizeCreateDataDeletionJobOperator(
 
     aws_hook_class = PersonalizeHook
     job_kind = DATA_DELETION_JOB
+    job_trigger = PersonalizeDataDeletionJobCompletedTrigger
+    slot_wait_state_key = SLOT_WAIT_STATE_KEY
     template_fields: Sequence[str] = aws_template_fields(
         "dataset_group_arn", "data_location", "role_arn", "job_name", "tags"
     )
@@ -262,12 +259,6 @@ class PersonalizeCreateDataDeletionJobOperator(
     def execute(self, context: Context) -> str:
         return self._create_and_wait(context, slot_wait_started=None)
 
-    def resume_after_slot_wait(
-        self, context: Context, event: Any = None, slot_wait_started: str | None = None
-    ) -> str:
-        """Try creating again after waiting in the triggerer for a free slot."""
-        return self._create_and_wait(context, slot_wait_started=slot_wait_started)
-
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Check the job's outcome once the trigger has fired (see :func:`completed_job_from_event`)."""
         job = completed_job_from_event(self.hook, event)
@@ -291,20 +282,12 @@ class PersonalizeCreateDataDeletionJobOperator(
             self._wait_for_job(context, arn)
         return arn
 
-    def _create_when_free(
-        self, context: Context, name: str, own: bool, inputs: dict[str, Any], slot_wait_started: str | None
-    ) -> str:
-        while True:
-            try:
-                return self._create(name, own, inputs)
-            except ClientError as error:
-                code = error.response["Error"]["Code"]
-                if code not in BUSY_ERROR_CODES:
-                    raise
-                slot_wait_started = self._wait_start(context, SLOT_WAIT_STATE_KEY, slot_wait_started)
-                self._wait_for_slot(slot_wait_started, code)
-                # A training or import may have started while this worker waited for a slot.
-                self._wait_for_quiet(context, None)
+    def _slot_scope(self) -> str:
+        return f"Dataset group {self.dataset_group_arn}"
+
+    def _after_slot_wait(self, context: Context) -> None:
+        # A training or import may have started while this worker waited for a slot.
+        self._wait_for_quiet(context, None)
 
     def _check_parent(self, inputs: dict[str, Any]) -> None:
         self.hook.check_dataset_group_exists(self.dataset_group_arn)
@@ -335,33 +318,6 @@ class PersonalizeCreateDataDeletionJobOperator(
                 summarize_activity(risky),
             )
 
-    def _wait_for_slot(self, slot_wait_started: str, error_code: str) -> None:
-        waited = seconds_since(slot_wait_started)
-        if waited >= self.slot_wait_timeout:
-            raise AirflowException(
-                f"Dataset group {self.dataset_group_arn} was still busy ({BUSY_ERROR_CODES[error_code]}) "
-                f"after {waited:.0f} s of waiting (slot_wait_timeout={self.slot_wait_timeout})"
-            )
-        delay = min(self.slot_wait_max_delay, max(self.slot_wait_delay, waited))
-        delay = min(delay, self.slot_wait_timeout - waited)
-        self.log.info(
-            "Dataset group %s is busy (%s); waiting %.0f s before trying again (waited %.0f s of %.0f s)",
-            self.dataset_group_arn,
-            BUSY_ERROR_CODES[error_code],
-            delay,
-            waited,
-            self.slot_wait_timeout,
-        )
-        if self.deferrable:
-            from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger  # not at parse time
-
-            self.defer(
-                trigger=TimeDeltaTrigger(timedelta(seconds=delay)),
-                method_name="resume_after_slot_wait",
-                kwargs={"slot_wait_started": slot_wait_started},
-            )
-        time.sleep(delay)
-
     def _persist_link(self, context: Context) -> None:
         PersonalizeDataDeletionJobLink.persist(
             context=context,
@@ -372,31 +328,7 @@ class PersonalizeCreateDataDeletionJobOperator(
         )
 
     def _wait_for_job(self, context: Context, arn: str) -> None:
-        if self.deferrable:
-            self.defer(
-                trigger=PersonalizeDataDeletionJobCompletedTrigger(
-                    data_deletion_job_arn=arn,
-                    waiter_delay=self.waiter_delay,
-                    waiter_max_attempts=self.waiter_max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
-        try:
-            wait(
-                waiter=self.hook.get_waiter("data_deletion_job_complete"),
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                args={"dataDeletionJobArn": arn},
-                failure_message="Personalize data deletion job failed.",
-                status_message="Status of Personalize data deletion job is",
-                status_args=["dataDeletionJob.status"],
-            )
-        except AirflowException:
-            self.log.info("Waiting ended without success; the job's description says why")
+        self._defer_or_wait(arn)
         self._push_overlap(context, self.hook.describe_finished_data_deletion_job(arn))
 
     def _push_overlap(self, context: Context, job: dict[str, Any]) -> None:

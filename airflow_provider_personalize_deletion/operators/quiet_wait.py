@@ -115,7 +115,7 @@ class QuietWaitMixin(AwsBaseOperator[PersonalizeHook]):
                 raise DatasetGroupNotQuietError(
                     group, summary, "action_if_not_quiet='fail'", self.not_quiet_consequence
                 )
-            started = started or self._wait_start(context, QUIET_WAIT_STATE_KEY, carried)
+            started = started or wait_started(context, QUIET_WAIT_STATE_KEY, carried)
             waited = seconds_since(started)
             if waited >= self.quiet_timeout:
                 raise DatasetGroupNotQuietError(
@@ -152,22 +152,27 @@ class QuietWaitMixin(AwsBaseOperator[PersonalizeHook]):
             busy = self._busy(group, first=False)
         self.log.info("Dataset group %s is quiet: nothing in progress", group)
 
-    def _wait_start(self, context: Context, key: str, carried: str | None) -> str:
-        """
-        When this try began waiting (for a slot, or for the dataset group to be quiet).
 
-        Kept in ``task_state_store`` (per try), where every runner keeps it across deferrals;
-        ``dag.test()`` hands a resumed task the trigger's event instead of the defer kwargs.
-        """
-        store = context.get("task_state_store")
-        try_number = getattr(context["ti"], "try_number", None)
-        kept = store.get(key) if store is not None else None
-        if isinstance(kept, dict) and kept.get("try_number") == try_number and kept.get("started"):
-            return str(kept["started"])
-        started = carried or datetime.now(timezone.utc).isoformat()
-        if store is not None:
-            store.set(key, {"try_number": try_number, "started": started})
-        return started
+def wait_started(context: Context, key: str, carried: str | None) -> str:
+    """
+    When this try began waiting (for a slot, or for the dataset group to be quiet), as ISO 8601.
+
+    Kept in ``task_state_store`` under ``key`` (per try), where every runner keeps it across deferrals;
+    ``dag.test()`` hands a resumed task the trigger's event instead of the defer kwargs.
+
+    :param context: the task's context.
+    :param key: the ``task_state_store`` key of this wait.
+    :param carried: the start the defer kwargs carried, if they did.
+    """
+    store = context.get("task_state_store")
+    try_number = getattr(context["ti"], "try_number", None)
+    kept = store.get(key) if store is not None else None
+    if isinstance(kept, dict) and kept.get("try_number") == try_number and kept.get("started"):
+        return str(kept["started"])
+    started = carried or datetime.now(timezone.utc).isoformat()
+    if store is not None:
+        store.set(key, {"try_number": try_number, "started": started})
+    return started
 
 
 def seconds_since(started: str) -> float:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import importlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -151,20 +151,75 @@ class SharedClientTrigger(BaseTrigger):
 
 class SharedClientWaiterTrigger(SharedClientTrigger):
     """
-    A :class:`SharedClientTrigger` that waits with one of this package's waiters until it succeeds, fails
-    or runs out of attempts; the event's status is ``success``, ``error`` or ``timeout``.
+    A :class:`SharedClientTrigger` that waits with one of this package's waiters for one job until it
+    succeeds, fails or runs out of attempts; the event's status is ``success``, ``error`` or ``timeout``.
 
-    The subclass sets the waiter attributes of the Amazon provider's ``AwsBaseWaiterTrigger``
-    (``waiter_name``, ``waiter_args``, ``failure_message``, ``status_message``, ``status_queries``,
-    ``waiter_config_overrides``), so that its ``run`` works on it too.
+    A subclass is data: the job it waits for (:attr:`job_arn_field`, :attr:`job_member`, :attr:`job_noun`),
+    its :attr:`waiter_name` and its default delay and attempts. From them the constructor sets the waiter
+    attributes of the Amazon provider's ``AwsBaseWaiterTrigger`` (``waiter_name``, ``waiter_args``,
+    ``failure_message``, ``status_message``, ``status_queries``, ``waiter_config_overrides``), so that its
+    ``run`` works on it too, and the operators' waits in a worker use the same waiter.
+
+    The job's ARN is the keyword argument :attr:`job_arn_field`, the name it is serialized under and the
+    event's key for it: ``{"status": ..., "<job_arn_field>": ..., "message": ...}``.
+
+    :param waiter_delay: seconds between two polls. (default: the subclass's ``default_waiter_delay``)
+    :param waiter_max_attempts: polls before giving up. (default: ``default_waiter_max_attempts``)
+    :param aws_conn_id: the Airflow connection used for AWS credentials.
+    :param region_name: the AWS region of the job.
+    :param verify: whether to verify SSL certificates.
+    :param botocore_config: configuration dictionary (key-values) for the botocore client.
+    :param job_arn: the job's ARN, as the keyword argument :attr:`job_arn_field`.
     """
 
+    #: The keyword argument, serialized kwarg and event key of the job's ARN (``data_deletion_job_arn``).
+    job_arn_field: ClassVar[str]
+    #: The job's member in its Describe response (``dataDeletionJob``): the waiter's argument is
+    #: ``<member>Arn`` and the status it logs ``<member>.status``.
+    job_member: ClassVar[str]
+    #: What the service calls the job, in the waiter's log lines (``data deletion job``).
+    job_noun: ClassVar[str]
+    #: The waiter, in ``waiters/personalize.json``.
     waiter_name: str
-    waiter_args: dict[str, Any]
-    failure_message: str
-    status_message: str
-    status_queries: list[str]
+    default_waiter_delay: ClassVar[int]
+    default_waiter_max_attempts: ClassVar[int]
     waiter_config_overrides: dict[str, Any] | None = None
+
+    def __init__(
+        self,
+        *,
+        waiter_delay: int | None = None,
+        waiter_max_attempts: int | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+        **job_arn: str,
+    ) -> None:
+        arn = job_arn.pop(self.job_arn_field, None)
+        if job_arn:
+            raise TypeError(
+                f"{type(self).__name__} got an unexpected keyword argument {next(iter(job_arn))!r}"
+            )
+        if arn is None:
+            raise TypeError(f"{type(self).__name__} missing the keyword argument {self.job_arn_field!r}")
+        super().__init__(
+            serialized_fields={self.job_arn_field: arn},
+            return_key=self.job_arn_field,
+            return_value=arn,
+            waiter_delay=self.default_waiter_delay if waiter_delay is None else waiter_delay,
+            waiter_max_attempts=(
+                self.default_waiter_max_attempts if waiter_max_attempts is None else waiter_max_attempts
+            ),
+            aws_conn_id=aws_conn_id,
+            region_name=region_name,
+            verify=verify,
+            botocore_config=botocore_config,
+        )
+        self.waiter_args: dict[str, Any] = {f"{self.job_member}Arn": arn}
+        self.failure_message = f"Personalize {self.job_noun} failed."
+        self.status_message = f"Status of Personalize {self.job_noun} is"
+        self.status_queries = [f"{self.job_member}.status"]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         yield await self._wait_for_job()

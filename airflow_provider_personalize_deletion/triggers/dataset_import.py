@@ -30,39 +30,17 @@ class PersonalizeDatasetImportJobActiveTrigger(SharedClientWaiterTrigger):
     :param dataset_import_job_arn: ARN of the job to wait for.
     :param waiter_delay: seconds between two polls. (default: 60)
     :param waiter_max_attempts: polls before giving up. (default: 1500, 25 hours at the default delay)
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: the AWS region of the job.
-    :param verify: whether to verify SSL certificates.
-    :param botocore_config: configuration dictionary (key-values) for the botocore client.
+
+    The AWS settings (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``) are those of
+    :class:`~.base.SharedClientWaiterTrigger`.
     """
 
-    def __init__(
-        self,
-        *,
-        dataset_import_job_arn: str,
-        waiter_delay: int = DEFAULT_WAITER_DELAY,
-        waiter_max_attempts: int = DEFAULT_WAITER_MAX_ATTEMPTS,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict | None = None,
-    ) -> None:
-        super().__init__(
-            serialized_fields={"dataset_import_job_arn": dataset_import_job_arn},
-            return_key="dataset_import_job_arn",
-            return_value=dataset_import_job_arn,
-            waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=aws_conn_id,
-            region_name=region_name,
-            verify=verify,
-            botocore_config=botocore_config,
-        )
-        self.waiter_name = "dataset_import_job_active"
-        self.waiter_args = {"datasetImportJobArn": dataset_import_job_arn}
-        self.failure_message = "Personalize dataset import job failed."
-        self.status_message = "Status of Personalize dataset import job is"
-        self.status_queries = ["datasetImportJob.status"]
+    job_arn_field = "dataset_import_job_arn"
+    job_member = "datasetImportJob"
+    job_noun = "dataset import job"
+    waiter_name = "dataset_import_job_active"
+    default_waiter_delay = DEFAULT_WAITER_DELAY
+    default_waiter_max_attempts = DEFAULT_WAITER_MAX_ATTEMPTS
 
 
 def active_import_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None) -> dict[str, Any]:

@@ -49,41 +49,17 @@ class PersonalizeDataDeletionJobCompletedTrigger(SharedClientWaiterTrigger):
     :param data_deletion_job_arn: ARN of the job to wait for.
     :param waiter_delay: seconds between two polls. (default: 60)
     :param waiter_max_attempts: polls before giving up. (default: 1500, 25 hours at the default delay)
-    :param aws_conn_id: the Airflow connection used for AWS credentials.
-    :param region_name: the AWS region of the job.
-    :param verify: whether to verify SSL certificates. See:
-        https://boto3.amazonaws.com/v1/documentation/api/latest/reference/core/session.html
-    :param botocore_config: configuration dictionary (key-values) for the botocore client. See:
-        https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
+
+    The AWS settings (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``) are those of
+    :class:`~.base.SharedClientWaiterTrigger`.
     """
 
-    def __init__(
-        self,
-        *,
-        data_deletion_job_arn: str,
-        waiter_delay: int = DEFAULT_WAITER_DELAY,
-        waiter_max_attempts: int = DEFAULT_WAITER_MAX_ATTEMPTS,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict | None = None,
-    ) -> None:
-        super().__init__(
-            serialized_fields={"data_deletion_job_arn": data_deletion_job_arn},
-            return_key="data_deletion_job_arn",
-            return_value=data_deletion_job_arn,
-            waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=aws_conn_id,
-            region_name=region_name,
-            verify=verify,
-            botocore_config=botocore_config,
-        )
-        self.waiter_name = "data_deletion_job_complete"
-        self.waiter_args = {"dataDeletionJobArn": data_deletion_job_arn}
-        self.failure_message = "Personalize data deletion job failed."
-        self.status_message = "Status of Personalize data deletion job is"
-        self.status_queries = ["dataDeletionJob.status"]
+    job_arn_field = "data_deletion_job_arn"
+    job_member = "dataDeletionJob"
+    job_noun = "data deletion job"
+    waiter_name = "data_deletion_job_complete"
+    default_waiter_delay = DEFAULT_WAITER_DELAY
+    default_waiter_max_attempts = DEFAULT_WAITER_MAX_ATTEMPTS
 
 
 class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):

@@ -10,6 +10,7 @@ import time
 
 import pytest
 from airflow.models.trigger import Trigger
+from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow.sdk._shared.module_loading import import_string
 
 from airflow_provider_personalize_deletion.exceptions import (
@@ -25,7 +26,7 @@ from airflow_provider_personalize_deletion.triggers.dataset_export import (
     PersonalizeDatasetExportJobActiveTrigger,
 )
 from airflow_provider_personalize_deletion.utils.job_names import deterministic_job_name
-from tests.core.conftest import ROLE_ARN, Stage, task_context
+from tests.core.conftest import ROLE_ARN, MemoryTaskStateStore, Stage, release_after_calls, task_context
 
 OUT = "exports"
 PATH = f"s3://{OUT}/verification/"
@@ -113,7 +114,7 @@ async def run_to_event(trigger):
 async def test_trigger_fires_success_once_the_export_is_active(emulator, stage):
     emulator.hold("export-1", "CREATE IN_PROGRESS")
     arn = PersonalizeHook().create_dataset_export_job("export-1", stage.dataset(), ROLE_ARN, PATH)
-    threading.Timer(1.5, emulator.release, ("export-1",)).start()
+    release_after_calls(emulator, "DescribeDatasetExportJob", 1, "export-1")  # seen IN_PROGRESS once
     trigger = PersonalizeDatasetExportJobActiveTrigger(dataset_export_job_arn=arn, waiter_delay=1)
     assert await run_to_event(trigger) == {"status": "success", "dataset_export_job_arn": arn}
     assert emulator.calls("DescribeDatasetExportJob") >= 2
@@ -150,6 +151,58 @@ def test_the_operator_creates_one_job_across_retries_and_waits_for_it(emulator, 
     assert first == again == pushed[EXPORT_JOB_XCOM_KEY]
     assert emulator.calls("CreateDatasetExportJob") == 1
     assert PersonalizeHook().describe_dataset_export_job(first)["ingestionMode"] == "ALL"
+
+
+class WorkerKilled(BaseException):
+    """The worker died (SIGKILL, OOM): nothing after this point of the try ran."""
+
+
+def killed_after_creating(run_id: str = "manual__1", store=None) -> dict:
+    """A try's context whose worker dies at its first XCom push, after the create call went through."""
+    context = task_context(run_id, store=store)
+
+    def die(key, value):
+        raise WorkerKilled
+
+    context["ti"].xcom_push = die
+    return context
+
+
+def series_name(dataset: str, run_id: str = "manual__1") -> str:
+    return deterministic_job_name(
+        "gdpr_erasure", "create_deletion_job", run_id, -1, dataset, PATH, prefix="export"
+    )
+
+
+@pytest.mark.parametrize("store", [None, MemoryTaskStateStore()], ids=["no state store", "state store"])
+def test_a_retry_whose_first_try_died_just_after_creating_adopts_that_job(emulator, stage, store):
+    dataset = stage.dataset()
+    emulator.hold(series_name(dataset), "CREATE IN_PROGRESS")  # still running when the retry looks
+    with pytest.raises(WorkerKilled):
+        operator(dataset, deferrable=True).execute(killed_after_creating(store=store))
+    (created,) = [job["datasetExportJobArn"] for job in PersonalizeHook().list_dataset_export_jobs(dataset)]
+    pushed: dict = {}
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(dataset, deferrable=True).execute(task_context(store=store, xcom=pushed))
+    assert deferred.value.trigger.serialize()[1]["dataset_export_job_arn"] == created
+    assert pushed[EXPORT_JOB_XCOM_KEY] == created
+    emulator.release(series_name(dataset))
+    assert operator(dataset).execute(task_context(store=store)) == created
+    assert emulator.calls("CreateDatasetExportJob") == 1
+
+
+def test_a_retry_never_adopts_another_runs_job_nor_an_earlier_failed_one(emulator, stage):
+    dataset = stage.dataset()
+    other_run = operator(dataset).execute(task_context("manual__0"))
+    emulator.fail_job(series_name(dataset), "Access denied")
+    with pytest.raises(DatasetExportJobFailedError) as failed:
+        operator(dataset).execute(task_context())
+    with pytest.raises(WorkerKilled):
+        operator(dataset).execute(killed_after_creating())  # created -g1, then died
+    retried = operator(dataset).execute(task_context())
+    assert retried.endswith("-g1")
+    assert retried not in {other_run, failed.value.job_arn}
+    assert emulator.calls("CreateDatasetExportJob") == 3
 
 
 def test_another_run_creates_its_own_job(emulator, stage):
