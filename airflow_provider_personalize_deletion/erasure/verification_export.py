@@ -26,9 +26,11 @@ class VerificationExportOperator(PersonalizeCreateDatasetExportJobOperator):
         self._check_arguments(context)
         return super().execute(context)
 
-    def resume_after_slot_wait(self, context: Context, event: Any = None) -> str:
+    def resume_after_slot_wait(
+        self, context: Context, event: Any = None, slot_wait_started: str | None = None
+    ) -> Any:
         self._check_arguments(context)
-        return super().resume_after_slot_wait(context, event)
+        return super().resume_after_slot_wait(context, event, slot_wait_started)
 
     def _check_arguments(self, context: Context) -> None:
         from airflow_provider_personalize_deletion.erasure import verification_steps as steps
