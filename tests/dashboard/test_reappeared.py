@@ -164,18 +164,20 @@ def test_the_overview_does_not_count_a_person_found_again_as_erased(store, world
     assert sum(day["found_again"] for day in days) == 1
 
 
+def shop_clean(store, run_id: str, days_ago: int, *others: DatasetVerification) -> None:
+    """A verification run, ``days_ago``, that found both datasets of SHOP clean, and ``others``."""
+    clean = [
+        DatasetVerification(SHOP, arn, VERIFIED_ABSENT, export_job_arn=EXPORT)
+        for arn in (INTERACTIONS, USERS)
+    ]
+    record_verification(store, run_id, NOW - timedelta(days=days_ago), [*clean, *others])
+
+
 def test_the_overview_shows_each_groups_latest_verification_and_the_groups_never_verified(store, world):
     # the latest erasure run (the world's failed one) erased in SHOP and NEWS; no verification names NEWS
     other = f"{ACCOUNT}:dataset-group/old-catalogue"
-    record_verification(
-        store,
-        "scheduled__verify-1",
-        NOW - timedelta(days=8),
-        [
-            DatasetVerification(SHOP, INTERACTIONS, VERIFIED_ABSENT, export_job_arn=EXPORT),
-            DatasetVerification(SHOP, USERS, VERIFIED_ABSENT, export_job_arn=EXPORT),
-            DatasetVerification(other, "", NOT_VERIFIED, reason=DELETION_RUNNING),
-        ],
+    shop_clean(
+        store, "scheduled__verify-1", 8, DatasetVerification(other, "", NOT_VERIFIED, reason=DELETION_RUNNING)
     )
     record_verification(
         store,
@@ -204,15 +206,7 @@ def test_the_overview_shows_each_groups_latest_verification_and_the_groups_never
 
 
 def test_a_group_whose_every_dataset_was_verified_absent_is_clean(store):
-    record_verification(
-        store,
-        "scheduled__verify",
-        NOW - timedelta(days=1),
-        [
-            DatasetVerification(SHOP, INTERACTIONS, VERIFIED_ABSENT, export_job_arn=EXPORT),
-            DatasetVerification(SHOP, USERS, VERIFIED_ABSENT, export_job_arn=EXPORT),
-        ],
-    )
+    shop_clean(store, "scheduled__verify", 1)
 
     (shop,) = queries_of(store).summary(NOW, 30)["verification"]["dataset_groups"]
 
