@@ -5,6 +5,12 @@ were made and erased, by which run, and every deletion job per dataset group wit
 
 The record never holds the user id it was looked up by: requests are named by ``request_id``.
 
+A person erased and found again later by the verification DAG is not shown as erased: ``status_now`` is
+``found_again`` (pending re-erasure) while their ``reappeared`` request is pending, and ``erased`` again
+once the next run erased it; the history keeps both erasures. A reappeared request says where and when
+they were found (``reappeared``: dataset group, dataset, export job, ``found_at``), and an erased request
+of theirs which request found them again later (``found_again_by``, among the requests returned).
+
 The record is bounded whatever the tables hold, and says what it leaves out: each text at most
 :data:`.MAX_NAME_CHARS` or :data:`.MAX_MESSAGE_CHARS` characters (``texts_cut``); each request at most
 its run's first :data:`.MAX_GROUPS_PER_RUN` dataset groups and :data:`.MAX_JOBS_PER_GROUP` jobs per
@@ -27,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.dashboard.queries import (
     MAX_ANSWER_BYTES,
+    MAX_DETAILS_BYTES,
     MAX_RECORD_BYTES_PER_ANSWER,
+    MAX_REQUESTS_COUNTED,
     MAX_REQUESTS_PER_LOOKUP,
     MAX_RUNS_SEARCHED,
 )
@@ -44,14 +52,19 @@ from airflow_provider_personalize_deletion.dashboard.views import (
     texts_cut,
     valid_moment,
 )
+from airflow_provider_personalize_deletion.erasure.reappearance import REAPPEARED
 from airflow_provider_personalize_deletion.erasure.settings import WarehouseSettings
 from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING, REJECTED
 
 if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.dashboard.queries import FoundRequests
 
-#: The version of the record's layout (2: its bounds, and what it leaves out, said; 3: texts capped).
-EVIDENCE_VERSION = 3
+#: The version of the record's layout (2: its bounds, and what it leaves out, said; 3: texts capped; 4:
+#: the person's status now, and where a reappeared person was found again).
+EVIDENCE_VERSION = 4
+#: The person's status now (``status_now``): found again by a verification, their request pending (the
+#: next erasure run erases them again); a request pending; every request erased (or rejected); no request.
+FOUND_AGAIN, NO_REQUEST, UNKNOWN = "found_again", "no_request", "unknown"
 #: Jobs the dataset groups of one record show, at most (one CSV row each).
 MAX_EVIDENCE_JOBS = 2000
 #: The bounds of one record, as it states them (``limits``).
@@ -60,6 +73,8 @@ LIMITS = {
     "audit_records_read": MAX_RUNS_SEARCHED,
     "record_bytes": MAX_RECORD_BYTES,
     "record_bytes_read": MAX_RECORD_BYTES_PER_ANSWER,
+    "details_bytes": MAX_DETAILS_BYTES,
+    "requests_counted": MAX_REQUESTS_COUNTED,
     "dataset_groups_per_run": MAX_GROUPS_PER_RUN,
     "jobs_per_dataset_group": MAX_JOBS_PER_GROUP,
     "dataset_groups_bytes": MAX_ANSWER_BYTES,
@@ -77,6 +92,13 @@ CSV_COLUMNS = (
     "days_to_erasure",
     "within_deadline",
     "rejected_reason",
+    "status_now",
+    "reappeared_dataset_group_arn",
+    "reappeared_dataset_arn",
+    "reappeared_export_job_arn",
+    "reappeared_found_at",
+    "reappeared_unread",
+    "found_again_by",
     "run_id",
     "run_outcome",
     "run_recorded_at",
@@ -130,6 +152,7 @@ def evidence_record(
     :param generated_by: the Airflow user who made it.
     """
     requests = [_request(request, settings.overdue_days, generated_at) for request in found.requests]
+    _link_found_again(requests)
     shown = _ShownGroups(bytes=sum(_bytes(request) for request in requests))  # each shown, one row each
     for request, request_found in zip(requests, found.requests, strict=True):
         record = request_found.get("erasure_record")
@@ -156,6 +179,8 @@ def evidence_record(
             "audit_table": settings.audit_table,
         },
         "deadline_days": settings.overdue_days,
+        "status_now": status_now(found.status_counts),
+        "details_column": found.details_column,
         "request_count": found.total,
         "truncated": found.truncated,
         "audit_records_read": found.audit_records_read,
@@ -164,6 +189,47 @@ def evidence_record(
         "limits": LIMITS,
         "requests": requests,
     }
+
+
+def status_now(counts: Mapping[tuple[str, bool], int]) -> dict[str, Any]:
+    """
+    The person's status now, from their requests by status and whether reappeared (all of them, not
+    only those returned): ``found_again`` while a reappeared request is pending, else ``pending``,
+    ``erased``, ``rejected``, ``no_request``; ``unknown`` when their requests hold no known status.
+
+    :param counts: what :meth:`.DashboardQueries.requests_of` counted (``status_counts``).
+    """
+
+    def total(status: str, reappeared: bool | None = None) -> int:
+        return sum(n for (s, again), n in counts.items() if s == status and reappeared in (None, again))
+
+    if total(PENDING, True):
+        status = FOUND_AGAIN
+    else:
+        present = [status for status in (PENDING, ERASED, REJECTED) if total(status)]
+        status = present[0] if present else UNKNOWN if counts else NO_REQUEST
+    return {
+        "status": status,
+        "erased_requests": total(ERASED),
+        "times_found_again": sum(n for (_, again), n in counts.items() if again),
+        "pending_re_erasure": total(PENDING, True),
+    }
+
+
+def _link_found_again(requests: list[dict[str, Any]]) -> None:
+    """
+    Name on each erased request the first reappeared request (among those returned) made at or after
+    its erasure: the verification that found the person again (``found_again_by``).
+    """
+    found = [
+        (moment, request["request_id"])
+        for request in requests
+        if request["source"] == REAPPEARED and (moment := valid_moment(request["requested_at"]))
+    ]
+    for request in requests:
+        erased_at = valid_moment(request["erased_at"]) if request["status"] == ERASED else None
+        if erased_at is not None:
+            request["found_again_by"] = next((rid for moment, rid in found if moment >= erased_at), None)
 
 
 def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> dict[str, Any]:
@@ -187,6 +253,9 @@ def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> d
         if status in (ERASED, PENDING) and days is not None
         else None,
         "rejected_reason": message(record.get("rejected")) if status == REJECTED else None,
+        "reappeared": request.get("reappeared"),
+        "reappeared_unread": bool(request.get("reappeared_unread")),
+        "found_again_by": None,
         "run": _run(run) if run else None,
         "run_search": request.get("run_search"),
         "dataset_groups_total": 0,
@@ -363,8 +432,14 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
     writer.writeheader()
     for request in record["requests"]:
         run = request["run"] or {}
+        reappeared = request["reappeared"] or {}
         base = {
             **{key: request[key] for key in CSV_COLUMNS if key in request},
+            "status_now": record["status_now"]["status"],
+            "reappeared_dataset_group_arn": reappeared.get("dataset_group_arn"),
+            "reappeared_dataset_arn": reappeared.get("dataset_arn"),
+            "reappeared_export_job_arn": reappeared.get("export_job_arn"),
+            "reappeared_found_at": reappeared.get("found_at"),
             "run_id": run.get("run_id"),
             "run_outcome": run.get("outcome"),
             "run_recorded_at": run.get("recorded_at"),

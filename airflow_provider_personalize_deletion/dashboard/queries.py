@@ -18,25 +18,30 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_personalize_deletion.dashboard.verifications import latest_verifications
 from airflow_provider_personalize_deletion.dashboard.views import (
     MAX_NAME_CHARS,
     MAX_RECORD_BYTES,
     name,
     parse_json,
+    reappearance_view,
     run_view,
     timestamp,
     try_views,
     unread_view,
     valid_moment,
 )
+from airflow_provider_personalize_deletion.erasure.columns import DETAILS_COLUMN, missing_columns
+from airflow_provider_personalize_deletion.erasure.reappearance import REAPPEARED
 from airflow_provider_personalize_deletion.erasure.store import (
     ERASED,
     PENDING,
@@ -44,13 +49,18 @@ from airflow_provider_personalize_deletion.erasure.store import (
     is_batch_key,
     sql_timestamp,
 )
+from airflow_provider_personalize_deletion.erasure.verification import VERIFICATION_TABLE
 from airflow_provider_personalize_deletion.transfers.sql_cursor import database_errors
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-#: The request statuses, in the order the charts stack them.
+#: The request statuses.
 STATUSES = (PENDING, ERASED, REJECTED)
+#: What the requests-by-day chart stacks: the statuses, the erased requests of people found again since
+#: (a pending ``reappeared`` request is theirs now) apart from the others.
+FOUND_AGAIN = "found_again"
+CHART_SERIES = (PENDING, ERASED, FOUND_AGAIN, REJECTED)
 #: Days the charts look back.
 WINDOW_DAYS = 90
 #: Runs per page, at most.
@@ -65,6 +75,9 @@ MAX_RUNS_SEARCHED = 50
 #: Bytes of stored records (audit records, requests' erasure records) one lookup or one runs page
 #: reads, at most, in all.
 MAX_RECORD_BYTES_PER_ANSWER = 4 * 1024 * 1024
+#: Bytes of a request's ``details`` (where a reappeared user was found: three ARNs and a time, about
+#: 1 KB at most as the intake writes it) a lookup reads, at most; a longer one is not read.
+MAX_DETAILS_BYTES = 4096
 #: Bytes of JSON of the runs one runs page shows, at most; and of the jobs one evidence record shows.
 MAX_ANSWER_BYTES = 2 * 1024 * 1024
 #: How the search for a request's run ended: found; every record it could meet was read and none is
@@ -150,9 +163,16 @@ class DashboardQueries:
     :param hook: the warehouse's hook (SQLite or PostgreSQL).
     :param requests_table: the erasure requests table (checked by the settings).
     :param audit_table: the audit table (checked by the settings).
+    :param verification_table: the verification DAG's table of outcomes.
     """
 
-    def __init__(self, hook: DbApiHook, requests_table: str, audit_table: str) -> None:
+    def __init__(
+        self,
+        hook: DbApiHook,
+        requests_table: str,
+        audit_table: str,
+        verification_table: str = VERIFICATION_TABLE,
+    ) -> None:
         dialect = hook.dialect_name
         if dialect not in _DAY:
             raise UnsupportedWarehouseError(
@@ -161,8 +181,23 @@ class DashboardQueries:
         self.hook = hook
         self.requests_table = requests_table
         self.audit_table = audit_table
+        self.verification_table = verification_table
         self._p = hook.placeholder
         self._dialect = dialect
+
+    @functools.cached_property
+    def has_details(self) -> bool:
+        """Whether the requests table has the ``details`` column (a table created by 0.2 has not)."""
+        return not missing_columns(self.hook, self.requests_table)
+
+    def _found_again(self, column: str = "user_id") -> str:
+        """
+        SQL that is 1 for a row of a person found again (a pending ``reappeared`` request is theirs),
+        else 0: the subquery reads the pending range of the ``(status, requested_at)`` index, once.
+        """
+        people = f"SELECT user_id FROM {self.requests_table} WHERE status = '{PENDING}' AND source = "
+        people += f"'{REAPPEARED}'"
+        return f"CASE WHEN {column} IN ({people}) THEN 1 ELSE 0 END"
 
     @contextlib.contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -177,7 +212,9 @@ class DashboardQueries:
     def summary(self, now: datetime, overdue_days: int) -> dict[str, Any]:
         """
         The overview: pending and overdue requests, the oldest pending one's age against the deadline,
-        requests per day of request by their status now, and the time from request to erasure.
+        the people found again (pending re-erasure), requests per day of request by their status now (an
+        erased request of a person found again since apart, as ``found_again``), the time from request
+        to erasure, and the latest verification of each dataset group.
 
         :param now: the current time (aware).
         :param overdue_days: the deadline, in days.
@@ -196,16 +233,25 @@ class DashboardQueries:
                 (PENDING, sql_timestamp(now - timedelta(days=overdue_days))),
             )
             (overdue,) = cursor.fetchone()
-            per_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUSES, 0))
+            cursor.execute(
+                f"SELECT COUNT(*) FROM {self.requests_table} WHERE status = {p} AND source = {p}",
+                (PENDING, REAPPEARED),
+            )
+            (found_again,) = cursor.fetchone()
+            per_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CHART_SERIES, 0))
             for status in STATUSES:  # one range of the (status, requested_at) index each
+                # an erased request of a person found again since is counted apart (a 0 is no GROUP BY term)
+                keys = f"{day}, {self._found_again()}" if status == ERASED else day
+                flag = keys if status == ERASED else f"{day}, 0"
                 cursor.execute(
-                    f"SELECT {day}, COUNT(*) FROM {self.requests_table} "
-                    f"WHERE status = {p} AND requested_at >= {p} GROUP BY {day}",
+                    f"SELECT {flag}, COUNT(*) FROM {self.requests_table} "
+                    f"WHERE status = {p} AND requested_at >= {p} GROUP BY {keys}",
                     (status, sql_timestamp(since)),
                 )
-                for when, count in cursor.fetchall():
-                    per_day[_day(when)][status] = int(count)
+                for when, flagged, count in cursor.fetchall():
+                    per_day[_day(when)][FOUND_AGAIN if flagged else status] += int(count)
             times = self._erasure_times(cursor, since)
+            verification = latest_verifications(self, cursor)
         oldest_at = valid_moment(oldest)  # None too for a malformed SQLite value
         oldest_days = (now - oldest_at).total_seconds() / 86400 if oldest_at is not None else None
         return {
@@ -214,38 +260,50 @@ class DashboardQueries:
             "deadline_days": overdue_days,
             "pending": int(pending),
             "overdue": int(overdue),
+            "found_again": int(found_again),
             "oldest_pending_days": None if oldest_days is None else round(oldest_days, 1),
             "requests_by_day": _days(since.date(), now.date(), per_day),
             "time_to_erasure": times,
+            "verification": verification,
         }
 
     def _erasure_times(self, cursor: Any, since: datetime) -> dict[str, Any]:
-        """Median and 95th percentile of the days from request to erasure: overall and per week."""
+        """
+        Median and 95th percentile of the days from request to erasure: overall and per week. The days
+        are those of every erasure; ``erased`` counts the requests whose person is not found again now,
+        ``erased_then_found_again`` the others.
+        """
         seconds = _SECONDS[self._dialect].format(start="requested_at", end="erased_at")
         day = _DAY[self._dialect].format(column="erased_at")
         hours = f"{seconds} / 3600"
+        again = self._found_again()
         cursor.execute(
-            f"SELECT {day}, {hours}, COUNT(*) FROM {self.requests_table} "
-            f"WHERE erased_at >= {self._p} GROUP BY {day}, {hours}",
+            f"SELECT {day}, {hours}, {again}, COUNT(*) FROM {self.requests_table} "
+            f"WHERE erased_at >= {self._p} GROUP BY {day}, {hours}, {again}",
             (sql_timestamp(since),),
         )
         overall: Counter[int] = Counter()
         weekly: dict[date, Counter[int]] = defaultdict(Counter)
-        for when, hour, count in cursor.fetchall():
+        found_again: Counter[date] = Counter()
+        for when, hour, flagged, count in cursor.fetchall():
             try:
                 erased_on, whole_hours = date.fromisoformat(_day(when)), int(hour)
             except (ValueError, TypeError):
                 continue  # a SQLite value that is no timestamp: no day, no duration
+            week = erased_on - timedelta(days=erased_on.weekday())
             overall[whole_hours] += int(count)
-            weekly[erased_on - timedelta(days=erased_on.weekday())][whole_hours] += int(count)
+            weekly[week][whole_hours] += int(count)
+            found_again[week] += int(count) if flagged else 0
         return {
-            "erased": sum(overall.values()),
+            "erased": sum(overall.values()) - found_again.total(),
+            "erased_then_found_again": found_again.total(),
             "median_days": _percentile_days(overall, 0.5),
             "p95_days": _percentile_days(overall, 0.95),
             "weeks": [
                 {
                     "week": week.isoformat(),
-                    "erased": sum(histogram.values()),
+                    "erased": sum(histogram.values()) - found_again[week],
+                    "erased_then_found_again": found_again[week],
                     "median_days": _percentile_days(histogram, 0.5),
                     "p95_days": _percentile_days(histogram, 0.95),
                 }
@@ -364,6 +422,12 @@ class DashboardQueries:
         or why it was rejected) is read only when it is shown: for a rejected request, or one whose
         run was not found.
 
+        A reappeared request (source ``reappeared``) says where its user was found again, from its
+        ``details`` (``reappeared``), read within the same budget (:meth:`_RunSearch.details`). How many
+        requests of each status the user has (counted up to :data:`MAX_REQUESTS_COUNTED`, the
+        reappeared ones apart) is read for all of them, the requests not returned too: what the person's
+        status is now does not depend on the first :data:`MAX_REQUESTS_PER_LOOKUP`.
+
         The user id is a bind parameter of the queries and is not kept: the result names requests by
         ``request_id``.
 
@@ -376,25 +440,21 @@ class DashboardQueries:
             columns = self._columns(
                 "request_id", "source", "status", "requested_at", "erased_at", "batch_key"
             )
+            details = _BYTES[self._dialect].format(column=DETAILS_COLUMN) if self.has_details else "NULL"
             cursor.execute(
-                f"SELECT {columns} FROM {self.requests_table} WHERE user_id = {p} "
+                f"SELECT {columns}, {details} FROM {self.requests_table} WHERE user_id = {p} "
                 f"ORDER BY requested_at, request_id LIMIT {MAX_REQUESTS_PER_LOOKUP + 1}",
                 (user_id,),
             )
             rows = cursor.fetchall()
-            total = len(rows)
-            if total > MAX_REQUESTS_PER_LOOKUP:
-                cursor.execute(
-                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {self.requests_table} WHERE user_id = {p} "
-                    f"LIMIT {MAX_REQUESTS_COUNTED}) AS found",
-                    (user_id,),
-                )
-                (total,) = cursor.fetchone()
+            counts = self._status_counts(cursor, user_id) if rows else {}
+            total = len(rows) if len(rows) <= MAX_REQUESTS_PER_LOOKUP else sum(counts.values())
             rows = rows[:MAX_REQUESTS_PER_LOOKUP]
-            search = _RunSearch(self, cursor, {key for *_, key in rows if is_batch_key(key)})
+            search = _RunSearch(self, cursor, {row[5] for row in rows if is_batch_key(row[5])})
             found = []
             stored: list[tuple[str, dict[str, Any]]] = []  # (request id, request) whose record is shown
-            for request_id, source, status, requested_at, erased_at, key in rows:
+            reappeared: list[tuple[str, Any, dict[str, Any]]] = []  # (request id, details bytes, request)
+            for request_id, source, status, requested_at, erased_at, key, details_bytes in rows:
                 run, outcome = (
                     search.run_of(key, requested_at, erased_at) if is_batch_key(key) else (None, None)
                 )
@@ -408,12 +468,33 @@ class DashboardQueries:
                     "erasure_record_unread": False,
                     "run": run,
                     "run_search": outcome,
+                    "reappeared": None,
+                    "reappeared_unread": False,
                 }
                 found.append(request)
+                if source == REAPPEARED:
+                    reappeared.append((request_id, details_bytes, request))
                 if run is None or status == REJECTED:
                     stored.append((request_id, request))
+            search.details(reappeared)
             search.stored_records(stored)
-        return FoundRequests(found, int(total), search.records_read)
+        return FoundRequests(found, int(total), search.records_read, counts, self.has_details)
+
+    def _status_counts(self, cursor: Any, user_id: str) -> dict[tuple[str, bool], int]:
+        """
+        How many requests the user has, by status (any other text as ``other``) and whether they are
+        reappeared ones: at most :data:`MAX_REQUESTS_COUNTED` requests counted, a handful of rows read.
+        """
+        p = self._p
+        known = ", ".join(f"'{status}'" for status in STATUSES)
+        cursor.execute(
+            f"SELECT CASE WHEN status IN ({known}) THEN status ELSE 'other' END, "
+            f"CASE WHEN source = {p} THEN 1 ELSE 0 END, COUNT(*) "
+            f"FROM (SELECT status, source FROM {self.requests_table} WHERE user_id = {p} "
+            f"LIMIT {MAX_REQUESTS_COUNTED}) AS mine GROUP BY 1, 2",
+            (REAPPEARED, user_id),
+        )
+        return {(str(status), bool(again)): int(count) for status, again, count in cursor.fetchall()}
 
 
 class _RunSearch:
@@ -520,6 +601,38 @@ class _RunSearch:
         self.tries[run_id] = tries
         return tries
 
+    def details(self, requests: list[tuple[str, Any, dict[str, Any]]]) -> None:
+        """
+        Read where each of the reappeared ``requests`` was found again (``reappeared``, from its
+        ``details``), in order, within what is left of the lookup's bytes, which they use up first;
+        one longer than :data:`MAX_DETAILS_BYTES` or past them, or of a request whose id was cut in the
+        read, is not read (``reappeared_unread``). One statement for all of them.
+
+        :param requests: each request's id as read, the bytes of its ``details`` (None: none stored),
+            and the request.
+        """
+        chosen: dict[str, dict[str, Any]] = {}
+        for request_id, size, request in requests:
+            if size is None:
+                continue  # none stored (or a requests table of 0.2, which has no such column)
+            if not _readable(request_id, 0) or int(size) > min(MAX_DETAILS_BYTES, self.bytes_left):
+                request["reappeared_unread"] = True
+                continue
+            self.bytes_left -= int(size)
+            chosen[request_id] = request
+        if not chosen:
+            return
+        size = _BYTES[self.queries._dialect].format(column=DETAILS_COLUMN)
+        self.cursor.execute(
+            f"SELECT request_id, {DETAILS_COLUMN} FROM {self.queries.requests_table} "
+            f"WHERE request_id IN ({', '.join([self.queries._p] * len(chosen))}) "
+            f"AND {size} <= {MAX_DETAILS_BYTES}",
+            tuple(chosen),
+        )
+        for request_id, text in self.cursor.fetchall():
+            if request_id in chosen:
+                chosen[request_id]["reappeared"] = reappearance_view(text)
+
     def stored_records(self, requests: list[tuple[str, dict[str, Any]]]) -> None:
         """
         Read the stored record of each of ``requests`` (``erasure_record``), in order, within what is
@@ -555,11 +668,16 @@ class FoundRequests:
     :param requests: the requests returned (at most :data:`MAX_REQUESTS_PER_LOOKUP`), oldest first.
     :param total: how many requests the user has (counted up to :data:`MAX_REQUESTS_COUNTED`).
     :param audit_records_read: the audit records the lookup read (at most :data:`MAX_RUNS_SEARCHED`).
+    :param status_counts: the user's requests by status and whether reappeared (counted up to
+        :data:`MAX_REQUESTS_COUNTED`, those not returned too).
+    :param details_column: whether the requests table has the ``details`` column (0.2's has not).
     """
 
     requests: list[dict[str, Any]]
     total: int
     audit_records_read: int = 0
+    status_counts: Mapping[tuple[str, bool], int] = field(default_factory=dict)
+    details_column: bool = True
 
     @property
     def truncated(self) -> bool:
@@ -591,7 +709,7 @@ def _percentile_days(histogram: Mapping[int, int], fraction: float) -> float | N
 
 def _days(first: date, last: date, per_day: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
     """One entry per calendar day from ``first`` to ``last``, days without requests included."""
-    empty = dict.fromkeys(STATUSES, 0)
+    empty = dict.fromkeys(CHART_SERIES, 0)
     return [
         {"day": day.isoformat(), **per_day.get(day.isoformat(), empty)}
         for day in (first + timedelta(days=offset) for offset in range((last - first).days + 1))

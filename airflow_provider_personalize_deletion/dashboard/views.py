@@ -136,6 +136,21 @@ def try_views(
     return found
 
 
+def reappearance_view(details: Any) -> dict[str, Any] | None:
+    """
+    Where a reappeared user was found again, from their request's ``details`` (JSON text, or parsed):
+    the dataset group, the dataset, the export job and when; None when it holds no such object.
+
+    :param details: the request's ``details`` column.
+    """
+    found = (parse_json(details) if isinstance(details, str) else mapping(details)) or {}
+    where = mapping(mapping(found).get("reappeared"))
+    if not where:
+        return None
+    view = {key: name(where.get(key)) for key in ("dataset_group_arn", "dataset_arn", "export_job_arn")}
+    return {**view, "found_at": timestamp(where.get("found_at"))}
+
+
 def _group_view(group: Mapping[str, Any]) -> dict[str, Any]:
     jobs = [job for job in as_list(group.get("jobs")) if isinstance(job, Mapping)]
     return {
@@ -278,6 +293,7 @@ __all__: Sequence[str] = (
     "MAX_NAME_CHARS",
     "MAX_RECORD_BYTES",
     "TEXT_CUT",
+    "reappearance_view",
     "run_view",
     "try_views",
     "unread_view",

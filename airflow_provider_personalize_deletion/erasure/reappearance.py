@@ -18,29 +18,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_personalize_deletion.erasure.columns import (
+    DETAILS_COLUMN,
+    MissingColumnError,
+    missing_columns,
+)
 from airflow_provider_personalize_deletion.erasure.store import PENDING, ErasureRequestStore, sql_timestamp
 from airflow_provider_personalize_deletion.transfers.sql_cursor import database_errors
 from airflow_provider_personalize_deletion.utils.service_model import validate_member
 
 #: The source of the requests made for users found again.
 REAPPEARED = "reappeared"
-#: The column of the requests table that holds where a reappeared user was found.
-DETAILS_COLUMN = "details"
-
-
-class MissingDetailsColumnError(RuntimeError):
-    """
-    The requests table was created before the ``details`` column existed: add it first.
-
-    :param table: the requests table.
-    """
-
-    def __init__(self, table: str) -> None:
-        super().__init__(
-            f"The requests table {table} has no column {DETAILS_COLUMN!r}, where reappeared users' "
-            f"requests record where they were found: run `ALTER TABLE {table} ADD COLUMN "
-            f"{DETAILS_COLUMN} TEXT` (README: The warehouse contract); nothing was added"
-        )
 
 
 @dataclass(frozen=True)
@@ -87,10 +75,11 @@ def add_reappeared_requests(
     :param found_at: when (the export's time); the requests' ``requested_at``.
     :param batch_size: ids per transaction.
     :return: ``read`` (ids given) and ``added`` (new requests); counts only.
-    :raises MissingDetailsColumnError: the requests table has no ``details`` column.
+    :raises MissingColumnError: the requests table has no ``details`` column (made by 0.2); nothing
+        was added.
     """
-    if not _has_details_column(store):
-        raise MissingDetailsColumnError(store.requests_table)
+    for missing in missing_columns(store.hook, store.requests_table):
+        raise MissingColumnError(missing, "the reappearance intake writes it")
     details = json.dumps({REAPPEARED: {**asdict(found), "found_at": found_at.isoformat()}}, sort_keys=True)
     read = added = 0
     ids = iter(user_ids)
@@ -135,12 +124,3 @@ def add_batch(
         )
         added += max(cursor.rowcount, 0)
     return added
-
-
-@database_errors("Looking up the requests table's columns")
-def _has_details_column(store: ErasureRequestStore) -> bool:
-    from sqlalchemy import inspect
-
-    schema, _, name = store.requests_table.lower().rpartition(".")
-    columns = inspect(store.hook.get_sqlalchemy_engine()).get_columns(name, schema=schema or None)
-    return any(str(column["name"]).lower() == DETAILS_COLUMN for column in columns)

@@ -21,6 +21,7 @@ from airflow_provider_personalize_deletion.deletion_file.user_ids import invalid
 from airflow_provider_personalize_deletion.erasure import cleanup
 from airflow_provider_personalize_deletion.erasure import outcome as outcomes
 from airflow_provider_personalize_deletion.erasure.claim import Claim
+from airflow_provider_personalize_deletion.erasure.columns import add_missing_columns
 from airflow_provider_personalize_deletion.erasure.settings import (
     VARIABLE_PREFIX,
     ErasureSettings,
@@ -181,6 +182,9 @@ def _ensure_tables(store: ErasureRequestStore, settings: ErasureSettings) -> Non
     Create the missing tables when the deployment lets the DAG do it, else refuse the run.
 
     Tables and indexes that exist are left alone: no DDL, so no ``CREATE`` privilege, once they are there.
+    A table an earlier release created gets the columns of this one when ``create_tables`` is on
+    (:func:`.columns.add_missing_columns`); a column not added is logged with its statement, and the run
+    goes on: its steps do not read it.
 
     :param store: the request store of the run's warehouse.
     :param settings: the run's settings (``create_tables``).
@@ -196,6 +200,7 @@ def _ensure_tables(store: ErasureRequestStore, settings: ErasureSettings) -> Non
             f'{" nor ".join(missing)}: create it with the statements under "Creating the tables yourself" '
             "in the README, or set the Variable to true",
         )
+    add_missing_columns(store, may_alter=settings.create_tables)
 
 
 def _dry_run_counts(

@@ -16,6 +16,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_personalize_deletion.erasure import runtime
+from airflow_provider_personalize_deletion.erasure.columns import require_columns
 from airflow_provider_personalize_deletion.erasure.settings import (
     ErasureSettings,
     resolve_settings,
@@ -66,14 +67,18 @@ def verification_settings(params: Mapping[str, Any], conf: Mapping[str, Any] | N
 
 def check_suppression_list(settings: ErasureSettings) -> dict[str, int]:
     """
-    Fail loudly, before any export, unless every entry of the suppression list was made with the key.
+    Fail loudly, before any export, unless every entry of the suppression list was made with the key and
+    the requests table can take the requests of users found again (its ``details`` column, added here
+    to a table of 0.2 when ``create_tables`` is on).
 
     :param settings: the run's settings.
     :return: ``dataset_groups`` and ``suppressed_users``, counts.
     :raises SuppressionKeyError: entries of another key (a rotated or lost key): nothing is exported.
+    :raises MissingColumnError: the requests table has no ``details`` column: nothing is exported.
     """
     from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
 
+    require_columns(runtime.request_store(settings), may_alter=settings.create_tables)
     suppression = _suppression_list(settings)
     suppression.check_key(fingerprint_key())
     entries = sum(suppression.key_counts().values())

@@ -65,6 +65,7 @@ def record(text: str, number: int | float = 3) -> dict:
     return {
         "request_count": number,
         "truncated": False,
+        "status_now": {"status": text},
         "requests": [
             {
                 "request_id": text,
@@ -75,6 +76,14 @@ def record(text: str, number: int | float = 3) -> dict:
                 "days_to_erasure": number,
                 "within_deadline": True,
                 "rejected_reason": text,
+                "reappeared": {
+                    "dataset_group_arn": text,
+                    "dataset_arn": text,
+                    "export_job_arn": text,
+                    "found_at": text,
+                },
+                "reappeared_unread": False,
+                "found_again_by": text,
                 "run": {"run_id": text, "outcome": text, "recorded_at": text},
                 "dataset_groups": [
                     {

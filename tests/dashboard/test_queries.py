@@ -54,7 +54,13 @@ def test_an_empty_warehouse_has_no_time_to_erasure(store):
     summary = queries_of(store).summary(datetime.now(timezone.utc), 30)
 
     assert summary["pending"] == 0 and summary["oldest_pending_days"] is None
-    assert summary["time_to_erasure"] == {"erased": 0, "median_days": None, "p95_days": None, "weeks": []}
+    assert summary["time_to_erasure"] == {
+        "erased": 0,
+        "erased_then_found_again": 0,
+        "median_days": None,
+        "p95_days": None,
+        "weeks": [],
+    }
 
 
 def test_runs_come_newest_first_with_their_jobs_per_dataset_group(store, world):

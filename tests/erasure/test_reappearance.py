@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from airflow_provider_personalize_deletion.erasure.columns import MissingColumnError
 from airflow_provider_personalize_deletion.erasure.reappearance import (
-    MissingDetailsColumnError,
     Reappearance,
     add_batch,
     add_reappeared_requests,
@@ -97,9 +97,7 @@ def test_a_requests_table_without_the_details_column_is_refused_with_the_stateme
         "requested_at TIMESTAMP NOT NULL, source VARCHAR(64) NOT NULL, status VARCHAR(16) NOT NULL, "
         "batch_key VARCHAR(32), erased_at TIMESTAMP, erasure_record TEXT)"
     )
-    with pytest.raises(
-        MissingDetailsColumnError, match="ALTER TABLE erasure_requests ADD COLUMN details TEXT"
-    ):
+    with pytest.raises(MissingColumnError, match="ALTER TABLE erasure_requests ADD COLUMN details TEXT"):
         add_reappeared_requests(store, ["u1"], FOUND, NOW)
     store.hook.run("ALTER TABLE erasure_requests ADD COLUMN details TEXT")
     assert add_reappeared_requests(store, ["u1"], FOUND, NOW) == {"read": 1, "added": 1}

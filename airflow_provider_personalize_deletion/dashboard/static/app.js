@@ -5,10 +5,12 @@
 // history entry ever holds it, and the page keeps only the two records the server returned.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const STATUSES = ["pending", "erased", "rejected"];
+// The chart's series: an erased request of a person found again since is "found_again", not "erased".
+const STATUSES = ["pending", "erased", "found_again", "rejected"];
 const COLORS = {
   pending: "var(--pending)",
   erased: "var(--erased)",
+  found_again: "var(--failed)",
   rejected: "var(--rejected)",
   COMPLETED: "var(--erased)",
   FAILED: "var(--failed)",
@@ -113,7 +115,41 @@ function renderTiles(summary) {
   const times = summary.time_to_erasure;
   document.querySelector("[data-testid=median-days]").textContent = fmtDays(times.median_days);
   document.querySelector("[data-testid=p95-days]").textContent = fmtDays(times.p95_days);
-  document.getElementById("erased-count").textContent = `${times.erased} request(s) erased in the last ${summary.window_days} days`;
+  const again = times.erased_then_found_again ? `, and ${times.erased_then_found_again} whose person was found again since` : "";
+  document.getElementById("erased-count").textContent = `${times.erased} request(s) erased in the last ${summary.window_days} days${again}`;
+  document.querySelector("[data-testid=found-again-count]").textContent = summary.found_again;
+  document.getElementById("found-again-tile").classList.toggle("alert", summary.found_again > 0);
+}
+
+// A dataset group's latest verification in words: clean, users found again, not verified (why), never.
+function verificationText(group) {
+  if (group.status === "never_verified") return "never verified";
+  const when = fmtTime(group.verified_at);
+  if (group.status === "clean") return `clean, ${when}`;
+  if (group.status === "found_again") return `${group.users_found} user(s) found again, ${when}`;
+  const found = group.users_found ? `; ${group.users_found} user(s) found again` : "";
+  return `not verified, ${when}: ${group.reasons.join("; ") || "no reason recorded"}${found}`;
+}
+
+function renderVerification(verification) {
+  const list = document.getElementById("verification");
+  const items = verification.dataset_groups.map((group) => {
+    const datasets = group.datasets
+      .map((item) => `${shortArn(item.dataset_arn) || "(whole group)"}: ${item.outcome}, last verified ${item.last_verified_at ? fmtTime(item.last_verified_at) : "never"}`)
+      .join("\n");
+    const label = group.status === "found_again" ? "found again" : group.status.replace("_", " ");
+    return el(
+      "li",
+      { "data-testid": "verification-group", "data-status": group.status, title: `${group.dataset_group_arn}\n${datasets}` },
+      el("span", { class: "group-name" }, shortArn(group.dataset_group_arn) || "(group unknown)"),
+      " ",
+      chip(label, group.status),
+      ` ${verificationText(group)}`,
+    );
+  });
+  if (verification.dataset_groups_truncated) items.push(el("li", { class: "truncated" }, `the first ${verification.dataset_groups.length} of ${verification.dataset_groups_total} dataset groups shown`));
+  if (!items.length) items.push(el("li", { class: "muted" }, "No verification recorded yet, and no erasure run to name its dataset groups."));
+  list.replaceChildren(...items);
 }
 
 function drawGauge(oldest, deadline) {
@@ -282,6 +318,7 @@ function drawOverview() {
   const summary = state.summary;
   if (!summary) return;
   renderTiles(summary);
+  renderVerification(summary.verification);
   drawStatusChart(summary.requests_by_day);
   drawLatencyChart(summary.time_to_erasure, summary.deadline_days);
   drawRunsChart(state.latestRuns ?? []);
@@ -363,6 +400,7 @@ function clearEvidence() {
   state.evidence = null;
   document.getElementById("lookup-result").hidden = true;
   document.getElementById("lookup-summary").textContent = "";
+  document.getElementById("lookup-status-now").textContent = "";
   document.querySelector("#lookup-table tbody").replaceChildren();
   for (const id of ["export-json", "export-csv"]) document.getElementById(id).disabled = true;
 }
@@ -410,6 +448,7 @@ function renderEvidence(record) {
     : "";
   document.getElementById("lookup-summary").textContent =
     `${shown}${leftOut} · record made ${fmtTime(record.generated_at)} by ${record.generated_by}`;
+  document.getElementById("lookup-status-now").textContent = statusNowText(record);
   const rows = record.requests.map((item) => {
     const groups = el("div");
     const groupsNote = groupsLeftOut(item.dataset_groups.length, item.dataset_groups_total, item.dataset_groups_truncated);
@@ -427,7 +466,7 @@ function renderEvidence(record) {
       "tr",
       { "data-testid": "evidence-row", "data-request-id": item.request_id },
       el("td", {}, item.request_id),
-      el("td", {}, chip(item.status), item.rejected_reason ? ` ${item.rejected_reason}` : ""),
+      el("td", {}, ...statusCell(item)),
       el("td", {}, fmtTime(item.requested_at)),
       el("td", {}, fmtTime(item.erased_at)),
       el("td", {}, days === null || days === undefined ? "–" : `${days.toFixed(1)}${item.within_deadline === false ? " (late)" : ""}`),
@@ -436,6 +475,40 @@ function renderEvidence(record) {
     );
   });
   document.querySelector("#lookup-table tbody").replaceChildren(...rows);
+}
+
+// The person's status now, in words: found again (pending re-erasure) is never shown as erased.
+function statusNowText(record) {
+  const now = record.status_now;
+  const again = now.times_found_again ? `; found again ${now.times_found_again} time(s) after an erasure` : "";
+  const words = {
+    found_again: "found again in a dataset after being erased: pending re-erasure by the next erasure run",
+    pending: "pending erasure",
+    erased: `erased (${now.erased_requests} request(s) erased)${again}`,
+    rejected: "rejected: set aside, not erased",
+    no_request: "no erasure request",
+    unknown: "unknown (no request holds a known status)",
+  };
+  return `Status now: ${words[now.status] ?? now.status}`;
+}
+
+// A request's status: a reappeared one says where and when its person was found again; an erased one
+// whose person was found again later says so.
+function statusCell(item) {
+  const cell = [chip(item.status)];
+  if (item.rejected_reason) cell.push(` ${item.rejected_reason}`);
+  if (item.source === "reappeared") {
+    const where = item.reappeared;
+    cell.push(
+      " ",
+      chip("found again", "found_again"),
+      where
+        ? ` in ${shortArn(where.dataset_arn)} of ${shortArn(where.dataset_group_arn)} by export ${shortArn(where.export_job_arn)}, ${fmtTime(where.found_at)}`
+        : item.reappeared_unread ? " (where: not read, too large)" : " (where: not recorded)",
+    );
+  }
+  if (item.found_again_by) cell.push(" ", chip("found again later", "found_again"));
+  return cell;
 }
 
 // The run of a request; or why none is shown: none found, or the search stopped before the end.
