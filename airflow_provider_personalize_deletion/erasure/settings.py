@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "max_follow_up_jobs": 2,
     "quiet_timeout": 86400,
     "create_tables": True,
+    "find_and_forget": False,
 }
 
 #: The selector that names every ACTIVE dataset group of the account and region.
@@ -62,7 +63,7 @@ ALL_GROUPS = "all"
 #: The Variable (``personalize_erasure_`` + this) listing the dataset groups the form may name.
 ALLOWED_GROUPS = "allowed_dataset_group_arns"
 
-_BOOLEANS = ("dry_run", "cleanup_files", "create_tables")
+_BOOLEANS = ("dry_run", "cleanup_files", "create_tables", "find_and_forget")
 #: Bounds of the whole-number settings: lowest, highest, unit.
 _WHOLE_NUMBERS = {
     "overdue_days": (1, 3650, "days"),
@@ -111,6 +112,9 @@ class ErasureSettings:
         off, the deployment creates them itself and a run finding one missing fails before it changes
         anything.
     :param suppression_table: table of the suppression list.
+    :param find_and_forget: after the erasure is recorded, remove the erased users (and the suppression
+        list's) from the S3 files of the dataset groups' jobs and of the Variable
+        ``personalize_erasure_forget_locations`` (:mod:`.forget_steps`).
     """
 
     warehouse_conn_id: str
@@ -131,6 +135,7 @@ class ErasureSettings:
     allowed_dataset_group_arns: tuple[str, ...] = ()
     create_tables: bool = True
     suppression_table: str = SUPPRESSION_TABLE
+    find_and_forget: bool = False
 
     @property
     def selector(self) -> str | dict[str, str] | None:
