@@ -29,7 +29,14 @@ Runbook, one task per step:
    users (same claim, this run's files, same count and keyed fingerprint); write the audit record
    (every job, its round and what overlapped it) either way; fail the run, loudly, otherwise (its
    requests stay pending).
-9. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
+9. **find_files_to_forget** → **forget_erased_users_in_files** (mapped, one task per batch of files) →
+   **record_find_and_forget**, only with the Variable ``personalize_erasure_find_and_forget`` on and
+   after ``record_erasure`` succeeded: remove the erased users (and the suppression list's) from the S3
+   files the dataset groups' batch, export and import jobs read and wrote and from the locations of the
+   Variable ``personalize_erasure_forget_locations``; every file re-read and verified, each recorded in
+   the table ``erasure_forget``, the run's audit record saying "removed from N files in S3
+   (M unverified)".
+10. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
    data, and files and incomplete uploads this pipeline left earlier (never another object under
    the prefix).
 
@@ -49,7 +56,9 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_personalize_deletion.erasure.export import ExportClaimedUsers
+from airflow_provider_personalize_deletion.erasure.forget_tasks import FIND_TASK, FORGET_TASK, RECORD_TASK
 from airflow_provider_personalize_deletion.erasure.rounds import ROUNDS, round_tasks
+from airflow_provider_personalize_deletion.operators.find_and_forget import PersonalizeForgetObjectsOperator
 from airflow_provider_personalize_deletion.operators.personalize import (
     PersonalizeCreateDataDeletionJobOperator,
 )
@@ -141,6 +150,27 @@ def record_erasure(params=None, ti=None, run_id=None, dag_run=None) -> dict:
         counts=runtime.collected(ti).get("requests"),
         groups_problem=groups_problem,
     )
+
+
+@task(task_id=FIND_TASK)
+def find_files_to_forget(**context) -> list[list[dict]]:
+    from airflow_provider_personalize_deletion.erasure import forget_runtime
+
+    return forget_runtime.find_files(context)
+
+
+def forget_scope(context):
+    """Whom the mapped task forgets, read in the task (the run's erased users and the suppression list)."""
+    from airflow_provider_personalize_deletion.erasure import forget_runtime
+
+    return forget_runtime.scope(context)
+
+
+@task(task_id=RECORD_TASK, trigger_rule="all_done")
+def record_find_and_forget(**context) -> dict:
+    from airflow_provider_personalize_deletion.erasure import forget_runtime
+
+    return forget_runtime.record(context)
 
 
 @task(trigger_rule="all_done")
@@ -235,5 +265,14 @@ with DAG(
         )
 
     collected >> stop_if_dry_run() >> export
-    rounds >> record_erasure()
+    recorded = record_erasure()
+    rounds >> recorded
     rounds >> delete_deletion_files()
+    files_to_forget = find_files_to_forget()
+    recorded >> files_to_forget
+    forgotten = PersonalizeForgetObjectsOperator.partial(
+        task_id=FORGET_TASK,
+        scope=forget_scope,
+        aws_conn_id="{{ erasure_setting('aws_conn_id', params, dag_run) }}",
+    ).expand(objects=files_to_forget)
+    forgotten >> record_find_and_forget()

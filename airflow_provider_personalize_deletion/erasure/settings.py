@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "quiet_timeout": 86400,
     "create_tables": True,
     "export_kms_key_arn": "",
+    "find_and_forget": False,
 }
 
 #: The selector that names every ACTIVE dataset group of the account and region.
@@ -63,7 +64,7 @@ ALL_GROUPS = "all"
 #: The Variable (``personalize_erasure_`` + this) listing the dataset groups the form may name.
 ALLOWED_GROUPS = "allowed_dataset_group_arns"
 
-_BOOLEANS = ("dry_run", "cleanup_files", "create_tables")
+_BOOLEANS = ("dry_run", "cleanup_files", "create_tables", "find_and_forget")
 #: Bounds of the whole-number settings: lowest, highest, unit.
 _WHOLE_NUMBERS = {
     "overdue_days": (1, 3650, "days"),
@@ -114,6 +115,9 @@ class ErasureSettings:
     :param suppression_table: table of the suppression list.
     :param export_kms_key_arn: the KMS key the verification's export jobs encrypt their files with
         (``kmsKeyArn``); empty: SSE-S3, the bucket's default encryption.
+    :param find_and_forget: after the erasure is recorded, remove the erased users (and the suppression
+        list's) from the S3 files of the dataset groups' jobs and of the Variable
+        ``personalize_erasure_forget_locations`` (:mod:`.forget_steps`).
     """
 
     warehouse_conn_id: str
@@ -135,6 +139,7 @@ class ErasureSettings:
     create_tables: bool = True
     suppression_table: str = SUPPRESSION_TABLE
     export_kms_key_arn: str = ""
+    find_and_forget: bool = False
 
     @property
     def selector(self) -> str | dict[str, str] | None:

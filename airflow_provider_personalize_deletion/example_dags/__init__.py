@@ -21,6 +21,7 @@ EXAMPLE_DAGS = {
     "erasure": "personalize_gdpr_erasure.py",
     "verification": "personalize_erasure_verification.py",
     "guarded-import": "personalize_guarded_import.py",
+    "forget-backlog": "personalize_forget_backlog.py",
 }
 #: What the command installs without ``--dag``: the erasure DAG, as before the other two shipped.
 DEFAULT_DAG = "erasure"

@@ -20,6 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from airflow_provider_personalize_deletion.forget.formats import (
+    BATCH_INFERENCE_INPUT,
+    BATCH_INFERENCE_OUTPUT,
+    BATCH_SEGMENT_INPUT,
+    BATCH_SEGMENT_OUTPUT,
+    CSV,
+    EXPORT_CSV,
+)
 from airflow_provider_personalize_deletion.forget.locations import (
     BATCH_OUTPUT_SUFFIX,
     ScanLocation,
@@ -60,16 +68,16 @@ _OUTPUT = ("jobOutput", "s3DataDestination")
 BATCH_INFERENCE = JobPaths(
     "batch_inference_job",
     "batchInferenceJobArn",
-    ((_INPUT, "batch_inference_input", ""), (_OUTPUT, "batch_inference_output", BATCH_OUTPUT_SUFFIX)),
+    ((_INPUT, BATCH_INFERENCE_INPUT, ""), (_OUTPUT, BATCH_INFERENCE_OUTPUT, BATCH_OUTPUT_SUFFIX)),
 )
 BATCH_SEGMENT = JobPaths(
     "batch_segment_job",
     "batchSegmentJobArn",
-    ((_INPUT, "batch_segment_input", ""), (_OUTPUT, "batch_segment_output", BATCH_OUTPUT_SUFFIX)),
+    ((_INPUT, BATCH_SEGMENT_INPUT, ""), (_OUTPUT, BATCH_SEGMENT_OUTPUT, BATCH_OUTPUT_SUFFIX)),
 )
-DATASET_EXPORT = JobPaths("dataset_export_job", "datasetExportJobArn", ((_OUTPUT, "export_csv", ""),))
+DATASET_EXPORT = JobPaths("dataset_export_job", "datasetExportJobArn", ((_OUTPUT, EXPORT_CSV, ""),))
 #: An import's ``dataSource`` has ``dataLocation`` instead of ``path``; no KMS key.
-DATASET_IMPORT = JobPaths("dataset_import_job", "datasetImportJobArn", ((("dataSource",), "csv", ""),))
+DATASET_IMPORT = JobPaths("dataset_import_job", "datasetImportJobArn", ((("dataSource",), CSV, ""),))
 
 
 @dataclass
@@ -173,6 +181,6 @@ def job_locations(paths: JobPaths, job: dict[str, Any]) -> list[ScanLocation]:
         if not uri:
             continue
         source = Source(paths.kind, job[paths.arn_member], status, data.get("kmsKeyArn"))
-        own_reason = first_reason(reason, "no_user_ids") if format == "batch_segment_input" else reason
+        own_reason = first_reason(reason, "no_user_ids") if format == BATCH_SEGMENT_INPUT else reason
         found.append(s3_location(uri, format, source, key_suffix=suffix, reason=own_reason))
     return found

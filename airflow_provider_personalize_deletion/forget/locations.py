@@ -24,20 +24,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-#: How the objects of a location are read. Batch job files are JSON Lines (``userId``; ``input.userId``;
-#: a users array), exports and import sources Personalize's CSV (``USER_ID``); ``csv`` and ``jsonl`` are
-#: the user's own files (the ``USER_ID`` column; a top-level ``userId``).
-FORMATS: tuple[str, ...] = (
-    "batch_inference_input",
-    "batch_inference_output",
-    "batch_segment_input",
-    "batch_segment_output",
-    "export_csv",
-    "csv",
-    "jsonl",
-)
+from airflow_provider_personalize_deletion.forget.formats import FORMATS, READABLE_FORMATS
+
 #: The formats a declared location may name (batch segment input is item-centric: no user ids).
-DECLARED_FORMATS: tuple[str, ...] = tuple(name for name in FORMATS if name != "batch_segment_input")
+DECLARED_FORMATS: tuple[str, ...] = READABLE_FORMATS
 #: What names a location.
 SOURCE_KINDS: tuple[str, ...] = (
     "batch_inference_job",

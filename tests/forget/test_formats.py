@@ -109,3 +109,25 @@ def test_a_csv_without_user_id_is_an_error() -> None:
 def test_an_unknown_format_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(ValueError, match="'file_format': must be one of batch_inference_input"):
         block_reader("parquet")
+
+
+def test_every_format_a_location_may_be_scanned_in_is_read_by_the_engine() -> None:
+    from airflow_provider_personalize_deletion.forget.locations import DECLARED_FORMATS, FORMATS
+
+    assert set(DECLARED_FORMATS) == set(FORMATS) - {"batch_segment_input"}
+    for file_format in DECLARED_FORMATS:
+        assert callable(block_reader(file_format))
+
+
+def test_an_export_is_read_as_personalize_csv_and_jsonl_as_batch_input() -> None:
+    assert forget("export_csv", b"USER_ID,ITEM_ID\nu1,i1\nu2,i2\n", b"u1") == (
+        b"USER_ID,ITEM_ID\nu2,i2\n",
+        2,
+        1,
+    )
+    assert forget("jsonl", INPUT, b"u1") == forget("batch_inference_input", INPUT, b"u1")
+
+
+def test_segment_input_names_no_user_and_is_never_read() -> None:
+    with pytest.raises(ValueError, match="must be one of"):
+        block_reader("batch_segment_input")

@@ -60,7 +60,7 @@ def test_the_example_dag_command_installs_every_shipped_dag_with_all(tmp_path, c
     assert sorted(path.name for path in tmp_path.iterdir()) == shipped
     for name in shipped:
         assert (tmp_path / name).read_bytes() == (REPO / "dags" / name).read_bytes()
-    assert capsys.readouterr().out.count("Example DAG written to") == 3
+    assert capsys.readouterr().out.count("Example DAG written to") == 4
 
 
 def test_the_example_dag_command_writes_nothing_when_one_of_the_dags_exists(tmp_path, capsys):
@@ -78,7 +78,7 @@ def test_the_example_dag_command_refuses_an_unknown_dag_naming_the_choices(tmp_p
     with pytest.raises(SystemExit) as exit_:
         main([str(tmp_path), "--dag", "imports"])
     assert exit_.value.code == 2
-    assert "'erasure', 'verification', 'guarded-import', 'all'" in capsys.readouterr().err
+    assert "'erasure', 'verification', 'guarded-import', 'forget-backlog', 'all'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -46,6 +46,7 @@ REQUIRED_FILES = [
     f"{PACKAGE}/example_dags/personalize_gdpr_erasure.py",
     f"{PACKAGE}/example_dags/personalize_erasure_verification.py",
     f"{PACKAGE}/example_dags/personalize_guarded_import.py",
+    f"{PACKAGE}/example_dags/personalize_forget_backlog.py",
     f"{PACKAGE}/example_dags/__init__.py",
     *(f"{PACKAGE}/dashboard/static/{name}" for name in ("index.html", "app.js", "app.css", "icon.svg")),
 ]

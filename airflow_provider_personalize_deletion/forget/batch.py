@@ -1,0 +1,100 @@
+"""
+One batch of a find-and-forget run: its objects forgotten one after the other (:func:`.forget_object`),
+each result handed on as soon as it is known.
+
+Only one object's state is held at a time: the users to forget, the object being read (streamed), and
+the results so far (counts and versions, never an id). An object whose bucket the scope does not allow
+refuses the whole batch before any AWS call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+from airflow_provider_personalize_deletion.forget.forget_object import forget_object
+from airflow_provider_personalize_deletion.forget.objects import ForgetObject
+from airflow_provider_personalize_deletion.forget.result import ObjectResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from airflow_provider_personalize_deletion.scan.suppressed import SuppressedUsers
+
+log = logging.getLogger(__name__)
+
+#: Called with an object's position in the batch, the object and its result.
+OnResult = Callable[[int, ForgetObject, ObjectResult], None]
+
+
+@dataclass(frozen=True)
+class ForgetScope:
+    """
+    Whom a run forgets, and where it may write.
+
+    :param users: the users to forget (:func:`.find.users_to_forget`: keyed digests only).
+    :param allowed_buckets: the only buckets whose objects may be read and rewritten; None: any.
+    :param dry_run: count the matches and write nothing.
+    :param on_result: called with each object's position in the batch, the object and its result as soon
+        as it is known, before the next object is read (e.g. to write the evidence).
+    """
+
+    users: SuppressedUsers
+    allowed_buckets: frozenset[str] | None = None
+    dry_run: bool = False
+    on_result: OnResult | None = None
+
+
+def result_record(item: ForgetObject, result: ObjectResult) -> dict[str, Any]:
+    """
+    One object's result as JSON-ready data (XCom, evidence): its format, then every field of the result.
+
+    :param item: the object.
+    :param result: what became of it.
+    """
+    record = asdict(result)
+    record["outcome"] = result.outcome.value
+    record["old_versions_kept"] = list(result.old_versions_kept)
+    return {"format": item.format, **record, "verified": result.verified}
+
+
+def forget_objects(
+    client: S3Client, objects: Sequence[ForgetObject], scope: ForgetScope
+) -> list[ObjectResult]:
+    """
+    Forget the scope's users in each object, in order.
+
+    A retry after some objects were rewritten finds no match in them (``no_match``): nothing is
+    removed twice, and the objects not reached yet are done then.
+
+    :param client: a boto3 S3 client.
+    :param objects: the batch.
+    :param scope: the users, the allowed buckets, whether it is a dry run, where results go.
+    :return: each object's result, in order.
+    :raises PersonalizeValidationError: an object's bucket is not allowed (before any call).
+    """
+    if scope.allowed_buckets is not None:
+        for index, item in enumerate(objects):
+            if item.bucket not in scope.allowed_buckets:
+                raise PersonalizeValidationError(
+                    f"objects[{index}].bucket", "must be one of the allowed buckets (allowed_buckets)"
+                )
+    results = []
+    for position, item in enumerate(objects):
+        result = forget_object(client, item.bucket, item.key, item.format, scope.users, dry_run=scope.dry_run)
+        if scope.on_result is not None:
+            scope.on_result(position, item, result)
+        results.append(result)
+    outcomes = Counter(result.outcome.value for result in results)
+    log.info(
+        "Forgot in %d object(s)%s: %s; %d record(s) removed",
+        len(results),
+        " (dry run: nothing written)" if scope.dry_run else "",
+        dict(sorted(outcomes.items())),
+        sum(result.records_removed for result in results),
+    )
+    return results

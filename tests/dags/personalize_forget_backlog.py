@@ -1,0 +1,1 @@
+../../dags/personalize_forget_backlog.py

@@ -1,0 +1,252 @@
+"""
+Find and forget in the example DAG and the backlog DAG under dag.test(), on the emulator's jobs: batch
+inference input and output and a dataset export naming an erased user; an import source that does too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import boto3
+import pytest
+
+from airflow_provider_personalize_deletion.erasure.forget_evidence import FORGET_TABLE
+from airflow_provider_personalize_deletion.erasure.forget_tasks import (
+    BACKLOG_DAG_ID,
+    FORGET_TASK,
+    RECORD_TASK,
+)
+from airflow_provider_personalize_deletion.erasure.suppression import entry_rows, insert_entries
+from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
+from tests.core.conftest import RECIPE_ARN, SCHEMA_ARN
+from tests.erasure.conftest import ROLE_ARN
+
+pytestmark = pytest.mark.airflow_db
+
+DAG_ID = "personalize_gdpr_erasure"
+ERASED = b"user-007"
+#: The batch bucket is versioned: the versions that named the user go too.
+BATCH, EXPORTS, IMPORTS = "batch-jobs", "dataset-exports", "dataset-imports"
+
+
+def batch_io(source: str, output: str) -> dict:
+    return {
+        "jobInput": {"s3DataSource": {"path": source}},
+        "jobOutput": {"s3DataDestination": {"path": output}},
+        "roleArn": ROLE_ARN,
+    }
+
+
+def lines(*users: str) -> bytes:
+    return "".join(json.dumps({"userId": user, "itemId": f"i-{user}"}) + "\n" for user in users).encode()
+
+
+@pytest.fixture
+def jobs(world, local_aws, s3_client, monkeypatch):
+    """
+    In the shop group: an import from ``dataset-imports`` (user-007), then its export; batch inference jobs
+    reading ``batch-jobs/in/`` (``a.json`` names user-007, ``b.json`` does not) into ``out/``. Every job
+    has ended before the run (each described once).
+    """
+    personalize = boto3.client("personalize", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    for bucket in (BATCH, EXPORTS, IMPORTS):
+        s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_bucket_versioning(Bucket=BATCH, VersioningConfiguration={"Status": "Enabled"})
+    s3_client.put_object(Bucket=BATCH, Key="in/a.json", Body=lines("user-001", "user-007", "user-002"))
+    s3_client.put_object(Bucket=BATCH, Key="in/b.json", Body=lines("user-003"))
+    s3_client.put_object(
+        Bucket=IMPORTS,
+        Key="x.csv",
+        Body=b"USER_ID,ITEM_ID,TIMESTAMP\nuser-007,i1,1700000000\nuser-004,i2,1700000001\n",
+    )
+    shop = world.groups["shop"]
+    dataset = personalize.create_dataset(
+        name="shop-interactions", schemaArn=SCHEMA_ARN, datasetGroupArn=shop, datasetType="Interactions"
+    )["datasetArn"]
+    imported = personalize.create_dataset_import_job(
+        jobName="import-1",
+        datasetArn=dataset,
+        dataSource={"dataLocation": f"s3://{IMPORTS}/"},
+        roleArn=ROLE_ARN,
+    )
+    personalize.describe_dataset_import_job(datasetImportJobArn=imported["datasetImportJobArn"])
+    exported = personalize.create_dataset_export_job(
+        jobName="export-1",
+        datasetArn=dataset,
+        ingestionMode="BULK",
+        roleArn=ROLE_ARN,
+        jobOutput={"s3DataDestination": {"path": f"s3://{EXPORTS}/out/"}},
+    )
+    personalize.describe_dataset_export_job(datasetExportJobArn=exported["datasetExportJobArn"])
+    solution = personalize.create_solution(name="shop-recs", datasetGroupArn=shop, recipeArn=RECIPE_ARN)
+    version = personalize.create_solution_version(solutionArn=solution["solutionArn"])["solutionVersionArn"]
+    personalize.describe_solution_version(solutionVersionArn=version)
+    job = personalize.create_batch_inference_job(
+        jobName="infer-1", solutionVersionArn=version, **batch_io(f"s3://{BATCH}/in/", f"s3://{BATCH}/out/")
+    )
+    personalize.describe_batch_inference_job(batchInferenceJobArn=job["batchInferenceJobArn"])
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_FIND_AND_FORGET", "true")
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS",
+        json.dumps({"locations": [], "allowed_buckets": [BATCH, EXPORTS, IMPORTS]}),
+    )
+    return world
+
+
+def snapshot(s3_client) -> dict[tuple[str, str], tuple[str, object, bytes]]:
+    """Every current object of the three buckets: ETag, LastModified, bytes."""
+    found = {}
+    for bucket in (BATCH, EXPORTS, IMPORTS):
+        for item in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            body = s3_client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            found[(bucket, item["Key"])] = (item["ETag"], item["LastModified"], body)
+    return found
+
+
+def all_versions(s3_client) -> list[tuple[str, str, str]]:
+    listed = []
+    for bucket in (BATCH, EXPORTS, IMPORTS):
+        versions = s3_client.list_object_versions(Bucket=bucket).get("Versions", [])
+        listed += sorted((bucket, item["Key"], item["VersionId"]) for item in versions)
+    return listed
+
+
+def without_erased(body: bytes) -> bytes:
+    return b"".join(line for line in body.splitlines(keepends=True) if ERASED not in line)
+
+
+def evidence(world) -> list[dict]:
+    columns = "location, outcome, verified, etag_before, etag_after, records_removed, try_number, reason"
+    rows = world.store.hook.get_records(f"SELECT {columns} FROM {FORGET_TABLE} ORDER BY try_number, location")
+    names = [name.strip() for name in columns.split(",")]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def suppress(world, *user_ids: str) -> None:
+    rows = entry_rows(
+        fingerprint_key(), [f"r{i}" for i in range(len(user_ids))], list(user_ids), "2026-01-01"
+    )
+    connection = world.store.hook.get_conn()
+    insert_entries(connection.cursor(), world.store.suppression_table, "?", rows)
+    connection.commit()
+    connection.close()
+
+
+def test_the_erased_users_lines_go_from_every_file_others_stay_byte_for_byte_and_a_retry_removes_nothing(
+    run_dag, jobs, s3_client
+):
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    before = snapshot(s3_client)
+    naming = {where for where, (_, _, body) in before.items() if ERASED in body}
+    assert naming == {
+        (BATCH, "in/a.json"),
+        (BATCH, "out/a.json.out"),
+        (EXPORTS, "out/export-1/part-00000.csv"),
+        (IMPORTS, "x.csv"),
+    }
+    jobs.request("user-007")
+
+    dag_run = run_dag(DAG_ID)
+
+    assert dag_run.state == "success"
+    after = snapshot(s3_client)
+    assert set(after) == set(before)
+    for where, (etag, modified, body) in before.items():
+        if where == (IMPORTS, "x.csv"):  # an import source: left to the re-import guard
+            assert after[where] == before[where]
+        elif where in naming:
+            assert after[where][2] == without_erased(body) != body
+        else:  # no match: never written
+            assert after[where] == (etag, modified, body)
+    old_versions = [key for bucket, key, _ in all_versions(s3_client) if bucket == BATCH]
+    assert sorted(old_versions) == ["in/a.json", "in/b.json", "out/a.json.out", "out/b.json.out"]
+    rows = {row["location"]: row for row in evidence(jobs)}
+    forgotten = {f"s3://{bucket}/{key}" for bucket, key in naming if bucket != IMPORTS}
+    assert {location for location, row in rows.items() if row["outcome"] == "forgotten"} == forgotten
+    for location in forgotten:
+        bucket, key = location.removeprefix("s3://").split("/", 1)
+        assert rows[location]["etag_before"] == before[(bucket, key)][0]
+        assert rows[location]["etag_after"] == after[(bucket, key)][0]
+        assert rows[location]["records_removed"] == 1
+        assert rows[location]["verified"]
+    assert {row["outcome"] for location, row in rows.items() if location not in forgotten} == {"no_match"}
+    ((_, record),) = jobs.audit()
+    assert record["find_and_forget"]["summary"] == "removed from 3 files in S3 (0 unverified)"
+
+    # A cleared mapped task reads every file again: what it rewrote has no match, nothing goes twice.
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
+    for task_id in (FORGET_TASK, RECORD_TASK):
+        with create_session() as session:
+            tis = [ti for ti in dag_run.get_task_instances(session=session) if ti.task_id == task_id]
+            clear_task_instances(tis, session)
+            for ti in tis:
+                ti.try_number += 1
+                ti.state = TaskInstanceState.SCHEDULED
+            session.commit()
+            for ti in tis:
+                _run_task(ti=ti, task=dag.task_dict[task_id])
+    assert snapshot(s3_client) == after
+    retried = [row for row in evidence(jobs) if row["try_number"] == 2]
+    assert retried and {row["outcome"] for row in retried} == {"no_match"}
+    ((_, record),) = jobs.audit()
+    assert record["find_and_forget"]["summary"] == "removed from 3 files in S3 (0 unverified)"
+    assert record["find_and_forget"]["records_removed"] == 3
+
+
+def test_only_a_recorded_erasure_is_followed_by_find_and_forget(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
+    find = dag.task_dict["find_files_to_forget"]
+    assert find.upstream_task_ids == {"record_erasure"}
+    assert find.trigger_rule == "all_success"  # a failed record_erasure (a failed round) forgets nothing
+
+
+def test_the_backlog_dag_dry_run_counts_and_writes_nothing(run_dag, jobs, s3_client):
+    suppress(jobs, "user-007")
+    versions, before = all_versions(s3_client), snapshot(s3_client)
+
+    dag_run = run_dag(BACKLOG_DAG_ID, conf={"dry_run": True})
+
+    assert dag_run.state == "success"
+    assert all_versions(s3_client) == versions
+    assert snapshot(s3_client) == before
+    assert FORGET_TABLE not in jobs.store.hook.get_sqlalchemy_engine().dialect.get_table_names(
+        jobs.store.hook.get_sqlalchemy_engine().connect()
+    )
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == RECORD_TASK]
+    summary = ti.xcom_pull(task_ids=RECORD_TASK)
+    assert summary["summary"] == "would be removed from 3 files in S3 (0 unverified)"
+
+
+def test_the_backlog_dag_forgets_the_suppression_list_only_in_the_allowed_buckets(
+    run_dag, jobs, s3_client, monkeypatch
+):
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS", json.dumps({"allowed_buckets": [BATCH]})
+    )
+    suppress(jobs, "user-007")
+    before = snapshot(s3_client)
+
+    dag_run = run_dag(BACKLOG_DAG_ID)
+
+    assert dag_run.state == "success"
+    after = snapshot(s3_client)
+    export = (EXPORTS, "out/export-1/part-00000.csv")
+    assert after[export] == before[export]  # outside allowed_buckets: never rewritten
+    assert after[(BATCH, "in/a.json")][2] == without_erased(before[(BATCH, "in/a.json")][2])
+    assert {row["location"] for row in evidence(jobs) if row["outcome"] == "forgotten"} == {
+        f"s3://{BATCH}/in/a.json",
+        f"s3://{BATCH}/out/a.json.out",
+    }
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == RECORD_TASK]
+    summary = ti.xcom_pull(task_ids=RECORD_TASK)
+    assert summary["summary"] == "removed from 2 files in S3 (0 unverified)"
+    assert summary["locations"]["bucket_not_allowed"] == 2  # the export and the import source

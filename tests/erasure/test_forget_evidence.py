@@ -1,0 +1,92 @@
+"""The evidence of find and forget: its table as the README prints it, its rows, and the run's summary."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from airflow_provider_personalize_deletion.erasure.forget_evidence import (
+    add_to_audit,
+    create_forget_table,
+    forget_rows,
+    forget_table_ddl,
+    forget_table_exists,
+    summarise,
+    write_forget_row,
+)
+from airflow_provider_personalize_deletion.forget.objects import ForgetObject
+from airflow_provider_personalize_deletion.forget.result import ObjectResult, Outcome
+from tests.erasure.test_tables_setting import README, normalised
+from tests.plugins.warehouse import warehouse_store
+
+DDL_MARKER = "<!-- erasure-forget-ddl:"
+NOW = datetime(2026, 12, 7, tzinfo=timezone.utc)
+A, B = "s3://bkt/a.json", "s3://bkt/b.json"
+
+
+def readme_statement() -> str:
+    text = README.read_text()
+    block = text[text.index(DDL_MARKER) :]
+    start = block.index("```sql\n") + len("```sql\n")
+    return block[start : block.index("\n```", start)].strip().rstrip(";")
+
+
+def test_the_readme_statement_is_the_one_the_dag_runs():
+    assert normalised(readme_statement()) == normalised(forget_table_ddl())
+
+
+def record(location: str, outcome: str, removed: int = 0) -> dict:
+    return {
+        "location": location,
+        "outcome": outcome,
+        "verified": outcome in ("no_match", "forgotten"),
+        "records_removed": removed,
+    }
+
+
+def test_a_retry_that_finds_no_match_keeps_the_first_tries_removal():
+    summary = summarise([record(A, "forgotten", 2), record(A, "no_match"), record(B, "no_match")], [A, B])
+    assert summary["summary"] == "removed from 1 files in S3 (0 unverified)"
+    assert summary["records_removed"] == 2
+
+
+def test_unread_unreached_and_unlisted_objects_are_unverified_never_clean():
+    summary = summarise([record(A, "unverified")], [A, B], unlisted=1)
+    assert summary["summary"] == "removed from 0 files in S3 (3 unverified)"
+    assert (summary["not_reached"], summary["unlisted"]) == (1, 1)
+
+
+def test_an_object_unverified_then_rewritten_on_the_retry_is_verified():
+    summary = summarise([record(A, "unverified"), record(A, "forgotten", 1)], [A])
+    assert summary["summary"] == "removed from 1 files in S3 (0 unverified)"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_rows_are_kept_per_try_and_the_summary_joins_the_audit_record(kind, request, tmp_path, monkeypatch):
+    store = warehouse_store(kind, request, tmp_path, monkeypatch)
+    store.create_tables()
+    assert not forget_table_exists(store)
+    create_forget_table(store)
+    assert forget_table_exists(store)
+    item = ForgetObject("bkt", "a.json", "jsonl")
+    rewritten = ObjectResult(A, Outcome.FORGOTTEN, etag_before='"1"', etag_after='"2"', records_removed=1)
+    write_forget_row(store, ("dag", "run", 0, 1, 0), NOW, item, rewritten)
+    write_forget_row(store, ("dag", "run", 0, 2, 0), NOW, item, ObjectResult(A, Outcome.NO_MATCH))
+    write_forget_row(store, ("other", "run", 0, 1, 0), NOW, item, ObjectResult(A, Outcome.UNVERIFIED))
+
+    rows = forget_rows(store, "dag", "run")
+
+    assert [(row["try_number"], row["outcome"], row["verified"]) for row in rows] == [
+        (1, "forgotten", True),
+        (2, "no_match", True),
+    ]
+    assert (rows[0]["etag_before"], rows[0]["etag_after"], rows[0]["records_removed"]) == ('"1"', '"2"', 1)
+    store.write_audit("run", NOW, "erased", {"outcome": "erased"})
+    assert add_to_audit(store, "run", summarise(rows, [A]))
+    assert not add_to_audit(store, "backlog-run", summarise(rows, [A]))
+    (saved,) = store.hook.get_records(f"SELECT record FROM {store.audit_table}")
+    audit = json.loads(saved[0])
+    assert audit["outcome"] == "erased"
+    assert audit["find_and_forget"]["summary"] == "removed from 1 files in S3 (0 unverified)"
