@@ -18,8 +18,11 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# --compile-bytecode: the .pyc files are written once here, so that no Python process of the tests
+# (Airflow's components and task processes, subprocesses) compiles Airflow from source again when
+# PYTHONDONTWRITEBYTECODE is set, as on CI.
 setup: $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 
 # PostgreSQL (Debian's package) is the second warehouse of the tests; they start it themselves.
 system-deps:
@@ -47,7 +50,7 @@ test-lowest: setup system-deps
 	$(UV) pip compile --quiet --resolution lowest-direct --constraint $(LOWEST_VENV)/floors.txt \
 		--extra emulator --group pyproject.toml:dev --python $(LOWEST_VENV)/bin/python \
 		--output-file $(LOWEST_VENV)/requirements.txt pyproject.toml
-	$(UV) pip sync --quiet --python $(LOWEST_VENV)/bin/python $(LOWEST_VENV)/requirements.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(LOWEST_VENV)/bin/python $(LOWEST_VENV)/requirements.txt
 	$(UV) pip install --quiet --no-deps --python $(LOWEST_VENV)/bin/python -e .
 	@echo "Lowest versions:"; grep -iE "^($$(cut -d= -f1 $(LOWEST_VENV)/floors.txt | paste -sd'|'))==" \
 		$(LOWEST_VENV)/requirements.txt | sed 's/^/  /'

@@ -239,9 +239,15 @@ class EmulatorClient:
         """
         self._command("page-size", {"maxPageSize": size})
 
-    def set_latency(self, seconds: float) -> None:
-        """:param seconds: delay added to every Personalize response."""
-        self._command("latency", {"seconds": seconds})
+    def set_latency(self, seconds: float, operation: str | None = None) -> None:
+        """
+        Delay the answers to Personalize calls (the call is received, then its answer waits).
+
+        :param seconds: the delay; 0 removes it.
+        :param operation: only calls of this API name (e.g. ``CreateDataDeletionJob``); None for every
+            call without a delay of its own.
+        """
+        self._command("latency", {"seconds": seconds, "operation": operation})
 
     def set_timings(self, pending_seconds: float, in_progress_seconds: float) -> None:
         """

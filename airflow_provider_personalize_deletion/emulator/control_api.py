@@ -182,7 +182,7 @@ def set_page_size(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def set_latency(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
-    emulator.faults.latency_seconds = float(body["seconds"])
+    emulator.faults.set_latency(float(body["seconds"]), body.get("operation"))
     return {}
 
 

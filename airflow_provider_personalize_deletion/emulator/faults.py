@@ -27,7 +27,7 @@ class RequestFaults:
 
     def reset(self) -> None:
         """Drop every fault and forget the calls received."""
-        self.latency_seconds = 0.0
+        self._latencies: dict[str | None, float] = {}
         self._throttles: list[_Throttle] = []
         self._calls: Counter[str] = Counter()
 
@@ -39,6 +39,19 @@ class RequestFaults:
         :param operation: only calls of this API name (e.g. ``CreateDataDeletionJob``); None for any.
         """
         self._throttles.append(_Throttle(count, operation))
+
+    def set_latency(self, seconds: float, operation: str | None = None) -> None:
+        """
+        Delay the answers to the next calls.
+
+        :param seconds: the delay; 0 removes it.
+        :param operation: only calls of this API name; None for any call without a delay of its own.
+        """
+        self._latencies[operation] = seconds
+
+    def latency(self, operation: str) -> float:
+        """:return: the seconds a call of ``operation`` waits before it is answered."""
+        return self._latencies.get(operation, self._latencies.get(None, 0.0))
 
     def record(self, operation: str) -> bool:
         """

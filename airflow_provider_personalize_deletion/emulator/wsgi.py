@@ -63,7 +63,7 @@ class EmulatorApp:
         state = self.emulator.state
         with state.lock:
             throttled = self.emulator.faults.record(action)
-            latency = self.emulator.faults.latency_seconds
+            latency = self.emulator.faults.latency(action)
         time.sleep(latency)
         if throttled:
             return _error_response(errors.throttled())

@@ -37,6 +37,7 @@ from tests.e2e.harness import (
     free_port,
     postgres_dsn,
     wait_until,
+    write_local_settings,
     write_password_file,
 )
 
@@ -156,6 +157,7 @@ def deployed_airflow(
         components=components,
     )
     deployment.password = write_password_file(home)
+    write_local_settings(home)
     try:
         deployment.run_cli("db", "migrate")
         deployment.start()

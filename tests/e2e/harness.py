@@ -562,6 +562,27 @@ def airflow_env(
     }
 
 
+#: Seconds before a retry of the example DAG's create task on the e2e deployments (the DAG's: 2 minutes).
+CREATE_RETRY_DELAY_SECONDS = 10
+
+#: A cluster policy (``$AIRFLOW_HOME/config/airflow_local_settings.py``, as a deployment sets one): the
+#: test of a worker killed during the create call waits for that task's retry, not for two minutes.
+LOCAL_SETTINGS = f"""\
+from datetime import timedelta
+
+
+def task_policy(task):
+    if task.dag_id == {DAG_ID!r} and task.task_id == "create_deletion_job":
+        task.retry_delay = timedelta(seconds={CREATE_RETRY_DELAY_SECONDS})
+"""
+
+
+def write_local_settings(home: Path) -> None:
+    """Give a deployment the cluster policy :data:`LOCAL_SETTINGS`."""
+    (home / "config").mkdir(exist_ok=True)
+    (home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
+
+
 def write_password_file(home: Path) -> str:
     """Pre-set the admin's password for SimpleAuthManager; return it."""
     password = new_secret()

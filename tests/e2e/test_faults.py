@@ -40,9 +40,9 @@ def test_worker_killed_right_after_the_create_call_retries_with_the_same_job(sta
     user_ids = stage.user_ids(3)
     stage.request_erasure(user_ids)
     group = stage.group_arns[:1]
-    # Every Personalize answer takes 8 s: the create request is received, then the worker dies
-    # before the answer comes back; the service still creates the job.
-    stage.emulator.set_latency(8)
+    # The create call's answer takes 8 s: the request is received, then the worker dies before the
+    # answer comes back; the service still creates the job.
+    stage.emulator.set_latency(8, "CreateDataDeletionJob")
     run_id = stage.airflow.trigger(stage.conf(group_arns=group))
     wait_until(lambda: stage.emulator.calls("CreateDataDeletionJob") == 1, 180, what="the create call")
     (creating,) = stage.airflow.wait_for_task_state(run_id, "create_deletion_job", {"running"}, 10)
@@ -50,11 +50,12 @@ def test_worker_killed_right_after_the_create_call_retries_with_the_same_job(sta
     assert worker, "no process runs the create task"
     for pid in worker:  # the worker dies: its task supervisor and the task's process, if any
         os.kill(pid, signal.SIGKILL)
-    stage.emulator.set_latency(0)
+    stage.emulator.set_latency(0, "CreateDataDeletionJob")
     (name,) = stage.hold_jobs_as_created(1, timeout=30)  # the job the dead worker asked for
 
     stage.airflow.wait_for_task_state(run_id, "create_deletion_job", {"up_for_retry"}, 60)
-    # The DAG retries after 2 minutes (default_args retry_delay).
+    # The retry comes after CREATE_RETRY_DELAY_SECONDS (the e2e deployments' task policy; the DAG's
+    # retry_delay is 2 minutes).
     stage.airflow.wait_for_task_state(run_id, "wait_for_deletion", {"deferred"}, 240)
     stage.wait_until_deferred(run_id)
     stage.emulator.release(name)

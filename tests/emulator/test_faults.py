@@ -66,3 +66,21 @@ def test_latency_delays_every_personalize_response(emulator, personalize):
     personalize.list_data_deletion_jobs()
 
     assert time.monotonic() - started >= 0.3
+
+
+def test_latency_of_one_operation_delays_its_calls(emulator, personalize):
+    emulator.set_latency(0.3, "ListDataDeletionJobs")
+
+    started = time.monotonic()
+    personalize.list_data_deletion_jobs()
+
+    assert time.monotonic() - started >= 0.3
+
+
+def test_latency_of_one_operation_leaves_the_others_alone(emulator, personalize):
+    emulator.set_latency(5, "CreateDataDeletionJob")
+
+    started = time.monotonic()
+    personalize.list_data_deletion_jobs()
+
+    assert time.monotonic() - started < 5
