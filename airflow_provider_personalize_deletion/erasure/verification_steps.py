@@ -250,7 +250,8 @@ def record_the_verification(settings: ErasureSettings, run_id: str, ti: Any, now
     :param ti: the running task instance.
     :param now: the verification's time.
     :return: counts per outcome, and ``users_found``.
-    :raises AirflowFailException: a dataset or group was not verified (its reason is on record).
+    :raises AirflowFailException: a dataset or group was not verified (its reason is on record), or the
+        groups have no dataset holding USER_ID.
     """
     found = ti.xcom_pull(task_ids=FIND_TASK)
     if isinstance(found, list):
@@ -266,7 +267,13 @@ def record_the_verification(settings: ErasureSettings, run_id: str, ti: Any, now
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     counts["users_found"] = sum(result.users_found for result in results)
-    if counts.get(NOT_VERIFIED) or not results:
+    if not results:
+        raise AirflowFailException(
+            "The selected dataset groups have no dataset holding USER_ID (Interactions or Users): nothing "
+            "was exported, so nothing is verified. Create those datasets, or select the groups that have "
+            "them (the Variable personalize_erasure_dataset_group_arns or the run's dataset_group_arns)"
+        )
+    if counts.get(NOT_VERIFIED):
         raise AirflowFailException(
             f"{counts.get(NOT_VERIFIED, 0)} dataset(s) or group(s) could not be verified (reasons in the "
             f"verification table); {counts['users_found']} suppressed user(s) found in the others"

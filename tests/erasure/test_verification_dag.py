@@ -260,3 +260,15 @@ def test_an_export_plan_written_by_hand_exports_nothing(
     assert emulator.calls("CreateDatasetExportJob") == 0
     ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
     assert row["outcome"] == "not_verified"
+
+
+def test_groups_without_a_dataset_holding_user_ids_fail_the_run_saying_so(run_dag, world, capsys):
+    capsys.readouterr()
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert dag_run.state == "failed"
+    output = capsys.readouterr()
+    assert "have no dataset holding USER_ID" in output.out + output.err
+    assert "reasons in the verification table" not in output.out + output.err
+    assert verification_rows(world) == []
