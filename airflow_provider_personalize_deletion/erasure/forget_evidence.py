@@ -83,10 +83,7 @@ def create_forget_table(store: ErasureRequestStore, table: str = FORGET_TABLE) -
 @database_errors("Looking up the find-and-forget evidence table")
 def forget_table_exists(store: ErasureRequestStore, table: str = FORGET_TABLE) -> bool:
     """:param store: the request store; whether the evidence table exists (read without writing)."""
-    from sqlalchemy import inspect
-
-    schema, _, name = table.lower().rpartition(".")
-    return bool(inspect(store.hook.get_sqlalchemy_engine()).has_table(name, schema=schema or None))
+    return store.has_table(table)
 
 
 @database_errors("Writing a find-and-forget evidence row")

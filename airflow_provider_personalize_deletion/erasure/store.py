@@ -279,15 +279,19 @@ class ErasureRequestStore:
         from sqlalchemy import inspect
 
         inspector = inspect(self.hook.get_sqlalchemy_engine())
-        # The statements name the tables unquoted, so the database folds their case (PostgreSQL to
-        # lower case); SQLAlchemy reads a lower-case name as such a case-insensitive identifier.
-        return [
-            table
-            for table in tables
-            if not inspector.has_table(
-                table.rpartition(".")[2].lower(), schema=table.rpartition(".")[0].lower() or None
-            )
-        ]
+        return [table for table in tables if not _has_table(inspector, table)]
+
+    def has_table(self, table: str) -> bool:
+        """
+        Tell whether a table of the warehouse exists (read without writing).
+
+        :param table: the table's name, optionally ``schema.table``.
+        """
+        if self._sqlite_file_missing():
+            return False
+        from sqlalchemy import inspect
+
+        return _has_table(inspect(self.hook.get_sqlalchemy_engine()), table)
 
     def tables_exist(self) -> bool:
         """Tell whether the three tables exist."""
@@ -590,3 +594,10 @@ class ErasureRequestStore:
     def _count(self, where: str, parameters: tuple) -> int:
         row = self.hook.get_first(f"SELECT COUNT(*) FROM {self.requests_table} WHERE {where}", parameters)
         return int(row[0])
+
+
+def _has_table(inspector: Any, table: str) -> bool:
+    # The statements name the tables unquoted, so the database folds their case (PostgreSQL to
+    # lower case); SQLAlchemy reads a lower-case name as such a case-insensitive identifier.
+    schema, _, name = table.lower().rpartition(".")
+    return bool(inspector.has_table(name, schema=schema or None))

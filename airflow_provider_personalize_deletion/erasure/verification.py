@@ -25,7 +25,9 @@ from typing import Any
 
 from airflow_provider_personalize_deletion.erasure.cleanup import delete_objects, list_objects
 from airflow_provider_personalize_deletion.erasure.reappearance import Reappearance, add_reappeared_requests
+from airflow_provider_personalize_deletion.erasure.settings import VARIABLE_PREFIX
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, sql_timestamp
+from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.sql_cursor import database_errors
 
 #: The table of verification outcomes, one row per run, dataset group and dataset.
@@ -187,6 +189,23 @@ def verification_table_ddl(table: str = VERIFICATION_TABLE) -> str:
     )"""
 
 
+def require_verification_table(store: ErasureRequestStore, table: str = VERIFICATION_TABLE) -> None:
+    """
+    With ``create_tables`` off, refuse a run whose verification table is missing, before any export.
+
+    :param store: the request store (its warehouse connection).
+    :param table: the verification table.
+    :raises PersonalizeValidationError: naming the setting and the table.
+    """
+    if not database_errors("Looking up the verification table")(store.has_table)(table):
+        raise PersonalizeValidationError(
+            "create_tables",
+            f"is false (Variable {VARIABLE_PREFIX}create_tables), and the warehouse has no table {table}: "
+            'create it with the statement under "Creating the tables yourself" in the README, or set the '
+            "Variable to true; nothing was exported",
+        )
+
+
 @database_errors("Writing the verification record")
 def record_verification(
     store: ErasureRequestStore,
@@ -194,6 +213,7 @@ def record_verification(
     recorded_at: datetime,
     results: Iterable[DatasetVerification],
     table: str = VERIFICATION_TABLE,
+    create_table: bool = True,
 ) -> None:
     """
     Replace the run's rows of the verification table with these results, in one transaction.
@@ -203,12 +223,15 @@ def record_verification(
     :param recorded_at: when the record is made (the verification's time).
     :param results: one per dataset or skipped group.
     :param table: the verification table.
+    :param create_table: create the table when missing (the setting ``create_tables``); off, no DDL is
+        issued (the deployment created it: :func:`require_verification_table` checked it first).
     """
     p = store.hook.placeholder
     connection = store.hook.get_conn()
     try:
         cursor = connection.cursor()
-        cursor.execute(verification_table_ddl(table))
+        if create_table:
+            cursor.execute(verification_table_ddl(table))
         cursor.execute(f"DELETE FROM {table} WHERE run_id = {p}", (run_id,))
         for result in results:
             values = asdict(result)

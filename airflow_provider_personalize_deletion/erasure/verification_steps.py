@@ -34,6 +34,7 @@ from airflow_provider_personalize_deletion.erasure.verification import (
     deletion_overlaps,
     plan_exports,
     record_verification,
+    require_verification_table,
     run_folder,
     scan_dataset,
 )
@@ -75,10 +76,14 @@ def check_suppression_list(settings: ErasureSettings) -> dict[str, int]:
     :return: ``dataset_groups`` and ``suppressed_users``, counts.
     :raises SuppressionKeyError: entries of another key (a rotated or lost key): nothing is exported.
     :raises MissingColumnError: the requests table has no ``details`` column: nothing is exported.
+    :raises PersonalizeValidationError: ``create_tables`` is off and the verification table is missing.
     """
     from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
 
-    require_columns(runtime.request_store(settings), may_alter=settings.create_tables)
+    store = runtime.request_store(settings)
+    require_columns(store, may_alter=settings.create_tables)
+    if not settings.create_tables:
+        require_verification_table(store)
     suppression = _suppression_list(settings)
     suppression.check_key(fingerprint_key())
     entries = sum(suppression.key_counts().values())
@@ -262,7 +267,9 @@ def record_the_verification(settings: ErasureSettings, run_id: str, ti: Any, now
             DatasetVerification("", item["dataset_arn"], NOT_VERIFIED, reason=f"{FIND_TASK} did not finish")
             for item in ti.xcom_pull(task_ids=PLAN_TASK) or []
         ]
-    record_verification(runtime.request_store(settings), run_id, now, results)
+    record_verification(
+        runtime.request_store(settings), run_id, now, results, create_table=settings.create_tables
+    )
     counts: dict[str, int] = {}
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
