@@ -29,7 +29,11 @@ Runbook, one task per step:
    users (same claim, this run's files, same count and keyed fingerprint); write the audit record
    (every job, its round and what overlapped it) either way; fail the run, loudly, otherwise (its
    requests stay pending).
-9. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
+9. **append_to_ledger**: once the audit record is committed, append it (and any record an earlier
+   run could not append) to the evidence ledger, chained by hash in an Object Lock bucket named by
+   the provider's settings ``[personalize_deletion] ledger_*`` (skipped while ``ledger_bucket`` is
+   unset, and in a dry run).
+10. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
    data, and files and incomplete uploads this pipeline left earlier (never another object under
    the prefix).
 
@@ -144,6 +148,17 @@ def record_erasure(params=None, ti=None, run_id=None, dag_run=None) -> dict:
 
 
 @task(trigger_rule="all_done")
+def append_to_ledger(params=None, dag_run=None) -> dict:
+    from airflow.sdk import timezone
+
+    from airflow_provider_personalize_deletion.erasure import ledger_steps, runtime
+    from airflow_provider_personalize_deletion.ledger.warehouse import ERASURE_RUN
+
+    settings = runtime.run_settings(params, dag_run.conf)
+    return ledger_steps.append_to_ledger(settings, ERASURE_RUN, timezone.utcnow())
+
+
+@task(trigger_rule="all_done")
 def delete_deletion_files(params=None, ti=None, dag_run=None) -> dict:
     from airflow.sdk import timezone
 
@@ -235,5 +250,5 @@ with DAG(
         )
 
     collected >> stop_if_dry_run() >> export
-    rounds >> record_erasure()
+    rounds >> record_erasure() >> append_to_ledger()
     rounds >> delete_deletion_files()
