@@ -21,7 +21,7 @@ Runbook, one task per step:
    table ``erasure_verification``; the run fails when anything was not verified.
 6. **append_to_ledger**: once the rows are committed, append them (and any verification an earlier
    run could not append) to the evidence ledger (``[personalize_deletion] ledger_*``; skipped while
-   ``ledger_bucket`` is unset).
+   ``ledger_bucket`` is unset); a teardown, so the run's state stays the verification's.
 7. **delete_export_files**: delete the run's export files (personal data), after a failure too, and
    what killed runs left under the verification prefix (by age); never another object.
 
@@ -129,5 +129,6 @@ with DAG(
     ).expand_kwargs(planned)
     found = find_erased_users_in_exports()
     check_suppression_list() >> planned
-    exported >> found >> record_verification() >> append_to_ledger()
+    # A teardown: the run's state stays the verification's (see the erasure DAG).
+    exported >> found >> record_verification() >> append_to_ledger().as_teardown()
     [exported, found] >> delete_export_files()

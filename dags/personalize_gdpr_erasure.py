@@ -32,7 +32,8 @@ Runbook, one task per step:
 9. **append_to_ledger**: once the audit record is committed, append it (and any record an earlier
    run could not append) to the evidence ledger, chained by hash in an Object Lock bucket named by
    the provider's settings ``[personalize_deletion] ledger_*`` (skipped while ``ledger_bucket`` is
-   unset, and in a dry run).
+   unset, and in a dry run). A teardown: the run's state stays the erasure's; a failed append
+   fails this task only, and what it could not append is pending until the next run.
 10. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
    data, and files and incomplete uploads this pipeline left earlier (never another object under
    the prefix).
@@ -250,5 +251,7 @@ with DAG(
         )
 
     collected >> stop_if_dry_run() >> export
-    rounds >> record_erasure() >> append_to_ledger()
+    # A teardown: the run's state stays the erasure's (record_erasure's); a failed append shows on
+    # its own task, and the next run appends what is pending.
+    rounds >> record_erasure() >> append_to_ledger().as_teardown()
     rounds >> delete_deletion_files()

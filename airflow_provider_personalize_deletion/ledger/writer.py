@@ -161,7 +161,9 @@ class LedgerWriter:
         """
         locked = self.locked
         appended_at = now.astimezone(timezone.utc)
-        retain_until = appended_at + timedelta(days=self.retention_days) if locked else None
+        # S3 keeps the retention date to the second: rounded up, so the object's is never earlier.
+        until = appended_at + timedelta(days=self.retention_days, seconds=1)
+        retain_until = until.replace(microsecond=0) if locked else None
         for _ in range(self.max_attempts):
             head = self.head()
             sequence = 0 if head is None else head.sequence + 1
