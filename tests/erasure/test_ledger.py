@@ -14,11 +14,14 @@ import pytest
 from airflow_provider_personalize_deletion.ledger.chain import walk_chain
 from airflow_provider_personalize_deletion.ledger.command import main as verify
 from airflow_provider_personalize_deletion.ledger.listing import list_key_versions
+from tests.erasure import test_verification_dag
 from tests.erasure.conftest import USERS
 from tests.erasure.test_example_dag import task_states
 from tests.plugins.ledger import LEDGER_PREFIX
 
 pytestmark = pytest.mark.airflow_db
+#: The verification DAG's fixtures: a dataset to export.
+personalize, interactions = test_verification_dag.personalize, test_verification_dag.interactions
 
 DAG_ID = "personalize_gdpr_erasure"
 #: Variables a task of any DAG could write to point the ledger elsewhere.
@@ -182,3 +185,21 @@ def test_a_bucket_without_object_lock_fails_the_append_loudly(
     dag_run = run_dag(DAG_ID)
     assert task_states(dag_run)["append_to_ledger"] == {"failed"}
     assert world.s3.list_objects_v2(Bucket=unlocked_bucket).get("KeyCount") == 0
+
+
+def test_a_verification_run_appends_its_rows_and_the_verifier_describes_its_exports(
+    run_dag, world, ledger_on, interactions, capsys
+):
+    world.request("user-007")
+    assert run_dag(DAG_ID).state == "success"
+    verification = run_dag("personalize_erasure_verification")
+    assert verification.state == "success"
+    assert task_states(verification)["append_to_ledger"] == {"success"}
+    erasure, verified = records(world, ledger_on)
+    assert (erasure.entry.kind, verified.entry.kind) == ("erasure_run", "verification")
+    assert verified.entry.run_id == verification.run_id
+    assert [(job.dataset_arn, job.outcome) for job in verified.entry.export_jobs] == [
+        (interactions, "verified_absent")
+    ]
+    code, out = verifier(world, ledger_on, capsys)
+    assert code == 0, out
