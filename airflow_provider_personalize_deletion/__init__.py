@@ -82,6 +82,55 @@ _DASHBOARD_OPTIONS = {
     },
 }
 
+#: The evidence ledger's settings, read by the workers (see erasure/ledger_steps.py).
+_LEDGER_WHY = " Set here, no Variable, param or run conf changes it (any task may write a Variable)."
+_LEDGER_OPTIONS = {
+    "ledger_bucket": {
+        "description": "The S3 bucket of the evidence ledger, created with Object Lock enabled: each "
+        "erasure and verification record is appended there after the warehouse commit, chained by "
+        "SHA-256, one object per record under compliance-mode retention. Unset: no ledger." + _LEDGER_WHY,
+        "version_added": "0.3.0",
+        "type": "string",
+        "example": "acme-erasure-evidence",
+        "default": None,
+    },
+    "ledger_prefix": {
+        "description": "The key prefix of the ledger's records in ledger_bucket, also the ledger's name "
+        "in each record (a record copied into another ledger does not verify)." + _LEDGER_WHY,
+        "version_added": "0.3.0",
+        "type": "string",
+        "example": "erasure-ledger",
+        "default": "erasure-ledger",
+    },
+    "ledger_retention_days": {
+        "description": "Days each ledger record is retained in Object Lock's compliance mode: until "
+        "then no one, the pipeline and the bucket's owner included, can delete or change it (1 to "
+        "36500). Choose the period your accountability duty needs; it cannot be shortened later."
+        + _LEDGER_WHY,
+        "version_added": "0.3.0",
+        "type": "integer",
+        "example": "2557",
+        "default": "2557",
+    },
+    "ledger_allow_unlocked": {
+        "description": "Write the ledger to a bucket without Object Lock. Off by default: such a bucket "
+        "is refused. On, every record and the verifier say 'not tamper-evident'.",
+        "version_added": "0.3.0",
+        "type": "boolean",
+        "example": "True",
+        "default": "False",
+    },
+    "ledger_aws_conn_id": {
+        "description": "The AWS connection that writes the ledger (PutObject, PutObjectRetention, "
+        "GetObject, ListBucketVersions, GetBucketObjectLockConfiguration on the ledger's prefix)."
+        + _LEDGER_WHY,
+        "version_added": "0.3.0",
+        "type": "string",
+        "example": "aws_evidence",
+        "default": "aws_default",
+    },
+}
+
 
 def get_provider_info() -> dict:
     """Describe this provider to Airflow's providers manager (entry point ``apache_airflow_provider``)."""
@@ -153,6 +202,7 @@ def get_provider_info() -> dict:
                         "default": None,
                     },
                     **_DASHBOARD_OPTIONS,
+                    **_LEDGER_OPTIONS,
                 },
             },
         },

@@ -20,7 +20,10 @@ Runbook, one task per step:
 5. **record_verification**: write per group and dataset "verified absent", the count of users found
    again, or "not verified" with the reason (export FAILED, access denied, deletion running) into the
    table ``erasure_verification``; the run fails when anything was not verified.
-6. **delete_export_files**: delete the run's export files (personal data), after a failure too, and
+6. **append_to_ledger**: once the rows are committed, append them (and any verification an earlier
+   run could not append) to the evidence ledger (``[personalize_deletion] ledger_*``; skipped while
+   ``ledger_bucket`` is unset); a teardown, so the run's state stays the verification's.
+7. **delete_export_files**: delete the run's export files (personal data), after a failure too, and
    what killed runs left under the verification prefix (by age); never another object.
 
 No user id is logged, pushed to XCom, or put into a task name. The next erasure run deletes the users
@@ -75,6 +78,18 @@ def record_verification(params=None, dag_run=None, run_id=None, ti=None) -> dict
 
 
 @task(trigger_rule="all_done")
+def append_to_ledger(params=None, dag_run=None) -> dict:
+    from airflow.sdk import timezone
+
+    from airflow_provider_personalize_deletion.erasure import ledger_steps
+    from airflow_provider_personalize_deletion.erasure import verification_steps as steps
+    from airflow_provider_personalize_deletion.ledger.warehouse import VERIFICATION
+
+    settings = steps.verification_settings(params, dag_run.conf)
+    return ledger_steps.append_to_ledger(settings, VERIFICATION, timezone.utcnow())
+
+
+@task(trigger_rule="all_done")
 def delete_export_files(params=None, dag_run=None, run_id=None) -> dict:
     from airflow.sdk import timezone
 
@@ -113,5 +128,6 @@ with DAG(
     ).expand_kwargs(planned)
     found = find_erased_users_in_exports()
     check_suppression_list() >> planned
-    exported >> found >> record_verification()
+    # A teardown: the run's state stays the verification's (see the erasure DAG).
+    exported >> found >> record_verification() >> append_to_ledger().as_teardown()
     [exported, found] >> delete_export_files()

@@ -36,7 +36,13 @@ Runbook, one task per step:
    Variable ``personalize_erasure_forget_locations``; every file re-read and verified, each recorded in
    the table ``erasure_forget``, the run's audit record saying "removed from N files in S3
    (M unverified)".
-10. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
+10. **append_to_ledger**: once the audit record is committed (and amended by find and forget), append it
+    (and any record an earlier run could not append) to the evidence ledger, chained by hash in an
+    Object Lock bucket named by the provider's settings ``[personalize_deletion] ledger_*`` (skipped
+    while ``ledger_bucket`` is unset, and in a dry run). A teardown: the run's state stays the
+    erasure's; a failed append fails this task only, and what it could not append is pending until the
+    next run.
+11. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
    data, and files and incomplete uploads this pipeline left earlier (never another object under
    the prefix).
 
@@ -174,6 +180,17 @@ def record_find_and_forget(**context) -> dict:
 
 
 @task(trigger_rule="all_done")
+def append_to_ledger(params=None, dag_run=None) -> dict:
+    from airflow.sdk import timezone
+
+    from airflow_provider_personalize_deletion.erasure import ledger_steps, runtime
+    from airflow_provider_personalize_deletion.ledger.warehouse import ERASURE_RUN
+
+    settings = runtime.run_settings(params, dag_run.conf)
+    return ledger_steps.append_to_ledger(settings, ERASURE_RUN, timezone.utcnow())
+
+
+@task(trigger_rule="all_done")
 def delete_deletion_files(params=None, ti=None, dag_run=None) -> dict:
     from airflow.sdk import timezone
 
@@ -275,4 +292,8 @@ with DAG(
         scope=forget_scope,
         aws_conn_id="{{ erasure_setting('aws_conn_id', params, dag_run) }}",
     ).expand(objects=files_to_forget)
-    forgotten >> record_find_and_forget()
+    forgotten >> (forget_recorded := record_find_and_forget())
+    # A teardown: the run's state stays the erasure's (record_erasure's); a failed append shows on
+    # its own task, and the next run appends what is pending. After find and forget, which amends the
+    # audit record, so that the ledger holds the record as it ends.
+    [recorded, forget_recorded] >> append_to_ledger().as_teardown()

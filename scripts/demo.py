@@ -5,11 +5,15 @@ A SQLite warehouse holds erasure requests; the local emulator serves S3 and the 
 deletion API; a real Airflow (``airflow dags test``) runs ``dags/personalize_gdpr_erasure.py``.
 Everything lives in ``.demo/``, made anew on each run but for the fingerprint key
 (``.demo/fingerprint-key``, random, made by the first run), given to Airflow as the setting
-``[personalize_deletion] fingerprint_key``. Prints what was erased.
+``[personalize_deletion] fingerprint_key``. The evidence ledger is on, in a bucket of the emulator
+with Object Lock (``[personalize_deletion] ledger_bucket``). Prints what was erased, and what the
+verifier ``personalize-erasure-verify`` says of the ledger.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -25,6 +29,8 @@ from demo_stage import BUCKET, DAG_ID, FAKE_CREDENTIALS, airflow_environment, se
 
 from airflow_provider_personalize_deletion.emulator import JobTimings, LocalAws
 
+#: The demo's evidence ledger: a bucket with Object Lock on the emulator, records kept a day.
+LEDGER_BUCKET, LEDGER_PREFIX, LEDGER_RETENTION_DAYS = "erasure-evidence", "erasure-ledger", 1
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".demo"
 FINGERPRINT_KEY_FILE = WORK / "fingerprint-key"
@@ -39,11 +45,16 @@ def main() -> int:
     started = time.monotonic()
     with LocalAws(timings=JobTimings(pending_seconds=2, in_progress_seconds=3)) as aws:
         group_arns = seed_emulator(aws.endpoint_url, aws.region)
+        s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name=aws.region)
+        s3.create_bucket(Bucket=LEDGER_BUCKET, ObjectLockEnabledForBucket=True)
         env = {
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             **airflow_environment(WORK, REPO / "dags", aws.airflow_conn_uri(), group_arns, aws.region),
             "AIRFLOW__PERSONALIZE_DELETION__FINGERPRINT_KEY": fingerprint_key,
+            "AIRFLOW__PERSONALIZE_DELETION__LEDGER_BUCKET": LEDGER_BUCKET,
+            "AIRFLOW__PERSONALIZE_DELETION__LEDGER_PREFIX": LEDGER_PREFIX,
+            "AIRFLOW__PERSONALIZE_DELETION__LEDGER_RETENTION_DAYS": str(LEDGER_RETENTION_DAYS),
         }
         seed_warehouse(env)
         print(f"Local emulator on {aws.endpoint_url}; warehouse {WORK / 'warehouse.db'}")
@@ -106,6 +117,22 @@ def print_summary(aws: LocalAws, group_arns: list[str], env: dict[str, str], sec
     print(f"  users left in the dataset groups: {remaining}")
     print(f"  deletion files left in s3://{BUCKET}: {left}")
     print(f"  audit record: table erasure_audit in {WORK / 'warehouse.db'}")
+    print(f"  evidence ledger s3://{LEDGER_BUCKET}/{LEDGER_PREFIX}/, checked by personalize-erasure-verify:")
+    verify_ledger(aws)
+
+
+def verify_ledger(aws: LocalAws) -> None:
+    """Run the verifier on the ledger and the warehouse, as an auditor would (its lines indented)."""
+    from airflow_provider_personalize_deletion.ledger.command import main as verify
+
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
+    arguments = ["--bucket", LEDGER_BUCKET, "--prefix", LEDGER_PREFIX, "--endpoint-url", aws.endpoint_url]
+    arguments += ["--region", aws.region, "--warehouse", f"sqlite:///{WORK / 'warehouse.db'}"]
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        verify(arguments)
+    for line in output.getvalue().splitlines():
+        print(f"    {line}")
 
 
 if __name__ == "__main__":

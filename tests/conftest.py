@@ -40,4 +40,5 @@ pytest_plugins = [
     "tests.plugins.emulator",
     "tests.plugins.postgres",
     "tests.plugins.airflow_env",
+    "tests.plugins.ledger",
 ]

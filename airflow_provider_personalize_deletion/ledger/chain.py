@@ -1,0 +1,200 @@
+"""
+Walk a ledger and report every break of its chain; read-only (``s3:ListBucketVersions``,
+``s3:GetObject``, ``s3:GetObjectRetention``, ``s3:GetBucketObjectLockConfiguration``).
+
+Every version of every key under the prefix is listed, so that what S3 lets anyone with write access
+do even under Object Lock shows: a later version of a record's key (an overwrite: the record read is
+always the first version), a delete marker hiding a record, an object that is not a record. Each
+record must be canonical JSON of this format and ledger, hold its key's sequence number, chain to
+the record before it by SHA-256, be appended no earlier than it, and keep its compliance retention.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_personalize_deletion.ledger.listing import KeyVersions, list_key_versions
+from airflow_provider_personalize_deletion.ledger.record import (
+    FORMAT,
+    GENESIS,
+    LOCKED,
+    NOT_TAMPER_EVIDENT,
+    Entry,
+    canonical,
+    key_sequence,
+    sha256,
+)
+from airflow_provider_personalize_deletion.ledger.writer import bucket_has_object_lock
+
+
+@dataclass(frozen=True)
+class Record:
+    """
+    A record read from the ledger.
+
+    :param sequence: its position (from its key).
+    :param sha256: the hash of its object's bytes.
+    :param body: what it holds.
+    :param entry: its entry, None when it is malformed.
+    """
+
+    sequence: int
+    sha256: str
+    body: dict[str, Any]
+    entry: Entry | None
+
+
+@dataclass
+class Report:
+    """
+    What a verification found.
+
+    :param records: the records read, in sequence order.
+    :param breaks: every break, each naming the record; any fails the verification.
+    :param notes: what an auditor should know that is not a break (e.g. a ledger allowed without
+        Object Lock is not tamper-evident).
+    """
+
+    records: list[Record] = field(default_factory=list)
+    breaks: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def walk_chain(s3: Any, bucket: str, prefix: str, *, allow_unlocked: bool = False) -> Report:
+    """
+    Read every record of the ledger at ``s3://<bucket>/<prefix>/`` and check the chain.
+
+    :param s3: a boto3 S3 client.
+    :param bucket: the ledger's bucket.
+    :param prefix: the ledger's prefix (its name in every record).
+    :param allow_unlocked: report a ledger without Object Lock as a note, not a break.
+    """
+    prefix = prefix.strip("/")
+    report = Report()
+    locked = bucket_has_object_lock(s3, bucket)
+    if not locked:
+        (report.notes if allow_unlocked else report.breaks).append(
+            f"the bucket {bucket} has no Object Lock: the ledger is {NOT_TAMPER_EVIDENT}"
+        )
+    numbered: dict[int, KeyVersions] = {}
+    for key, versions in sorted(list_key_versions(s3, bucket, prefix).items()):
+        sequence = key_sequence(prefix, key)
+        if sequence is None:
+            report.breaks.append(f"{key} is not a ledger record (forged object under the ledger's prefix)")
+            continue
+        if versions.delete_markers:
+            report.breaks.append(f"record {sequence} is hidden by {versions.delete_markers} delete marker(s)")
+        if len(versions.versions) > 1:
+            report.breaks.append(
+                f"record {sequence} was overwritten: its key has {len(versions.versions) - 1} later "
+                "version(s) (forged; the first version is the one verified)"
+            )
+        if versions.first:
+            numbered[sequence] = versions
+    previous: Record | None = None
+    for sequence in range(max(numbered, default=-1) + 1):
+        if sequence not in numbered:
+            report.breaks.append(f"record {sequence} is missing (a gap in the sequence: removed)")
+            previous = None
+            continue
+        record = _read(s3, bucket, numbered[sequence], sequence, report)
+        if record is None:
+            previous = None
+            continue
+        _check_record(record, prefix, previous, sequence, report)
+        if locked and record.body.get("protection") == LOCKED:
+            _check_retention(s3, bucket, numbered[sequence], record, report)
+        elif record.body.get("protection") != LOCKED:
+            (report.notes if allow_unlocked else report.breaks).append(
+                f"record {sequence} was written without Object Lock: {NOT_TAMPER_EVIDENT}"
+            )
+        report.records.append(record)
+        previous = record
+    _check_entries(report)
+    return report
+
+
+def _read(s3: Any, bucket: str, versions: KeyVersions, sequence: int, report: Report) -> Record | None:
+    first = versions.first
+    assert first is not None
+    data = s3.get_object(Bucket=bucket, Key=versions.key, VersionId=first["VersionId"])["Body"].read()
+    try:
+        body = json.loads(data)
+    except ValueError:
+        report.breaks.append(f"record {sequence} is not JSON (changed or forged)")
+        return None
+    if not isinstance(body, dict) or canonical(body) != data:
+        report.breaks.append(f"record {sequence} is not a record in canonical JSON (changed or forged)")
+        return None
+    try:
+        entry: Entry | None = Entry.from_json(body["entry"])
+    except (KeyError, TypeError):
+        report.breaks.append(f"record {sequence} holds no valid entry (changed or forged)")
+        entry = None
+    return Record(sequence, sha256(data), body, entry)
+
+
+def _check_record(
+    record: Record, prefix: str, previous: Record | None, sequence: int, report: Report
+) -> None:
+    body = record.body
+    if body.get("format") != FORMAT:
+        report.breaks.append(f"record {sequence} has format {body.get('format')!r}, not {FORMAT}")
+    if body.get("ledger") != prefix:
+        report.breaks.append(
+            f"record {sequence} belongs to the ledger {body.get('ledger')!r}, not {prefix!r} (replayed)"
+        )
+    if body.get("sequence") != sequence:
+        report.breaks.append(
+            f"record {sequence} holds sequence number {body.get('sequence')!r} (reordered or replayed)"
+        )
+    if sequence == 0 and body.get("previous_sha256") != GENESIS:
+        report.breaks.append("record 0 does not start the chain (its previous hash is not the genesis)")
+    if previous is not None:
+        if body.get("previous_sha256") != previous.sha256:
+            report.breaks.append(
+                f"record {sequence} does not chain to record {sequence - 1}: the previous hash it holds "
+                f"is not record {sequence - 1}'s (one of them changed, or the chain was reordered or forked)"
+            )
+        if str(body.get("appended_at")) < str(previous.body.get("appended_at")):
+            report.breaks.append(f"record {sequence} was appended before record {sequence - 1} (reordered)")
+
+
+def _check_retention(s3: Any, bucket: str, versions: KeyVersions, record: Record, report: Report) -> None:
+    first = versions.first
+    assert first is not None
+    head = s3.head_object(Bucket=bucket, Key=versions.key, VersionId=first["VersionId"])
+    mode, until = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+    promised = datetime.fromisoformat(str(record.body.get("retain_until")))
+    if mode != "COMPLIANCE" or until is None or until < promised:
+        report.breaks.append(
+            f"record {record.sequence} is not retained in compliance mode until {promised.isoformat()} "
+            f"as written (mode {mode}, until {until.isoformat() if until else None})"
+        )
+
+
+def _check_entries(report: Report) -> None:
+    """The same warehouse record twice, and a job claimed by two runs: replays."""
+    seen: dict[tuple[str, str, str], int] = {}
+    job_runs: dict[str, tuple[str, int]] = {}
+    for record in report.records:
+        entry = record.entry
+        if entry is None:
+            continue
+        name = (entry.kind, entry.run_id, entry.recorded_at)
+        if name in seen:
+            report.breaks.append(
+                f"record {record.sequence} repeats record {seen[name]}'s {entry.kind} record of run "
+                f"{entry.run_id} recorded at {entry.recorded_at} (replayed)"
+            )
+        seen.setdefault(name, record.sequence)
+        for arn in [job.arn for job in entry.deletion_jobs] + [job.arn for job in entry.export_jobs]:
+            run, first = job_runs.setdefault(arn, (entry.run_id, record.sequence))
+            if run != entry.run_id:
+                report.breaks.append(
+                    f"record {record.sequence} claims the job {arn} of run {run} (record {first}) for run "
+                    f"{entry.run_id} (replayed)"
+                )
