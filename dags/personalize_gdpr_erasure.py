@@ -172,7 +172,9 @@ def forget_scope(context):
     return forget_runtime.scope(context)
 
 
-@task(task_id=RECORD_TASK, trigger_rule="all_done")
+# none_failed, not all_done: this task is a leaf of the run (the ledger's append is a teardown), so
+# when record_erasure fails it must end upstream_failed and fail the run with it.
+@task(task_id=RECORD_TASK, trigger_rule="none_failed")
 def record_find_and_forget(**context) -> dict:
     from airflow_provider_personalize_deletion.erasure import forget_runtime
 
