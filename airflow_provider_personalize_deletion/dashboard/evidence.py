@@ -60,8 +60,8 @@ if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.dashboard.queries import FoundRequests
 
 #: The version of the record's layout (2: its bounds, and what it leaves out, said; 3: texts capped; 4:
-#: the person's status now, and where a reappeared person was found again).
-EVIDENCE_VERSION = 4
+#: the person's status now, and where a reappeared person was found again; 5: the run's find and forget).
+EVIDENCE_VERSION = 5
 #: The person's status now (``status_now``): found again by a verification, their request pending (the
 #: next erasure run erases them again); a request pending; every request erased (or rejected); no request.
 FOUND_AGAIN, NO_REQUEST, UNKNOWN = "found_again", "no_request", "unknown"
@@ -103,6 +103,7 @@ CSV_COLUMNS = (
     "run_outcome",
     "run_recorded_at",
     "run_search",
+    "run_find_and_forget",
     "dataset_groups_total",
     "dataset_groups_truncated",
     "dataset_group_arn",
@@ -411,10 +412,18 @@ def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
 
 
 def _run(run: Mapping[str, Any]) -> dict[str, Any]:
-    """The run (the try of it) that erased or claimed a request; ``latest_try`` False for an earlier try."""
+    """
+    The run (the try of it) that erased or claimed a request; ``latest_try`` False for an earlier try;
+    ``find_and_forget`` what its find and forget did in S3 ("removed from N files in S3 (M unverified)",
+    the counts; not the objects), None when it had none.
+    """
+    forget = run.get("find_and_forget")
     return {
         **{key: run[key] for key in ("run_id", "recorded_at", "outcome")},
         "latest_try": run.get("latest_try", True),
+        "find_and_forget": None
+        if not forget
+        else {key: forget[key] for key in ("summary", "files_rewritten", "unverified", "dry_run")},
     }
 
 
@@ -443,6 +452,7 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
             "run_id": run.get("run_id"),
             "run_outcome": run.get("outcome"),
             "run_recorded_at": run.get("recorded_at"),
+            "run_find_and_forget": (run.get("find_and_forget") or {}).get("summary"),
             "requests_total": record["request_count"],
             "requests_truncated": record["truncated"],
             "texts_cut": record.get("texts_cut"),

@@ -35,6 +35,8 @@ MAX_NAME_CHARS = 256
 MAX_MESSAGE_CHARS = 1024
 #: Problems a run's view shows, at most; and request counts (the DAG writes four).
 MAX_PROBLEMS = MAX_COUNTS = 20
+#: Unverified objects of a run's find and forget its view shows, at most (with their reasons).
+MAX_UNVERIFIED_SHOWN = 20
 #: What ends a text cut at its cap.
 TEXT_CUT = "…[cut]"
 #: How a cut text ends in JSON text: the mark, escaped, then the string's closing quote.
@@ -83,8 +85,40 @@ def run_view(
         "dataset_groups_total": len(groups),
         "dataset_groups_truncated": len(groups) > MAX_GROUPS_PER_RUN,
         "dataset_groups": [_group_view(group) for group in groups[:MAX_GROUPS_PER_RUN]],
+        "find_and_forget": forget_view(record.get("find_and_forget")),
     }
     return {**view, "texts_cut": texts_cut(view)}
+
+
+def forget_view(summary: Any) -> dict[str, Any] | None:
+    """
+    A run's find and forget, from its audit record's ``find_and_forget`` member
+    (:func:`.erasure.forget_evidence.summarise`): None when the run has none (off, or not run yet).
+
+    :param summary: the member.
+    :return: ``summary`` ("removed from N files in S3 (M unverified)"), ``files_rewritten``,
+        ``unverified``, ``records_removed``, ``dry_run``, and the first :data:`MAX_UNVERIFIED_SHOWN`
+        ``unverified_objects`` (``location``, ``reason``), ``unverified_objects_truncated`` when the run
+        has more unverified objects than shown.
+    """
+    summary = mapping(summary)
+    if not summary:
+        return None
+    listed = [item for item in as_list(summary.get("unverified_objects")) if isinstance(item, Mapping)]
+    shown = [
+        {"location": message(item.get("location")), "reason": message(item.get("reason"))}
+        for item in listed[:MAX_UNVERIFIED_SHOWN]
+    ]
+    unverified = count(summary.get("unverified"))
+    return {
+        "summary": name(summary.get("summary")),
+        "files_rewritten": count(summary.get("files_rewritten")),
+        "unverified": unverified,
+        "records_removed": count(summary.get("records_removed")),
+        "dry_run": summary.get("dry_run") is True,
+        "unverified_objects": shown,
+        "unverified_objects_truncated": unverified is None or unverified > len(shown),
+    }
 
 
 def unread_view(run_id: str, recorded_at: Any, outcome: str, record_bytes: int) -> dict[str, Any]:
@@ -292,7 +326,9 @@ __all__: Sequence[str] = (
     "MAX_MESSAGE_CHARS",
     "MAX_NAME_CHARS",
     "MAX_RECORD_BYTES",
+    "MAX_UNVERIFIED_SHOWN",
     "TEXT_CUT",
+    "forget_view",
     "reappearance_view",
     "run_view",
     "try_views",

@@ -5,7 +5,11 @@ The evidence of find and forget in the warehouse: one row per object and attempt
 A row holds the object's location, format and outcome, its version and ETag before and after, the
 records removed, whether it was verified and why not; never a user id. Rows are kept per task try: a
 retry that finds an object already rewritten adds a ``no_match`` row beside the ``forgotten`` one, so no
-removal is lost from the record. The summary counts an object as unverified when its last row is, and
+removal is lost from the record. Before a rewrite the try writes an intent (outcome ``rewriting``, the
+ETag read and the counts to remove), replaced by its result: a try killed between the rewrite and its
+result leaves the intent, and a later try that finds the object changed from that ETag and naming no user
+to forget completes it as the earlier try's removal (:func:`complete_earlier_intents`). The summary counts
+an object as unverified when its last row is not verified clean (an intent left alone included), and
 also when no row was written for it at all (the task never reached it) or its listing was refused.
 """
 
@@ -16,8 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_personalize_deletion.erasure.forget_plan import FORGET_PLAN_TABLE, forget_plan_table_ddl
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, sql_timestamp
 from airflow_provider_personalize_deletion.forget.batch import result_record
+from airflow_provider_personalize_deletion.forget.result import VERIFIED_OUTCOMES, Outcome
 from airflow_provider_personalize_deletion.transfers.sql_cursor import database_errors
 
 if TYPE_CHECKING:
@@ -26,6 +32,18 @@ if TYPE_CHECKING:
 
 #: The evidence table of find and forget.
 FORGET_TABLE = "erasure_forget"
+#: The tables of find and forget: the evidence and the runs' plans.
+FORGET_TABLES = (FORGET_TABLE, FORGET_PLAN_TABLE)
+#: The outcomes a summary does not count as unverified (a dry run's ``would_forget`` wrote nothing).
+_SETTLED = frozenset(outcome.value for outcome in (*VERIFIED_OUTCOMES, Outcome.WOULD_FORGET))
+#: Why an intent was completed by a later try.
+EARLIER_TRY_REASON = (
+    "rewritten by an earlier try that stopped before recording it; re-read by a later try: no match"
+)
+#: The unverified objects a summary names, at most (with their reasons; the table holds them all).
+MAX_UNVERIFIED_LISTED = 20
+#: Why a planned object with no row is unverified.
+NOT_REACHED_REASON = "not reached: no try of its task recorded it"
 #: The audit record's member holding the run's summary.
 AUDIT_MEMBER = "find_and_forget"
 #: The columns after the row's identity and time, in the order of :func:`forget_table_ddl`.
@@ -74,10 +92,15 @@ def forget_table_ddl(table: str = FORGET_TABLE) -> str:
 )"""
 
 
-@database_errors("Creating the find-and-forget evidence table")
+@database_errors("Creating the find-and-forget tables")
 def create_forget_table(store: ErasureRequestStore, table: str = FORGET_TABLE) -> None:
-    """:param store: the request store (its warehouse connection); create the table if missing."""
-    store.hook.run(forget_table_ddl(table))
+    """
+    Create the evidence table and the plan table if missing.
+
+    :param store: the request store (its warehouse connection).
+    :param table: the evidence table.
+    """
+    store.hook.run([forget_table_ddl(table), forget_plan_table_ddl()])
 
 
 @database_errors("Looking up the find-and-forget evidence table")
@@ -123,6 +146,58 @@ def write_forget_row(
         connection.close()
 
 
+@database_errors("Completing an earlier try's find-and-forget intent")
+def complete_earlier_intents(
+    store: ErasureRequestStore,
+    attempt: tuple[str, str, int, int, int],
+    result: ObjectResult,
+    table: str = FORGET_TABLE,
+) -> int:
+    """
+    Record the removal of an earlier try that rewrote an object and stopped before writing its row.
+
+    Only when this try re-read the object and found no user to forget (``no_match``, verified) under
+    another ETag than the one the intent read: then the earlier try's intent becomes ``forgotten``, with
+    the ETag and version this try read as its result.
+
+    :param store: the request store.
+    :param attempt: this try's ``(dag_id, run_id, map_index, try_number, position)``.
+    :param result: this try's result for the object.
+    :param table: the evidence table.
+    :return: how many intents were completed.
+    """
+    if result.outcome is not Outcome.NO_MATCH or result.etag_before is None:
+        return 0
+    dag_id, run_id, _, try_number, _ = attempt
+    p = store.hook.placeholder
+    connection = store.hook.get_conn()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            f"UPDATE {table} SET outcome = {p}, verified = {p}, etag_after = {p}, version_after = {p}, "
+            f"reason = {p} WHERE dag_id = {p} AND run_id = {p} AND location = {p} AND outcome = {p} "
+            f"AND try_number < {p} AND etag_before <> {p}",
+            (
+                Outcome.FORGOTTEN.value,
+                True,
+                result.etag_before,
+                result.version_before,
+                EARLIER_TRY_REASON,
+                dag_id,
+                run_id,
+                result.location,
+                Outcome.REWRITING.value,
+                try_number,
+                result.etag_before,
+            ),
+        )
+        completed = max(cursor.rowcount, 0)
+        connection.commit()
+    finally:
+        connection.close()
+    return completed
+
+
 @database_errors("Reading the find-and-forget evidence")
 def forget_rows(
     store: ErasureRequestStore, dag_id: str, run_id: str, table: str = FORGET_TABLE
@@ -151,17 +226,18 @@ def forget_rows(
 def summarise(
     records: Iterable[Mapping[str, Any]],
     planned: Sequence[str],
-    unlisted: int = 0,
+    unlisted: Sequence[Mapping[str, Any]] = (),
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """
     The run's summary from its per-object records (evidence rows or the tasks' results), oldest first.
 
-    :param records: ``location``, ``outcome``, ``verified``, ``records_removed`` each.
+    :param records: ``location``, ``outcome``, ``verified``, ``records_removed``, ``reason`` each.
     :param planned: the locations the planning step gave the tasks.
-    :param unlisted: listings S3 refused (their objects could not be read).
+    :param unlisted: the listings S3 refused (``prefix``, ``error``: their objects could not be read).
     :param dry_run: the records are a dry run's (``would_forget`` counts files that would be rewritten).
     :return: ``files_rewritten``, ``unverified`` (``not_reached`` and ``unlisted`` included),
+        ``unverified_objects`` (the first :data:`MAX_UNVERIFIED_LISTED`: ``location`` and ``reason``),
         ``records_removed``, ``objects``, the counts by outcome, and ``summary``: "removed from N files in
         S3 (M unverified)".
     """
@@ -173,10 +249,21 @@ def summarise(
         if record["outcome"] in ("forgotten", "would_forget"):
             rewritten.add(record["location"])
             removed += int(record["records_removed"])
-    not_reached = len(set(planned) - set(last))
+    not_reached = sorted(set(planned) - set(last))
     # A dry run's "would_forget" is not verified clean, nor unverified: nothing was meant to be written.
-    unread = sum(1 for record in last.values() if record["outcome"] == "unverified")
-    unverified = unread + not_reached + unlisted
+    unread = [record for record in last.values() if record["outcome"] not in _SETTLED]
+    unverified = len(unread) + len(not_reached) + len(unlisted)
+    listed = [
+        *({"location": record["location"], "reason": record.get("reason") or ""} for record in unread),
+        *({"location": location, "reason": NOT_REACHED_REASON} for location in not_reached),
+        *(
+            {
+                "location": str(item.get("prefix")),
+                "reason": f"its listing was refused (S3 error {item.get('error')})",
+            }
+            for item in unlisted
+        ),
+    ]
     outcomes: dict[str, int] = {}
     for record in last.values():
         outcomes[record["outcome"]] = outcomes.get(record["outcome"], 0) + 1
@@ -185,8 +272,9 @@ def summarise(
         "summary": f"{verb} {len(rewritten)} files in S3 ({unverified} unverified)",
         "files_rewritten": len(rewritten),
         "unverified": unverified,
-        "not_reached": not_reached,
-        "unlisted": unlisted,
+        "unverified_objects": listed[:MAX_UNVERIFIED_LISTED],
+        "not_reached": len(not_reached),
+        "unlisted": len(unlisted),
         "records_removed": removed,
         "objects": len(last),
         "outcomes": dict(sorted(outcomes.items())),

@@ -9,6 +9,8 @@ from airflow_provider_personalize_deletion.erasure import forget_steps, runtime
 from airflow_provider_personalize_deletion.erasure.forget_tasks import FIND_TASK, FORGET_TASK
 from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings, select_dataset_groups
 from airflow_provider_personalize_deletion.forget.batch import ForgetScope
+from airflow_provider_personalize_deletion.forget.find_locations import find_locations
+from airflow_provider_personalize_deletion.forget.locations import LocationPlan
 from airflow_provider_personalize_deletion.operators.find_and_forget import FORGET_PLAN_XCOM_KEY
 
 
@@ -33,6 +35,7 @@ def find_files(context: Mapping[str, Any], backlog: bool = False) -> list[list[d
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
     settings = _settings(context, backlog)
+    ti = context["ti"]
     found = forget_steps.find_files_to_forget(
         settings,
         runtime.get_variable,
@@ -40,6 +43,7 @@ def find_files(context: Mapping[str, Any], backlog: bool = False) -> list[list[d
         PersonalizeHook(aws_conn_id=settings.aws_conn_id),
         runtime.s3_client(settings),
         conf.getint("core", "max_map_length"),
+        (ti.dag_id, ti.run_id),
         backlog,
     )
     if found is None:
@@ -51,20 +55,35 @@ def find_files(context: Mapping[str, Any], backlog: bool = False) -> list[list[d
 def scope(context: Mapping[str, Any], backlog: bool = False) -> ForgetScope:
     """
     The mapped task's scope (``PersonalizeForgetObjectsOperator(scope=...)``): the users to forget read
-    from the warehouse in the task, the Variable's allowed buckets, and the evidence writer.
+    from the warehouse in the task, the run's plan (recorded by the planning task; found again in a dry
+    run), the Variable's allowed buckets, and the evidence writer.
 
     :param context: the running task's context.
     :param backlog: the task is the backlog DAG's (the suppression list only, no claim).
     """
     ti = context["ti"]
     settings = runtime.context_settings(context)
+    store = runtime.request_store(settings)
+
+    def find_again() -> LocationPlan:
+        from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+
+        with_groups = _settings(context, backlog)
+        return find_locations(
+            PersonalizeHook(aws_conn_id=settings.aws_conn_id),
+            with_groups.dataset_group_arns,
+            runtime.get_variable(forget_steps.LOCATIONS_VARIABLE),
+            forget_steps.LOCATIONS_VARIABLE,
+        )
+
     return forget_steps.forget_scope(
         settings,
         runtime.get_variable,
-        runtime.request_store(settings),
+        store,
         runtime.fingerprint_key(),
         None if backlog else runtime.claim(ti).batch_key,
         (ti.dag_id, ti.run_id, ti.map_index, ti.try_number),
+        lambda: forget_steps.run_plan(settings, store, (ti.dag_id, ti.run_id), find_again),
         backlog,
     )
 

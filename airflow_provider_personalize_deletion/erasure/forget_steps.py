@@ -5,14 +5,16 @@ Find and forget in the example DAG (after ``record_erasure``) and in the backlog
 1. ``find_files_to_forget`` finds the S3 files of the run's dataset groups' jobs and of the Variable
    ``personalize_erasure_forget_locations`` (checked before any AWS call), and splits them into batches.
 2. ``forget_erased_users_in_files``, mapped over the batches (``PersonalizeForgetObjectsOperator``): the
-   users to forget are read in the task, never from an XCom (:func:`forget_scope`); every object's
-   result is written to the evidence table as soon as it is known.
+   users to forget are read in the task, never from an XCom (:func:`forget_scope`), and every object of
+   the batch (an XCom) must lie in the run's plan, which the planning task recorded in the warehouse (a
+   dry run, which writes nothing, finds the plan again); every object's intent is written before its
+   rewrite and its result as soon as it is known.
 3. ``record_find_and_forget`` sums the evidence up (:func:`record_find_and_forget`), puts the summary
    into the run's audit record, and fails loudly when any object is unverified.
 
-Where data is written is never an XCom's choice: each task resolves the settings itself, a run that is
-dry or has ``find_and_forget`` off forgets nothing, and an object outside the Variable's
-``allowed_buckets`` refuses its batch before any call.
+Where data is read and written is never an XCom's choice: each task resolves the settings itself, a run
+that is dry or has ``find_and_forget`` off forgets nothing, and an object outside the run's plan (or the
+Variable's ``allowed_buckets``) refuses its batch before any call.
 """
 
 from __future__ import annotations
@@ -27,12 +29,19 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_personalize_deletion.erasure.forget_evidence import (
     FORGET_TABLE,
+    FORGET_TABLES,
     add_to_audit,
+    complete_earlier_intents,
     create_forget_table,
     forget_rows,
     forget_table_exists,
     summarise,
     write_forget_row,
+)
+from airflow_provider_personalize_deletion.erasure.forget_plan import (
+    FORGET_PLAN_TABLE,
+    read_forget_plan,
+    write_forget_plan,
 )
 from airflow_provider_personalize_deletion.erasure.forget_tasks import FIND_TASK
 from airflow_provider_personalize_deletion.erasure.settings import VARIABLE_PREFIX, ErasureSettings
@@ -49,6 +58,7 @@ from airflow_provider_personalize_deletion.transfers.sql_cursor import column_ba
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from airflow_provider_personalize_deletion.forget.locations import LocationPlan
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
     from airflow_provider_personalize_deletion.scan.suppressed import SuppressedUsers
 
@@ -81,13 +91,15 @@ def find_files_to_forget(
     hook: PersonalizeHook,
     s3_client: S3Client,
     max_batches: int,
+    run: tuple[str, str],
     backlog: bool = False,
 ) -> ForgetBatches | None:
     """
-    The planning step: None when the run forgets nothing; else the batches and their summary.
+    The planning step: None when the run forgets nothing; else the batches and their summary, the plan
+    recorded in the warehouse (not in a dry run) for the mapped tasks to check their batches against.
 
-    The Variable is checked, and the evidence table created when missing (with ``create_tables`` on;
-    off, a missing table fails here naming the setting), before any AWS call.
+    The Variable is checked, and the tables created when missing (with ``create_tables`` on; off, a
+    missing table fails here naming the setting), before any AWS call.
 
     :param settings: the run's settings, dataset groups resolved.
     :param get_variable: returns a Variable's (JSON-decoded) value, or None.
@@ -95,6 +107,7 @@ def find_files_to_forget(
     :param hook: a Personalize hook on the run's connection.
     :param s3_client: a boto3 S3 client on the run's connection.
     :param max_batches: Airflow's ``[core] max_map_length``.
+    :param run: ``(dag_id, run_id)``.
     :param backlog: the run is the backlog DAG's.
     """
     if not forgets(settings, backlog):
@@ -104,15 +117,16 @@ def find_files_to_forget(
         return None
     declared = get_variable(LOCATIONS_VARIABLE)
     parse_declared_locations(declared, LOCATIONS_VARIABLE)
-    if not settings.dry_run and not forget_table_exists(store):
+    missing = [table for table in FORGET_TABLES if not forget_table_exists(store, table)]
+    if not settings.dry_run and missing:
         if not settings.create_tables:
             raise PersonalizeValidationError(
                 "create_tables",
-                f"is false, and the warehouse has no table {FORGET_TABLE}: create it with the statement "
+                f"is false, and the warehouse has no table {missing[0]}: create it with the statements "
                 'under "Find and forget in the example DAG" in the README',
             )
         create_forget_table(store)
-    return plan_forget_batches(
+    found = plan_forget_batches(
         hook,
         s3_client,
         settings.dataset_group_arns,
@@ -120,6 +134,9 @@ def find_files_to_forget(
         max_batches=max_batches,
         field=LOCATIONS_VARIABLE,
     )
+    if not settings.dry_run:
+        write_forget_plan(store, *run, datetime.now(timezone.utc), found.plan)
+    return found
 
 
 def erased_user_ids(store: ErasureRequestStore, batch_key: str, batch_size: int = 10_000) -> Iterator[bytes]:
@@ -175,9 +192,37 @@ def evidence_writer(
 
     def write(position: int, item: Any, result: Any) -> None:
         attempt = (dag_id, run_id, map_index, try_number, position)
+        if complete_earlier_intents(store, attempt, result):
+            log.info("An earlier try's rewrite of object %d of the batch is recorded now", position)
         write_forget_row(store, attempt, datetime.now(timezone.utc), item, result)
 
     return write
+
+
+def run_plan(
+    settings: ErasureSettings,
+    store: ErasureRequestStore,
+    run: tuple[str, str],
+    find_again: Callable[[], LocationPlan],
+) -> LocationPlan:
+    """
+    The locations a mapped task may read and rewrite: the plan its planning task recorded in the
+    warehouse; in a dry run (which records nothing) the plan found again from the settings.
+
+    :param settings: the run's settings.
+    :param store: the request store.
+    :param run: ``(dag_id, run_id)``.
+    :param find_again: finds the run's plan from its settings (:func:`.find_locations.find_locations`).
+    :raises FindAndForgetFailedError: the run has no recorded plan.
+    """
+    if settings.dry_run:
+        return find_again()
+    plan = read_forget_plan(store, *run)
+    if plan is None:
+        raise FindAndForgetFailedError(
+            f"No plan of this run in the table {FORGET_PLAN_TABLE} ({FIND_TASK} records it): no file is read"
+        )
+    return plan
 
 
 def forget_scope(
@@ -187,10 +232,11 @@ def forget_scope(
     key: bytes,
     batch_key: str | None,
     attempt: tuple[str, str, int, int],
+    plan: Callable[[], LocationPlan],
     backlog: bool = False,
 ) -> ForgetScope:
     """
-    What the mapped task forgets, resolved in it: never from an XCom.
+    What the mapped task forgets and where, resolved in it: never from an XCom.
 
     :param settings: the run's settings.
     :param get_variable: returns a Variable's (JSON-decoded) value, or None.
@@ -198,8 +244,10 @@ def forget_scope(
     :param key: the fingerprint key.
     :param batch_key: the run's claim; None for the backlog.
     :param attempt: ``(dag_id, run_id, map_index, try_number)`` of the task.
+    :param plan: returns the run's plan (:func:`run_plan`), called once the run is known to forget.
     :param backlog: the run is the backlog DAG's.
-    :raises FindAndForgetFailedError: the run forgets nothing (settings changed since the plan).
+    :raises FindAndForgetFailedError: the run forgets nothing (settings changed since the plan), or has
+        no recorded plan.
     """
     if not forgets(settings, backlog):
         raise FindAndForgetFailedError(
@@ -207,11 +255,15 @@ def forget_scope(
         )
     declaration = parse_declared_locations(get_variable(LOCATIONS_VARIABLE), LOCATIONS_VARIABLE)
     allowed = None if declaration.allowed_buckets is None else frozenset(declaration.allowed_buckets)
+    locations = plan()
+    writer = None if settings.dry_run else evidence_writer(store, *attempt)
     return ForgetScope(
         forget_users(settings, store, key, batch_key),
         allowed_buckets=allowed,
+        plan=locations,
         dry_run=settings.dry_run,
-        on_result=None if settings.dry_run else evidence_writer(store, *attempt),
+        on_result=writer,
+        on_rewrite=writer,
     )
 
 
@@ -246,7 +298,7 @@ def record_find_and_forget(
     if batches is None:
         return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
     planned = [item.location for batch in batches for item in checked_objects(batch)]
-    unlisted = len((plan_summary or {}).get("unlisted", []))
+    unlisted = list((plan_summary or {}).get("unlisted", []))
     records: Sequence[Mapping[str, Any]]
     if settings.dry_run:
         records = [record for batch in results if batch for record in batch]

@@ -3,12 +3,14 @@ One batch of a find-and-forget run: its objects forgotten one after the other (:
 each result handed on as soon as it is known.
 
 Only one object's state is held at a time: the users to forget, the object being read (streamed), and
-the results so far (counts and versions, never an id). An object whose bucket the scope does not allow
-refuses the whole batch before any AWS call.
+the results so far (counts and versions, never an id). An object outside the scope (a bucket it does not
+allow, or no scannable location of the run's plan in the object's format) refuses the whole batch before
+any AWS call: a batch comes from an XCom, which its writer may have forged.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,6 +25,7 @@ from airflow_provider_personalize_deletion.forget.result import ObjectResult
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from airflow_provider_personalize_deletion.forget.locations import LocationPlan
     from airflow_provider_personalize_deletion.scan.suppressed import SuppressedUsers
 
 log = logging.getLogger(__name__)
@@ -38,15 +41,51 @@ class ForgetScope:
 
     :param users: the users to forget (:func:`.find.users_to_forget`: keyed digests only).
     :param allowed_buckets: the only buckets whose objects may be read and rewritten; None: any.
+    :param plan: the run's locations, held where a writer of XComs cannot reach (the warehouse, or found
+        again in the task): each object must resolve (:meth:`~.locations.LocationPlan.resolve`) to one of
+        its scannable locations, in that location's format; None: no such check (``allowed_buckets`` only).
     :param dry_run: count the matches and write nothing.
     :param on_result: called with each object's position in the batch, the object and its result as soon
         as it is known, before the next object is read (e.g. to write the evidence).
+    :param on_rewrite: called with the position, the object and what was read (outcome ``rewriting``:
+        ETag, version and counts before) just before a rewrite, so that a try killed after the rewrite
+        leaves a trace of it (e.g. an intent row of the evidence).
     """
 
     users: SuppressedUsers
     allowed_buckets: frozenset[str] | None = None
+    plan: LocationPlan | None = None
     dry_run: bool = False
     on_result: OnResult | None = None
+    on_rewrite: OnResult | None = None
+
+
+def check_in_scope(objects: Sequence[ForgetObject], scope: ForgetScope, field: str = "objects") -> None:
+    """
+    Refuse a batch with an object the scope does not cover, before any call.
+
+    :param objects: the batch.
+    :param scope: its allowed buckets and plan.
+    :param field: the batch's name in errors.
+    :raises PersonalizeValidationError: naming the first such object by place and the rule it breaks.
+    """
+    for index, item in enumerate(objects):
+        if scope.allowed_buckets is not None and item.bucket not in scope.allowed_buckets:
+            raise PersonalizeValidationError(
+                f"{field}[{index}].bucket", "must be one of the allowed buckets (allowed_buckets)"
+            )
+        if scope.plan is None:
+            continue
+        location = scope.plan.resolve(item.bucket, item.key)
+        if location is None or not location.scannable:
+            raise PersonalizeValidationError(
+                f"{field}[{index}]",
+                "must lie in a scannable location of the run's plan (recorded by the planning task)",
+            )
+        if location.format != item.format:
+            raise PersonalizeValidationError(
+                f"{field}[{index}].format", "must be the format of its location in the run's plan"
+            )
 
 
 def result_record(item: ForgetObject, result: ObjectResult) -> dict[str, Any]:
@@ -75,17 +114,24 @@ def forget_objects(
     :param objects: the batch.
     :param scope: the users, the allowed buckets, whether it is a dry run, where results go.
     :return: each object's result, in order.
-    :raises PersonalizeValidationError: an object's bucket is not allowed (before any call).
+    :raises PersonalizeValidationError: an object is outside the scope (:func:`check_in_scope`), before
+        any call.
     """
-    if scope.allowed_buckets is not None:
-        for index, item in enumerate(objects):
-            if item.bucket not in scope.allowed_buckets:
-                raise PersonalizeValidationError(
-                    f"objects[{index}].bucket", "must be one of the allowed buckets (allowed_buckets)"
-                )
+    check_in_scope(objects, scope)
     results = []
     for position, item in enumerate(objects):
-        result = forget_object(client, item.bucket, item.key, item.format, scope.users, dry_run=scope.dry_run)
+        before_rewrite = None
+        if scope.on_rewrite is not None:
+            before_rewrite = functools.partial(scope.on_rewrite, position, item)
+        result = forget_object(
+            client,
+            item.bucket,
+            item.key,
+            item.format,
+            scope.users,
+            dry_run=scope.dry_run,
+            before_rewrite=before_rewrite,
+        )
         if scope.on_result is not None:
             scope.on_result(position, item, result)
         results.append(result)

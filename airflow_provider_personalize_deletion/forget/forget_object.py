@@ -68,6 +68,7 @@ def forget_object(
     users: SuppressedUsers,
     dry_run: bool = False,
     part_bytes: int = PART_BYTES,
+    before_rewrite: Callable[[ObjectResult], None] | None = None,
 ) -> ObjectResult:
     """
     Take the users to forget out of one object.
@@ -79,6 +80,8 @@ def forget_object(
     :param users: the users to forget.
     :param dry_run: count the matches and write nothing.
     :param part_bytes: above this size the object is written by a multipart upload of such parts.
+    :param before_rewrite: called with what was read (outcome ``rewriting``: ETag, version, the counts
+        to remove) just before the rewrite; what it raises stops the work before any write.
     :return: the object's evidence.
     """
     location = f"{SCHEME}{bucket}/{key}"
@@ -97,6 +100,16 @@ def forget_object(
     if not found.matches or dry_run:
         result = replace(read, outcome=Outcome.WOULD_FORGET) if found.matches else read
         return _with_earlier_versions(client, state, file_format, users, result, dry_run)
+    if before_rewrite is not None:
+        before_rewrite(
+            replace(
+                read,
+                outcome=Outcome.REWRITING,
+                records_removed=found.removed_records,
+                users_removed=found.matches,
+                reason="being rewritten: the try stopped before its result was recorded",
+            )
+        )
     try:
         written = _rewrite_verified(client, state, file_format, users, found, part_bytes)
     except _Unverified as reason:

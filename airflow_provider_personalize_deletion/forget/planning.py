@@ -22,6 +22,7 @@ from airflow_provider_personalize_deletion.forget.objects import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from airflow_provider_personalize_deletion.forget.locations import LocationPlan
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
 
@@ -32,10 +33,13 @@ class ForgetBatches:
     :param summary: the plan's counts: ``locations`` (per outcome), ``not_scanned`` (``uri``, ``reason``),
         ``objects``, ``bytes``, ``batches``, ``skipped``, ``vanished``, ``unlisted`` (``prefix``,
         ``error``: a listing S3 refused, its objects unverified).
+    :param plan: the locations the batches were listed from: keep it where a writer of XComs cannot
+        reach, and check each mapped task's objects against it (:func:`.batch.check_in_scope`).
     """
 
     batches: list[list[dict[str, str]]]
     summary: dict[str, Any]
+    plan: LocationPlan
 
 
 def plan_forget_batches(
@@ -81,4 +85,5 @@ def plan_forget_batches(
             "vanished": plan.vanished,
             "unlisted": [{"prefix": prefix, "error": error} for prefix, error in listing.unlisted],
         },
+        plan,
     )

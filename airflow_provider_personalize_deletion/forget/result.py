@@ -18,6 +18,9 @@ class Outcome(str, enum.Enum):
     """It was rewritten without the matched users, re-read and verified."""
     WOULD_FORGET = "would_forget"
     """A dry run: it names users to forget; nothing was written."""
+    REWRITING = "rewriting"
+    """An intent, before a rewrite: it names users to forget and is being rewritten. A result of the same
+    try replaces it; one left behind means the try stopped in between (a later try re-reads the object)."""
     UNVERIFIED = "unverified"
     """It could not be read, rewritten or verified, or an earlier version still names a user: see the
     reason. Never reported as clean."""

@@ -75,7 +75,7 @@ class PersonalizeFindForgetBatchesOperator(AwsBaseOperator[PersonalizeHook]):
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
             verify=self.verify,
-            botocore_config=self.botocore_config,
+            config=self.botocore_config,
         )
         found = plan_forget_batches(
             self.hook,
@@ -107,8 +107,9 @@ class PersonalizeForgetObjectsOperator(AwsBaseOperator[S3Hook]):
     :param objects: ``{"bucket", "key", "format"}`` each (the planning step's batch), checked before any
         call.
     :param scope: called with the context in the running task: returns the users to forget, the allowed
-        buckets, whether to write, and where each result goes as soon as it is known
-        (:class:`~..forget.batch.ForgetScope`); where the users come from is the DAG's.
+        buckets and the run's location plan (an object outside them refuses the batch before any call:
+        ``objects`` may come from a forged XCom), whether to write, and where each intent and result goes
+        (:class:`~..forget.batch.ForgetScope`); where the users and the plan come from is the DAG's.
     :param count_only: a dry run: count the matches and write nothing, whatever the scope says (not
         ``dry_run``, which is a method of every operator).
     """

@@ -250,3 +250,43 @@ def test_the_backlog_dag_forgets_the_suppression_list_only_in_the_allowed_bucket
     summary = ti.xcom_pull(task_ids=RECORD_TASK)
     assert summary["summary"] == "removed from 2 files in S3 (0 unverified)"
     assert summary["locations"]["bucket_not_allowed"] == 2  # the export and the import source
+
+
+def test_a_forged_batch_naming_objects_outside_the_runs_plan_is_refused_before_any_call(
+    run_dag, jobs, s3_client, monkeypatch, capsys
+):
+    """
+    No ``allowed_buckets``: the batch an XCom carries is checked against the plan the planning task kept
+    in the warehouse. A writer of XComs adds an object of another bucket, and the import source (in the
+    plan, not scannable): the mapped task reads and writes neither, nor the planned objects of its batch.
+    """
+    from airflow_provider_personalize_deletion.erasure import forget_runtime
+
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS", json.dumps({"locations": []}))
+    suppress(jobs, "user-007")
+    s3_client.create_bucket(Bucket="elsewhere")
+    s3_client.put_bucket_versioning(Bucket="elsewhere", VersioningConfiguration={"Status": "Enabled"})
+    s3_client.put_object(Bucket="elsewhere", Key="users.json", Body=lines("user-007", "user-001"))
+    planned = forget_runtime.find_files
+
+    def forged(context, backlog=False):
+        batches = planned(context, backlog)
+        forged_objects = [
+            {"bucket": "elsewhere", "key": "users.json", "format": "jsonl"},
+            {"bucket": IMPORTS, "key": "x.csv", "format": "csv"},
+        ]
+        return [[*batches[0], *forged_objects], *batches[1:]]
+
+    monkeypatch.setattr(forget_runtime, "find_files", forged)
+    versions = s3_client.list_object_versions(Bucket="elsewhere")["Versions"]
+    before = snapshot(s3_client)
+
+    dag_run = run_dag(BACKLOG_DAG_ID)
+
+    assert dag_run.state == "failed"
+    assert s3_client.list_object_versions(Bucket="elsewhere")["Versions"] == versions
+    assert snapshot(s3_client) == before  # the batch's planned objects too: refused before any call
+    assert not [row for row in evidence(jobs) if row["outcome"] != "no_match"]
+    logs = capsys.readouterr().out
+    assert "must lie in a scannable location of the run's plan" in logs
+    assert "user-007" not in logs

@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from airflow_provider_personalize_deletion.erasure import forget_steps
 from airflow_provider_personalize_deletion.erasure.forget_evidence import (
+    EARLIER_TRY_REASON,
     add_to_audit,
     create_forget_table,
     forget_rows,
@@ -16,25 +18,30 @@ from airflow_provider_personalize_deletion.erasure.forget_evidence import (
     summarise,
     write_forget_row,
 )
+from airflow_provider_personalize_deletion.erasure.forget_plan import forget_plan_table_ddl
+from airflow_provider_personalize_deletion.forget.batch import ForgetScope, forget_objects
 from airflow_provider_personalize_deletion.forget.objects import ForgetObject
 from airflow_provider_personalize_deletion.forget.result import ObjectResult, Outcome
 from tests.erasure.test_tables_setting import README, normalised
+from tests.forget.conftest import forget_set
 from tests.plugins.warehouse import warehouse_store
 
 DDL_MARKER = "<!-- erasure-forget-ddl:"
+PLAN_DDL_MARKER = "<!-- erasure-forget-plan-ddl:"
 NOW = datetime(2026, 12, 7, tzinfo=timezone.utc)
 A, B = "s3://bkt/a.json", "s3://bkt/b.json"
 
 
-def readme_statement() -> str:
+def readme_statement(marker: str = DDL_MARKER) -> str:
     text = README.read_text()
-    block = text[text.index(DDL_MARKER) :]
+    block = text[text.index(marker) :]
     start = block.index("```sql\n") + len("```sql\n")
     return block[start : block.index("\n```", start)].strip().rstrip(";")
 
 
-def test_the_readme_statement_is_the_one_the_dag_runs():
+def test_the_readme_statements_are_the_ones_the_dag_runs():
     assert normalised(readme_statement()) == normalised(forget_table_ddl())
+    assert normalised(readme_statement(PLAN_DDL_MARKER)) == normalised(forget_plan_table_ddl())
 
 
 def record(location: str, outcome: str, removed: int = 0) -> dict:
@@ -53,9 +60,59 @@ def test_a_retry_that_finds_no_match_keeps_the_first_tries_removal():
 
 
 def test_unread_unreached_and_unlisted_objects_are_unverified_never_clean():
-    summary = summarise([record(A, "unverified")], [A, B], unlisted=1)
+    unread = {**record(A, "unverified"), "reason": "could not be read (S3 error AccessDenied)"}
+    refused = {"prefix": "s3://gone/out/", "error": "NoSuchBucket"}
+    summary = summarise([unread], [A, B], unlisted=[refused])
     assert summary["summary"] == "removed from 0 files in S3 (3 unverified)"
     assert (summary["not_reached"], summary["unlisted"]) == (1, 1)
+    assert summary["unverified_objects"] == [
+        {"location": A, "reason": "could not be read (S3 error AccessDenied)"},
+        {"location": B, "reason": "not reached: no try of its task recorded it"},
+        {"location": "s3://gone/out/", "reason": "its listing was refused (S3 error NoSuchBucket)"},
+    ]
+
+
+def test_an_intent_no_later_try_resolved_is_unverified():
+    summary = summarise([record(A, "rewriting", 1)], [A])
+    assert summary["summary"] == "removed from 0 files in S3 (1 unverified)"
+
+
+def test_a_removal_whose_row_was_lost_is_recorded_by_the_retry_as_the_earlier_tries(
+    s3_client, request, tmp_path, monkeypatch
+):
+    store = warehouse_store("sqlite", request, tmp_path, monkeypatch)
+    create_forget_table(store)
+    s3_client.create_bucket(Bucket="bkt")
+    s3_client.put_object(Bucket="bkt", Key="a.csv", Body=b"USER_ID\nu1\nu2\n")
+    s3_client.put_object(Bucket="bkt", Key="b.csv", Body=b"USER_ID\nu3\n")
+    etag_read = s3_client.head_object(Bucket="bkt", Key="a.csv")["ETag"]
+    batch = [ForgetObject("bkt", "a.csv", "csv"), ForgetObject("bkt", "b.csv", "csv")]
+    written = forget_steps.write_forget_row
+
+    def dies_after_the_rewrite(store, attempt, recorded_at, item, result):
+        if result.outcome is Outcome.FORGOTTEN:  # the worker is gone before the row is written
+            raise SystemExit("killed")
+        written(store, attempt, recorded_at, item, result)
+
+    def try_(number: int) -> None:
+        writer = forget_steps.evidence_writer(store, "dag", "run", 0, number)
+        forget_objects(s3_client, batch, ForgetScope(forget_set(b"u1"), on_result=writer, on_rewrite=writer))
+
+    monkeypatch.setattr(forget_steps, "write_forget_row", dies_after_the_rewrite)
+    with pytest.raises(SystemExit):
+        try_(1)
+    monkeypatch.setattr(forget_steps, "write_forget_row", written)
+    try_(2)
+
+    rows = forget_rows(store, "dag", "run")
+    (first,) = [row for row in rows if row["try_number"] == 1]
+    etag_now = s3_client.head_object(Bucket="bkt", Key="a.csv")["ETag"]
+    assert (first["outcome"], first["verified"], first["reason"]) == ("forgotten", True, EARLIER_TRY_REASON)
+    assert (first["etag_before"], first["etag_after"], first["records_removed"]) == (etag_read, etag_now, 1)
+    assert [row["outcome"] for row in rows if row["try_number"] == 2] == ["no_match", "no_match"]
+    summary = summarise(rows, [A.replace(".json", ".csv"), B.replace(".json", ".csv")])
+    assert summary["summary"] == "removed from 1 files in S3 (0 unverified)"
+    assert summary["records_removed"] == 1
 
 
 def test_an_object_unverified_then_rewritten_on_the_retry_is_verified():

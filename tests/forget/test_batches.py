@@ -83,3 +83,31 @@ def test_each_result_is_handed_on_with_its_position_and_a_second_pass_removes_no
     assert seen == [(0, "a.csv", "forgotten"), (1, "b.csv", "no_match")]
     assert [result.outcome for result in again] == ["no_match", "no_match"]
     assert read(s3_client, bucket, "a.csv") == b"USER_ID\nu2\n"
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        (ForgetObject("bkt", "other/a.json", "jsonl"), "objects[1]"),  # in no location of the plan
+        (ForgetObject("bkt", "imports/a.csv", "csv"), "objects[1]"),  # in the plan, not scannable
+        (ForgetObject("bkt", "in/b.json", "csv"), "objects[1].format"),  # not its location's format
+    ],
+)
+def test_an_object_outside_the_runs_plan_refuses_the_batch_before_any_call(item, field):
+    from airflow_provider_personalize_deletion.forget.locations import Source, build_plan, s3_location
+
+    declared = Source("declared", "forget_locations.locations[0]")
+    plan = build_plan(
+        [
+            s3_location("s3://bkt/in/", "jsonl", declared),
+            s3_location(
+                "s3://bkt/imports/", "csv", Source("dataset_import_job", "arn"), reason="import_source"
+            ),
+        ]
+    )
+    batch = [ForgetObject("bkt", "in/a.json", "jsonl"), item]
+
+    with pytest.raises(PersonalizeValidationError) as raised:
+        forget_objects(None, batch, ForgetScope(forget_set(b"u1"), plan=plan))  # no client: no call
+
+    assert raised.value.field == field

@@ -339,6 +339,7 @@ function runCard(run) {
   if (run.earlier_tries) head.append(el("span", { class: "muted" }, `${run.earlier_tries} earlier tr${run.earlier_tries === 1 ? "y" : "ies"} on file`));
   const card = el("div", { class: "run", "data-testid": "run-card", "data-run-id": run.run_id }, head);
   if (run.problems.length) card.append(el("ul", { class: "problems" }, ...run.problems.map((problem) => el("li", {}, problem))));
+  if (run.find_and_forget) card.append(forgetBox(run.find_and_forget));
   if (run.record_too_large) {
     card.append(el("p", { class: "truncated", "data-testid": "run-truncated" }, `This record (${(run.record_bytes / 1048576).toFixed(1)} MiB) is too large to show: read it in the audit table under its run id.`));
   } else if (run.dataset_groups_truncated) {
@@ -360,6 +361,23 @@ function runCard(run) {
   }
   card.append(groups);
   return card;
+}
+
+// What the run's find and forget did in S3: files rewritten, and each unverified file in red with its reason.
+function forgetBox(forget) {
+  const box = el(
+    "div",
+    { class: "forget", "data-testid": "run-forget" },
+    `Find and forget: ${forget.summary ?? "no summary"}`,
+    forget.dry_run ? " (dry run: nothing written)" : "",
+  );
+  if (forget.unverified_objects.length) {
+    box.append(el("ul", { class: "problems", "data-testid": "forget-unverified" }, ...forget.unverified_objects.map((item) => el("li", {}, `${item.location}: ${item.reason}`))));
+  }
+  if (forget.unverified_objects_truncated) {
+    box.append(el("div", { class: "truncated" }, `${forget.unverified_objects.length} of ${forget.unverified ?? "?"} unverified file(s) shown; the table erasure_forget holds every file's reason.`));
+  }
+  return box;
 }
 
 async function loadRuns(more = false) {
@@ -513,7 +531,11 @@ function statusCell(item) {
 
 // The run of a request; or why none is shown: none found, or the search stopped before the end.
 function runCell(item, budget) {
-  if (item.run) return `${item.run.run_id} (${item.run.outcome}${item.run.latest_try === false ? ", an earlier try" : ""})`;
+  if (item.run) {
+    const forget = item.run.find_and_forget ? ` · in S3: ${item.run.find_and_forget.summary}` : "";
+    const text = `${item.run.run_id} (${item.run.outcome}${item.run.latest_try === false ? ", an earlier try" : ""})${forget}`;
+    return item.run.find_and_forget?.unverified ? el("span", { class: "problems" }, text) : text;
+  }
   if (item.run_search === "incomplete") {
     return el("span", { class: "truncated", "data-testid": "run-search-incomplete" }, `not found within this lookup's ${budget} audit records, or in a record too large to read`);
   }
