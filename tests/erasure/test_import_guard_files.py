@@ -75,7 +75,7 @@ def test_two_source_files_are_never_copied_onto_one_key(s3_client: S3Client, buc
 
     with pytest.raises(SourceLocationError, match=r"in//a\.csv and s3://.*/in/a\.csv would both be copied"):
         write_filtered_copy(
-            S3Source.prefix(s3_client, f"s3://{BUCKET}/in/"), destination, suppressed([b"u1"])
+            S3Source(s3_client, f"s3://{BUCKET}/in/"), destination, suppressed([b"u1"])
         )
 
     assert keys(s3_client, f"{PREFIX}/") == []
