@@ -11,7 +11,6 @@ from airflow_provider_personalize_deletion.erasure.import_guard import (
     delete_filtered_copies,
     guard_run_folder,
 )
-from airflow_provider_personalize_deletion.scan.errors import SourceLocationError
 from airflow_provider_personalize_deletion.scan.filtered_copy import write_filtered_copy
 from airflow_provider_personalize_deletion.scan.source import S3Source
 from tests.scan.conftest import BUCKET, keys, put, suppressed
@@ -68,14 +67,19 @@ def test_the_uploads_a_killed_try_left_open_are_aborted_and_no_other(
 
 
 def test_two_source_files_are_never_copied_onto_one_key(s3_client: S3Client, bucket: str) -> None:
-    """``in/a.csv`` and ``in//a.csv`` are two objects: a copy holding one drops the other's records."""
+    """``in/a.csv`` and ``in//a.csv`` are two objects: a copy holding one would drop the other's records.
+    The folder rule keeps each key's path under the folder as it is, so each gets its own copy."""
     put(s3_client, "in/a.csv", b"USER_ID\nu2\n")
     put(s3_client, "in//a.csv", b"USER_ID\nu3\n")
     destination = f"s3://{BUCKET}/{PREFIX}/{FOLDER}/1/"
 
-    with pytest.raises(SourceLocationError, match=r"in//a\.csv and s3://.*/in/a\.csv would both be copied"):
-        write_filtered_copy(
-            S3Source(s3_client, f"s3://{BUCKET}/in/"), destination, suppressed([b"u1"])
-        )
+    write_filtered_copy(S3Source(s3_client, f"s3://{BUCKET}/in/"), destination, suppressed([b"u1"]))
 
-    assert keys(s3_client, f"{PREFIX}/") == []
+    copies = {
+        key: s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        for key in keys(s3_client, f"{PREFIX}/")
+    }
+    assert copies == {
+        f"{PREFIX}/{FOLDER}/1/a.csv": b"USER_ID\nu2\n",
+        f"{PREFIX}/{FOLDER}/1//a.csv": b"USER_ID\nu3\n",
+    }
