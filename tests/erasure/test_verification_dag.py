@@ -260,3 +260,48 @@ def test_an_export_plan_written_by_hand_exports_nothing(
     assert emulator.calls("CreateDatasetExportJob") == 0
     ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
     assert row["outcome"] == "not_verified"
+
+
+def test_an_export_never_starts_while_a_deletion_job_started_after_the_plan_runs(
+    run_dag, emulator, world, interactions, personalize, monkeypatch
+):
+    """The plan saw the group quiet; a deletion job starts before the export is created (as after a wait
+    for a slot): the export waits until it ended, then runs."""
+    import threading
+    import time
+
+    from airflow_provider_personalize_deletion.erasure import verification_steps
+
+    world.s3.put_object(Bucket=BUCKET, Key="manual/erase.csv", Body=b"USER_ID\nuser-002\n")
+    plan = verification_steps.plan_dataset_exports
+    exports_while_running: list[int] = []
+
+    def end_the_deletion_once_the_export_acted(listings: int) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the export task created, or looked twice and waited
+            exports = emulator.calls("CreateDatasetExportJob")
+            if exports or emulator.calls("ListDataDeletionJobs") >= listings + 2:
+                break
+            time.sleep(0.2)
+        exports_while_running.append(emulator.calls("CreateDatasetExportJob"))
+        emulator.release("manual-erase")
+
+    def plan_then_a_deletion_starts(*args):
+        planned = plan(*args)
+        emulator.hold("manual-erase", "IN_PROGRESS")
+        personalize.create_data_deletion_job(
+            jobName="manual-erase", datasetGroupArn=world.groups["shop"],
+            dataSource={"dataLocation": f"s3://{BUCKET}/manual/erase.csv"}, roleArn=ROLE_ARN,
+        )  # fmt: skip
+        listings = emulator.calls("ListDataDeletionJobs")
+        threading.Thread(target=end_the_deletion_once_the_export_acted, args=(listings,), daemon=True).start()
+        return planned
+
+    monkeypatch.setattr(verification_steps, "plan_dataset_exports", plan_then_a_deletion_starts)
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert exports_while_running == [0]
+    assert dag_run.state == "success"
+    ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
+    assert row["outcome"] == "verified_absent"
