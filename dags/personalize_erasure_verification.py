@@ -56,7 +56,7 @@ def plan_dataset_exports(params=None, dag_run=None, run_id=None, ti=None) -> lis
 
 
 @task(trigger_rule="all_done")
-def find_erased_users_in_exports(params=None, dag_run=None, run_id=None, ti=None) -> list[dict]:
+def find_erased_users_in_exports(params=None, dag_run=None, run_id=None, ti=None) -> dict:
     from airflow.sdk import timezone
 
     from airflow_provider_personalize_deletion.erasure import verification_steps as steps

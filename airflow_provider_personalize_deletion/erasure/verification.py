@@ -17,6 +17,8 @@ deletes what a killed run left there (by age), and never any other object.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -42,6 +44,7 @@ DELETION_RUNNING = "deletion running"
 DELETION_DURING_EXPORT = "a deletion job ran during the export"
 EXPORT_NOT_CREATED = "no export job was created"
 EXPORT_NOT_ENCRYPTED = "export files not encrypted at rest (S3 reports no server-side encryption); not read"
+RESULTS_NOT_AUTHENTIC = "the scan's results failed their MAC check (an XCom written by hand?); not recorded"
 
 _RUN_FOLDER_DIGITS = 16
 
@@ -83,6 +86,39 @@ class DatasetVerification:
     requests_added: int = 0
     export_job_arn: str = ""
     reason: str = ""
+
+
+def results_mac(key: bytes, run_id: str, results: Iterable[DatasetVerification]) -> str:
+    """
+    A keyed MAC of a run's results (HMAC-SHA256 under the fingerprint key, apart from the user digests by
+    its own domain): the scan hands its results on through an XCom, which whoever may write XComs
+    controls; the record step recomputes the MAC and records nothing as verified unless it matches.
+
+    :param key: the fingerprint key.
+    :param run_id: the DAG run's id (a run's results are no other run's).
+    :param results: the results, in order.
+    """
+    message = json.dumps([run_id, [asdict(result) for result in results]], sort_keys=True)
+    return hmac.new(key, b"verification-results\x1f" + message.encode(), hashlib.sha256).hexdigest()
+
+
+def authentic_results(key: bytes, run_id: str, handed_on: object) -> list[DatasetVerification] | None:
+    """
+    The results the scan handed on (``{"results": [...], "mac": ...}``), if their MAC matches.
+
+    :param key: the fingerprint key.
+    :param run_id: the DAG run's id.
+    :param handed_on: the scan's XCom.
+    :return: the results, or None for anything else (absent, malformed, or not what the scan made).
+    """
+    if not isinstance(handed_on, dict) or not isinstance(handed_on.get("results"), list):
+        return None
+    try:
+        results = [DatasetVerification(**item) for item in handed_on["results"]]
+    except TypeError:
+        return None
+    expected = results_mac(key, run_id, results)
+    return results if hmac.compare_digest(str(handed_on.get("mac")), expected) else None
 
 
 def plan_exports(

@@ -305,3 +305,32 @@ def test_an_export_never_starts_while_a_deletion_job_started_after_the_plan_runs
     assert dag_run.state == "success"
     ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
     assert row["outcome"] == "verified_absent"
+
+
+def test_scan_results_rewritten_in_their_xcom_are_never_recorded_as_verified(
+    run_dag, emulator, world, interactions, personalize, monkeypatch
+):
+    """The record step reads the scan's XCom, which anyone allowed to write XComs controls: stand-in for
+    such a write, the scan's results (its MAC, if any, kept) claim the dataset holding an erased user
+    was verified absent."""
+    from airflow_provider_personalize_deletion.erasure import verification_steps
+
+    world.request(ERASED)
+    assert run_dag(ERASURE).state == "success"
+    reimport(personalize, world.s3, interactions, ERASED)
+    find = verification_steps.find_erased_users_in_exports
+
+    def claim_verified_absent(*args):
+        found = find(*args)
+        for row in found["results"] if isinstance(found, dict) else found:
+            row.update(outcome="verified_absent", users_found=0, requests_added=0)
+        return found
+
+    monkeypatch.setattr(verification_steps, "find_erased_users_in_exports", claim_verified_absent)
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert dag_run.state == "failed"
+    ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
+    assert row["outcome"] == "not_verified"
+    assert "MAC" in row["reason"]
