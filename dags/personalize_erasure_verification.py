@@ -9,7 +9,8 @@ Runbook, one task per step:
    the fingerprint key: a rotated or lost key fails the run here, before any export.
 2. **plan_dataset_exports**: list each group's datasets holding USER_ID (Interactions, Users); a
    group with a data deletion job PENDING or IN_PROGRESS is skipped, reported "not verified: deletion
-   running".
+   running"; an Action interactions dataset (holds USER_ID, cannot be exported) is reported "not
+   verified: the service cannot export this dataset type".
 3. **export_dataset**: export each dataset (``ingestionMode`` ALL, so PutEvents/PutUsers data counts)
    to ``s3://<bucket>/<key_prefix>-verification/<run>/<dataset>/``, each job created exactly once,
    queued at the service's limit, and only once no data deletion job is PENDING or IN_PROGRESS on the

@@ -32,9 +32,10 @@ from airflow_provider_personalize_deletion.transfers.sql_cursor import database_
 
 #: The table of verification outcomes, one row per run, dataset group and dataset.
 VERIFICATION_TABLE = "erasure_verification"
-#: The dataset types that hold USER_ID and can be exported (Items holds none; Actions and
-#: Action-interactions cannot be exported).
+#: The dataset types that hold USER_ID and can be exported (Items and Actions hold none).
 USER_DATASET_TYPES = ("INTERACTIONS", "USERS")
+#: The dataset types that hold USER_ID but cannot be exported: recorded not verified, never left out.
+UNEXPORTABLE_USER_DATASET_TYPES = ("ACTION_INTERACTIONS",)
 #: A deletion job in one of these states is running on the group: an export would race it.
 RUNNING_DELETION_STATES = ("PENDING", "IN_PROGRESS")
 
@@ -43,6 +44,7 @@ VERIFIED_ABSENT, FOUND_AGAIN, NOT_VERIFIED = "verified_absent", "found_again", "
 DELETION_RUNNING = "deletion running"
 DELETION_DURING_EXPORT = "a deletion job ran during the export"
 EXPORT_NOT_CREATED = "no export job was created"
+NOT_EXPORTABLE = "the service cannot export this dataset type"
 EXPORT_NOT_ENCRYPTED = "export files not encrypted at rest (S3 reports no server-side encryption); not read"
 RESULTS_NOT_AUTHENTIC = "the scan's results failed their MAC check (an XCom written by hand?); not recorded"
 
@@ -129,7 +131,8 @@ def plan_exports(
     folder: str,
 ) -> tuple[list[dict[str, str]], list[DatasetVerification]]:
     """
-    Choose what to export: each dataset holding USER_ID of each group where no deletion job runs.
+    Choose what to export: each dataset holding USER_ID of each group where no deletion job runs. A
+    dataset holding USER_ID that the service cannot export (Action interactions) is not verified.
 
     :param groups: the dataset groups' ARNs.
     :param list_datasets: lists a group's datasets (:meth:`~.PersonalizeHook.list_datasets`).
@@ -137,7 +140,8 @@ def plan_exports(
         (:meth:`~.PersonalizeHook.list_data_deletion_jobs`).
     :param bucket: the bucket of the export files.
     :param folder: the run's folder (:func:`run_folder`).
-    :return: the operator's arguments per dataset (``dataset_arn``, ``s3_path``), and the groups skipped.
+    :return: the operator's arguments per dataset (``dataset_arn``, ``s3_path``), and the groups and
+        datasets skipped.
     """
     exports: list[dict[str, str]] = []
     skipped: list[DatasetVerification] = []
@@ -146,9 +150,11 @@ def plan_exports(
             skipped.append(DatasetVerification(group, "", NOT_VERIFIED, reason=DELETION_RUNNING))
             continue
         for dataset in list_datasets(group):
-            if str(dataset.get("datasetType", "")).upper() in USER_DATASET_TYPES:
-                arn = dataset["datasetArn"]
+            dataset_type, arn = str(dataset.get("datasetType", "")).upper(), dataset["datasetArn"]
+            if dataset_type in USER_DATASET_TYPES:
                 exports.append({"dataset_arn": arn, "s3_path": dataset_path(bucket, folder, arn)})
+            elif dataset_type in UNEXPORTABLE_USER_DATASET_TYPES:
+                skipped.append(DatasetVerification(group, arn, NOT_VERIFIED, reason=NOT_EXPORTABLE))
     return exports, skipped
 
 

@@ -91,8 +91,8 @@ def check_suppression_list(settings: ErasureSettings) -> dict[str, int]:
 def plan_dataset_exports(settings: ErasureSettings, run_id: str, ti: Any) -> list[dict[str, Any]]:
     """
     The export operator's arguments per dataset holding USER_ID (with ``kms_key_arn`` when the setting
-    ``export_kms_key_arn`` is set); groups with a deletion job running are skipped (pushed as XCom
-    ``not_verified``).
+    ``export_kms_key_arn`` is set); groups with a deletion job running, and datasets the service cannot
+    export, are skipped (pushed as XCom ``not_verified``).
 
     :param settings: the run's settings.
     :param run_id: the DAG run's id.

@@ -334,3 +334,30 @@ def test_scan_results_rewritten_in_their_xcom_are_never_recorded_as_verified(
     ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
     assert row["outcome"] == "not_verified"
     assert "MAC" in row["reason"]
+
+
+def test_an_action_interactions_dataset_is_not_verified_and_its_group_never_shown_clean(
+    run_dag, emulator, world, interactions, personalize
+):
+    """It holds USER_ID but the service cannot export it: left out, the group would look clean."""
+    from datetime import datetime, timezone
+
+    from airflow_provider_personalize_deletion.dashboard.queries import DashboardQueries
+    from airflow_provider_personalize_deletion.erasure.verification import NOT_EXPORTABLE
+
+    actions = personalize.create_dataset(
+        name="shop-action-interactions", schemaArn=SCHEMA_ARN, datasetGroupArn=world.groups["shop"],
+        datasetType="Action_Interactions",
+    )["datasetArn"]  # fmt: skip
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert dag_run.state == "failed"
+    rows = {row["dataset"]: row for row in verification_rows(world)}
+    assert (rows[actions]["outcome"], rows[actions]["reason"]) == ("not_verified", NOT_EXPORTABLE)
+    assert rows[interactions]["outcome"] == "verified_absent"
+    store = world.store
+    queries = DashboardQueries(store.hook, store.requests_table, store.audit_table)
+    groups = queries.summary(datetime.now(timezone.utc), 30)["verification"]["dataset_groups"]
+    (shop,) = [group for group in groups if group["dataset_group_arn"] == world.groups["shop"]]
+    assert (shop["status"], shop["reasons"]) == ("not_verified", [NOT_EXPORTABLE])
