@@ -9,11 +9,13 @@ Runbook, one task per step:
    the fingerprint key: a rotated or lost key fails the run here, before any export.
 2. **plan_dataset_exports**: list each group's datasets holding USER_ID (Interactions, Users); a
    group with a data deletion job PENDING or IN_PROGRESS is skipped, reported "not verified: deletion
-   running".
+   running"; an Action interactions dataset (holds USER_ID, cannot be exported) is reported "not
+   verified: the service cannot export this dataset type".
 3. **export_dataset**: export each dataset (``ingestionMode`` ALL, so PutEvents/PutUsers data counts)
-   to ``s3://<bucket>/<key_prefix>-verification/<run>/<dataset>/``, each job created exactly once and
-   queued at the service's limit; wait in the triggerer. Arguments other than the plan's (an XCom
-   written by hand) fail the task before any call.
+   to ``s3://<bucket>/<key_prefix>-verification/<run>/<dataset>/``, each job created exactly once,
+   queued at the service's limit, and only once no data deletion job is PENDING or IN_PROGRESS on the
+   group (looked at again right before each create call, waiting in the triggerer); wait in the
+   triggerer. Arguments other than the plan's (an XCom written by hand) fail the task before any call.
 4. **find_erased_users_in_exports**: stream the exported CSV files and check every USER_ID against
    the suppression list; a suppressed user found again becomes a pending erasure request (source
    ``reappeared``, with the group, dataset and export job), unless one is pending.
@@ -58,7 +60,7 @@ def plan_dataset_exports(params=None, dag_run=None, run_id=None, ti=None) -> lis
 
 
 @task(trigger_rule="all_done")
-def find_erased_users_in_exports(params=None, dag_run=None, run_id=None, ti=None) -> list[dict]:
+def find_erased_users_in_exports(params=None, dag_run=None, run_id=None, ti=None) -> dict:
     from airflow.sdk import timezone
 
     from airflow_provider_personalize_deletion.erasure import verification_steps as steps
@@ -124,7 +126,11 @@ with DAG(
 ) as dag:
     planned = plan_dataset_exports()
     exported = VerificationExportOperator.partial(
-        task_id="export_dataset", deferrable=True, waiter_delay=POLL_SECONDS, slot_wait_delay=POLL_SECONDS
+        task_id="export_dataset",
+        deferrable=True,
+        waiter_delay=POLL_SECONDS,
+        slot_wait_delay=POLL_SECONDS,
+        quiet_poll_interval=5 * POLL_SECONDS,
     ).expand_kwargs(planned)
     found = find_erased_users_in_exports()
     check_suppression_list() >> planned

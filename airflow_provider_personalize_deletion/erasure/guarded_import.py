@@ -20,9 +20,7 @@ from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_personalize_deletion.operators.dataset_import import (
-        PersonalizeCreateDatasetImportJobOperator,
-    )
+    from airflow_provider_personalize_deletion.erasure.guarded_import_job import GuardedImportJobOperator
 
 #: The task ids of :func:`guarded_import`.
 GUARD_TASK = "guard_import_source"
@@ -223,11 +221,12 @@ def guarded_import(
     suppression_table: str = DEFAULTS["suppression_table"],
     aws_conn_id: str | None = "aws_default",
     **create_kwargs: Any,
-) -> tuple[PersonalizeImportGuardOperator, PersonalizeCreateDatasetImportJobOperator, BaseOperator]:
+) -> tuple[PersonalizeImportGuardOperator, GuardedImportJobOperator, BaseOperator]:
     """
     Wire a guarded import in the current DAG: guard → create the import job (exactly once, once no data
-    deletion job runs on the group, waiting for it in the triggerer) → delete the filtered copies; and a
-    task that fails the run when the guard or the import failed.
+    deletion job runs on the group, waiting for it in the triggerer, and only of the location the guard
+    handed on: :class:`.GuardedImportJobOperator`) → delete the filtered copies; and a task that fails the
+    run when the guard or the import failed.
 
     :param source: the import source. (templated)
     :param dataset_arn: the dataset to import into. (templated)
@@ -243,9 +242,7 @@ def guarded_import(
         ``waiter_delay``, ``quiet_poll_interval``, ``action_if_not_quiet``, ``dataset_group_arn``).
     :return: the guard, the create task and the clean-up task.
     """
-    from airflow_provider_personalize_deletion.operators.dataset_import import (
-        PersonalizeCreateDatasetImportJobOperator,
-    )
+    from airflow_provider_personalize_deletion.erasure.guarded_import_job import GuardedImportJobOperator
 
     if mode not in GUARD_MODES and "{{" not in mode:
         raise ValueError(f"Invalid parameter 'mode': must be one of {GUARD_MODES}")
@@ -259,8 +256,13 @@ def guarded_import(
         suppression_table=suppression_table,
         aws_conn_id=aws_conn_id,
     )
-    create = PersonalizeCreateDatasetImportJobOperator(
+    create = GuardedImportJobOperator(
         task_id=CREATE_IMPORT_TASK,
+        guard_task_id=GUARD_TASK,
+        guarded_source=source,
+        guard_mode=mode,
+        filtered_bucket=filtered_bucket,
+        filtered_prefix=filtered_prefix,
         dataset_arn=dataset_arn,
         data_location=guard.output,  # type: ignore[arg-type]  # an XComArg, resolved when the task runs
         role_arn=role_arn,

@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -157,6 +157,67 @@ def check_filtered_prefix(bucket: object, prefix: object) -> tuple[str, str]:
     except InvalidTransferParameterError as error:
         rule = str(error).split(": ", 1)[1]
         raise ImportSourceError(f"Invalid parameter {names[error.parameter]!r}: {rule}") from None
+
+
+def check_import_location(
+    client: Any,
+    location: object,
+    source: object,
+    mode: object,
+    filtered_bucket: object = None,
+    filtered_prefix: object = None,
+    run_folder: str = "",
+) -> None:
+    """
+    Refuse an import location the guard did not hand on: the import task reads it from the guard's XCom,
+    which whoever may write XComs controls.
+
+    ``fail``: the location must be the configured source itself. ``filter``: it must be exactly a try
+    folder of the guard's own for this task instance (``s3://<bucket>/<prefix>/<run folder>/<try>/``),
+    and the latest try that wrote there (the try that succeeded: an earlier try's copy may be partial);
+    one listing of the run folder, no read of a file.
+
+    :param client: a boto3 S3 client.
+    :param location: the location to import.
+    :param source: the guard's configured source.
+    :param mode: the guard's mode.
+    :param filtered_bucket: ``filter``: the guard's bucket.
+    :param filtered_prefix: ``filter``: the guard's prefix.
+    :param run_folder: ``filter``: :func:`guard_run_folder` of the guard's task instance.
+    :raises ImportSourceError: naming ``data_location`` and the rule; nothing was imported.
+    """
+    try:
+        checked_mode = check_mode(mode)
+    except ValueError as error:
+        raise ImportSourceError(str(error)) from None
+    if checked_mode == "fail":
+        if location != source:
+            _refuse_location(f"must be the guarded source {source} (mode 'fail')")
+        return
+    bucket, prefix = check_filtered_prefix(filtered_bucket, filtered_prefix)
+    folder = f"{prefix}/{run_folder}/"
+    shape = re.compile(re.escape(f"s3://{bucket}/{folder}") + r"([1-9][0-9]*)/")
+    match = shape.fullmatch(location) if isinstance(location, str) else None
+    if match is None:
+        _refuse_location(
+            f"must be a filtered copy the guard wrote for this run, s3://{bucket}/{folder}<try>/"
+        )
+    written = [
+        int(found[1])
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=folder, Delimiter="/"
+        )
+        for common in page.get("CommonPrefixes", [])
+        if (found := re.fullmatch(re.escape(folder) + r"([1-9][0-9]*)/", common["Prefix"]))
+    ]
+    if int(match[1]) != max(written, default=0):
+        _refuse_location(f"must be the filtered copy of the guard's latest try, not of try {match[1]}")
+
+
+def _refuse_location(rule: str) -> NoReturn:
+    raise ImportSourceError(
+        f"Invalid parameter 'data_location': {rule} (an XCom written by hand?); nothing was imported"
+    )
 
 
 def guard_source(

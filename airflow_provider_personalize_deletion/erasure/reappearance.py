@@ -23,7 +23,12 @@ from airflow_provider_personalize_deletion.erasure.columns import (
     MissingColumnError,
     missing_columns,
 )
-from airflow_provider_personalize_deletion.erasure.store import PENDING, ErasureRequestStore, sql_timestamp
+from airflow_provider_personalize_deletion.erasure.store import (
+    PENDING,
+    ErasureRequestStore,
+    check_batch_size,
+    sql_timestamp,
+)
 from airflow_provider_personalize_deletion.transfers.sql_cursor import database_errors
 from airflow_provider_personalize_deletion.utils.service_model import validate_member
 
@@ -73,11 +78,13 @@ def add_reappeared_requests(
     :param user_ids: the users found in the dataset.
     :param found: where they were found.
     :param found_at: when (the export's time); the requests' ``requested_at``.
-    :param batch_size: ids per transaction.
+    :param batch_size: ids per transaction, at least 1.
     :return: ``read`` (ids given) and ``added`` (new requests); counts only.
+    :raises ValueError: a ``batch_size`` below 1, before anything is read.
     :raises MissingColumnError: the requests table has no ``details`` column (made by 0.2); nothing
         was added.
     """
+    check_batch_size(batch_size)  # else no id would be read, and none added, without a word
     for missing in missing_columns(store.hook, store.requests_table):
         raise MissingColumnError(missing, "the reappearance intake writes it")
     details = json.dumps({REAPPEARED: {**asdict(found), "found_at": found_at.isoformat()}}, sort_keys=True)

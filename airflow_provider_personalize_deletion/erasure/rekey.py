@@ -25,7 +25,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_personalize_deletion.erasure.store import ERASED, ErasureRequestStore, sql_timestamp
+from airflow_provider_personalize_deletion.erasure.store import (
+    ERASED,
+    ErasureRequestStore,
+    check_batch_size,
+    sql_timestamp,
+)
 from airflow_provider_personalize_deletion.erasure.suppression import (
     SuppressionList,
     checked_key,
@@ -86,8 +91,7 @@ def rekey_suppression_list(
     :raises ValueError: a ``batch_size`` below 1, or ``drop_key_ids`` naming the new key's id.
     :raises SuppressionKeyError: entries carry a key id neither given nor to drop; nothing changed.
     """
-    if batch_size < 1:  # LIMIT 0 re-keys nothing, and drop_key_ids would then delete every entry
-        raise ValueError("Invalid parameter 'batch_size': must be at least 1")
+    check_batch_size(batch_size)  # LIMIT 0 re-keys nothing, and drop_key_ids would delete every entry
     new_id = key_id(checked_key(new_key))
     old = {key_id(key): key for key in old_keys if key_id(key) != new_id}
     drop = set(drop_key_ids)

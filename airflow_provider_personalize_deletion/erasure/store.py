@@ -57,6 +57,18 @@ def sql_timestamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime(_TIMESTAMP_FORMAT)
 
 
+def check_batch_size(batch_size: int) -> int:
+    """
+    Refuse a batch size below 1: a loop of empty batches does nothing and says nothing.
+
+    :param batch_size: rows per transaction.
+    :raises ValueError: naming ``batch_size`` and the rule.
+    """
+    if batch_size < 1:
+        raise ValueError("Invalid parameter 'batch_size': must be at least 1")
+    return batch_size
+
+
 def batch_key(run_id: str) -> str:
     """
     The key a DAG run claims its requests with: a digest, so it is safe inside SQL text.

@@ -17,6 +17,8 @@ deletes what a killed run left there (by age), and never any other object.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -32,9 +34,10 @@ from airflow_provider_personalize_deletion.transfers.sql_cursor import database_
 
 #: The table of verification outcomes, one row per run, dataset group and dataset.
 VERIFICATION_TABLE = "erasure_verification"
-#: The dataset types that hold USER_ID and can be exported (Items holds none; Actions and
-#: Action-interactions cannot be exported).
+#: The dataset types that hold USER_ID and can be exported (Items and Actions hold none).
 USER_DATASET_TYPES = ("INTERACTIONS", "USERS")
+#: The dataset types that hold USER_ID but cannot be exported: recorded not verified, never left out.
+UNEXPORTABLE_USER_DATASET_TYPES = ("ACTION_INTERACTIONS",)
 #: A deletion job in one of these states is running on the group: an export would race it.
 RUNNING_DELETION_STATES = ("PENDING", "IN_PROGRESS")
 
@@ -43,7 +46,9 @@ VERIFIED_ABSENT, FOUND_AGAIN, NOT_VERIFIED = "verified_absent", "found_again", "
 DELETION_RUNNING = "deletion running"
 DELETION_DURING_EXPORT = "a deletion job ran during the export"
 EXPORT_NOT_CREATED = "no export job was created"
+NOT_EXPORTABLE = "the service cannot export this dataset type"
 EXPORT_NOT_ENCRYPTED = "export files not encrypted at rest (S3 reports no server-side encryption); not read"
+RESULTS_NOT_AUTHENTIC = "the scan's results failed their MAC check (an XCom written by hand?); not recorded"
 
 _RUN_FOLDER_DIGITS = 16
 
@@ -87,6 +92,39 @@ class DatasetVerification:
     reason: str = ""
 
 
+def results_mac(key: bytes, run_id: str, results: Iterable[DatasetVerification]) -> str:
+    """
+    A keyed MAC of a run's results (HMAC-SHA256 under the fingerprint key, apart from the user digests by
+    its own domain): the scan hands its results on through an XCom, which whoever may write XComs
+    controls; the record step recomputes the MAC and records nothing as verified unless it matches.
+
+    :param key: the fingerprint key.
+    :param run_id: the DAG run's id (a run's results are no other run's).
+    :param results: the results, in order.
+    """
+    message = json.dumps([run_id, [asdict(result) for result in results]], sort_keys=True)
+    return hmac.new(key, b"verification-results\x1f" + message.encode(), hashlib.sha256).hexdigest()
+
+
+def authentic_results(key: bytes, run_id: str, handed_on: object) -> list[DatasetVerification] | None:
+    """
+    The results the scan handed on (``{"results": [...], "mac": ...}``), if their MAC matches.
+
+    :param key: the fingerprint key.
+    :param run_id: the DAG run's id.
+    :param handed_on: the scan's XCom.
+    :return: the results, or None for anything else (absent, malformed, or not what the scan made).
+    """
+    if not isinstance(handed_on, dict) or not isinstance(handed_on.get("results"), list):
+        return None
+    try:
+        results = [DatasetVerification(**item) for item in handed_on["results"]]
+    except TypeError:
+        return None
+    expected = results_mac(key, run_id, results)
+    return results if hmac.compare_digest(str(handed_on.get("mac")), expected) else None
+
+
 def plan_exports(
     groups: Iterable[str],
     list_datasets: Callable[[str], list[dict[str, Any]]],
@@ -95,7 +133,8 @@ def plan_exports(
     folder: str,
 ) -> tuple[list[dict[str, str]], list[DatasetVerification]]:
     """
-    Choose what to export: each dataset holding USER_ID of each group where no deletion job runs.
+    Choose what to export: each dataset holding USER_ID of each group where no deletion job runs. A
+    dataset holding USER_ID that the service cannot export (Action interactions) is not verified.
 
     :param groups: the dataset groups' ARNs.
     :param list_datasets: lists a group's datasets (:meth:`~.PersonalizeHook.list_datasets`).
@@ -103,7 +142,8 @@ def plan_exports(
         (:meth:`~.PersonalizeHook.list_data_deletion_jobs`).
     :param bucket: the bucket of the export files.
     :param folder: the run's folder (:func:`run_folder`).
-    :return: the operator's arguments per dataset (``dataset_arn``, ``s3_path``), and the groups skipped.
+    :return: the operator's arguments per dataset (``dataset_arn``, ``s3_path``), and the groups and
+        datasets skipped.
     """
     exports: list[dict[str, str]] = []
     skipped: list[DatasetVerification] = []
@@ -112,9 +152,11 @@ def plan_exports(
             skipped.append(DatasetVerification(group, "", NOT_VERIFIED, reason=DELETION_RUNNING))
             continue
         for dataset in list_datasets(group):
-            if str(dataset.get("datasetType", "")).upper() in USER_DATASET_TYPES:
-                arn = dataset["datasetArn"]
+            dataset_type, arn = str(dataset.get("datasetType", "")).upper(), dataset["datasetArn"]
+            if dataset_type in USER_DATASET_TYPES:
                 exports.append({"dataset_arn": arn, "s3_path": dataset_path(bucket, folder, arn)})
+            elif dataset_type in UNEXPORTABLE_USER_DATASET_TYPES:
+                skipped.append(DatasetVerification(group, arn, NOT_VERIFIED, reason=NOT_EXPORTABLE))
     return exports, skipped
 
 

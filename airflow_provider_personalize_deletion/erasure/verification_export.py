@@ -2,15 +2,16 @@
 The verification DAG's export task: the provider's export operator, its mapped arguments checked first.
 
 The arguments come from the plan's XCom, which whoever may write XComs controls: each try (and each
-resumption after waiting for a slot, which reads the XCom again) checks them against what the plan makes
-of the settings and the run id (:func:`.verification_steps.check_export_arguments`) before any call, so
-that no dataset's records are written outside the run's folder.
+resumption after a wait, which reads the XCom again: :mod:`.checked_create`) checks them against what the
+plan makes of the settings and the run id (:func:`.verification_steps.check_export_arguments`) before any
+call, so that no dataset's records are written outside the run's folder.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from airflow_provider_personalize_deletion.erasure.checked_create import CheckedArgumentsMixin
 from airflow_provider_personalize_deletion.operators.dataset_export import (
     PersonalizeCreateDatasetExportJobOperator,
 )
@@ -19,18 +20,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class VerificationExportOperator(PersonalizeCreateDatasetExportJobOperator):
+class VerificationExportOperator(CheckedArgumentsMixin, PersonalizeCreateDatasetExportJobOperator):
     """:class:`.PersonalizeCreateDatasetExportJobOperator`, refusing arguments other than the plan's."""
-
-    def execute(self, context: Context) -> str:
-        self._check_arguments(context)
-        return super().execute(context)
-
-    def resume_after_slot_wait(
-        self, context: Context, event: Any = None, slot_wait_started: str | None = None
-    ) -> Any:
-        self._check_arguments(context)
-        return super().resume_after_slot_wait(context, event, slot_wait_started)
 
     def _check_arguments(self, context: Context) -> None:
         from airflow_provider_personalize_deletion.erasure import verification_steps as steps

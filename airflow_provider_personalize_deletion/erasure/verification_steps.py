@@ -28,13 +28,16 @@ from airflow_provider_personalize_deletion.erasure.verification import (
     EXPORT_NOT_CREATED,
     EXPORT_NOT_ENCRYPTED,
     NOT_VERIFIED,
+    RESULTS_NOT_AUTHENTIC,
     DatasetVerification,
+    authentic_results,
     dataset_path,
     delete_export_files,
     deletion_overlaps,
     plan_exports,
     record_verification,
     require_verification_table,
+    results_mac,
     run_folder,
     scan_dataset,
 )
@@ -93,8 +96,8 @@ def check_suppression_list(settings: ErasureSettings) -> dict[str, int]:
 def plan_dataset_exports(settings: ErasureSettings, run_id: str, ti: Any) -> list[dict[str, Any]]:
     """
     The export operator's arguments per dataset holding USER_ID (with ``kms_key_arn`` when the setting
-    ``export_kms_key_arn`` is set); groups with a deletion job running are skipped (pushed as XCom
-    ``not_verified``).
+    ``export_kms_key_arn`` is set); groups with a deletion job running, and datasets the service cannot
+    export, are skipped (pushed as XCom ``not_verified``).
 
     :param settings: the run's settings.
     :param run_id: the DAG run's id.
@@ -161,7 +164,7 @@ def check_export_arguments(settings: ErasureSettings, run_id: str, given: Mappin
 
 def find_erased_users_in_exports(
     settings: ErasureSettings, run_id: str, ti: Any, now: datetime
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     """
     Check each export against the suppression list (its key checked first) and hand the users found to
     the reappearance intake.
@@ -170,7 +173,8 @@ def find_erased_users_in_exports(
     :param run_id: the DAG run's id.
     :param ti: the running task instance.
     :param now: the current time (aware).
-    :return: one :class:`.DatasetVerification` (a dict: counts and ARNs) per dataset and skipped group.
+    :return: ``results``, one :class:`.DatasetVerification` (a dict: counts and ARNs) per dataset and
+        skipped group, and ``mac``, their :func:`.results_mac` (checked by the record step).
     :raises SuppressionKeyError: the list holds entries of another key: no request is made.
     """
     from airflow_provider_personalize_deletion.operators.dataset_export import EXPORT_JOB_XCOM_KEY
@@ -191,13 +195,11 @@ def find_erased_users_in_exports(
     def scan(path: str, on_match: Any) -> Any:
         return scan_source(S3Source(s3, path, require_encryption=True), suppressed, on_match)
 
-    results = [
-        DatasetVerification(**item) for item in ti.xcom_pull(task_ids=PLAN_TASK, key=SKIPPED_XCOM_KEY) or []
-    ]
+    results = _skipped_groups(ti)
     for item, arn in zip(planned, arns or [None] * len(planned), strict=True):
         group = hook.client.describe_dataset(datasetArn=item["dataset_arn"])["dataset"]["datasetGroupArn"]
         results.append(_verify_dataset(hook, scan, store, group, item, arn, own, now))
-    return [asdict(result) for result in results]
+    return {"results": [asdict(result) for result in results], "mac": results_mac(key, run_id, results)}
 
 
 def _verify_dataset(
@@ -250,6 +252,9 @@ def record_the_verification(settings: ErasureSettings, run_id: str, ti: Any, now
     """
     Write the run's outcome per dataset group and dataset; fail the run when any could not be verified.
 
+    The outcomes are the scan's only if its XCom carries their MAC under the fingerprint key
+    (:func:`.authentic_results`); else every dataset planned is recorded not verified.
+
     :param settings: the run's settings.
     :param run_id: the DAG run's id.
     :param ti: the running task instance.
@@ -258,13 +263,16 @@ def record_the_verification(settings: ErasureSettings, run_id: str, ti: Any, now
     :raises AirflowFailException: a dataset or group was not verified (its reason is on record), or the
         groups have no dataset holding USER_ID.
     """
+    from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
+
     found = ti.xcom_pull(task_ids=FIND_TASK)
-    if isinstance(found, list):
-        results = [DatasetVerification(**item) for item in found]
-    else:  # the scan did not finish: nothing it planned is verified
-        skipped = ti.xcom_pull(task_ids=PLAN_TASK, key=SKIPPED_XCOM_KEY) or []
-        results = [DatasetVerification(**item) for item in skipped] + [
-            DatasetVerification("", item["dataset_arn"], NOT_VERIFIED, reason=f"{FIND_TASK} did not finish")
+    authentic = authentic_results(fingerprint_key(), run_id, found)
+    if authentic is not None:
+        results = authentic
+    else:  # the scan did not finish, or its XCom is not what it handed on: nothing planned is verified
+        why = f"{FIND_TASK} did not finish" if found is None else RESULTS_NOT_AUTHENTIC
+        results = _skipped_groups(ti) + [
+            DatasetVerification("", item["dataset_arn"], NOT_VERIFIED, reason=why)
             for item in ti.xcom_pull(task_ids=PLAN_TASK) or []
         ]
     record_verification(
@@ -304,6 +312,19 @@ def delete_verification_files(settings: ErasureSettings, run_id: str, now: datet
         now,
         settings.stale_file_hours,
     )
+
+
+def _skipped_groups(ti: Any) -> list[DatasetVerification]:
+    """The plan's skipped groups and datasets, never verified whatever their XCom says."""
+    return [
+        DatasetVerification(
+            str(item.get("dataset_group_arn", "")),
+            str(item.get("dataset_arn", "")),
+            NOT_VERIFIED,
+            reason=str(item.get("reason", "")),
+        )
+        for item in ti.xcom_pull(task_ids=PLAN_TASK, key=SKIPPED_XCOM_KEY) or []
+    ]
 
 
 def _hook(settings: ErasureSettings) -> Any:

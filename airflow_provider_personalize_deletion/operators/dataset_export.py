@@ -17,6 +17,7 @@ from airflow_provider_personalize_deletion.hooks.personalize import (
 )
 from airflow_provider_personalize_deletion.operators.job_identity import JobKind
 from airflow_provider_personalize_deletion.operators.job_wait import JobWaitMixin
+from airflow_provider_personalize_deletion.operators.quiet_wait import QuietWaitMixin, check_quiet_settings
 from airflow_provider_personalize_deletion.operators.slot_wait import SlotWaitMixin
 from airflow_provider_personalize_deletion.triggers.dataset_export import (
     DEFAULT_EXPORT_WAITER_DELAY,
@@ -24,9 +25,15 @@ from airflow_provider_personalize_deletion.triggers.dataset_export import (
     PersonalizeDatasetExportJobActiveTrigger,
     exported_job_from_event,
 )
+from airflow_provider_personalize_deletion.triggers.personalize import (
+    DEFAULT_QUIET_POLL_INTERVAL,
+    DEFAULT_QUIET_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_personalize_deletion.hooks.activity import Activity
 
 #: XCom key of the job's ARN, pushed as soon as the job exists (before waiting): a task that reads the
 #: export's outcome finds the job even when this task failed on it.
@@ -71,7 +78,7 @@ DATASET_EXPORT_JOB = JobKind(
 
 
 class PersonalizeCreateDatasetExportJobOperator(
-    SlotWaitMixin, JobWaitMixin, AwsBaseOperator[PersonalizeHook]
+    SlotWaitMixin, QuietWaitMixin, JobWaitMixin, AwsBaseOperator[PersonalizeHook]
 ):
     """
     Export a dataset's records as CSV files to S3 with a dataset export job, created exactly once.
@@ -92,6 +99,12 @@ class PersonalizeCreateDatasetExportJobOperator(
     (in the triggerer when deferrable; :mod:`.slot_wait`), every ``slot_wait_delay`` seconds, up to
     ``slot_wait_timeout`` per try: the exports queue, they never exceed the limit.
 
+    **No export while a data deletion job runs.** Immediately before each create call (the first, a
+    retry's, and each after waiting for a slot) the task lists the dataset group's data deletion jobs and,
+    with ``action_if_not_quiet="wait"``, waits until none is PENDING or IN_PROGRESS (in the triggerer when
+    deferrable), for up to ``quiet_timeout`` per try (:mod:`.quiet_wait`): an export during a deletion job
+    races it, and catches users half-deleted. ``"fail"`` fails the try at once, ``"ignore"`` does not look.
+
     Returns (XCom) the job's ARN, also pushed as XCom ``dataset_export_job_arn`` once the job exists.
 
     :param dataset_arn: the dataset to export (Interactions, Items or Users). (templated)
@@ -109,6 +122,11 @@ class PersonalizeCreateDatasetExportJobOperator(
     :param waiter_max_attempts: status checks before giving up. (default: 1440, a day at 60 s)
     :param slot_wait_delay: seconds between two create attempts while the limit is reached. (default: 60)
     :param slot_wait_timeout: give up waiting for a slot after this many seconds. (default: 6 hours)
+    :param action_if_not_quiet: ``"wait"``, ``"fail"`` or ``"ignore"``: what to do when a data deletion
+        job runs on the dataset's group before creating. (default: ``"wait"``)
+    :param quiet_timeout: give up waiting for the deletion jobs after this many seconds (per try).
+        (default: 24 hours)
+    :param quiet_poll_interval: seconds between two listings while waiting. (default: 300)
     :param aws_conn_id: the Airflow connection used for AWS credentials. (templated)
     :param region_name: AWS region of the dataset. (templated)
     :param verify: whether to verify SSL certificates. (templated)
@@ -120,6 +138,11 @@ class PersonalizeCreateDatasetExportJobOperator(
     job_trigger = PersonalizeDatasetExportJobActiveTrigger
     slot_wait_state_key = SLOT_WAIT_STATE_KEY
     busy_reasons = EXPORT_BUSY_REASONS
+    quiet_watch = "data_deletion_jobs"
+    not_quiet_consequence = (
+        "An export while a data deletion job runs races it (a user caught mid-deletion is not a "
+        "reappearance); no export job was created"
+    )
     #: Always named after the task instance and its input; a job of that name is this task instance's.
     job_name = None
     action_if_job_exists = "fail"
@@ -144,12 +167,16 @@ class PersonalizeCreateDatasetExportJobOperator(
         waiter_max_attempts: int = DEFAULT_EXPORT_WAITER_MAX_ATTEMPTS,
         slot_wait_delay: float = 60,
         slot_wait_timeout: float = 6 * 3600,
+        action_if_not_quiet: str = "wait",
+        quiet_timeout: float = DEFAULT_QUIET_TIMEOUT,
+        quiet_poll_interval: float = DEFAULT_QUIET_POLL_INTERVAL,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         for name, value in (("slot_wait_delay", slot_wait_delay), ("slot_wait_timeout", slot_wait_timeout)):
             if not value > 0:
                 raise ValueError(f"Invalid parameter {name!r}: must be a positive number of seconds")
+        check_quiet_settings(action_if_not_quiet, quiet_timeout, quiet_poll_interval)
         self.dataset_arn = dataset_arn
         self.s3_path = s3_path
         self.role_arn = role_arn
@@ -163,6 +190,10 @@ class PersonalizeCreateDatasetExportJobOperator(
         self.slot_wait_delay = slot_wait_delay
         self.slot_wait_max_delay = slot_wait_delay  # a wait of slot_wait_delay each time
         self.slot_wait_timeout = slot_wait_timeout
+        self.action_if_not_quiet = action_if_not_quiet
+        self.quiet_timeout = quiet_timeout
+        self.quiet_poll_interval = quiet_poll_interval
+        self._dataset_group_arn: str | None = None
 
     def execute(self, context: Context) -> str:
         return self._create_and_wait(context, slot_wait_started=None)
@@ -184,7 +215,7 @@ class PersonalizeCreateDatasetExportJobOperator(
         }
         series, _ = self._series(context, inputs)
         build_export_request(series, **inputs)  # refuses bad input before any call
-        arn, _ = self._this_task_instances_job(context, inputs, slot_wait_started)
+        arn, _ = self._this_task_instances_job(context, inputs, slot_wait_started, quiet_wait_started)
         context["ti"].xcom_push(key=EXPORT_JOB_XCOM_KEY, value=arn)
         if self.wait_for_completion:
             self._defer_or_wait(arn)
@@ -194,3 +225,19 @@ class PersonalizeCreateDatasetExportJobOperator(
 
                 raise DatasetExportJobWaitError(arn, job["status"], "the wait ran out")
         return arn
+
+    def _before_create(self, context: Context, quiet_wait_started: str | None) -> None:
+        self._wait_for_quiet(context, quiet_wait_started)
+
+    def _after_slot_wait(self, context: Context) -> None:
+        # A deletion job may have started while this worker waited for a slot.
+        self._wait_for_quiet(context, None)
+
+    def _quiet_group(self) -> str:
+        """The dataset's group (DescribeDataset, once)."""
+        if self._dataset_group_arn is None:
+            self._dataset_group_arn = self.hook.dataset_group_of(self.dataset_arn)
+        return self._dataset_group_arn
+
+    def _busy(self, dataset_group_arn: str, first: bool) -> list[Activity]:
+        return self.hook.running_data_deletion_jobs(dataset_group_arn)

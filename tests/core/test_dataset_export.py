@@ -228,14 +228,19 @@ def test_a_failed_export_fails_the_task_redacted_and_a_retry_creates_the_next_ge
     assert PersonalizeHook().describe_dataset_export_job(retried)["status"] == "ACTIVE"
 
 
-def test_at_the_service_limit_the_operator_queues_and_never_exceeds_it(emulator, stage, personalize):
-    dataset = stage.dataset()
+def fill_the_export_slots(emulator, personalize, dataset: str) -> None:
+    """Five exports held CREATE PENDING, named ``busy-<n>``: the service's limit reached."""
     for number in range(5):
         emulator.hold(f"busy-{number}", "CREATE PENDING")
         personalize.create_dataset_export_job(
             jobName=f"busy-{number}", datasetArn=dataset, roleArn=ROLE_ARN,
             jobOutput={"s3DataDestination": {"path": f"s3://{OUT}/other/"}},
         )  # fmt: skip
+
+
+def test_at_the_service_limit_the_operator_queues_and_never_exceeds_it(emulator, stage, personalize):
+    dataset = stage.dataset()
+    fill_the_export_slots(emulator, personalize, dataset)
 
     def free_one_slot() -> None:
         time.sleep(1.5)
@@ -247,3 +252,38 @@ def test_at_the_service_limit_the_operator_queues_and_never_exceeds_it(emulator,
     ).execute(task_context())
     assert PersonalizeHook().describe_dataset_export_job(arn)["status"] == "ACTIVE"
     assert emulator.calls("CreateDatasetExportJob") > 6  # refused at least once, then created
+
+
+def test_a_deletion_job_started_during_the_slot_wait_is_waited_for_before_creating(
+    emulator, stage, personalize, dataset_group, s3_client
+):
+    dataset = stage.dataset()
+    fill_the_export_slots(emulator, personalize, dataset)
+    s3_client.put_object(Bucket=OUT, Key="erase.csv", Body=b"USER_ID\nu1\n")
+    created_while_running: list[int] = []
+
+    def a_deletion_starts_then_a_slot_frees() -> None:
+        time.sleep(1.0)  # the operator was refused and waits for a slot
+        emulator.hold("erase", "IN_PROGRESS")
+        personalize.create_data_deletion_job(
+            jobName="erase", datasetGroupArn=dataset_group, roleArn=ROLE_ARN,
+            dataSource={"dataLocation": f"s3://{OUT}/erase.csv"},
+        )  # fmt: skip
+        listings = emulator.calls("ListDataDeletionJobs")
+        emulator.release("busy-0")
+        deadline = time.monotonic() + 30
+        while emulator.calls("ListDataDeletionJobs") < listings + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the operator looked, and looks again: it waits
+        jobs = PersonalizeHook().list_dataset_export_jobs(dataset)
+        created_while_running.append(len([job for job in jobs if not job["jobName"].startswith("busy-")]))
+        emulator.release("erase")
+
+    meanwhile = threading.Thread(target=a_deletion_starts_then_a_slot_frees, daemon=True)
+    meanwhile.start()
+    arn = operator(
+        dataset, slot_wait_delay=0.5, quiet_poll_interval=0.5,
+        botocore_config={"retries": {"total_max_attempts": 1}},
+    ).execute(task_context())  # fmt: skip
+    meanwhile.join(timeout=40)
+    assert created_while_running == [0]
+    assert PersonalizeHook().describe_dataset_export_job(arn)["status"] == "ACTIVE"

@@ -271,3 +271,44 @@ def assert_no_id_in(captured, dag_run) -> None:
     for user in ("user-001", "user-002", "user-003", "user-004", "user-005"):
         assert user not in logs
         assert user not in xcoms
+
+
+@pytest.mark.parametrize("forged", ["fail-another-file", "filter-the-raw-source", "filter-an-earlier-try"])
+def test_a_location_the_guard_did_not_hand_on_is_never_imported(
+    erased, emulator, world, personalize_dataset, lake, monkeypatch, forged
+):
+    """The create task imports what the guard's XCom holds, which anyone allowed to write XComs
+    controls: stand-in for such a write, the guard returns another location."""
+    from airflow_provider_personalize_deletion.erasure import import_guard
+
+    unguarded = lake("daily/part-1.csv")  # holds the erased user
+    mode = forged.split("-", 1)[0]
+    set_source(monkeypatch, lake("daily/clean.csv", b"USER_ID,ITEM_ID,TIMESTAMP\nuser-002,i1,1\n"), mode)
+    guard, destination = import_guard.guard_source, import_guard.filtered_destination
+    forged_location = unguarded
+    if forged == "filter-an-earlier-try":  # try 1 left a copy (here: unfiltered), the guard ran as try 2
+        monkeypatch.setattr(import_guard, "filtered_destination", lambda *a: destination(*a[:3], a[3] + 1))
+
+        def earlier_copy(client, location, *args):
+            forged_location = destination(FILTERED, "guarded-imports", args[-1].split("/")[-3], 1)
+            key = forged_location.removeprefix(f"s3://{FILTERED}/") + "part-1.csv"
+            client.copy_object(
+                Bucket=FILTERED, Key=key, CopySource={"Bucket": LAKE, "Key": "daily/part-1.csv"}
+            )
+            result = guard(client, location, *args)
+            return import_guard.GuardResult(forged_location, mode, result.files, result.records)
+
+        monkeypatch.setattr(import_guard, "guard_source", earlier_copy)
+    else:
+        monkeypatch.setattr(
+            import_guard,
+            "guard_source",
+            lambda *args: import_guard.GuardResult(forged_location, mode, guard(*args).files, 1),
+        )
+
+    dag_run = run_import()
+
+    assert dag_run.state == "failed"
+    assert task_states(dag_run)[CREATE_IMPORT_TASK] == {"failed"}
+    assert emulator.calls("CreateDatasetImportJob") == 0
+    assert erased not in users_in(emulator, personalize_dataset)

@@ -101,3 +101,10 @@ def test_a_requests_table_without_the_details_column_is_refused_with_the_stateme
         add_reappeared_requests(store, ["u1"], FOUND, NOW)
     store.hook.run("ALTER TABLE erasure_requests ADD COLUMN details TEXT")
     assert add_reappeared_requests(store, ["u1"], FOUND, NOW) == {"read": 1, "added": 1}
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_a_batch_size_below_one_is_refused_not_a_silent_intake_of_nothing(store, batch_size):
+    with pytest.raises(ValueError, match="'batch_size': must be at least 1"):
+        add_reappeared_requests(store, ["u1"], FOUND, NOW, batch_size=batch_size)
+    assert reappeared(store) == []

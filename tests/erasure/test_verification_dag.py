@@ -272,3 +272,104 @@ def test_groups_without_a_dataset_holding_user_ids_fail_the_run_saying_so(run_da
     assert "have no dataset holding USER_ID" in output.out + output.err
     assert "reasons in the verification table" not in output.out + output.err
     assert verification_rows(world) == []
+
+
+def test_an_export_never_starts_while_a_deletion_job_started_after_the_plan_runs(
+    run_dag, emulator, world, interactions, personalize, monkeypatch
+):
+    """The plan saw the group quiet; a deletion job starts before the export is created (as after a wait
+    for a slot): the export waits until it ended, then runs."""
+    import threading
+    import time
+
+    from airflow_provider_personalize_deletion.erasure import verification_steps
+
+    world.s3.put_object(Bucket=BUCKET, Key="manual/erase.csv", Body=b"USER_ID\nuser-002\n")
+    plan = verification_steps.plan_dataset_exports
+    exports_while_running: list[int] = []
+
+    def end_the_deletion_once_the_export_acted(listings: int) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the export task created, or looked twice and waited
+            exports = emulator.calls("CreateDatasetExportJob")
+            if exports or emulator.calls("ListDataDeletionJobs") >= listings + 2:
+                break
+            time.sleep(0.2)
+        exports_while_running.append(emulator.calls("CreateDatasetExportJob"))
+        emulator.release("manual-erase")
+
+    def plan_then_a_deletion_starts(*args):
+        planned = plan(*args)
+        emulator.hold("manual-erase", "IN_PROGRESS")
+        personalize.create_data_deletion_job(
+            jobName="manual-erase", datasetGroupArn=world.groups["shop"],
+            dataSource={"dataLocation": f"s3://{BUCKET}/manual/erase.csv"}, roleArn=ROLE_ARN,
+        )  # fmt: skip
+        listings = emulator.calls("ListDataDeletionJobs")
+        threading.Thread(target=end_the_deletion_once_the_export_acted, args=(listings,), daemon=True).start()
+        return planned
+
+    monkeypatch.setattr(verification_steps, "plan_dataset_exports", plan_then_a_deletion_starts)
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert exports_while_running == [0]
+    assert dag_run.state == "success"
+    ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
+    assert row["outcome"] == "verified_absent"
+
+
+def test_scan_results_rewritten_in_their_xcom_are_never_recorded_as_verified(
+    run_dag, emulator, world, interactions, personalize, monkeypatch
+):
+    """The record step reads the scan's XCom, which anyone allowed to write XComs controls: stand-in for
+    such a write, the scan's results (its MAC, if any, kept) claim the dataset holding an erased user
+    was verified absent."""
+    from airflow_provider_personalize_deletion.erasure import verification_steps
+
+    world.request(ERASED)
+    assert run_dag(ERASURE).state == "success"
+    reimport(personalize, world.s3, interactions, ERASED)
+    find = verification_steps.find_erased_users_in_exports
+
+    def claim_verified_absent(*args):
+        found = find(*args)
+        for row in found["results"] if isinstance(found, dict) else found:
+            row.update(outcome="verified_absent", users_found=0, requests_added=0)
+        return found
+
+    monkeypatch.setattr(verification_steps, "find_erased_users_in_exports", claim_verified_absent)
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert dag_run.state == "failed"
+    ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
+    assert row["outcome"] == "not_verified"
+    assert "MAC" in row["reason"]
+
+
+def test_an_action_interactions_dataset_is_not_verified_and_its_group_never_shown_clean(
+    run_dag, emulator, world, interactions, personalize
+):
+    """It holds USER_ID but the service cannot export it: left out, the group would look clean."""
+    from datetime import datetime, timezone
+
+    from airflow_provider_personalize_deletion.dashboard.queries import DashboardQueries
+    from airflow_provider_personalize_deletion.erasure.verification import NOT_EXPORTABLE
+
+    actions = personalize.create_dataset(
+        name="shop-action-interactions", schemaArn=SCHEMA_ARN, datasetGroupArn=world.groups["shop"],
+        datasetType="Action_Interactions",
+    )["datasetArn"]  # fmt: skip
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert dag_run.state == "failed"
+    rows = {row["dataset"]: row for row in verification_rows(world)}
+    assert (rows[actions]["outcome"], rows[actions]["reason"]) == ("not_verified", NOT_EXPORTABLE)
+    assert rows[interactions]["outcome"] == "verified_absent"
+    store = world.store
+    queries = DashboardQueries(store.hook, store.requests_table, store.audit_table)
+    groups = queries.summary(datetime.now(timezone.utc), 30)["verification"]["dataset_groups"]
+    (shop,) = [group for group in groups if group["dataset_group_arn"] == world.groups["shop"]]
+    assert (shop["status"], shop["reasons"]) == ("not_verified", [NOT_EXPORTABLE])
