@@ -48,6 +48,7 @@ DELETION_DURING_EXPORT = "a deletion job ran during the export"
 EXPORT_NOT_CREATED = "no export job was created"
 NOT_EXPORTABLE = "the service cannot export this dataset type"
 EXPORT_NOT_ENCRYPTED = "export files not encrypted at rest (S3 reports no server-side encryption); not read"
+LEFT_OUT = "left out of the run's plan (an XCom written by hand?): not exported"
 RESULTS_NOT_AUTHENTIC = "the scan's results failed their MAC check (an XCom written by hand?); not recorded"
 
 _RUN_FOLDER_DIGITS = 16
@@ -158,6 +159,36 @@ def plan_exports(
             elif dataset_type in UNEXPORTABLE_USER_DATASET_TYPES:
                 skipped.append(DatasetVerification(group, arn, NOT_VERIFIED, reason=NOT_EXPORTABLE))
     return exports, skipped
+
+
+def left_out_datasets(
+    groups: Iterable[str],
+    list_datasets: Callable[[str], list[dict[str, Any]]],
+    results: Iterable[DatasetVerification],
+) -> list[DatasetVerification]:
+    """
+    The datasets holding USER_ID of the selected groups that have no outcome: the plan reached the
+    export through an XCom, which whoever may write XComs controls, so a dataset left out of it is
+    recorded not verified here, never passed over (its group would look clean).
+
+    :param groups: the run's dataset groups (from its settings, not from an XCom).
+    :param list_datasets: lists a group's datasets (:meth:`~.PersonalizeHook.list_datasets`).
+    :param results: the outcomes so far (a group skipped as a whole covers its datasets).
+    :return: one not-verified outcome per dataset left out.
+    """
+    results = list(results)
+    covered = {result.dataset_arn for result in results if result.dataset_arn}
+    whole_groups = {result.dataset_group_arn for result in results if not result.dataset_arn}
+    left_out: list[DatasetVerification] = []
+    for group in groups:
+        if group in whole_groups:
+            continue
+        for dataset in list_datasets(group):
+            dataset_type, arn = str(dataset.get("datasetType", "")).upper(), dataset["datasetArn"]
+            holds_users = dataset_type in USER_DATASET_TYPES + UNEXPORTABLE_USER_DATASET_TYPES
+            if holds_users and arn not in covered:
+                left_out.append(DatasetVerification(group, arn, NOT_VERIFIED, reason=LEFT_OUT))
+    return left_out
 
 
 def dataset_path(bucket: str, folder: str, dataset_arn: str) -> str:

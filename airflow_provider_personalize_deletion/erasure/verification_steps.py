@@ -34,6 +34,7 @@ from airflow_provider_personalize_deletion.erasure.verification import (
     dataset_path,
     delete_export_files,
     deletion_overlaps,
+    left_out_datasets,
     plan_exports,
     record_verification,
     require_verification_table,
@@ -253,7 +254,8 @@ def record_the_verification(settings: ErasureSettings, run_id: str, ti: Any, now
     Write the run's outcome per dataset group and dataset; fail the run when any could not be verified.
 
     The outcomes are the scan's only if its XCom carries their MAC under the fingerprint key
-    (:func:`.authentic_results`); else every dataset planned is recorded not verified.
+    (:func:`.authentic_results`); else every dataset planned is recorded not verified. A dataset holding
+    USER_ID of a selected group with no outcome (left out of the plan's XCom) is recorded not verified.
 
     :param settings: the run's settings.
     :param run_id: the DAG run's id.
@@ -275,6 +277,7 @@ def record_the_verification(settings: ErasureSettings, run_id: str, ti: Any, now
             DatasetVerification("", item["dataset_arn"], NOT_VERIFIED, reason=why)
             for item in ti.xcom_pull(task_ids=PLAN_TASK) or []
         ]
+    results += left_out_datasets(settings.dataset_group_arns, _hook(settings).list_datasets, results)
     record_verification(
         runtime.request_store(settings), run_id, now, results, create_table=settings.create_tables
     )

@@ -373,3 +373,28 @@ def test_an_action_interactions_dataset_is_not_verified_and_its_group_never_show
     groups = queries.summary(datetime.now(timezone.utc), 30)["verification"]["dataset_groups"]
     (shop,) = [group for group in groups if group["dataset_group_arn"] == world.groups["shop"]]
     assert (shop["status"], shop["reasons"]) == ("not_verified", [NOT_EXPORTABLE])
+
+
+def test_a_dataset_left_out_of_the_plan_is_recorded_not_verified_never_passed_over(
+    run_dag, emulator, world, interactions, personalize, monkeypatch
+):
+    """The export tasks are mapped from the plan's XCom, which anyone allowed to write XComs controls:
+    stand-in for such a write, the plan leaves out the dataset holding an erased user found again."""
+    from airflow_provider_personalize_deletion.erasure import verification_steps
+    from airflow_provider_personalize_deletion.erasure.verification import LEFT_OUT
+
+    world.request(ERASED)
+    assert run_dag(ERASURE).state == "success"
+    reimport(personalize, world.s3, interactions, ERASED)
+    plan = verification_steps.plan_dataset_exports
+    monkeypatch.setattr(
+        verification_steps,
+        "plan_dataset_exports",
+        lambda *args: [item for item in plan(*args) if item["dataset_arn"] != interactions],
+    )
+
+    dag_run = run_dag(VERIFICATION)
+
+    assert dag_run.state == "failed"
+    ((row,),) = [[row for row in verification_rows(world) if row["dataset"] == interactions]]
+    assert (row["outcome"], row["reason"]) == ("not_verified", LEFT_OUT)
