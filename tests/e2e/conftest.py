@@ -347,6 +347,9 @@ def staged(airflow: AirflowDeployment, aws: LocalAws, warehouse: Warehouse) -> I
     create_bucket(stage.s3)
     warehouse.query("DELETE FROM erasure_requests")
     warehouse.query("DELETE FROM erasure_audit")
+    # Each deployment has a fingerprint key of its own (the Celery one too): entries an earlier
+    # deployment's runs left would fail the next suppression check, rightly, as made with another key.
+    warehouse.query("DELETE FROM erasure_suppression")
     try:
         yield stage
     finally:
