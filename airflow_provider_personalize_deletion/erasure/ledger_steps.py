@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from botocore.exceptions import ClientError
 
 from airflow_provider_personalize_deletion.erasure import runtime
 from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings
@@ -26,7 +27,7 @@ from airflow_provider_personalize_deletion.ledger.warehouse import (
     WarehouseTables,
     append_pending,
 )
-from airflow_provider_personalize_deletion.ledger.writer import LedgerWriter
+from airflow_provider_personalize_deletion.ledger.writer import LedgerNotLockedError, LedgerWriter
 
 SECTION = "personalize_deletion"
 #: The defaults of the ledger's settings (the provider's ``config`` declares the same).
@@ -108,7 +109,27 @@ def append_to_ledger(settings: ErasureSettings, kind: str, now: datetime) -> dic
     :return: how many records were appended, their sequence numbers, and whether the ledger is
         tamper-evident.
     :raises AirflowSkipException: the ledger is off, or the run is a dry run.
+    :raises AirflowFailException: the setting or the bucket is wrong (no Object Lock, no such bucket): a
+        retry cannot mend it, so the task fails at once; the records stay pending for the next run.
     """
+    try:
+        return _append_to_ledger(settings, kind, now)
+    except (LedgerSettingError, LedgerNotLockedError) as error:
+        raise AirflowFailException(str(error)) from error
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in SETTING_ERROR_CODES:
+            raise AirflowFailException(
+                f"The evidence ledger's bucket cannot be written ({error.response['Error']['Code']}): check "
+                f"[{SECTION}] ledger_bucket; the records stay pending for the next run"
+            ) from error
+        raise
+
+
+#: S3 error codes that say the ledger's setting is wrong, which a retry cannot mend.
+SETTING_ERROR_CODES = frozenset({"NoSuchBucket"})
+
+
+def _append_to_ledger(settings: ErasureSettings, kind: str, now: datetime) -> dict[str, Any]:
     ledger = ledger_settings()
     if ledger is None:
         raise AirflowSkipException(f"The evidence ledger is off: [{SECTION}] ledger_bucket is not set")
