@@ -38,10 +38,6 @@ from airflow_provider_personalize_deletion.forget.locations import (
     Source,
     s3_location,
 )
-from airflow_provider_personalize_deletion.transfers.parameters import (
-    InvalidTransferParameterError,
-    check_bucket_name,
-)
 
 #: The members of the value, and of each location.
 SETTINGS = ("locations", "allowed_buckets")
@@ -130,6 +126,12 @@ def _s3_uri(uri: object, field: str, empty_key_allowed: bool) -> str:
 
 
 def _bucket_name(bucket: object, field: str) -> str:
+    # Imported here: the DAG imports this module at parse time, a run only checks buckets.
+    from airflow_provider_personalize_deletion.transfers.parameters import (
+        InvalidTransferParameterError,
+        check_bucket_name,
+    )
+
     try:
         return check_bucket_name(bucket)
     except InvalidTransferParameterError as error:

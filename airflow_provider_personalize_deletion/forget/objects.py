@@ -19,10 +19,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.forget.formats import READABLE_FORMATS
-from airflow_provider_personalize_deletion.transfers.parameters import (
-    InvalidTransferParameterError,
-    check_bucket_name,
-)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -75,6 +71,12 @@ class ForgetObject:
         """
         if not isinstance(record, Mapping) or set(record) != {"bucket", "key", "format"}:
             raise PersonalizeValidationError(field, "must be an object with exactly bucket, key and format")
+        # Imported here: the DAG imports this module at parse time, a run only checks records.
+        from airflow_provider_personalize_deletion.transfers.parameters import (
+            InvalidTransferParameterError,
+            check_bucket_name,
+        )
+
         try:
             bucket = check_bucket_name(record["bucket"])
         except InvalidTransferParameterError as error:
