@@ -103,7 +103,23 @@ def dashboard_queries(
     # The hook would log each statement with its parameters, and the lookup's parameter is a user id.
     connection = Connection.get_connection_from_secrets(settings.warehouse_conn_id)
     hook = connection.get_hook(hook_params={"log_sql": False})
-    return DashboardQueries(hook, settings.requests_table, settings.audit_table)
+    return DashboardQueries(
+        hook, settings.requests_table, settings.audit_table, fingerprint_key=_fingerprint_key_or_none()
+    )
+
+
+def _fingerprint_key_or_none() -> bytes | None:
+    """
+    The fingerprint key, if the API server has it: the lookup then finds the requests whose user id was
+    replaced by its keyed hash after the retention period; without it, only those holding the id.
+    """
+    from airflow_provider_personalize_deletion.exceptions import FingerprintKeyError
+    from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
+
+    try:
+        return fingerprint_key()
+    except FingerprintKeyError:
+        return None
 
 
 def requires_known_team() -> None:
@@ -210,7 +226,7 @@ def create_app() -> FastAPI:
 
     @app.get("/api/summary")
     def summary(settings: SettingsDep, queries: QueriesDep) -> JSONResponse:
-        figures = queries.summary(datetime.now(timezone.utc), settings.overdue_days)
+        figures = queries.summary(datetime.now(timezone.utc), settings.deadline_rule)
         return JSONResponse({"dag_id": DAG_ID, **figures}, headers=_NO_STORE)
 
     @app.get("/api/runs")

@@ -6,12 +6,14 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 // The chart's series: an erased request of a person found again since is "found_again", not "erased".
-const STATUSES = ["pending", "erased", "found_again", "rejected"];
+const STATUSES = ["pending", "erased", "found_again", "rejected", "refused", "unfulfillable"];
 const COLORS = {
   pending: "var(--pending)",
   erased: "var(--erased)",
   found_again: "var(--failed)",
   rejected: "var(--rejected)",
+  refused: "var(--overlap)",
+  unfulfillable: "var(--accent)",
   COMPLETED: "var(--erased)",
   FAILED: "var(--failed)",
   OVERLAPPED: "var(--overlap)",
@@ -48,8 +50,9 @@ function shortArn(arn) {
   return String(arn ?? "").split("/").pop();
 }
 
+// Every time on the page is shown in UTC, and says so: the due dates are UTC days.
 function fmtTime(iso) {
-  return iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "–";
+  return iso ? `${new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" })} UTC` : "–";
 }
 
 function fmtDays(days) {
@@ -102,16 +105,35 @@ async function request(path, options = {}) {
 
 // ---- overview -----------------------------------------------------------------------------------------
 
+// The deadline in words, and in days for the gauge (a calendar month: 28 to 31 days, drawn as 31).
+function deadlineOf(summary) {
+  const { rule, days } = summary.deadline;
+  return rule === "days"
+    ? { days, words: `${days} days`, label: `deadline ${days} d` }
+    : { days: 31, words: "one calendar month (GDPR art. 12(3))", label: "deadline 1 month" };
+}
+
 function renderTiles(summary) {
-  const deadline = summary.deadline_days;
+  const { days: deadline, words, label } = deadlineOf(summary);
   document.querySelector("[data-testid=pending-count]").textContent = summary.pending;
   document.querySelector("[data-testid=overdue-count]").textContent = summary.overdue;
   document.getElementById("overdue-tile").classList.toggle("alert", summary.overdue > 0);
-  document.getElementById("overdue-note").textContent = `pending longer than ${deadline} days`;
+  document.getElementById("overdue-note").textContent = `pending past their due date: ${words} from receipt, plus any extension (UTC days)`;
+  document.querySelector("[data-testid=erased-late-count]").textContent = summary.erased_late;
+  document.getElementById("erased-late-tile").classList.toggle("alert", summary.erased_late > 0);
+  document.getElementById("erased-late-note").textContent = `erased after their due date, last ${summary.window_days} days`;
+  for (const status of ["refused", "unfulfillable"]) {
+    const codes = summary.decided[status];
+    const total = Object.values(codes).reduce((sum, count) => sum + count, 0);
+    document.querySelector(`[data-testid=${status}-count]`).textContent = total;
+    document.getElementById(`${status}-note`).textContent = total
+      ? Object.entries(codes).map(([code, count]) => `${code}: ${count}`).join(", ")
+      : "none";
+  }
   const oldest = summary.oldest_pending_days;
   document.querySelector("[data-testid=oldest-pending]").textContent =
     oldest === null ? "none" : `${oldest.toFixed(1)} days`;
-  drawGauge(oldest, deadline);
+  drawGauge(oldest, deadline, label);
   const times = summary.time_to_erasure;
   document.querySelector("[data-testid=median-days]").textContent = fmtDays(times.median_days);
   document.querySelector("[data-testid=p95-days]").textContent = fmtDays(times.p95_days);
@@ -152,7 +174,7 @@ function renderVerification(verification) {
   list.replaceChildren(...items);
 }
 
-function drawGauge(oldest, deadline) {
+function drawGauge(oldest, deadline, label) {
   const { node, width } = canvas("deadline-gauge");
   const scale = Math.max(deadline * 1.5, oldest ?? 0);
   const x = (days) => 4 + ((width - 8) * days) / scale;
@@ -162,7 +184,7 @@ function drawGauge(oldest, deadline) {
     node.append(titled(svgEl("rect", { x: 4, y: 4, width: x(oldest) - 4, height: 10, rx: 5, fill: color }), `${oldest} days`));
   }
   node.append(svgEl("line", { class: "deadline", x1: x(deadline), x2: x(deadline), y1: 1, y2: 17, "stroke-width": 2 }));
-  node.append(svgEl("text", { x: x(deadline), y: 25, "text-anchor": "middle", class: "muted-text", "data-testid": "deadline-label" }, `deadline ${deadline} d`));
+  node.append(svgEl("text", { x: x(deadline), y: 25, "text-anchor": "middle", class: "muted-text", "data-testid": "deadline-label" }, label));
 }
 
 function drawStatusChart(days) {
@@ -273,7 +295,7 @@ function drawRunsChart(runs) {
   runs.forEach((run, row) => {
     const top = 18 + row * rowHeight;
     node.append(svgEl("rect", { x: 0, y: top + 3, width: 8, height: 10, rx: 2, fill: run.outcome === "erased" ? COLORS.erased : run.outcome === "failed" ? COLORS.FAILED : COLORS.rejected }));
-    const when = new Date(run.recorded_at).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    const when = `${new Date(run.recorded_at).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "UTC" })} UTC`;
     const label = svgEl("text", { x: 14, y: top + 12, "data-testid": "run-row", "data-run-id": run.run_id, "data-outcome": run.outcome }, `${when} · ${run.outcome}`);
     node.append(titled(label, run.run_id));
     run.dataset_groups.forEach((group) => {
