@@ -5,7 +5,7 @@ Every HTTP request a shared client sends (retries included) first takes a turn f
 :class:`CallRateLimiter` of its connection and region, shared by every client of the event loop with
 that connection and region (see :mod:`.client_pool`): N waits never send more than R calls in a second,
 however many defer together. Turns are handed out in the order they were asked for, at least ``1 / R``
-seconds apart, each caller sleeping until its turn (no polling). R is the Airflow setting
+seconds apart, each caller waiting for the one before it (no polling). R is the Airflow setting
 ``[personalize_deletion] triggerer_calls_per_second`` (:data:`DEFAULT_CALLS_PER_SECOND`; 0 turns the
 bound off).
 
@@ -59,7 +59,8 @@ class CallRateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._rate_at = clock()
-        self._next_turn = -math.inf
+        self._last_turn = -math.inf
+        self._last_in_line: asyncio.Future[None] | None = None
         #: Turns handed out so far.
         self.granted = 0
         #: Throttling answers seen so far.
@@ -75,13 +76,31 @@ class CallRateLimiter:
         return self._rate
 
     async def acquire(self) -> None:
-        """Wait for this caller's turn: the earliest time at least ``1 / rate`` after the previous turn."""
-        now = self._clock()
-        turn = max(now, self._next_turn)
-        self._next_turn = turn + 1 / self.rate()
-        self.granted += 1
-        if turn > now:
-            await self._sleep(turn - now)
+        """
+        Wait for this caller's turn: after the caller before it, and ``1 / rate`` after its turn.
+
+        Callers queue in a chain, each waiting for the one before it, so only the first sleeps on a
+        timer; the spacing runs from when the previous turn was actually taken, so a loop that was
+        held (a garbage collection, a busy machine) does not release the turns that fell due meanwhile
+        all at once. A caller cancelled while it waits passes its place on once the caller before it
+        has had its turn.
+        """
+        before, mine = self._last_in_line, asyncio.get_running_loop().create_future()
+        self._last_in_line = mine
+        try:
+            if before is not None:
+                await asyncio.shield(before)
+            while (wait := self._last_turn + 1 / self.rate() - self._clock()) > 0:
+                await self._sleep(wait)
+            self._last_turn = self._clock()
+            self.granted += 1
+        finally:
+            if before is None or before.done():
+                mine.set_result(None)
+            else:
+                before.add_done_callback(lambda _: mine.set_result(None))
+            if self._last_in_line is mine and mine.done():
+                self._last_in_line = None
 
     def throttled(self) -> None:
         """Slow down after a throttling answer: halve the rate, down to :data:`MIN_CALLS_PER_SECOND`."""
