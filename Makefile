@@ -6,7 +6,8 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
-PYTEST_ARGS ?= --durations=25
+# Two processes (pytest-xdist): the end-to-end suite in one, the rest spread over both (tests/conftest.py).
+PYTEST_ARGS ?= --durations=25 -n 2 --dist loadgroup
 # The lowest declared versions (see test-lowest): a venv of its own, resolved from PyPI at each run.
 LOWEST_VENV := $(CURDIR)/.venv-lowest
 LOWEST_TESTS ?= tests/core tests/triggers tests/transfers

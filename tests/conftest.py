@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 TESTS_DIR = Path(__file__).parent
 
 _airflow_home = Path(tempfile.mkdtemp(prefix="ppd-airflow-home-"))
@@ -42,3 +44,16 @@ pytest_plugins = [
     "tests.plugins.airflow_env",
     "tests.plugins.ledger",
 ]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks into the node ids
+def pytest_collection_modifyitems(config, items) -> None:
+    """
+    Group the tests for ``pytest -n 2 --dist loadgroup`` (``make test``): one group per test file, so
+    that a module's fixtures are set up in one process, and one group for the whole end-to-end suite,
+    so that its Airflow deployments (session fixtures) start once, in one process, while the other
+    process runs the rest. Without ``-n`` the marks change nothing.
+    """
+    for item in items:
+        group = "e2e" if item.get_closest_marker("e2e") else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
