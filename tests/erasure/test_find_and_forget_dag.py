@@ -290,3 +290,46 @@ def test_a_forged_batch_naming_objects_outside_the_runs_plan_is_refused_before_a
     logs = capsys.readouterr().out
     assert "must lie in a scannable location of the run's plan" in logs
     assert "user-007" not in logs
+
+
+def test_a_trimmed_batch_and_a_forged_summary_cannot_hide_files_from_the_unverified_count(
+    run_dag, jobs, s3_client, monkeypatch, caplog
+):
+    """
+    A writer of XComs drops the file naming the user from the batches and the refused listing (a declared
+    bucket that is gone) from the plan's summary: the record step counts the plan the planning task kept
+    in the warehouse, so both are unverified and the run is never reported clean.
+    """
+    from airflow_provider_personalize_deletion.erasure import forget_runtime
+    from airflow_provider_personalize_deletion.operators.find_and_forget import FORGET_PLAN_XCOM_KEY
+
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS",
+        json.dumps({"locations": [{"prefix": "s3://gone-bucket/copies/", "format": "jsonl"}]}),
+    )
+    suppress(jobs, "user-007")
+    planned = forget_runtime.find_files
+    hidden = {"bucket": BATCH, "key": "in/a.json", "format": "batch_inference_input"}
+
+    def forged(context, backlog=False):
+        batches = planned(context, backlog)
+        summary = context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=FORGET_PLAN_XCOM_KEY)
+        assert hidden in batches[0] and summary["unlisted"]
+        context["ti"].xcom_push(key=FORGET_PLAN_XCOM_KEY, value={**summary, "unlisted": []})
+        return [[item for item in batch if item != hidden] for batch in batches]
+
+    monkeypatch.setattr(forget_runtime, "find_files", forged)
+
+    dag_run = run_dag(BACKLOG_DAG_ID)
+
+    assert dag_run.state == "failed"
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == RECORD_TASK]
+    assert ti.state == "failed"
+    assert ERASED in read_object(s3_client, BATCH, "in/a.json")  # never reached: it must not count clean
+    logs = caplog.text
+    assert "removed from 2 files in S3 (2 unverified)" in logs
+    assert "user-007" not in logs
+
+
+def read_object(s3_client, bucket: str, key: str) -> bytes:
+    return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
