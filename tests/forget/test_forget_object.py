@@ -153,6 +153,32 @@ def test_an_object_changed_between_read_and_write_is_not_overwritten(
     assert open_uploads(s3_client, bucket) == []
 
 
+def test_a_writer_just_before_the_multipart_completion_is_caught_by_the_head_compare(
+    s3_client: S3Client, bucket: str, local_aws: Any
+) -> None:
+    """
+    Every part is uploaded, then another writer replaces the object: moto ignores ``IfMatch`` on
+    CompleteMultipartUpload, so only the HeadObject compare before it keeps the writer's object.
+    """
+    data, _ = big_object()
+    s3_client.put_object(Bucket=bucket, Key=KEY, Body=data)
+    other = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name=local_aws.region)
+    heads: list[str] = []
+    newer = b'{"input": {"userId": "u3"}, "new": true}\n'
+
+    def write_after_the_parts(**_: object) -> None:
+        heads.append("HeadObject")
+        if len(heads) == 2:  # the first reads the object's state, the second checks it before completing
+            other.put_object(Bucket=bucket, Key=KEY, Body=newer)
+
+    s3_client.meta.events.register("before-call.s3.HeadObject", write_after_the_parts)
+    result = run(s3_client, bucket, part_bytes=PART)
+    assert len(heads) == 2
+    assert result.outcome is Outcome.UNVERIFIED and "changed since it was read" in result.reason
+    assert read(s3_client, bucket, KEY) == newer
+    assert open_uploads(s3_client, bucket) == []
+
+
 @pytest.mark.parametrize("failing_part", [1, 2])  # the first while streaming, the last when completing
 def test_a_failure_mid_multipart_leaves_the_old_object_and_no_open_upload(
     s3_client: S3Client, bucket: str, failing_part: int
