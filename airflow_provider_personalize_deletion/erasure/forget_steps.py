@@ -288,8 +288,8 @@ def record_find_and_forget(
     """
     Sum the run's find and forget up, put it into its audit record, and fail when any object is unverified.
 
-    A real run sums its evidence rows (every try's) against the plan its planning task recorded in the
-    warehouse: a planned object with no verified row (its task never reached it, or a forged batch left
+    A real run (one whose planning task recorded a plan) sums its evidence rows (every try's) against
+    that plan: a planned object with no verified row (its task never reached it, or a forged batch left
     it out) and a listing S3 refused are unverified. No XCom is read: whoever may write one cannot hide
     an object from the count. A dry run, which writes nothing, sums its tasks' XComs (it claims nothing
     clean: it rewrote nothing).
@@ -304,22 +304,26 @@ def record_find_and_forget(
     if not forgets(settings, backlog):
         return {"summary": "find and forget is off for this run"}
     records: Sequence[Mapping[str, Any]]
-    if settings.dry_run:
+    # A recorded plan makes the run a real one, whatever the settings say now (a Variable turned to a
+    # dry run after the planning must not turn the unverified files into a count of what "would be"):
+    # only a run that recorded no plan is summed from its XComs.
+    found = read_forget_plan(store, *run) if forget_table_exists(store, FORGET_PLAN_TABLE) else None
+    dry_run = found is None and settings.dry_run
+    if found is not None:
+        planned, plan_summary = found.planned_locations(), found.summary
+        records = forget_rows(store, *run)
+    elif dry_run:
         batches, plan_summary, results = dry_run_xcoms()
         if batches is None:
             return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
         planned = [item.location for batch in batches for item in checked_objects(batch)]
         records = [record for batch in results if batch for record in batch]
     else:
-        found = read_forget_plan(store, *run)
-        if found is None:
-            return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
-        planned, plan_summary = found.planned_locations(), found.summary
-        records = forget_rows(store, *run)
+        return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
     unlisted = list((plan_summary or {}).get("unlisted", []))
-    summary = summarise(records, planned, unlisted, settings.dry_run)
+    summary = summarise(records, planned, unlisted, dry_run)
     summary["locations"] = dict((plan_summary or {}).get("locations", {}))
-    if not settings.dry_run:
+    if not dry_run:
         summary["in_audit"] = add_to_audit(store, run[1], summary)
     log.info("Find and forget: %s; %d record(s) removed", summary["summary"], summary["records_removed"])
     if summary["unverified"]:

@@ -433,3 +433,30 @@ def test_kms_gzip_empty_and_huge_line_objects_on_both_bucket_kinds_and_a_raced_o
 
     assert next_run.state == "success"
     assert read_object(s3_client, COPIES, raced) == lines("user-009")
+
+
+def test_a_dry_run_switched_on_after_the_planning_does_not_turn_unverified_files_into_would_be(
+    run_dag, jobs, s3_client, monkeypatch, caplog
+):
+    """
+    The Variable ``personalize_erasure_dry_run`` turns true once the plan is recorded: the mapped tasks
+    count only, and the record step, finding the recorded plan, reports every planned file unverified.
+    """
+    from airflow_provider_personalize_deletion.erasure import forget_runtime
+
+    suppress(jobs, "user-007")
+    planned = forget_runtime.find_files
+
+    def then_a_dry_run(context, backlog=False):
+        batches = planned(context, backlog)
+        monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_DRY_RUN", "true")
+        return batches
+
+    monkeypatch.setattr(forget_runtime, "find_files", then_a_dry_run)
+    before = snapshot(s3_client)
+
+    dag_run = run_dag(BACKLOG_DAG_ID)
+
+    assert dag_run.state == "failed"
+    assert snapshot(s3_client) == before
+    assert "removed from 0 files in S3 (5 unverified)" in caplog.text
