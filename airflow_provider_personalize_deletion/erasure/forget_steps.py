@@ -304,6 +304,7 @@ def record_find_and_forget(
     if not forgets(settings, backlog):
         return {"summary": "find and forget is off for this run"}
     records: Sequence[Mapping[str, Any]]
+    plan_summary: Mapping[str, Any] | None
     # A recorded plan makes the run a real one, whatever the settings say now (a Variable turned to a
     # dry run after the planning must not turn the unverified files into a count of what "would be"):
     # only a run that recorded no plan is summed from its XComs.
