@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 TESTS_DIR = Path(__file__).parent
 
 _airflow_home = Path(tempfile.mkdtemp(prefix="ppd-airflow-home-"))
@@ -59,6 +61,7 @@ def pytest_collection_modifyitems(items: list) -> None:
         items.sort(key=lambda item: _scope_of(item.nodeid) != END_TO_END)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: a venv without it still runs the tests
 def pytest_xdist_make_scheduler(config, log):
     """
     Spread the tests over ``pytest -n 2`` (``make test``) by file, with the whole end-to-end suite as
