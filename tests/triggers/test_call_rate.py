@@ -15,9 +15,7 @@ from airflow_provider_personalize_deletion.triggers.call_rate import (
     calls_per_second_setting,
 )
 from airflow_provider_personalize_deletion.triggers.client_pool import running_loop_pool
-from airflow_provider_personalize_deletion.triggers.personalize import (
-    PersonalizeDataDeletionJobCompletedTrigger,
-)
+from tests.triggers.test_shared_client import first_event, trigger
 
 SETTING = "AIRFLOW__PERSONALIZE_DELETION__TRIGGERER_CALLS_PER_SECOND"
 #: Float sums of 1 / R land a hair either side of a window's edge.
@@ -141,18 +139,6 @@ def test_an_invalid_setting_is_reported_and_the_default_applies(monkeypatch, cap
     assert "triggerer_calls_per_second" in caplog.text
 
 
-def job_trigger(arn: str, **kwargs) -> PersonalizeDataDeletionJobCompletedTrigger:
-    return PersonalizeDataDeletionJobCompletedTrigger(
-        data_deletion_job_arn=arn, waiter_delay=1, waiter_max_attempts=30, **kwargs
-    )
-
-
-async def first_event(trigger: PersonalizeDataDeletionJobCompletedTrigger) -> dict:
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("the trigger ended without an event")
-
-
 async def test_every_call_of_every_client_of_one_connection_and_region_takes_a_turn_of_one_limiter(
     clients, create_jobs, emulator, monkeypatch
 ):
@@ -160,8 +146,8 @@ async def test_every_call_of_every_client_of_one_connection_and_region_takes_a_t
     arns = create_jobs(6)
     calls_before = emulator.calls()
     events = await asyncio.gather(
-        *(first_event(job_trigger(arn)) for arn in arns[:3]),
-        *(first_event(job_trigger(arn, botocore_config={"read_timeout": 30})) for arn in arns[3:]),
+        *(first_event(trigger(arn)) for arn in arns[:3]),
+        *(first_event(trigger(arn, botocore_config={"read_timeout": 30})) for arn in arns[3:]),
     )
 
     assert {event["status"] for event in events} == {"success"}
@@ -174,7 +160,7 @@ async def test_every_call_of_every_client_of_one_connection_and_region_takes_a_t
 async def test_with_the_bound_off_no_limiter_is_made(clients, create_jobs, monkeypatch):
     monkeypatch.setenv(SETTING, "0")
     (arn,) = create_jobs(1)
-    assert (await first_event(job_trigger(arn)))["status"] == "success"
+    assert (await first_event(trigger(arn)))["status"] == "success"
     assert running_loop_pool().limiters == {}
 
 
@@ -186,7 +172,7 @@ async def test_throttled_job_polls_never_fail_the_wait_and_slow_the_pool_down(
     emulator.throttle(4, "DescribeDataDeletionJob")
     no_retries = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 
-    event = await first_event(job_trigger(arn, botocore_config=no_retries))
+    event = await first_event(trigger(arn, botocore_config=no_retries))
 
     assert event == {"status": "success", "data_deletion_job_arn": arn}
     limiter = running_loop_pool().limiters["aws_default", "us-east-1"]
