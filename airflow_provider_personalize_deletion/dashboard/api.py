@@ -54,7 +54,7 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     UnsupportedWarehouseError,
 )
 from airflow_provider_personalize_deletion.dashboard.run_results import deletion_file_results
-from airflow_provider_personalize_deletion.dashboard.settings import SECTION, dashboard_settings
+from airflow_provider_personalize_deletion.dashboard.settings import dashboard_settings, get_option
 from airflow_provider_personalize_deletion.erasure.settings import DAG_ID, WarehouseSettings, variable_value
 from airflow_provider_personalize_deletion.exceptions import FingerprintKeyError, PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.sql_cursor import WarehouseError
@@ -106,13 +106,6 @@ class LookupsQuery(BaseModel):
     user_id: str = Field(min_length=1, max_length=1024)
 
 
-def _get_option(option: str) -> str | None:
-    """An option of the provider's section of the API server's configuration; None when not set."""
-    from airflow.configuration import conf
-
-    return conf.get(SECTION, option, fallback=None)
-
-
 def _get_variable(key: str) -> Any | None:
     """A Variable as the API server reads it (secrets backends, then the metadata database)."""
     from airflow.models import Variable
@@ -122,7 +115,7 @@ def _get_variable(key: str) -> Any | None:
 
 def warehouse_settings() -> WarehouseSettings:
     """The warehouse settings of the dashboard: the API server's configuration, then the defaults."""
-    return dashboard_settings(_get_option, _get_variable)
+    return dashboard_settings(get_option, _get_variable)
 
 
 def dashboard_queries(
@@ -207,7 +200,7 @@ def requires_lookup_permission(user: GetUserDep) -> None:
 
     :raises HTTPException: 403 naming the permission.
     """
-    refuse_unless_may_look_up(_auth_manager(), user, _get_option)
+    refuse_unless_may_look_up(_auth_manager(), user, get_option)
 
 
 def _auth_manager() -> Any:
@@ -376,7 +369,7 @@ def _checked_lookup(user: Any, user_id: str, what: str, now: datetime) -> Subjec
 
     subject = Subject.of(user_id, fingerprint_key())
     with create_session() as session:
-        check_rate_and_record(session, user, subject, what, now, lookups_per_hour(_get_option))
+        check_rate_and_record(session, user, subject, what, now, lookups_per_hour(get_option))
     return subject
 
 

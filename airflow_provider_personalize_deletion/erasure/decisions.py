@@ -91,12 +91,14 @@ def extend_request(
     may_alter: bool,
 ) -> dict[str, Any]:
     """
-    Extend a pending request's deadline to ``months`` months beyond the first one (GDPR art. 12(3)),
-    before its first deadline passed (the person must be told within the first month).
+    Extend a pending request's deadline by ``months`` months beyond the first one (GDPR art. 12(3)),
+    once, before its first deadline passed (the person must be told within the first month, with the
+    reasons). A second extension is refused: it would rewrite who extended the request, when and why,
+    the record the person was given; extend once by the months needed.
 
     :param store: the request store.
     :param request_id: the request.
-    :param months: the request's extension in all, 1 or 2 (never less than it has).
+    :param months: the request's extension, 1 or 2.
     :param reason: why (told to the person; no personal data).
     :param by: who extended it.
     :param now: the current time (aware).
@@ -123,17 +125,18 @@ def extend_request(
             f"({deadline.due_at(requested_at).date().isoformat()} UTC); GDPR art. 12(3) allows an "
             "extension only within the first month"
         )
-    if months < int(current):
+    if int(current):
         raise DecisionError(
             f"Invalid parameter 'extension_months': the request is extended by {int(current)} "
-            "month(s) already; an extension is never shortened"
+            "month(s) already; GDPR art. 12(3) allows one extension, told to the person with its reasons, "
+            "and its record is never rewritten"
         )
     changed = _update(
         store,
         f"UPDATE {store.requests_table} SET {EXTENSION_MONTHS} = {p}, {EXTENSION_REASON} = {p}, "
         f"{EXTENDED_BY} = {p}, {EXTENDED_AT} = {p} "
-        f"WHERE request_id = {p} AND status = {p} AND COALESCE({EXTENSION_MONTHS}, 0) <= {p}",
-        (months, reason.strip(), by.strip(), sql_timestamp(now), request_id, PENDING, months),
+        f"WHERE request_id = {p} AND status = {p} AND COALESCE({EXTENSION_MONTHS}, 0) = 0",
+        (months, reason.strip(), by.strip(), sql_timestamp(now), request_id, PENDING),
     )
     _changed(changed)
     return {
@@ -239,5 +242,5 @@ def _changed(count: int) -> None:
     if count != 1:
         raise DecisionError(
             "Invalid parameter 'request_id': the request changed meanwhile (it is no longer pending, or "
-            "its extension grew); nothing was written: read it again"
+            "it was extended); nothing was written: read it again"
         )

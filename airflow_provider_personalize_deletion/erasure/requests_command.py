@@ -1,12 +1,16 @@
 """
 ``personalize-deletion-requests``: the privacy officer's decisions on a pending erasure request.
 
-It runs where Airflow's connections and Variables are readable (a worker, or a shell with the same
-configuration), on the example DAG's requests table (Variables ``personalize_erasure_*``). A request is
-named by its ``request_id``, never by its user id.
+It runs where Airflow's configuration and connections are readable (the API server's host, or a shell
+with the same configuration), on the warehouse and deadline the erasure dashboard reads: the options
+``[personalize_deletion] dashboard_<setting>``, the Variables ``personalize_erasure_<setting>`` only
+when ``dashboard_settings_from_variables`` is on (:mod:`.dashboard.settings`). Any running task may
+write a Variable; none may change this configuration, so a task cannot move the deadline an extension
+is counted against, nor the table a decision is written to. A request is named by its ``request_id``,
+never by its user id.
 
-- ``extend REQUEST_ID --months 1|2 --reason TEXT``: extend its deadline (GDPR art. 12(3)), within its
-  first month; prints the new due date (UTC) as JSON.
+- ``extend REQUEST_ID --months 1|2 --reason TEXT``: extend its deadline (GDPR art. 12(3)), once,
+  within its first month; prints the new due date (UTC) as JSON.
 - ``decide REQUEST_ID --reason-code CODE``: refuse it (an art. 17(3) or 12(5) code) or record that it
   cannot be fulfilled (``cannot_identify``); no erasure run touches it afterwards.
 
@@ -31,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: the arguments; None reads ``sys.argv``.
     :return: 0 on success, 2 when the decision was refused (nothing written).
     """
+    from airflow_provider_personalize_deletion.dashboard.settings import dashboard_settings, get_option
     from airflow_provider_personalize_deletion.erasure import runtime
     from airflow_provider_personalize_deletion.erasure.columns import MissingColumnError
     from airflow_provider_personalize_deletion.erasure.decisions import (
@@ -38,13 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         decide_request,
         extend_request,
     )
-    from airflow_provider_personalize_deletion.erasure.settings import (
-        resolve_warehouse_settings,
-        setting_from_variables,
-    )
+    from airflow_provider_personalize_deletion.erasure.settings import setting_from_variables
 
     arguments = _parser().parse_args(argv)
-    settings = resolve_warehouse_settings(runtime.get_variable)
+    settings = dashboard_settings(get_option, runtime.get_variable)
     store = runtime.request_store(settings)
     may_alter = setting_from_variables("create_tables", runtime.get_variable)
     now = datetime.now(timezone.utc)
@@ -80,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     extend = commands.add_parser("extend", help="extend a pending request's deadline by 1 or 2 months")
     extend.add_argument("request_id")
-    extend.add_argument("--months", type=int, required=True, help="the extension in all: 1 or 2")
+    extend.add_argument("--months", type=int, required=True, help="the extension: 1 or 2 (once)")
     extend.add_argument("--reason", required=True, help="why (told to the person; no personal data)")
     decide = commands.add_parser("decide", help="refuse a pending request, or record it cannot be fulfilled")
     decide.add_argument("request_id")

@@ -8,11 +8,13 @@ columns, or the exact ALTER is named.
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_personalize_deletion.dashboard.settings import OPTIONS
 from airflow_provider_personalize_deletion.erasure.columns import MissingColumnError, has_column
 from airflow_provider_personalize_deletion.erasure.deadlines import CALENDAR_MONTH, Deadline
 from airflow_provider_personalize_deletion.erasure.decisions import (
@@ -30,6 +32,7 @@ from airflow_provider_personalize_deletion.erasure.store import (
     ErasureRequestStore,
     batch_key,
 )
+from tests.dashboard.conftest import option_env
 from tests.erasure.test_store import exported, mark
 from tests.plugins.warehouse import warehouse_store
 
@@ -37,6 +40,8 @@ from tests.plugins.warehouse import warehouse_store
 RECEIVED = datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc)
 MONTH = Deadline(CALENDAR_MONTH)
 OFFICER = "dpo@example.com"
+#: The Variable the warehouse fixture names its connection in.
+WAREHOUSE_VARIABLE = "AIRFLOW_VAR_PERSONALIZE_ERASURE_WAREHOUSE_CONN_ID"
 #: The requests table as 0.3 created it.
 TABLE_OF_0_3 = (
     "CREATE TABLE erasure_requests (request_id VARCHAR(64) PRIMARY KEY, user_id VARCHAR(1024), "
@@ -131,6 +136,32 @@ def test_an_extension_is_never_shortened_and_never_passes_two_months(store):
     with pytest.raises(DecisionError, match="from 1 to 2"):
         extend(store, request_id, months=3)
     assert row(store, request_id, "extension_months") == (2,)
+
+
+@pytest.mark.parametrize("second_months", [1, 2])
+def test_a_second_extension_is_refused_and_the_first_ones_record_is_kept(store, second_months):
+    # art. 12(3): one extension, told to the person with its reasons; a second would rewrite who extended
+    # it, when and why, the record the person was given
+    store.add_requests(["u1"], "portal", RECEIVED)
+    request_id = request_id_of(store, "u1")
+    extend(store, request_id, months=1, reason="records in three systems", now=RECEIVED + timedelta(days=2))
+
+    with pytest.raises(DecisionError, match=re.escape("extended by 1 month(s) already")):
+        extend_request(
+            store,
+            request_id,
+            second_months,
+            "another reason",
+            "someone-else",
+            RECEIVED,
+            MONTH,
+            may_alter=False,
+        )
+
+    columns = "extension_months, extension_reason, extended_by, extended_at"
+    (months, reason, by, extended_at) = row(store, request_id, columns)
+    assert (months, reason, by) == (1, "records in three systems", OFFICER)
+    assert str(extended_at).startswith("2026-02-02")
 
 
 @pytest.mark.parametrize(
@@ -231,7 +262,15 @@ def test_a_table_of_0_3_gets_the_columns_where_it_may_be_changed(old_store):
     assert has_column(old_store.hook, "erasure_requests", "user_key_id")
 
 
-def test_the_command_line_extends_and_refuses_bad_input_with_exit_2(store, capsys):
+@pytest.fixture
+def cli_store(store, monkeypatch) -> ErasureRequestStore:
+    """The store, named in ``[personalize_deletion]`` as the dashboard's warehouse: the command reads it."""
+    monkeypatch.setenv(option_env(OPTIONS["warehouse_conn_id"]), os.environ[WAREHOUSE_VARIABLE])
+    return store
+
+
+def test_the_command_line_extends_and_refuses_bad_input_with_exit_2(cli_store, capsys):
+    store = cli_store
     store.add_requests(["u1"], "portal", datetime.now(timezone.utc))
     request_id = request_id_of(store, "u1")
 
@@ -245,3 +284,19 @@ def test_the_command_line_extends_and_refuses_bad_input_with_exit_2(store, capsy
     assert "'reason_code'" in capsys.readouterr().err
     assert main(["decide", request_id, "--reason-code", "art17_3_a_expression"]) == 0
     assert row(store, request_id, "status, reason_code") == (REFUSED, "art17_3_a_expression")
+
+
+def test_a_variable_a_task_wrote_cannot_widen_the_window_the_command_line_extends_in(
+    cli_store, capsys, monkeypatch
+):
+    # Any running task may write a Variable: a deadline of 3650 days there would let an officer extend a
+    # request long past its first month, and the dashboard (which ignores it) show it on time.
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_DEADLINE", "days")
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_OVERDUE_DAYS", "3650")
+    cli_store.add_requests(["u1"], "portal", datetime.now(timezone.utc) - timedelta(days=40))
+    request_id = request_id_of(cli_store, "u1")
+
+    assert main(["--by", OFFICER, "extend", request_id, "--months", "2", "--reason", "complex"]) == 2
+
+    assert "first deadline passed" in capsys.readouterr().err
+    assert row(cli_store, request_id, "extension_months") == (None,)
