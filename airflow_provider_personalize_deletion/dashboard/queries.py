@@ -34,8 +34,10 @@ from airflow_provider_personalize_deletion.dashboard.evidence_reads import (
 )
 from airflow_provider_personalize_deletion.dashboard.verifications import latest_verifications
 from airflow_provider_personalize_deletion.dashboard.views import (
+    MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
     MAX_RECORD_BYTES,
+    message,
     name,
     parse_json,
     reappearance_view,
@@ -47,7 +49,10 @@ from airflow_provider_personalize_deletion.dashboard.views import (
 )
 from airflow_provider_personalize_deletion.erasure.columns import (
     DETAILS_COLUMN,
+    EXTENDED_AT,
+    EXTENDED_BY,
     EXTENSION_MONTHS,
+    EXTENSION_REASON,
     REASON_CODE,
     USER_KEY_ID,
     missing_columns,
@@ -538,7 +543,8 @@ class DashboardQueries:
             details = _BYTES[self._dialect].format(column=DETAILS_COLUMN) if self.has_details else "NULL"
             match, matched = self._user_match(user_id)
             cursor.execute(
-                f"SELECT {columns}, {details} FROM {self.requests_table} WHERE {match} "
+                f"SELECT {columns}, {details}, {self._decision_columns()} FROM {self.requests_table} "
+                f"WHERE {match} "
                 f"ORDER BY requested_at, request_id LIMIT {MAX_REQUESTS_PER_LOOKUP + 1}",
                 matched,
             )
@@ -550,7 +556,7 @@ class DashboardQueries:
             found = []
             stored: list[tuple[str, dict[str, Any]]] = []  # (request id, request) whose record is shown
             reappeared: list[tuple[str, Any, dict[str, Any]]] = []  # (request id, details bytes, request)
-            for request_id, source, status, requested_at, erased_at, key, details_bytes in rows:
+            for request_id, source, status, requested_at, erased_at, key, details_bytes, *decision in rows:
                 run, outcome = (
                     search.run_of(key, requested_at, erased_at) if is_batch_key(key) else (None, None)
                 )
@@ -560,6 +566,7 @@ class DashboardQueries:
                     "status": name(status),
                     "requested_at": timestamp(requested_at),
                     "erased_at": timestamp(erased_at),
+                    **_decision(status, *decision),
                     "erasure_record": None,
                     "erasure_record_unread": False,
                     "run": run,
@@ -585,14 +592,30 @@ class DashboardQueries:
             found, int(total), search.records_read, counts, self.has_details, verification, ledger
         )
 
+    def _decision_columns(self) -> str:
+        """
+        The SQL of a request's extension (months, reason, by whom, when) and reason code, bounded as
+        shown; NULL for a column the table (of an earlier release) lacks.
+        """
+        bounded = {
+            EXTENSION_MONTHS: "{column}",
+            EXTENSION_REASON: f"substr({{column}}, 1, {MAX_MESSAGE_CHARS + 1})",
+            EXTENDED_BY: _NAME,
+            EXTENDED_AT: _TIMESTAMP[self._dialect],
+            REASON_CODE: _NAME,
+        }
+        missing = self._missing
+        return ", ".join("NULL" if col in missing else sql.format(column=col) for col, sql in bounded.items())
+
     @database_errors("Looking up the near misses of a user id")
     def near_misses(self, user_id: str) -> dict[str, bool]:
         """
         For a lookup that found nothing: whether the id as typed has leading or trailing whitespace
         (``outer_whitespace``), whether the id without it has requests (``trimmed_has_requests``), and
         whether ids that differ from it only in case have (``case_variants_exist``, by the database's
-        ``lower()``: ASCII on SQLite). Booleans only: no other id, request or count is told; how many
-        people share the id's case-folded form would tell about them.
+        ``lower()``: ASCII on SQLite; the ids kept, not those replaced by their keyed hash). Booleans only:
+        no other id, request or count is told; how many people share the id's case-folded form would tell
+        about them.
 
         :param user_id: the id as typed.
         """
@@ -605,13 +628,17 @@ class DashboardQueries:
         }
         if not trimmed or (self._dialect == "postgresql" and "\x00" in trimmed):
             return found
+        # an id replaced by its keyed hash (:mod:`.retention`) is found by hashing the typed id only: never
+        # as the text of its hash, nor as a case variant of it
+        held = "" if USER_KEY_ID in self._missing else f" AND {USER_KEY_ID} IS NULL"
         with self._cursor() as cursor:
             if found["outer_whitespace"]:
-                cursor.execute(f"SELECT 1 FROM {self.requests_table} WHERE user_id = {p} LIMIT 1", (trimmed,))
+                match, matched = self._user_match(trimmed)
+                cursor.execute(f"SELECT 1 FROM {self.requests_table} WHERE {match} LIMIT 1", matched)
                 found["trimmed_has_requests"] = cursor.fetchone() is not None
             cursor.execute(  # reads the lower(user_id) index
                 f"SELECT 1 FROM {self.requests_table} WHERE lower(user_id) = lower({p}) "
-                f"AND user_id <> {p} AND user_id <> {p} LIMIT 1",
+                f"AND user_id <> {p} AND user_id <> {p}{held} LIMIT 1",
                 (trimmed, trimmed, user_id),
             )
             found["case_variants_exist"] = cursor.fetchone() is not None
@@ -825,6 +852,25 @@ class FoundRequests:
     def truncated(self) -> bool:
         """Whether the user has more requests than were returned."""
         return self.total > len(self.requests)
+
+
+def _decision(status: Any, months: Any, reason: Any, by: Any, at: Any, code: Any) -> dict[str, Any]:
+    """
+    A request's extension (``extension``: months, reason, who, when; None without one the deadline
+    counts, :func:`.deadlines.valid_extension`) and, refused or unfulfillable, its reason code.
+    """
+    counted = valid_extension(months)
+    return {
+        "extension": {
+            "months": counted,
+            "reason": message(reason),
+            "extended_by": name(by),
+            "extended_at": timestamp(at),
+        }
+        if counted
+        else None,
+        "reason_code": name(code) if status in DECIDED else None,
+    }
 
 
 def _groups_of(requests: Sequence[Mapping[str, Any]]) -> set[str]:

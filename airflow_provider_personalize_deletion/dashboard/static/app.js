@@ -110,8 +110,8 @@ async function request(path, options = {}) {
 function deadlineOf(summary) {
   const { rule, days } = summary.deadline;
   return rule === "days"
-    ? { days, words: `${days} days`, label: `deadline ${days} d` }
-    : { days: 31, words: "one calendar month (GDPR art. 12(3))", label: "deadline 1 month" };
+    ? { days, words: `${days} days`, label: `deadline ${days} d`, short: `${days} d` }
+    : { days: 31, words: "one calendar month (GDPR art. 12(3))", label: "deadline 1 month", short: "1 month" };
 }
 
 function renderTiles(summary) {
@@ -234,7 +234,7 @@ function drawStatusChart(days) {
   }
 }
 
-function drawLatencyChart(times, deadline) {
+function drawLatencyChart(times, { days: deadline, short }) {
   const { node, width, height } = canvas("latency-chart");
   const weeks = times.weeks;
   if (!weeks.length) {
@@ -252,7 +252,7 @@ function drawLatencyChart(times, deadline) {
     node.append(svgEl("text", { x: margin.left - 4, y: y(tick) + 4, "text-anchor": "end", class: "muted-text" }, tick));
   }
   node.append(svgEl("line", { class: "deadline", x1: margin.left, x2: width - margin.right, y1: y(deadline), y2: y(deadline), "stroke-width": 1.5 }));
-  node.append(svgEl("text", { x: width - margin.right + 2, y: y(deadline) + 4, class: "muted-text" }, `${deadline} d`));
+  node.append(svgEl("text", { x: width - margin.right + 2, y: y(deadline) + 4, class: "muted-text", "data-testid": "latency-deadline" }, short));
   const series = [
     { key: "p95_days", label: "95th percentile", color: "var(--pending)" },
     { key: "median_days", label: "median", color: "var(--accent)" },
@@ -343,7 +343,7 @@ function drawOverview() {
   renderTiles(summary);
   renderVerification(summary.verification);
   drawStatusChart(summary.requests_by_day);
-  drawLatencyChart(summary.time_to_erasure, summary.deadline_days);
+  drawLatencyChart(summary.time_to_erasure, deadlineOf(summary));
   drawRunsChart(state.latestRuns ?? []);
 }
 
@@ -551,12 +551,23 @@ function renderEvidence(record) {
       el("td", {}, ...statusCell(item)),
       el("td", {}, fmtTime(item.requested_at)),
       el("td", {}, fmtTime(item.erased_at)),
-      el("td", {}, days === null || days === undefined ? "–" : `${days.toFixed(1)}${item.within_deadline === false ? " (late)" : ""}`),
+      el("td", {}, ...deadlineCell(item, days)),
       el("td", {}, runCell(item, record.limits.audit_records_read)),
       el("td", {}, groups),
     );
   });
   document.querySelector("#lookup-table tbody").replaceChildren(...rows);
+}
+
+// A request's days, its due date (UTC) and extension: late when erased, or still pending, after it.
+function deadlineCell(item, days) {
+  const cell = [days === null || days === undefined ? "–" : `${days.toFixed(1)}${item.within_deadline === false ? " (late)" : ""}`];
+  if (item.due_at) cell.push(el("div", { class: "muted", "data-testid": "due-at" }, `due ${fmtTime(item.due_at)}`));
+  const extension = item.extension;
+  if (extension) {
+    cell.push(el("div", { class: "muted", "data-testid": "extension" }, `extended by ${extension.months} month(s) by ${extension.extended_by ?? "?"}, ${fmtTime(extension.extended_at)}: ${extension.reason ?? ""}`));
+  }
+  return cell;
 }
 
 // Whether a group held the person, in words (see the evidence's held_person).
@@ -600,6 +611,8 @@ function statusNowText(record) {
     pending: "pending erasure",
     erased: `erased (${now.erased_requests} request(s) erased)${again}`,
     rejected: "rejected: set aside, not erased",
+    refused: "refused: not erased, by a decision with its reason code",
+    unfulfillable: "unfulfillable: not erased, the person could not be identified",
     no_request: "no erasure request",
     unknown: "unknown (no request holds a known status)",
   };
@@ -611,6 +624,11 @@ function statusNowText(record) {
 function statusCell(item) {
   const cell = [chip(item.status)];
   if (item.rejected_reason) cell.push(` ${item.rejected_reason}`);
+  if (item.decision) {
+    const decision = item.decision;
+    const basis = decision.legal_basis ? ` (${decision.legal_basis})` : "";
+    cell.push(el("span", { "data-testid": "reason-code" }, ` ${decision.reason_code ?? "no reason code"}${basis}, decided by ${decision.decided_by ?? "?"} ${fmtTime(decision.decided_at)}`));
+  }
   if (item.source === "reappeared") {
     const where = item.reappeared;
     cell.push(
