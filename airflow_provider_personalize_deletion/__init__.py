@@ -70,16 +70,25 @@ _DASHBOARD_OPTIONS = {
         "default": None,
     },
     "dashboard_overdue_days": {
-        "description": "Days after which the dashboard counts a pending request overdue (1 to 3650). "
+        "description": "The days of the deadline rule 'days' (1 to 3650), e.g. 45 for the CCPA. "
         "Unset: 30." + _DASHBOARD_WHY,
         "version_added": "0.3.0",
         "type": "integer",
         "example": "30",
         "default": None,
     },
+    "dashboard_deadline": {
+        "description": "How the dashboard counts a request's due date: calendar_month (GDPR art. 12(3): "
+        "one calendar month from receipt, plus any extension) or days (dashboard_overdue_days). "
+        "Unset: calendar_month." + _DASHBOARD_WHY,
+        "version_added": "0.4.0",
+        "type": "string",
+        "example": "calendar_month",
+        "default": None,
+    },
     "dashboard_settings_from_variables": {
         "description": "Let the Variables personalize_erasure_warehouse_conn_id, _requests_table, "
-        "_audit_table and _overdue_days set what the dashboard_* options leave unset. "
+        "_audit_table, _overdue_days and _deadline set what the dashboard_* options leave unset. "
         "Off by default: anyone who can deploy a DAG can write those Variables from a task, and so "
         "point the dashboard, and the user ids typed into its lookup, at another connection.",
         "version_added": "0.3.0",

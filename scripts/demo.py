@@ -100,7 +100,7 @@ def print_summary(aws: LocalAws, group_arns: list[str], env: dict[str, str], sec
     print(f"Erasure run: {outcome.upper()} in {seconds:.0f} s")
     print(
         f"  requests erased: {statuses.get('erased', 0)}, still pending: {statuses.get('pending', 0)}, "
-        f"overdue (> 30 days) when collected: {audit['requests']['overdue']}"
+        f"overdue (past their due date) when collected: {audit['requests']['overdue']}"
     )
     export = audit["export"] or {}
     print(

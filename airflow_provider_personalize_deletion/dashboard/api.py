@@ -54,7 +54,7 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     UnsupportedWarehouseError,
 )
 from airflow_provider_personalize_deletion.dashboard.run_results import deletion_file_results
-from airflow_provider_personalize_deletion.dashboard.settings import SECTION, dashboard_settings
+from airflow_provider_personalize_deletion.dashboard.settings import dashboard_settings, get_option
 from airflow_provider_personalize_deletion.erasure.settings import DAG_ID, WarehouseSettings, variable_value
 from airflow_provider_personalize_deletion.exceptions import FingerprintKeyError, PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.sql_cursor import WarehouseError
@@ -106,13 +106,6 @@ class LookupsQuery(BaseModel):
     user_id: str = Field(min_length=1, max_length=1024)
 
 
-def _get_option(option: str) -> str | None:
-    """An option of the provider's section of the API server's configuration; None when not set."""
-    from airflow.configuration import conf
-
-    return conf.get(SECTION, option, fallback=None)
-
-
 def _get_variable(key: str) -> Any | None:
     """A Variable as the API server reads it (secrets backends, then the metadata database)."""
     from airflow.models import Variable
@@ -122,7 +115,7 @@ def _get_variable(key: str) -> Any | None:
 
 def warehouse_settings() -> WarehouseSettings:
     """The warehouse settings of the dashboard: the API server's configuration, then the defaults."""
-    return dashboard_settings(_get_option, _get_variable)
+    return dashboard_settings(get_option, _get_variable)
 
 
 def dashboard_queries(
@@ -134,7 +127,23 @@ def dashboard_queries(
     # The hook would log each statement with its parameters, and the lookup's parameter is a user id.
     connection = Connection.get_connection_from_secrets(settings.warehouse_conn_id)
     hook = connection.get_hook(hook_params={"log_sql": False})
-    return DashboardQueries(hook, settings.requests_table, settings.audit_table)
+    return DashboardQueries(
+        hook, settings.requests_table, settings.audit_table, fingerprint_key=_fingerprint_key_or_none()
+    )
+
+
+def _fingerprint_key_or_none() -> bytes | None:
+    """
+    The fingerprint key, if the API server has it: the lookup then finds the requests whose user id was
+    replaced by its keyed hash after the retention period; without it, only those holding the id.
+    """
+    from airflow_provider_personalize_deletion.exceptions import FingerprintKeyError
+    from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
+
+    try:
+        return fingerprint_key()
+    except FingerprintKeyError:
+        return None
 
 
 def requires_known_team() -> None:
@@ -191,7 +200,7 @@ def requires_lookup_permission(user: GetUserDep) -> None:
 
     :raises HTTPException: 403 naming the permission.
     """
-    refuse_unless_may_look_up(_auth_manager(), user, _get_option)
+    refuse_unless_may_look_up(_auth_manager(), user, get_option)
 
 
 def _auth_manager() -> Any:
@@ -272,7 +281,7 @@ def create_app() -> FastAPI:
 
     @app.get("/api/summary")
     def summary(settings: SettingsDep, queries: QueriesDep) -> JSONResponse:
-        figures = queries.summary(datetime.now(timezone.utc), settings.overdue_days)
+        figures = queries.summary(datetime.now(timezone.utc), settings.deadline_rule)
         return JSONResponse({"dag_id": DAG_ID, **figures}, headers=_NO_STORE)
 
     @app.get("/api/runs")
@@ -360,7 +369,7 @@ def _checked_lookup(user: Any, user_id: str, what: str, now: datetime) -> Subjec
 
     subject = Subject.of(user_id, fingerprint_key())
     with create_session() as session:
-        check_rate_and_record(session, user, subject, what, now, lookups_per_hour(_get_option))
+        check_rate_and_record(session, user, subject, what, now, lookups_per_hour(get_option))
     return subject
 
 

@@ -36,6 +36,7 @@ from airflow_provider_personalize_deletion.dashboard.evidence_reads import (
     verified_after,
 )
 from airflow_provider_personalize_deletion.dashboard.queries import (
+    DECIDED,
     MAX_ANSWER_BYTES,
     MAX_DETAILS_BYTES,
     MAX_RECORD_BYTES_PER_ANSWER,
@@ -54,8 +55,11 @@ from airflow_provider_personalize_deletion.dashboard.views import (
     message,
     name,
     texts_cut,
+    timestamp,
     valid_moment,
 )
+from airflow_provider_personalize_deletion.erasure.deadlines import Deadline
+from airflow_provider_personalize_deletion.erasure.decisions import REASON_CODES
 from airflow_provider_personalize_deletion.erasure.reappearance import REAPPEARED
 from airflow_provider_personalize_deletion.erasure.settings import WarehouseSettings
 from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING, REJECTED
@@ -67,8 +71,9 @@ if TYPE_CHECKING:
 #: The version of the record's layout (2: its bounds, and what it leaves out, said; 3: texts capped; 4:
 #: the person's status now, and where a reappeared person was found again; 5: the run's find and forget;
 #: 6: the subject as typed, the jobs' own times, the deletion file, whether each group held the person
-#: and whether they were verified absent since, the ledger positions, a lookup's near misses).
-EVIDENCE_VERSION = 6
+#: and whether they were verified absent since, the ledger positions, a lookup's near misses; 7: the deadline
+#: rule, each request's due date and extension, a refused or unfulfillable request's reason code).
+EVIDENCE_VERSION = 7
 #: The person's status now (``status_now``): found again by a verification, their request pending (the
 #: next erasure run erases them again); a request pending; every request erased (or rejected); no request.
 FOUND_AGAIN, NO_REQUEST, UNKNOWN = "found_again", "no_request", "unknown"
@@ -116,8 +121,17 @@ CSV_COLUMNS = (
     "requested_at",
     "erased_at",
     "days_to_erasure",
+    "due_at",
     "within_deadline",
+    "extension_months",
+    "extension_reason",
+    "extended_by",
+    "extended_at",
     "rejected_reason",
+    "reason_code",
+    "legal_basis",
+    "decided_by",
+    "decided_at",
     "status_now",
     "reappeared_dataset_group_arn",
     "reappeared_dataset_arn",
@@ -210,7 +224,7 @@ def evidence_record(
     :param near_misses: for a lookup that found nothing, :meth:`.DashboardQueries.near_misses`.
     """
     requests = [
-        _request(request, settings.overdue_days, generated_at, cleanup or {}, found.ledger)
+        _request(request, settings.deadline_rule, generated_at, cleanup or {}, found.ledger)
         for request in found.requests
     ]
     _link_found_again(requests)
@@ -251,7 +265,7 @@ def evidence_record(
             "requests_table": settings.requests_table,
             "audit_table": settings.audit_table,
         },
-        "deadline_days": settings.overdue_days,
+        "deadline": {"rule": settings.deadline, "days": settings.overdue_days, "times_zone": "UTC"},
         "status_now": status_now(found.status_counts),
         "details_column": found.details_column,
         "request_count": found.total,
@@ -268,7 +282,8 @@ def status_now(counts: Mapping[tuple[str, bool], int]) -> dict[str, Any]:
     """
     The person's status now, from their requests by status and whether reappeared (all of them, not
     only those returned): ``found_again`` while a reappeared request is pending, else ``pending``,
-    ``erased``, ``rejected``, ``no_request``; ``unknown`` when their requests hold no known status.
+    ``erased``, ``refused``, ``unfulfillable``, ``rejected``, ``no_request``; ``unknown`` when their
+    requests hold no known status.
 
     :param counts: what :meth:`.DashboardQueries.requests_of` counted (``status_counts``).
     """
@@ -279,7 +294,7 @@ def status_now(counts: Mapping[tuple[str, bool], int]) -> dict[str, Any]:
     if total(PENDING, True):
         status = FOUND_AGAIN
     else:
-        present = [status for status in (PENDING, ERASED, REJECTED) if total(status)]
+        present = [status for status in (PENDING, ERASED, *DECIDED, REJECTED) if total(status)]
         status = present[0] if present else UNKNOWN if counts else NO_REQUEST
     return {
         "status": status,
@@ -380,16 +395,22 @@ def _held_person(group: Mapping[str, Any], deletion_file: Mapping[str, Any] | No
 
 def _request(
     request: Mapping[str, Any],
-    deadline_days: int,
+    deadline: Deadline,
     now: datetime,
     cleanup: Mapping[str, Any],
     ledger: Mapping[tuple[str, str], dict[str, Any]],
 ) -> dict[str, Any]:
-    """A request's own fields (its groups not yet: ``dataset_groups`` empty)."""
+    """
+    A request's own fields (its groups not yet: ``dataset_groups`` empty): its due date by the deadline
+    rule and its extension (``due_at``), whether it was erased, or is pending, within it
+    (``within_deadline``), and a refused or unfulfillable request's reason code and decision.
+    """
     status = request["status"]
     requested_at = valid_moment(request["requested_at"])
     end = valid_moment(request["erased_at"]) if status == ERASED else now
     days = (end - requested_at).total_seconds() / 86400 if requested_at and end else None
+    extension = request.get("extension")
+    due_at = deadline.due_at(requested_at, extension["months"] if extension else 0) if requested_at else None
     record = request.get("erasure_record")
     record = record if isinstance(record, Mapping) else {}
     run = request.get("run")
@@ -401,10 +422,11 @@ def _request(
         "erased_at": request["erased_at"],
         "days_to_erasure": round(days, 2) if status == ERASED and days is not None else None,
         "days_pending": round(days, 2) if status == PENDING and days is not None else None,
-        "within_deadline": days <= deadline_days
-        if status in (ERASED, PENDING) and days is not None
-        else None,
+        "due_at": due_at.isoformat() if due_at else None,
+        "within_deadline": end <= due_at if status in (ERASED, PENDING) and end and due_at else None,
+        "extension": extension,
         "rejected_reason": message(record.get("rejected")) if status == REJECTED else None,
+        "decision": _decision(request.get("reason_code"), record) if status in DECIDED else None,
         "reappeared": request.get("reappeared"),
         "reappeared_unread": bool(request.get("reappeared_unread")),
         "found_again_by": None,
@@ -414,6 +436,23 @@ def _request(
         "dataset_groups_truncated": False,
         "dataset_groups_not_holding": [],
         "dataset_groups": [],
+    }
+
+
+def _decision(code: Any, record: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    Why a request was refused or is unfulfillable: its reason code (as the column holds it), the legal
+    basis of a known code (None for another, written by hand), and who decided when (the decision's record).
+
+    :param code: the request's ``reason_code``.
+    :param record: its stored record (:func:`.decisions.decide_request` writes the decision there).
+    """
+    known = REASON_CODES.get(code) if isinstance(code, str) else None
+    return {
+        "reason_code": code,
+        "legal_basis": known.legal_basis if known else None,
+        "decided_by": name(record.get("decided_by")),
+        "decided_at": timestamp(record.get("decided_at")),
     }
 
 
@@ -636,10 +675,17 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
         reappeared = request["reappeared"] or {}
         deletion_file = run.get("deletion_file") or {}
         run_ledger = run.get("ledger") or {}
+        extension = request["extension"] or {}
+        decision = request["decision"] or {}
         subject = record["subject"]
         base = {
             **{key: request[key] for key in CSV_COLUMNS if key in request},
             "subject_user_id": subject["user_id"] if isinstance(subject, Mapping) else None,
+            "extension_months": extension.get("months"),
+            "extension_reason": extension.get("reason"),
+            "extended_by": extension.get("extended_by"),
+            "extended_at": extension.get("extended_at"),
+            **{key: decision.get(key) for key in ("reason_code", "legal_basis", "decided_by", "decided_at")},
             "run_ledger_sequence": run_ledger.get("sequence"),
             "run_ledger_record_sha256": run_ledger.get("record_sha256"),
             "deletion_file_id_count": deletion_file.get("id_count"),

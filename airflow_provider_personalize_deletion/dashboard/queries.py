@@ -34,8 +34,10 @@ from airflow_provider_personalize_deletion.dashboard.evidence_reads import (
 )
 from airflow_provider_personalize_deletion.dashboard.verifications import latest_verifications
 from airflow_provider_personalize_deletion.dashboard.views import (
+    MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
     MAX_RECORD_BYTES,
+    message,
     name,
     parse_json,
     reappearance_view,
@@ -45,12 +47,30 @@ from airflow_provider_personalize_deletion.dashboard.views import (
     unread_view,
     valid_moment,
 )
-from airflow_provider_personalize_deletion.erasure.columns import DETAILS_COLUMN, missing_columns
+from airflow_provider_personalize_deletion.erasure.columns import (
+    DETAILS_COLUMN,
+    EXTENDED_AT,
+    EXTENDED_BY,
+    EXTENSION_MONTHS,
+    EXTENSION_REASON,
+    REASON_CODE,
+    USER_KEY_ID,
+    missing_columns,
+)
+from airflow_provider_personalize_deletion.erasure.deadlines import (
+    Deadline,
+    overdue_condition,
+    valid_extension,
+)
+from airflow_provider_personalize_deletion.erasure.decisions import REASON_CODES
 from airflow_provider_personalize_deletion.erasure.reappearance import REAPPEARED
+from airflow_provider_personalize_deletion.erasure.retention import user_id_match
 from airflow_provider_personalize_deletion.erasure.store import (
     ERASED,
     PENDING,
+    REFUSED,
     REJECTED,
+    UNFULFILLABLE,
     is_batch_key,
     sql_timestamp,
 )
@@ -61,11 +81,13 @@ if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 #: The request statuses.
-STATUSES = (PENDING, ERASED, REJECTED)
+STATUSES = (PENDING, ERASED, REJECTED, REFUSED, UNFULFILLABLE)
+#: The statuses of the officer's decisions not to erase (:mod:`.decisions`), counted by reason code.
+DECIDED = (REFUSED, UNFULFILLABLE)
 #: What the requests-by-day chart stacks: the statuses, the erased requests of people found again since
 #: (a pending ``reappeared`` request is theirs now) apart from the others.
 FOUND_AGAIN = "found_again"
-CHART_SERIES = (PENDING, ERASED, FOUND_AGAIN, REJECTED)
+CHART_SERIES = (PENDING, ERASED, FOUND_AGAIN, REJECTED, REFUSED, UNFULFILLABLE)
 #: Days the charts look back.
 WINDOW_DAYS = 90
 #: Runs per page, at most.
@@ -169,6 +191,8 @@ class DashboardQueries:
     :param requests_table: the erasure requests table (checked by the settings).
     :param audit_table: the audit table (checked by the settings).
     :param verification_table: the verification DAG's table of outcomes.
+    :param fingerprint_key: the key user ids are hashed with after the retention period (the lookup
+        finds those requests by hashing the typed id); None finds the requests holding the id only.
     """
 
     def __init__(
@@ -177,6 +201,7 @@ class DashboardQueries:
         requests_table: str,
         audit_table: str,
         verification_table: str = VERIFICATION_TABLE,
+        fingerprint_key: bytes | None = None,
     ) -> None:
         dialect = hook.dialect_name
         if dialect not in _DAY:
@@ -187,13 +212,33 @@ class DashboardQueries:
         self.requests_table = requests_table
         self.audit_table = audit_table
         self.verification_table = verification_table
+        self.fingerprint_key = fingerprint_key
         self._p = hook.placeholder
         self._dialect = dialect
 
     @functools.cached_property
+    def _missing(self) -> set[str]:
+        """The columns of this release the requests table lacks (one of 0.2 or 0.3)."""
+        return {added.column for added in missing_columns(self.hook, self.requests_table)}
+
+    @property
     def has_details(self) -> bool:
         """Whether the requests table has the ``details`` column (a table created by 0.2 has not)."""
-        return not missing_columns(self.hook, self.requests_table)
+        return DETAILS_COLUMN not in self._missing
+
+    def _grouped_by(self, column: str) -> tuple[str, str]:
+        """
+        What to select and the GROUP BY term of a column of this release: NULL and none when the table
+        (of an earlier release) lacks it (PostgreSQL refuses a constant GROUP BY term).
+        """
+        return ("NULL", "") if column in self._missing else (column, f", {column}")
+
+    def _user_match(self, user_id: str) -> tuple[str, tuple[str, ...]]:
+        """SQL and parameters matching the requests of a typed user id, hashed or not (:mod:`.retention`)."""
+        where, parameters = user_id_match(
+            user_id, self.fingerprint_key, hashed_column=USER_KEY_ID not in self._missing
+        )
+        return where.format(p=self._p), parameters
 
     def _found_again(self, column: str = "user_id") -> str:
         """
@@ -214,15 +259,17 @@ class DashboardQueries:
             connection.close()
 
     @database_errors("Reading the erasure dashboard's figures")
-    def summary(self, now: datetime, overdue_days: int) -> dict[str, Any]:
+    def summary(self, now: datetime, deadline: Deadline) -> dict[str, Any]:
         """
-        The overview: pending and overdue requests, the oldest pending one's age against the deadline,
+        The overview: pending and overdue requests (past their due date, :mod:`.deadlines`), the requests
+        erased late (after their due date) in the last :data:`WINDOW_DAYS` days, the refused and
+        unfulfillable ones by reason code, the oldest pending one's age,
         the people found again (pending re-erasure), requests per day of request by their status now (an
         erased request of a person found again since apart, as ``found_again``), the time from request
         to erasure, and the latest verification of each dataset group.
 
         :param now: the current time (aware).
-        :param overdue_days: the deadline, in days.
+        :param deadline: how due dates are counted.
         """
         p = self._p
         since = (now - timedelta(days=WINDOW_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -233,11 +280,16 @@ class DashboardQueries:
                 (PENDING,),
             )
             pending, oldest = cursor.fetchone()
+            overdue_sql, overdue_parameters = overdue_condition(
+                deadline, now, p, extensions=EXTENSION_MONTHS not in self._missing
+            )
             cursor.execute(
-                f"SELECT COUNT(*) FROM {self.requests_table} WHERE status = {p} AND requested_at < {p}",
-                (PENDING, sql_timestamp(now - timedelta(days=overdue_days))),
+                f"SELECT COUNT(*) FROM {self.requests_table} WHERE status = {p} AND {overdue_sql}",
+                (PENDING, *overdue_parameters),
             )
             (overdue,) = cursor.fetchone()
+            erased_late = self._erased_late(cursor, since, deadline)
+            decided = self._decided(cursor)
             cursor.execute(
                 f"SELECT COUNT(*) FROM {self.requests_table} WHERE status = {p} AND source = {p}",
                 (PENDING, REAPPEARED),
@@ -262,15 +314,59 @@ class DashboardQueries:
         return {
             "generated_at": now.isoformat(),
             "window_days": WINDOW_DAYS,
-            "deadline_days": overdue_days,
+            "deadline": {"rule": deadline.rule, "days": deadline.days},
+            "times_zone": "UTC",
             "pending": int(pending),
             "overdue": int(overdue),
+            "erased_late": erased_late,
+            "decided": decided,
             "found_again": int(found_again),
             "oldest_pending_days": None if oldest_days is None else round(oldest_days, 1),
             "requests_by_day": _days(since.date(), now.date(), per_day),
             "time_to_erasure": times,
             "verification": verification,
         }
+
+    def _erased_late(self, cursor: Any, since: datetime, deadline: Deadline) -> int:
+        """
+        How many requests erased since ``since`` were erased after their due date: counted by day of
+        request, day of erasure and extension (a few thousand rows at most, read through the
+        ``(erased_at, requested_at)`` index).
+        """
+        requested = _DAY[self._dialect].format(column="requested_at")
+        erased = _DAY[self._dialect].format(column="erased_at")
+        months, by_months = self._grouped_by(EXTENSION_MONTHS)
+        cursor.execute(
+            f"SELECT {requested}, {erased}, {months}, COUNT(*) FROM {self.requests_table} "
+            f"WHERE erased_at >= {self._p} GROUP BY {requested}, {erased}{by_months}",
+            (sql_timestamp(since),),
+        )
+        late = 0
+        for requested_on, erased_on, extension, count in cursor.fetchall():
+            try:
+                received, done = date.fromisoformat(_day(requested_on)), date.fromisoformat(_day(erased_on))
+            except (ValueError, TypeError):
+                continue  # a SQLite value that is no timestamp: no due date
+            if done > deadline.due_on(received, valid_extension(extension)):
+                late += int(count)
+        return late
+
+    def _decided(self, cursor: Any) -> dict[str, dict[str, int]]:
+        """
+        The refused and unfulfillable requests, by status and reason code; a code that is not one of
+        :data:`.decisions.REASON_CODES` (written into the table by hand) or none at all counts as ``other``.
+        """
+        code, by_code = self._grouped_by(REASON_CODE)
+        statuses = ", ".join(f"'{status}'" for status in DECIDED)
+        cursor.execute(
+            f"SELECT status, {_NAME.format(column=code)}, COUNT(*) FROM {self.requests_table} "
+            f"WHERE status IN ({statuses}) GROUP BY status{by_code}"
+        )
+        decided: dict[str, dict[str, int]] = {status: {} for status in DECIDED}
+        for status, reason, count in cursor.fetchall():
+            key = reason if reason in REASON_CODES else "other"
+            decided[status][key] = decided[status].get(key, 0) + int(count)
+        return decided
 
     def _erasure_times(self, cursor: Any, since: datetime) -> dict[str, Any]:
         """
@@ -438,7 +534,6 @@ class DashboardQueries:
 
         :param user_id: the user id, exactly as the requests table holds it.
         """
-        p = self._p
         if self._dialect == "postgresql" and "\x00" in user_id:
             return FoundRequests([], 0)  # PostgreSQL's text cannot hold a NUL: no request has this id
         with self._cursor() as cursor:
@@ -446,10 +541,12 @@ class DashboardQueries:
                 "request_id", "source", "status", "requested_at", "erased_at", "batch_key"
             )
             details = _BYTES[self._dialect].format(column=DETAILS_COLUMN) if self.has_details else "NULL"
+            match, matched = self._user_match(user_id)
             cursor.execute(
-                f"SELECT {columns}, {details} FROM {self.requests_table} WHERE user_id = {p} "
+                f"SELECT {columns}, {details}, {self._decision_columns()} FROM {self.requests_table} "
+                f"WHERE {match} "
                 f"ORDER BY requested_at, request_id LIMIT {MAX_REQUESTS_PER_LOOKUP + 1}",
-                (user_id,),
+                matched,
             )
             rows = cursor.fetchall()
             counts = self._status_counts(cursor, user_id) if rows else {}
@@ -459,7 +556,7 @@ class DashboardQueries:
             found = []
             stored: list[tuple[str, dict[str, Any]]] = []  # (request id, request) whose record is shown
             reappeared: list[tuple[str, Any, dict[str, Any]]] = []  # (request id, details bytes, request)
-            for request_id, source, status, requested_at, erased_at, key, details_bytes in rows:
+            for request_id, source, status, requested_at, erased_at, key, details_bytes, *decision in rows:
                 run, outcome = (
                     search.run_of(key, requested_at, erased_at) if is_batch_key(key) else (None, None)
                 )
@@ -469,6 +566,7 @@ class DashboardQueries:
                     "status": name(status),
                     "requested_at": timestamp(requested_at),
                     "erased_at": timestamp(erased_at),
+                    **_decision(status, *decision),
                     "erasure_record": None,
                     "erasure_record_unread": False,
                     "run": run,
@@ -494,14 +592,30 @@ class DashboardQueries:
             found, int(total), search.records_read, counts, self.has_details, verification, ledger
         )
 
+    def _decision_columns(self) -> str:
+        """
+        The SQL of a request's extension (months, reason, by whom, when) and reason code, bounded as
+        shown; NULL for a column the table (of an earlier release) lacks.
+        """
+        bounded = {
+            EXTENSION_MONTHS: "{column}",
+            EXTENSION_REASON: f"substr({{column}}, 1, {MAX_MESSAGE_CHARS + 1})",
+            EXTENDED_BY: _NAME,
+            EXTENDED_AT: _TIMESTAMP[self._dialect],
+            REASON_CODE: _NAME,
+        }
+        missing = self._missing
+        return ", ".join("NULL" if col in missing else sql.format(column=col) for col, sql in bounded.items())
+
     @database_errors("Looking up the near misses of a user id")
     def near_misses(self, user_id: str) -> dict[str, bool]:
         """
         For a lookup that found nothing: whether the id as typed has leading or trailing whitespace
         (``outer_whitespace``), whether the id without it has requests (``trimmed_has_requests``), and
         whether ids that differ from it only in case have (``case_variants_exist``, by the database's
-        ``lower()``: ASCII on SQLite). Booleans only: no other id, request or count is told; how many
-        people share the id's case-folded form would tell about them.
+        ``lower()``: ASCII on SQLite; the ids kept, not those replaced by their keyed hash). Booleans only:
+        no other id, request or count is told; how many people share the id's case-folded form would tell
+        about them.
 
         :param user_id: the id as typed.
         """
@@ -514,13 +628,17 @@ class DashboardQueries:
         }
         if not trimmed or (self._dialect == "postgresql" and "\x00" in trimmed):
             return found
+        # an id replaced by its keyed hash (:mod:`.retention`) is found by hashing the typed id only: never
+        # as the text of its hash, nor as a case variant of it
+        held = "" if USER_KEY_ID in self._missing else f" AND {USER_KEY_ID} IS NULL"
         with self._cursor() as cursor:
             if found["outer_whitespace"]:
-                cursor.execute(f"SELECT 1 FROM {self.requests_table} WHERE user_id = {p} LIMIT 1", (trimmed,))
+                match, matched = self._user_match(trimmed)
+                cursor.execute(f"SELECT 1 FROM {self.requests_table} WHERE {match} LIMIT 1", matched)
                 found["trimmed_has_requests"] = cursor.fetchone() is not None
             cursor.execute(  # reads the lower(user_id) index
                 f"SELECT 1 FROM {self.requests_table} WHERE lower(user_id) = lower({p}) "
-                f"AND user_id <> {p} AND user_id <> {p} LIMIT 1",
+                f"AND user_id <> {p} AND user_id <> {p}{held} LIMIT 1",
                 (trimmed, trimmed, user_id),
             )
             found["case_variants_exist"] = cursor.fetchone() is not None
@@ -533,12 +651,13 @@ class DashboardQueries:
         """
         p = self._p
         known = ", ".join(f"'{status}'" for status in STATUSES)
+        match, matched = self._user_match(user_id)
         cursor.execute(
             f"SELECT CASE WHEN status IN ({known}) THEN status ELSE 'other' END, "
             f"CASE WHEN source = {p} THEN 1 ELSE 0 END, COUNT(*) "
-            f"FROM (SELECT status, source FROM {self.requests_table} WHERE user_id = {p} "
+            f"FROM (SELECT status, source FROM {self.requests_table} WHERE {match} "
             f"LIMIT {MAX_REQUESTS_COUNTED}) AS mine GROUP BY 1, 2",
-            (REAPPEARED, user_id),
+            (REAPPEARED, *matched),
         )
         return {(str(status), bool(again)): int(count) for status, again, count in cursor.fetchall()}
 
@@ -733,6 +852,25 @@ class FoundRequests:
     def truncated(self) -> bool:
         """Whether the user has more requests than were returned."""
         return self.total > len(self.requests)
+
+
+def _decision(status: Any, months: Any, reason: Any, by: Any, at: Any, code: Any) -> dict[str, Any]:
+    """
+    A request's extension (``extension``: months, reason, who, when; None without one the deadline
+    counts, :func:`.deadlines.valid_extension`) and, refused or unfulfillable, its reason code.
+    """
+    counted = valid_extension(months)
+    return {
+        "extension": {
+            "months": counted,
+            "reason": message(reason),
+            "extended_by": name(by),
+            "extended_at": timestamp(at),
+        }
+        if counted
+        else None,
+        "reason_code": name(code) if status in DECIDED else None,
+    }
 
 
 def _groups_of(requests: Sequence[Mapping[str, Any]]) -> set[str]:

@@ -35,6 +35,17 @@ FROM_VARIABLES = "dashboard_settings_from_variables"
 _BOOLEANS = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
 
 
+def get_option(option: str) -> str | None:
+    """
+    An option of the provider's section of this process's Airflow configuration; None when not set.
+
+    :param option: the option, e.g. ``dashboard_deadline``.
+    """
+    from airflow.configuration import conf
+
+    return conf.get(SECTION, option, fallback=None)
+
+
 def dashboard_settings(
     get_option: Callable[[str], str | None], get_variable: Callable[[str], Any | None]
 ) -> WarehouseSettings:

@@ -2,7 +2,8 @@
 Columns added to the erasure tables after their first release, and how a table made before gets them.
 
 A table is created once (``CREATE TABLE IF NOT EXISTS``), so a table created by an earlier release
-keeps its columns: the requests table of 0.2 has no ``details``. Where the pipeline may create tables
+keeps its columns: the requests table of 0.2 has no ``details``, that of 0.3 none of the deadline,
+decision and retention columns of 0.4. Where the pipeline may create tables
 (the setting ``create_tables``) it adds such a column; where it may not, it fails before any write,
 naming the table, the column and the statement that adds it (:class:`MissingColumnError`).
 """
@@ -10,6 +11,7 @@ naming the table, the column and the statement that adds it (:class:`MissingColu
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,27 @@ log = logging.getLogger(__name__)
 
 #: The column of the requests table that holds where a reappeared user was found (new in 0.3).
 DETAILS_COLUMN = "details"
+#: The columns of an extension of the deadline (new in 0.4): months (1 or 2), why, who and when.
+EXTENSION_MONTHS, EXTENSION_REASON, EXTENDED_BY, EXTENDED_AT = (
+    "extension_months",
+    "extension_reason",
+    "extended_by",
+    "extended_at",
+)
+#: Why a request was refused or cannot be fulfilled (new in 0.4): a code of :mod:`.decisions`.
+REASON_CODE = "reason_code"
+#: The id of the key whose HMAC replaced the user id after the retention period (new in 0.4); NULL
+#: while ``user_id`` holds the id itself (:mod:`.retention`).
+USER_KEY_ID = "user_key_id"
+#: The columns new in 0.4, with their types.
+_COLUMNS_OF_0_4 = (
+    (EXTENSION_MONTHS, "INTEGER"),
+    (EXTENSION_REASON, "TEXT"),
+    (EXTENDED_BY, "VARCHAR(256)"),
+    (EXTENDED_AT, "TIMESTAMP"),
+    (REASON_CODE, "VARCHAR(64)"),
+    (USER_KEY_ID, "VARCHAR(16)"),
+)
 
 
 @dataclass(frozen=True)
@@ -61,13 +84,16 @@ class MissingColumnError(RuntimeError):
         super().__init__(
             f"The table {missing.table} has no column {missing.column!r} (added in {missing.since}; the "
             f"table was created by an earlier release) and {why}: run `{missing.statement}` as the "
-            "table's owner (README: The warehouse contract, Upgrading from 0.2); nothing was written"
+            "table's owner (README: The warehouse contract, Upgrading); nothing was written"
         )
 
 
 def added_columns(requests_table: str) -> list[AddedColumn]:
     """:param requests_table: the requests table. The columns of this release that 0.2's tables lack."""
-    return [AddedColumn(requests_table, DETAILS_COLUMN, "TEXT", "0.3")]
+    return [
+        AddedColumn(requests_table, DETAILS_COLUMN, "TEXT", "0.3"),
+        *(AddedColumn(requests_table, column, sql_type, "0.4") for column, sql_type in _COLUMNS_OF_0_4),
+    ]
 
 
 @database_errors("Looking up the erasure tables' columns")
@@ -129,19 +155,31 @@ def add_missing_columns(store: ErasureRequestStore, *, may_alter: bool) -> list[
     return [added for added, _ in still]
 
 
-def require_columns(store: ErasureRequestStore, *, may_alter: bool) -> None:
+def require_columns(store: ErasureRequestStore, *, may_alter: bool, needed: Collection[str]) -> None:
     """
     Make sure the tables have the columns of this release before a step that writes them: add them
-    when allowed (:func:`add_missing_columns`), else refuse before any write.
+    when allowed (:func:`add_missing_columns`), else refuse before any write when the step needs one.
 
     :param store: the request store.
     :param may_alter: the setting ``create_tables``.
-    :raises MissingColumnError: a column is missing and could not be added.
+    :param needed: the columns the step reads or writes; another one missing is only logged.
+    :raises MissingColumnError: a needed column is missing and could not be added.
     """
-    still = add_missing_columns(store, may_alter=may_alter)
+    still = [added for added in add_missing_columns(store, may_alter=may_alter) if added.column in needed]
     if still:
         why = "the setting create_tables is false" if not may_alter else "adding it failed"
         raise MissingColumnError(still[0], why)
+
+
+def has_column(hook: DbApiHook, requests_table: str, column: str) -> bool:
+    """
+    Whether the requests table has a column of this release (a table that does not exist has them all).
+
+    :param hook: the warehouse's hook.
+    :param requests_table: the requests table.
+    :param column: a column of :func:`added_columns`.
+    """
+    return column not in {added.column for added in missing_columns(hook, requests_table)}
 
 
 @database_errors("Adding a column")

@@ -86,7 +86,8 @@ def add_reappeared_requests(
     """
     check_batch_size(batch_size)  # else no id would be read, and none added, without a word
     for missing in missing_columns(store.hook, store.requests_table):
-        raise MissingColumnError(missing, "the reappearance intake writes it")
+        if missing.column == DETAILS_COLUMN:  # the columns of 0.4 it does not write
+            raise MissingColumnError(missing, "the reappearance intake writes it")
     details = json.dumps({REAPPEARED: {**asdict(found), "found_at": found_at.isoformat()}}, sort_keys=True)
     read = added = 0
     ids = iter(user_ids)

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_personalize_deletion.erasure.columns import USER_KEY_ID, has_column
 from airflow_provider_personalize_deletion.erasure.store import (
     ERASED,
     ErasureRequestStore,
@@ -142,13 +143,15 @@ def _rekey_batch(
     :return: requests read, entries added, old entries replaced, the last request id read.
     """
     p = store.hook.placeholder
+    # a request whose id was replaced by its keyed hash (:mod:`.retention`) has no id left to re-key
+    held = f"AND {USER_KEY_ID} IS NULL " if has_column(store.hook, store.requests_table, USER_KEY_ID) else ""
     connection = store.hook.get_conn()
     try:
         batch = list(
             column_batches(
                 connection,
                 f"SELECT request_id, user_id, erased_at FROM {store.requests_table} "
-                f"WHERE status = {p} AND request_id > {p} ORDER BY request_id LIMIT {int(batch_size)}",
+                f"WHERE status = {p} AND request_id > {p} {held}ORDER BY request_id LIMIT {int(batch_size)}",
                 (ERASED, after),
                 batch_size,
                 f"the erased requests of {store.requests_table}",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from airflow_provider_personalize_deletion.erasure.deadlines import CALENDAR_MONTH, RULES, Deadline
 from airflow_provider_personalize_deletion.erasure.rounds import MAX_FOLLOW_UP_ROUNDS
 from airflow_provider_personalize_deletion.erasure.suppression import SUPPRESSION_TABLE
 from airflow_provider_personalize_deletion.erasure.table_names import is_table_name
@@ -49,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "dry_run": False,
     "cleanup_files": True,
     "overdue_days": 30,
+    "deadline": CALENDAR_MONTH,
+    "retention_days": 0,
     "stale_file_hours": 48,
     "max_follow_up_jobs": 2,
     "quiet_timeout": 86400,
@@ -68,6 +71,7 @@ _BOOLEANS = ("dry_run", "cleanup_files", "create_tables", "find_and_forget")
 #: Bounds of the whole-number settings: lowest, highest, unit.
 _WHOLE_NUMBERS = {
     "overdue_days": (1, 3650, "days"),
+    "retention_days": (0, 36500, "days"),
     "stale_file_hours": (25, 8784, "hours"),
     "max_follow_up_jobs": (0, MAX_FOLLOW_UP_ROUNDS, "follow-up jobs per file and dataset group"),
     "quiet_timeout": (60, 172800, "seconds"),
@@ -76,6 +80,9 @@ _WHY = {
     "stale_file_hours": " (a job can take a day)",
     "max_follow_up_jobs": " (the DAG has that many follow-up rounds)",
 }
+
+#: The settings that take one of a few texts.
+_CHOICES = {"deadline": RULES}
 
 #: The settings that name a table of the warehouse.
 _TABLES = ("requests_table", "audit_table", "suppression_table")
@@ -100,7 +107,7 @@ class ErasureSettings:
     :param audit_table: table of audit records.
     :param dry_run: count and report only: no file, no job, nothing marked.
     :param cleanup_files: delete the run's deletion files once its jobs ended.
-    :param overdue_days: age after which a pending request is reported overdue (GDPR: 30 days).
+    :param overdue_days: the days of the ``days`` deadline rule (e.g. 45 for the CCPA).
     :param stale_file_hours: age after which deletion files an earlier run kept are deleted.
     :param max_follow_up_jobs: follow-up jobs at most per dataset group and file when a job overlapped
         activity (a training, an import, a batch job); then the run fails.
@@ -118,6 +125,10 @@ class ErasureSettings:
     :param find_and_forget: after the erasure is recorded, remove the erased users (and the suppression
         list's) from the S3 files of the dataset groups' jobs and of the Variable
         ``personalize_erasure_forget_locations`` (:mod:`.forget_steps`).
+    :param deadline: how a request's due date is counted: ``calendar_month`` (GDPR art. 12(3), the
+        default) or ``days`` (``overdue_days``); see :mod:`.deadlines`.
+    :param retention_days: days after its erasure a request keeps its user id; then the id is replaced
+        by its keyed hash (:mod:`.retention`); 0 keeps it.
     """
 
     warehouse_conn_id: str
@@ -140,6 +151,13 @@ class ErasureSettings:
     suppression_table: str = SUPPRESSION_TABLE
     export_kms_key_arn: str = ""
     find_and_forget: bool = False
+    deadline: str = CALENDAR_MONTH
+    retention_days: int = 0
+
+    @property
+    def deadline_rule(self) -> Deadline:
+        """The deadline of the requests (:mod:`.deadlines`)."""
+        return Deadline(self.deadline, self.overdue_days)
 
     @property
     def selector(self) -> str | dict[str, str] | None:
@@ -256,8 +274,9 @@ class WarehouseSettings:
     :param warehouse_conn_id: common-sql connection of the tables.
     :param requests_table: table of erasure requests.
     :param audit_table: table of audit records.
-    :param overdue_days: age after which a pending request is overdue (GDPR: 30 days).
+    :param overdue_days: the days of the ``days`` deadline rule.
     :param suppression_table: table of the suppression list.
+    :param deadline: ``calendar_month`` (GDPR art. 12(3)) or ``days`` (:mod:`.deadlines`).
     """
 
     warehouse_conn_id: str
@@ -265,6 +284,12 @@ class WarehouseSettings:
     audit_table: str
     overdue_days: int
     suppression_table: str = SUPPRESSION_TABLE
+    deadline: str = CALENDAR_MONTH
+
+    @property
+    def deadline_rule(self) -> Deadline:
+        """The deadline of the requests (:mod:`.deadlines`)."""
+        return Deadline(self.deadline, self.overdue_days)
 
 
 def resolve_warehouse_settings(get_variable: Callable[[str], Any | None]) -> WarehouseSettings:
@@ -295,6 +320,17 @@ def checked_warehouse_setting(name: str, value: Any) -> Any:
     return value
 
 
+def setting_from_variables(name: str, get_variable: Callable[[str], Any | None]) -> Any:
+    """
+    One setting of :data:`DEFAULTS` from its Variable, checked, or its default (for a command line).
+
+    :param name: the setting.
+    :param get_variable: returns a Variable's (JSON-decoded) value, or None when not set.
+    :raises PersonalizeValidationError: naming the setting and the rule.
+    """
+    return _variable_or_default(name, get_variable)
+
+
 def _variable_or_default(name: str, get_variable: Callable[[str], Any | None]) -> Any:
     """A setting's Variable, type-checked, or its default when the Variable is empty or not set."""
     value = get_variable(VARIABLE_PREFIX + name)
@@ -322,6 +358,8 @@ def _checked_type(name: str, value: Any) -> Any:
         return value if value == ALL_GROUPS or isinstance(value, Mapping) else _string_list(name, value)
     if not isinstance(value, str):
         raise PersonalizeValidationError(name, "must be a string")
+    if name in _CHOICES and value not in _CHOICES[name]:
+        raise PersonalizeValidationError(name, f"must be one of {', '.join(_CHOICES[name])}")
     return value
 
 
@@ -408,7 +446,18 @@ def select_dataset_groups(
     return replace(settings, dataset_group_arns=groups)
 
 
+#: Days an erased request keeps its user id at least, when the retention is on: the verification,
+#: find and forget and a re-key of the suppression list read the ids of recent erasures.
+MIN_RETENTION_DAYS = 30
+
+
 def _validate(settings: ErasureSettings) -> None:
+    if 0 < settings.retention_days < MIN_RETENTION_DAYS:
+        raise PersonalizeValidationError(
+            "retention_days",
+            f"must be 0 (keep the user ids) or at least {MIN_RETENTION_DAYS} days (the verification and "
+            "find and forget read the ids of recent erasures)",
+        )
     if not settings.dataset_group_arns and not settings.dataset_group_selector:
         raise PersonalizeValidationError(
             "dataset_group_arns",

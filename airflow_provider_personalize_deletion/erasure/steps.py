@@ -21,7 +21,8 @@ from airflow_provider_personalize_deletion.deletion_file.user_ids import invalid
 from airflow_provider_personalize_deletion.erasure import cleanup
 from airflow_provider_personalize_deletion.erasure import outcome as outcomes
 from airflow_provider_personalize_deletion.erasure.claim import Claim
-from airflow_provider_personalize_deletion.erasure.columns import add_missing_columns
+from airflow_provider_personalize_deletion.erasure.columns import USER_KEY_ID, add_missing_columns, has_column
+from airflow_provider_personalize_deletion.erasure.retention import pseudonymise_erased
 from airflow_provider_personalize_deletion.erasure.settings import (
     VARIABLE_PREFIX,
     ErasureSettings,
@@ -119,9 +120,10 @@ def collect_erasure_requests(
         requests = {
             "pending": store.count_pending(),
             "claimed": store.claim_pending(key),
-            "overdue": store.count_overdue(now - timedelta(days=settings.overdue_days)),
+            "overdue": store.count_overdue(settings.deadline_rule, now),
             "added_ad_hoc": added,
             "rejected": rejected,
+            "ids_hashed": _apply_retention(store, settings, now),
         }
         log.info(
             "%d pending erasure request(s) (%d added ad hoc); %d claimed by this run",
@@ -131,9 +133,9 @@ def collect_erasure_requests(
         )
     if requests["overdue"]:
         log.warning(
-            "%d pending erasure request(s) are older than %d days, the GDPR deadline",
+            "%d pending erasure request(s) are past their due date (deadline rule %s)",
             requests["overdue"],
-            settings.overdue_days,
+            settings.deadline,
         )
     return {
         "settings": settings.as_dict(),  # for display: every task resolves the settings itself
@@ -203,6 +205,20 @@ def _ensure_tables(store: ErasureRequestStore, settings: ErasureSettings) -> Non
     add_missing_columns(store, may_alter=settings.create_tables)
 
 
+def _apply_retention(store: ErasureRequestStore, settings: ErasureSettings, now: datetime) -> int | None:
+    """
+    Replace the user ids of requests erased more than ``retention_days`` ago by their keyed hash
+    (:mod:`.retention`); None when the retention is off, or the table lacks ``user_key_id`` (logged with
+    the statement that adds it by :func:`.columns.add_missing_columns`).
+    """
+    if not settings.retention_days:
+        return None
+    if not has_column(store.hook, store.requests_table, USER_KEY_ID):
+        log.warning("The retention of user ids is on but the requests table has no %s: ids kept", USER_KEY_ID)
+        return None
+    return pseudonymise_erased(store, fingerprint_key(), now - timedelta(days=settings.retention_days))
+
+
 def _dry_run_counts(
     store: ErasureRequestStore, ad_hoc: Sequence[str], now: datetime, settings: ErasureSettings
 ) -> dict[str, Any]:
@@ -213,7 +229,7 @@ def _dry_run_counts(
     counts = {
         "pending": store.count_pending() - sum(would_reject.values()) if readable else 0,
         "claimed": 0,
-        "overdue": store.count_overdue(now - timedelta(days=settings.overdue_days)) if readable else 0,
+        "overdue": store.count_overdue(settings.deadline_rule, now) if readable else 0,
         "added_ad_hoc": 0,
         "rejected": {},
         "would_add_ad_hoc": len(set(ad_hoc)),

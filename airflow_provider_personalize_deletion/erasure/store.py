@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
 from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
+from airflow_provider_personalize_deletion.erasure.columns import EXTENSION_MONTHS, has_column
+from airflow_provider_personalize_deletion.erasure.deadlines import Deadline, overdue_condition
 from airflow_provider_personalize_deletion.erasure.suppression import (
     SUPPRESSION_TABLE,
     entry_rows,
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 #: A request is pending until every dataset group erased its user, then erased; a request whose user
 #: id Personalize cannot hold (NULL, empty, too long...) is rejected, for a person to look at.
 PENDING, ERASED, REJECTED = "pending", "erased", "rejected"
+#: A request the officer decided not to fulfil (:mod:`.decisions`): refused under an exception of GDPR
+#: art. 17(3), or unfulfillable (the person cannot be identified); no run ever claims or changes one.
+REFUSED, UNFULFILLABLE = "refused", "unfulfillable"
 _BATCH_KEY = re.compile(r"[0-9a-f]{32}")
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -239,7 +244,13 @@ class ErasureRequestStore:
                     batch_key VARCHAR(32),
                     erased_at TIMESTAMP,
                     erasure_record TEXT,
-                    details TEXT
+                    details TEXT,
+                    extension_months INTEGER,
+                    extension_reason TEXT,
+                    extended_by VARCHAR(256),
+                    extended_at TIMESTAMP,
+                    reason_code VARCHAR(64),
+                    user_key_id VARCHAR(16)
                 )""",
             ],
             self.audit_table: [
@@ -366,14 +377,16 @@ class ErasureRequestStore:
         return self._count(f"status = {self._p}", (PENDING,))
 
     @database_errors("Counting the overdue requests")
-    def count_overdue(self, deadline: datetime) -> int:
+    def count_overdue(self, deadline: Deadline, now: datetime) -> int:
         """
-        How many pending requests were made before ``deadline``.
+        How many pending requests are past their due date (:mod:`.deadlines`), extensions counted.
 
-        :param deadline: e.g. now minus the 30 days GDPR allows.
+        :param deadline: the rule (GDPR: a calendar month).
+        :param now: the current time (aware).
         """
-        p = self._p
-        return self._count(f"status = {p} AND requested_at < {p}", (PENDING, sql_timestamp(deadline)))
+        extensions = has_column(self.hook, self.requests_table, EXTENSION_MONTHS)
+        overdue, parameters = overdue_condition(deadline, now, self._p, extensions=extensions)
+        return self._count(f"status = {self._p} AND {overdue}", (PENDING, *parameters))
 
     @database_errors("Setting aside the invalid requests")
     def reject_invalid(self, reason_of: Callable[[object], str | None], batch_size: int = 10_000) -> Counter:

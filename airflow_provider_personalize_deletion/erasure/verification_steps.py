@@ -16,7 +16,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_personalize_deletion.erasure import runtime
-from airflow_provider_personalize_deletion.erasure.columns import require_columns
+from airflow_provider_personalize_deletion.erasure.columns import DETAILS_COLUMN, require_columns
 from airflow_provider_personalize_deletion.erasure.settings import (
     ErasureSettings,
     resolve_settings,
@@ -85,7 +85,7 @@ def check_suppression_list(settings: ErasureSettings) -> dict[str, int]:
     from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
 
     store = runtime.request_store(settings)
-    require_columns(store, may_alter=settings.create_tables)
+    require_columns(store, may_alter=settings.create_tables, needed={DETAILS_COLUMN})
     if not settings.create_tables:
         require_verification_table(store)
     suppression = _suppression_list(settings)

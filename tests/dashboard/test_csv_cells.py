@@ -75,8 +75,16 @@ def record(text: str, number: int | float = 3) -> dict:
                 "requested_at": text,
                 "erased_at": text,
                 "days_to_erasure": number,
+                "due_at": text,
                 "within_deadline": True,
+                "extension": {"months": number, "reason": text, "extended_by": text, "extended_at": text},
                 "rejected_reason": text,
+                "decision": {
+                    "reason_code": text,
+                    "legal_basis": text,
+                    "decided_by": text,
+                    "decided_at": text,
+                },
                 "reappeared": {
                     "dataset_group_arn": text,
                     "dataset_arn": text,

@@ -227,9 +227,14 @@ def record_of(*requests):
 
 
 def test_a_pending_request_says_how_long_it_waits_and_whether_within_the_deadline():
-    (waiting, late) = record_of(request("pending", 3), request("pending", 31))["requests"]
+    # NOW is 30 November: a request of 30 October is due at the end of today, one of 29 October was due
+    # yesterday (a calendar month, GDPR art. 12(3))
+    (waiting, due_today, late) = record_of(
+        request("pending", 3), request("pending", 31), request("pending", 32)
+    )["requests"]
     assert (waiting["days_pending"], waiting["within_deadline"]) == (3.0, True)
-    assert (late["days_pending"], late["within_deadline"]) == (31.0, False)
+    assert (due_today["days_pending"], due_today["within_deadline"]) == (31.0, True)
+    assert (late["days_pending"], late["within_deadline"]) == (32.0, False)
 
 
 def test_a_rejected_request_says_why_and_has_no_deadline_verdict():

@@ -22,6 +22,7 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     RunsCursor,
 )
 from airflow_provider_personalize_deletion.dashboard.views import MAX_NAME_CHARS, TEXT_CUT, parse_json
+from airflow_provider_personalize_deletion.erasure.deadlines import Deadline
 from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING, REJECTED, sql_timestamp
 from tests.dashboard.seed import WarehouseSeeder
 from tests.dashboard.test_bounds import record_of
@@ -309,7 +310,7 @@ def test_malformed_timestamps_of_a_sqlite_warehouse_are_left_out_not_errors(sqli
     record = record_of(queries, "bad-time")
     page = queries.runs(1)
     following = queries.runs(1, RunsCursor.decode(page["next"]))
-    summary = queries.summary(datetime.now(timezone.utc), 30)
+    summary = queries.summary(datetime.now(timezone.utc), Deadline())
 
     (request,) = record["requests"]
     assert (request["requested_at"], request["erased_at"], request["days_to_erasure"]) == (None, None, None)

@@ -11,8 +11,12 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     InvalidCursorError,
     RunsCursor,
 )
+from airflow_provider_personalize_deletion.erasure.deadlines import DAYS, Deadline
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
 from tests.dashboard.seed import NEWS, SHOP, Run, WarehouseSeeder, job
+
+#: The deadline the seeded figures are counted against.
+THIRTY_DAYS = Deadline(DAYS, 30)
 
 
 def queries_of(store: ErasureRequestStore) -> DashboardQueries:
@@ -20,19 +24,21 @@ def queries_of(store: ErasureRequestStore) -> DashboardQueries:
 
 
 def test_the_summary_counts_pending_and_overdue_requests_and_the_oldest_ones_age(store, world):
-    summary = queries_of(store).summary(world.now, 30)
+    summary = queries_of(store).summary(world.now, THIRTY_DAYS)
 
     assert (summary["pending"], summary["overdue"]) == (world.pending, world.overdue)
     assert summary["oldest_pending_days"] == pytest.approx(world.oldest_pending_days, abs=0.1)
-    assert summary["deadline_days"] == 30
+    assert summary["deadline"] == {"rule": DAYS, "days": 30}
 
 
 def test_the_deadline_setting_decides_what_is_overdue(store, world):
-    assert queries_of(store).summary(world.now, 3)["overdue"] == 2  # bob (40 days) and alice (4 days)
+    assert (
+        queries_of(store).summary(world.now, Deadline(DAYS, 3))["overdue"] == 2
+    )  # bob (40 days) and alice (4 days)
 
 
 def test_requests_by_day_hold_every_day_of_the_window_and_each_status(store, world):
-    days = queries_of(store).summary(world.now, 30)["requests_by_day"]
+    days = queries_of(store).summary(world.now, THIRTY_DAYS)["requests_by_day"]
 
     assert len(days) == 91 and days[-1]["day"] == world.now.date().isoformat()
     totals = {status: sum(day[status] for day in days) for status in ("pending", "erased", "rejected")}
@@ -42,7 +48,7 @@ def test_requests_by_day_hold_every_day_of_the_window_and_each_status(store, wor
 
 
 def test_the_time_to_erasure_has_its_median_and_95th_percentile(store, world):
-    times = queries_of(store).summary(world.now, 30)["time_to_erasure"]
+    times = queries_of(store).summary(world.now, THIRTY_DAYS)["time_to_erasure"]
 
     assert times["erased"] == world.erased
     assert (times["median_days"], times["p95_days"]) == (world.median_days, world.p95_days)
@@ -51,7 +57,7 @@ def test_the_time_to_erasure_has_its_median_and_95th_percentile(store, world):
 
 
 def test_an_empty_warehouse_has_no_time_to_erasure(store):
-    summary = queries_of(store).summary(datetime.now(timezone.utc), 30)
+    summary = queries_of(store).summary(datetime.now(timezone.utc), THIRTY_DAYS)
 
     assert summary["pending"] == 0 and summary["oldest_pending_days"] is None
     assert summary["time_to_erasure"] == {
@@ -166,7 +172,8 @@ def test_a_request_id_and_record_that_hold_sql_are_only_read(store):
     seeder = WarehouseSeeder(store)
     seeder.request("x'); DROP TABLE erasure_requests; --", datetime.now(timezone.utc))
     found = queries_of(store).requests_of("x'); DROP TABLE erasure_requests; --").requests
-    assert len(found) == 1 and queries_of(store).summary(datetime.now(timezone.utc), 30)["pending"] == 1
+    summary = queries_of(store).summary(datetime.now(timezone.utc), THIRTY_DAYS)
+    assert len(found) == 1 and summary["pending"] == 1
 
 
 def test_the_run_of_a_request_is_found_among_many_later_runs_by_reading_a_bounded_number(store, world):

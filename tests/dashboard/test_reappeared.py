@@ -37,6 +37,7 @@ from airflow_provider_personalize_deletion.erasure.verification import (
 from tests.dashboard.conftest import PREFIX
 from tests.dashboard.seed import ACCOUNT, NEWS, SHOP, Run, WarehouseSeeder, job
 from tests.dashboard.test_bounds import record_of
+from tests.dashboard.test_queries import THIRTY_DAYS
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 INTERACTIONS = f"{ACCOUNT}:dataset/shop-recommendations/INTERACTIONS"
@@ -153,7 +154,7 @@ def test_the_lookup_and_its_csv_say_found_again_and_where(api, store, format):
 def test_the_overview_does_not_count_a_person_found_again_as_erased(store, world):
     add_reappeared_requests(store, ["carol"], FOUND, NOW - timedelta(hours=1))
 
-    summary = queries_of(store).summary(NOW, 30)
+    summary = queries_of(store).summary(NOW, THIRTY_DAYS)
 
     assert summary["found_again"] == 1
     assert summary["pending"] == world.pending + 1
@@ -189,7 +190,7 @@ def test_the_overview_shows_each_groups_latest_verification_and_the_groups_never
         ],
     )
 
-    verification = queries_of(store).summary(NOW, 30)["verification"]
+    verification = queries_of(store).summary(NOW, THIRTY_DAYS)["verification"]
 
     groups = {group["dataset_group_arn"]: group for group in verification["dataset_groups"]}
     assert set(groups) == {SHOP, NEWS, other}
@@ -208,13 +209,13 @@ def test_the_overview_shows_each_groups_latest_verification_and_the_groups_never
 def test_a_group_whose_every_dataset_was_verified_absent_is_clean(store):
     shop_clean(store, "scheduled__verify", 1)
 
-    (shop,) = queries_of(store).summary(NOW, 30)["verification"]["dataset_groups"]
+    (shop,) = queries_of(store).summary(NOW, THIRTY_DAYS)["verification"]["dataset_groups"]
 
     assert (shop["status"], shop["users_found"], shop["reasons"]) == ("clean", 0, [])
 
 
 def test_without_a_verification_table_every_group_erased_is_never_verified(store, world):
-    verification = queries_of(store).summary(NOW, 30)["verification"]
+    verification = queries_of(store).summary(NOW, THIRTY_DAYS)["verification"]
 
     assert verification["table_exists"] is False
     assert {(group["dataset_group_arn"], group["status"]) for group in verification["dataset_groups"]} == {

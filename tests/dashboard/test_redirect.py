@@ -53,7 +53,7 @@ def warehouse_of_a_lookup(api) -> dict:
     assert response.status_code == 200, response.text
     record = response.json()
     assert record["requests"], "the lookup found alice's requests in the test's warehouse"
-    return {**record["warehouse"], "deadline_days": record["deadline_days"]}
+    return {**record["warehouse"], "deadline_days": record["deadline"]["days"]}
 
 
 def configured_warehouse(deadline_days: int) -> dict:

@@ -59,7 +59,12 @@ def test_the_erasure_view_shows_the_warehouses_figures_and_exports_a_users_evide
     assert frame.get_by_test_id("oldest-pending").inner_text() == "40.0 days"
     assert frame.get_by_test_id("median-days").inner_text() == "2.0 d"
     assert frame.get_by_test_id("p95-days").inner_text() == "25.0 d"
-    assert frame.get_by_test_id("deadline-label").text_content() == "deadline 30 d"
+    assert frame.get_by_test_id("deadline-label").text_content() == "deadline 1 month"
+    assert frame.get_by_test_id("latency-deadline").text_content() == "1 month"
+    # carol was erased 25 days after her request: on time; nothing refused or unfulfillable
+    for tile in ("erased-late-count", "refused-count", "unfulfillable-count"):
+        assert frame.get_by_test_id(tile).inner_text() == "0"
+    assert frame.locator("#updated").inner_text().endswith(" UTC")
     for status, count in (("pending", 3), ("erased", 3), ("rejected", 1)):
         assert frame.get_by_test_id(f"legend-{status}").text_content() == f"{status} {count}"
         bars = frame.locator(f"#status-chart rect[data-status={status}]")
@@ -79,6 +84,7 @@ def test_the_erasure_view_shows_the_warehouses_figures_and_exports_a_users_evide
     found = frame.get_by_test_id("evidence-row")
     found.first.wait_for()
     assert found.evaluate_all("rows => rows.map(r => r.dataset.requestId)") == world.requests["alice"]
+    assert all(due.endswith(" UTC") for due in frame.get_by_test_id("due-at").all_inner_texts())
     assert frame.locator("#lookup-user-id").input_value() == ""  # cleared at once
     assert all(alice not in url for url in [page.url, *(item.url for item in page.frames)])
 

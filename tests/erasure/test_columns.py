@@ -20,6 +20,7 @@ from airflow_provider_personalize_deletion.erasure.columns import (
 from airflow_provider_personalize_deletion.erasure.reappearance import add_reappeared_requests
 from airflow_provider_personalize_deletion.erasure.settings import resolve_settings
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
+from airflow_provider_personalize_deletion.erasure.verification import verification_table_ddl
 from airflow_provider_personalize_deletion.erasure.verification_steps import check_suppression_list
 from tests.erasure.test_reappearance import FOUND
 from tests.erasure.test_tables_setting import collect, groups_set  # noqa: F401 (a fixture)
@@ -95,3 +96,23 @@ def test_the_intake_refuses_a_table_of_0_2_before_writing_anything(old_store):
     with pytest.raises(MissingColumnError, match=STATEMENT):
         add_reappeared_requests(old_store, ["user-002"], FOUND, NOW)
     assert old_store.count_pending() == 1
+
+
+def test_a_table_of_0_3_keeps_working_where_it_may_not_be_changed(old_store, monkeypatch):
+    """The columns of 0.4 are missing: the run, the verification and the intake go on without them."""
+    old_store.hook.run(STATEMENT)  # now the table of 0.3
+    old_store.hook.run(verification_table_ddl())
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_CREATE_TABLES", "false")
+    settings = resolve_settings({}, runtime.get_variable)
+
+    assert collect()["requests"]["claimed"] == 1
+    assert check_suppression_list(settings)["suppressed_users"] == 0
+    assert add_reappeared_requests(old_store, ["user-002"], FOUND, NOW) == {"read": 1, "added": 1}
+    assert [added.column for added in missing_columns(old_store.hook, "erasure_requests")] == [
+        "extension_months",
+        "extension_reason",
+        "extended_by",
+        "extended_at",
+        "reason_code",
+        "user_key_id",
+    ]

@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_personalize_deletion.deletion_file.builder import DeletionFileBuilder
 from airflow_provider_personalize_deletion.deletion_file.csv_file import MIN_FILE_BYTES
+from airflow_provider_personalize_deletion.erasure.deadlines import DAYS, Deadline
 from airflow_provider_personalize_deletion.erasure.store import (
     ClaimChangedError,
     ErasureRequestStore,
@@ -78,7 +79,7 @@ def test_a_later_run_reclaims_what_a_failed_run_left_pending(store):
 def test_overdue_counts_only_pending_requests_older_than_the_deadline(store):
     store.add_requests(["old"], "portal", NOW - timedelta(days=31))
     store.add_requests(["new"], "portal", NOW - timedelta(days=29))
-    assert store.count_overdue(NOW - timedelta(days=30)) == 1
+    assert store.count_overdue(Deadline(DAYS, 30), NOW) == 1
 
 
 def test_the_erasure_record_is_kept_on_each_request(store):

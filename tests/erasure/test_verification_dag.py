@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from airflow_provider_personalize_deletion.erasure.deadlines import Deadline
 from airflow_provider_personalize_deletion.erasure.verification import (
     EXPORT_NOT_ENCRYPTED,
     run_folder,
@@ -370,7 +371,7 @@ def test_an_action_interactions_dataset_is_not_verified_and_its_group_never_show
     assert rows[interactions]["outcome"] == "verified_absent"
     store = world.store
     queries = DashboardQueries(store.hook, store.requests_table, store.audit_table)
-    groups = queries.summary(datetime.now(timezone.utc), 30)["verification"]["dataset_groups"]
+    groups = queries.summary(datetime.now(timezone.utc), Deadline())["verification"]["dataset_groups"]
     (shop,) = [group for group in groups if group["dataset_group_arn"] == world.groups["shop"]]
     assert (shop["status"], shop["reasons"]) == ("not_verified", [NOT_EXPORTABLE])
 

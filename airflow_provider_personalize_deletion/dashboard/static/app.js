@@ -7,12 +7,14 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 // The chart's series: an erased request of a person found again since is "found_again", not "erased".
-const STATUSES = ["pending", "erased", "found_again", "rejected"];
+const STATUSES = ["pending", "erased", "found_again", "rejected", "refused", "unfulfillable"];
 const COLORS = {
   pending: "var(--pending)",
   erased: "var(--erased)",
   found_again: "var(--failed)",
   rejected: "var(--rejected)",
+  refused: "var(--overlap)",
+  unfulfillable: "var(--accent)",
   COMPLETED: "var(--erased)",
   FAILED: "var(--failed)",
   OVERLAPPED: "var(--overlap)",
@@ -49,8 +51,9 @@ function shortArn(arn) {
   return String(arn ?? "").split("/").pop();
 }
 
+// Every time on the page is shown in UTC, and says so: the due dates are UTC days.
 function fmtTime(iso) {
-  return iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "–";
+  return iso ? `${new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" })} UTC` : "–";
 }
 
 function fmtDays(days) {
@@ -103,16 +106,35 @@ async function request(path, options = {}) {
 
 // ---- overview -----------------------------------------------------------------------------------------
 
+// The deadline in words, and in days for the gauge (a calendar month: 28 to 31 days, drawn as 31).
+function deadlineOf(summary) {
+  const { rule, days } = summary.deadline;
+  return rule === "days"
+    ? { days, words: `${days} days`, label: `deadline ${days} d`, short: `${days} d` }
+    : { days: 31, words: "one calendar month (GDPR art. 12(3))", label: "deadline 1 month", short: "1 month" };
+}
+
 function renderTiles(summary) {
-  const deadline = summary.deadline_days;
+  const { days: deadline, words, label } = deadlineOf(summary);
   document.querySelector("[data-testid=pending-count]").textContent = summary.pending;
   document.querySelector("[data-testid=overdue-count]").textContent = summary.overdue;
   document.getElementById("overdue-tile").classList.toggle("alert", summary.overdue > 0);
-  document.getElementById("overdue-note").textContent = `pending longer than ${deadline} days`;
+  document.getElementById("overdue-note").textContent = `pending past their due date: ${words} from receipt, plus any extension (UTC days)`;
+  document.querySelector("[data-testid=erased-late-count]").textContent = summary.erased_late;
+  document.getElementById("erased-late-tile").classList.toggle("alert", summary.erased_late > 0);
+  document.getElementById("erased-late-note").textContent = `erased after their due date, last ${summary.window_days} days`;
+  for (const status of ["refused", "unfulfillable"]) {
+    const codes = summary.decided[status];
+    const total = Object.values(codes).reduce((sum, count) => sum + count, 0);
+    document.querySelector(`[data-testid=${status}-count]`).textContent = total;
+    document.getElementById(`${status}-note`).textContent = total
+      ? Object.entries(codes).map(([code, count]) => `${code}: ${count}`).join(", ")
+      : "none";
+  }
   const oldest = summary.oldest_pending_days;
   document.querySelector("[data-testid=oldest-pending]").textContent =
     oldest === null ? "none" : `${oldest.toFixed(1)} days`;
-  drawGauge(oldest, deadline);
+  drawGauge(oldest, deadline, label);
   const times = summary.time_to_erasure;
   document.querySelector("[data-testid=median-days]").textContent = fmtDays(times.median_days);
   document.querySelector("[data-testid=p95-days]").textContent = fmtDays(times.p95_days);
@@ -153,7 +175,7 @@ function renderVerification(verification) {
   list.replaceChildren(...items);
 }
 
-function drawGauge(oldest, deadline) {
+function drawGauge(oldest, deadline, label) {
   const { node, width } = canvas("deadline-gauge");
   const scale = Math.max(deadline * 1.5, oldest ?? 0);
   const x = (days) => 4 + ((width - 8) * days) / scale;
@@ -163,7 +185,7 @@ function drawGauge(oldest, deadline) {
     node.append(titled(svgEl("rect", { x: 4, y: 4, width: x(oldest) - 4, height: 10, rx: 5, fill: color }), `${oldest} days`));
   }
   node.append(svgEl("line", { class: "deadline", x1: x(deadline), x2: x(deadline), y1: 1, y2: 17, "stroke-width": 2 }));
-  node.append(svgEl("text", { x: x(deadline), y: 25, "text-anchor": "middle", class: "muted-text", "data-testid": "deadline-label" }, `deadline ${deadline} d`));
+  node.append(svgEl("text", { x: x(deadline), y: 25, "text-anchor": "middle", class: "muted-text", "data-testid": "deadline-label" }, label));
 }
 
 function drawStatusChart(days) {
@@ -212,7 +234,7 @@ function drawStatusChart(days) {
   }
 }
 
-function drawLatencyChart(times, deadline) {
+function drawLatencyChart(times, { days: deadline, short }) {
   const { node, width, height } = canvas("latency-chart");
   const weeks = times.weeks;
   if (!weeks.length) {
@@ -230,7 +252,7 @@ function drawLatencyChart(times, deadline) {
     node.append(svgEl("text", { x: margin.left - 4, y: y(tick) + 4, "text-anchor": "end", class: "muted-text" }, tick));
   }
   node.append(svgEl("line", { class: "deadline", x1: margin.left, x2: width - margin.right, y1: y(deadline), y2: y(deadline), "stroke-width": 1.5 }));
-  node.append(svgEl("text", { x: width - margin.right + 2, y: y(deadline) + 4, class: "muted-text" }, `${deadline} d`));
+  node.append(svgEl("text", { x: width - margin.right + 2, y: y(deadline) + 4, class: "muted-text", "data-testid": "latency-deadline" }, short));
   const series = [
     { key: "p95_days", label: "95th percentile", color: "var(--pending)" },
     { key: "median_days", label: "median", color: "var(--accent)" },
@@ -274,7 +296,7 @@ function drawRunsChart(runs) {
   runs.forEach((run, row) => {
     const top = 18 + row * rowHeight;
     node.append(svgEl("rect", { x: 0, y: top + 3, width: 8, height: 10, rx: 2, fill: run.outcome === "erased" ? COLORS.erased : run.outcome === "failed" ? COLORS.FAILED : COLORS.rejected }));
-    const when = new Date(run.recorded_at).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    const when = `${new Date(run.recorded_at).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "UTC" })} UTC`;
     const label = svgEl("text", { x: 14, y: top + 12, "data-testid": "run-row", "data-run-id": run.run_id, "data-outcome": run.outcome }, `${when} · ${run.outcome}`);
     node.append(titled(label, run.run_id));
     run.dataset_groups.forEach((group) => {
@@ -321,7 +343,7 @@ function drawOverview() {
   renderTiles(summary);
   renderVerification(summary.verification);
   drawStatusChart(summary.requests_by_day);
-  drawLatencyChart(summary.time_to_erasure, summary.deadline_days);
+  drawLatencyChart(summary.time_to_erasure, deadlineOf(summary));
   drawRunsChart(state.latestRuns ?? []);
 }
 
@@ -529,12 +551,23 @@ function renderEvidence(record) {
       el("td", {}, ...statusCell(item)),
       el("td", {}, fmtTime(item.requested_at)),
       el("td", {}, fmtTime(item.erased_at)),
-      el("td", {}, days === null || days === undefined ? "–" : `${days.toFixed(1)}${item.within_deadline === false ? " (late)" : ""}`),
+      el("td", {}, ...deadlineCell(item, days)),
       el("td", {}, runCell(item, record.limits.audit_records_read)),
       el("td", {}, groups),
     );
   });
   document.querySelector("#lookup-table tbody").replaceChildren(...rows);
+}
+
+// A request's days, its due date (UTC) and extension: late when erased, or still pending, after it.
+function deadlineCell(item, days) {
+  const cell = [days === null || days === undefined ? "–" : `${days.toFixed(1)}${item.within_deadline === false ? " (late)" : ""}`];
+  if (item.due_at) cell.push(el("div", { class: "muted", "data-testid": "due-at" }, `due ${fmtTime(item.due_at)}`));
+  const extension = item.extension;
+  if (extension) {
+    cell.push(el("div", { class: "muted", "data-testid": "extension" }, `extended by ${extension.months} month(s) by ${extension.extended_by ?? "?"}, ${fmtTime(extension.extended_at)}: ${extension.reason ?? ""}`));
+  }
+  return cell;
 }
 
 // Whether a group held the person, in words (see the evidence's held_person).
@@ -578,6 +611,8 @@ function statusNowText(record) {
     pending: "pending erasure",
     erased: `erased (${now.erased_requests} request(s) erased)${again}`,
     rejected: "rejected: set aside, not erased",
+    refused: "refused: not erased, by a decision with its reason code",
+    unfulfillable: "unfulfillable: not erased, the person could not be identified",
     no_request: "no erasure request",
     unknown: "unknown (no request holds a known status)",
   };
@@ -589,6 +624,11 @@ function statusNowText(record) {
 function statusCell(item) {
   const cell = [chip(item.status)];
   if (item.rejected_reason) cell.push(` ${item.rejected_reason}`);
+  if (item.decision) {
+    const decision = item.decision;
+    const basis = decision.legal_basis ? ` (${decision.legal_basis})` : "";
+    cell.push(el("span", { "data-testid": "reason-code" }, ` ${decision.reason_code ?? "no reason code"}${basis}, decided by ${decision.decided_by ?? "?"} ${fmtTime(decision.decided_at)}`));
+  }
   if (item.source === "reappeared") {
     const where = item.reappeared;
     cell.push(
