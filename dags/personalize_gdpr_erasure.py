@@ -172,9 +172,10 @@ def forget_scope(context):
     return forget_runtime.scope(context)
 
 
-# none_failed, not all_done: this task is a leaf of the run (the ledger's append is a teardown), so
-# when record_erasure fails it must end upstream_failed and fail the run with it.
-@task(task_id=RECORD_TASK, trigger_rule="none_failed")
+# all_done: a failed mapped task's files are counted (unverified) in the audit record. This task is a
+# leaf of the run (the ledger's append is a teardown): when record_erasure or the planning failed, it
+# fails too, and the run with it.
+@task(task_id=RECORD_TASK, trigger_rule="all_done")
 def record_find_and_forget(**context) -> dict:
     from airflow_provider_personalize_deletion.erasure import forget_runtime
 

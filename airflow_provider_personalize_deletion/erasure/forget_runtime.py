@@ -83,7 +83,7 @@ def scope(context: Mapping[str, Any], backlog: bool = False) -> ForgetScope:
         runtime.fingerprint_key(),
         None if backlog else runtime.claim(ti).batch_key,
         (ti.dag_id, ti.run_id, ti.map_index, ti.try_number),
-        lambda: forget_steps.run_plan(settings, store, (ti.dag_id, ti.run_id), find_again),
+        lambda: forget_steps.run_plan(settings, store, (ti.dag_id, ti.run_id), ti.map_index, find_again),
         backlog,
     )
 
@@ -96,19 +96,43 @@ def backlog_scope(context: Mapping[str, Any]) -> ForgetScope:
 def record(context: Mapping[str, Any], backlog: bool = False) -> dict[str, Any]:
     """
     The record task (:func:`.forget_steps.record_find_and_forget`): a real run's plan and evidence come
-    from the warehouse; only a dry run's from XComs.
+    from the warehouse; a dry run's plan is found again here, and only its tasks' sealed records come
+    from XComs; whether the planning task succeeded, from Airflow's task states.
 
     :param context: the running task's context.
     :param backlog: the task is the backlog DAG's.
     """
+    from airflow.sdk import TaskInstanceState
+
     ti = context["ti"]
     settings = runtime.context_settings(context)
 
-    def dry_run_xcoms() -> forget_steps.DryRunXComs:
-        batches = ti.xcom_pull(task_ids=FIND_TASK)
-        results = ti.xcom_pull(task_ids=FORGET_TASK, map_indexes=list(range(len(batches)))) if batches else []
-        return batches, ti.xcom_pull(task_ids=FIND_TASK, key=FORGET_PLAN_XCOM_KEY), results
+    def dry_run_evidence() -> forget_steps.DryRunEvidence:
+        from airflow.providers.common.compat.sdk import conf
 
+        from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+
+        tasks = ti.get_ti_count(dag_id=ti.dag_id, task_ids=[FORGET_TASK], run_ids=[ti.run_id])
+        results = ti.xcom_pull(task_ids=FORGET_TASK, map_indexes=list(range(tasks))) if tasks else []
+        with_groups = _settings(context, backlog)
+        plan = forget_steps.plan_run(
+            with_groups,
+            runtime.get_variable(forget_steps.LOCATIONS_VARIABLE),
+            PersonalizeHook(aws_conn_id=settings.aws_conn_id),
+            runtime.s3_client(settings),
+            conf.getint("core", "max_map_length"),
+        )
+        records = [record for batch in results or () if isinstance(batch, list) for record in batch]
+        return forget_steps.DryRunEvidence(plan, records, runtime.fingerprint_key())
+
+    planned = ti.get_ti_count(
+        dag_id=ti.dag_id, task_ids=[FIND_TASK], run_ids=[ti.run_id], states=[TaskInstanceState.SUCCESS]
+    )
     return forget_steps.record_find_and_forget(
-        settings, runtime.request_store(settings), (ti.dag_id, ti.run_id), dry_run_xcoms, backlog
+        settings,
+        runtime.request_store(settings),
+        (ti.dag_id, ti.run_id),
+        dry_run_evidence,
+        backlog,
+        planning_succeeded=planned == 1,
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ from airflow_provider_personalize_deletion.erasure.forget_plan import (
     read_forget_plan,
     write_forget_plan,
 )
+from airflow_provider_personalize_deletion.erasure.forget_seal import result_seal, sealed_records
 from airflow_provider_personalize_deletion.erasure.forget_tasks import FIND_TASK
 from airflow_provider_personalize_deletion.erasure.settings import VARIABLE_PREFIX, ErasureSettings
 from airflow_provider_personalize_deletion.erasure.store import ERASED, ErasureRequestStore
@@ -53,7 +55,7 @@ from airflow_provider_personalize_deletion.exceptions import PersonalizeValidati
 from airflow_provider_personalize_deletion.forget.batch import ForgetScope, OnResult
 from airflow_provider_personalize_deletion.forget.declared_locations import parse_declared_locations
 from airflow_provider_personalize_deletion.forget.find import users_to_forget
-from airflow_provider_personalize_deletion.forget.objects import checked_objects
+from airflow_provider_personalize_deletion.forget.objects import ForgetObject, checked_objects
 from airflow_provider_personalize_deletion.forget.planning import ForgetBatches, plan_forget_batches
 from airflow_provider_personalize_deletion.transfers.sql_cursor import column_batches
 
@@ -128,7 +130,26 @@ def find_files_to_forget(
                 'under "Find and forget in the example DAG" in the README',
             )
         create_forget_table(store)
-    found = plan_forget_batches(
+    found = plan_run(settings, declared, hook, s3_client, max_batches)
+    if not settings.dry_run:
+        write_forget_plan(store, *run, datetime.now(timezone.utc), found)
+    return found
+
+
+def plan_run(
+    settings: ErasureSettings, declared: object, hook: PersonalizeHook, s3_client: S3Client, max_batches: int
+) -> ForgetBatches:
+    """
+    The run's locations, objects and batches (:func:`.forget.planning.plan_forget_batches`), made the same
+    way by the planning task and by a dry run's record step.
+
+    :param settings: the run's settings, dataset groups resolved.
+    :param declared: the Variable's value (checked before any call).
+    :param hook: a Personalize hook on the run's connection.
+    :param s3_client: a boto3 S3 client on the run's connection.
+    :param max_batches: Airflow's ``[core] max_map_length``.
+    """
+    return plan_forget_batches(
         hook,
         s3_client,
         settings.dataset_group_arns,
@@ -136,9 +157,6 @@ def find_files_to_forget(
         max_batches=max_batches,
         field=LOCATIONS_VARIABLE,
     )
-    if not settings.dry_run:
-        write_forget_plan(store, *run, datetime.now(timezone.utc), found)
-    return found
 
 
 def erased_user_ids(store: ErasureRequestStore, batch_key: str, batch_size: int = 10_000) -> Iterator[bytes]:
@@ -201,30 +219,42 @@ def evidence_writer(
     return write
 
 
+#: What a mapped task may touch: the run's locations and, in a real run, its own planned batch.
+TaskPlan = tuple["LocationPlan", tuple[ForgetObject, ...] | None]
+
+
 def run_plan(
     settings: ErasureSettings,
     store: ErasureRequestStore,
     run: tuple[str, str],
+    map_index: int,
     find_again: Callable[[], LocationPlan],
-) -> LocationPlan:
+) -> TaskPlan:
     """
-    The locations a mapped task may read and rewrite: the plan its planning task recorded in the
-    warehouse; in a dry run (which records nothing) the plan found again from the settings.
+    What a mapped task may read and rewrite: the plan its planning task recorded in the warehouse, and
+    the batch of that plan at the task's map index (the only objects it may touch); in a dry run (which
+    records nothing and writes no object) the locations found again from the settings, and no batch.
 
     :param settings: the run's settings.
     :param store: the request store.
     :param run: ``(dag_id, run_id)``.
+    :param map_index: the mapped task's index.
     :param find_again: finds the run's plan from its settings (:func:`.find_locations.find_locations`).
-    :raises FindAndForgetFailedError: the run has no recorded plan.
+    :raises FindAndForgetFailedError: the run has no recorded plan, or it has no batch at this index.
     """
     if settings.dry_run:
-        return find_again()
+        return find_again(), None
     plan = read_forget_plan(store, *run)
     if plan is None:
         raise FindAndForgetFailedError(
             f"No plan of this run in the table {FORGET_PLAN_TABLE} ({FIND_TASK} records it): no file is read"
         )
-    return plan.plan
+    if not 0 <= map_index < len(plan.batches):
+        raise FindAndForgetFailedError(
+            f"The run's plan has {len(plan.batches)} batch(es), none at map index {map_index} (its batch "
+            "came from an XCom written by hand?): no file is read"
+        )
+    return plan.plan, tuple(checked_objects(plan.batches[map_index]))
 
 
 def forget_scope(
@@ -234,7 +264,7 @@ def forget_scope(
     key: bytes,
     batch_key: str | None,
     attempt: tuple[str, str, int, int],
-    plan: Callable[[], LocationPlan],
+    plan: Callable[[], TaskPlan],
     backlog: bool = False,
 ) -> ForgetScope:
     """
@@ -246,7 +276,8 @@ def forget_scope(
     :param key: the fingerprint key.
     :param batch_key: the run's claim; None for the backlog.
     :param attempt: ``(dag_id, run_id, map_index, try_number)`` of the task.
-    :param plan: returns the run's plan (:func:`run_plan`), called once the run is known to forget.
+    :param plan: returns the run's locations and the task's batch (:func:`run_plan`), called once the run
+        is known to forget.
     :param backlog: the run is the backlog DAG's.
     :raises FindAndForgetFailedError: the run forgets nothing (settings changed since the plan), or has
         no recorded plan.
@@ -257,33 +288,42 @@ def forget_scope(
         )
     declaration = parse_declared_locations(get_variable(LOCATIONS_VARIABLE), LOCATIONS_VARIABLE)
     allowed = None if declaration.allowed_buckets is None else frozenset(declaration.allowed_buckets)
-    locations = plan()
+    locations, batch = plan()
     writer = None if settings.dry_run else evidence_writer(store, *attempt)
     return ForgetScope(
         forget_users(settings, store, key, batch_key),
         allowed_buckets=allowed,
         plan=locations,
+        batch=batch,
         dry_run=settings.dry_run,
         on_result=writer,
         on_rewrite=writer,
+        seal=result_seal(key, attempt[:2]),
     )
 
 
-#: A dry run's planning and mapped tasks' XComs: the batches (None when the planning task did not finish),
-#: the plan's summary, and the mapped tasks' results (a dry run writes nothing to the warehouse).
-DryRunXComs = tuple[
-    Sequence[Sequence[Mapping[str, Any]]] | None,
-    Mapping[str, Any] | None,
-    Sequence[Sequence[Mapping[str, Any]] | None],
-]
+@dataclass(frozen=True)
+class DryRunEvidence:
+    """
+    What a dry run's record step counts (a dry run writes nothing to the warehouse).
+
+    :param plan: the run's plan, found again in the record step from the settings (never an XCom).
+    :param records: the mapped tasks' result records, as their XComs hold them (sealed by the tasks).
+    :param key: the fingerprint key the records are sealed with (:mod:`.forget_seal`).
+    """
+
+    plan: ForgetBatches
+    records: Sequence[object]
+    key: bytes
 
 
 def record_find_and_forget(
     settings: ErasureSettings,
     store: ErasureRequestStore,
     run: tuple[str, str],
-    dry_run_xcoms: Callable[[], DryRunXComs],
+    dry_run_evidence: Callable[[], DryRunEvidence],
     backlog: bool = False,
+    planning_succeeded: bool = True,
 ) -> dict[str, Any]:
     """
     Sum the run's find and forget up, put it into its audit record, and fail when any object is unverified.
@@ -291,16 +331,26 @@ def record_find_and_forget(
     A real run (one whose planning task recorded a plan) sums its evidence rows (every try's) against
     that plan: a planned object with no verified row (its task never reached it, or a forged batch left
     it out) and a listing S3 refused are unverified. No XCom is read: whoever may write one cannot hide
-    an object from the count. A dry run, which writes nothing, sums its tasks' XComs (it claims nothing
-    clean: it rewrote nothing).
+    an object from the count. A dry run, which writes nothing, finds its plan again and counts the
+    records of its tasks' XComs whose seal holds (:mod:`.forget_seal`): a planned object without one is
+    unverified, so a forged XCom cannot report a file clean.
 
     :param settings: the run's settings.
     :param store: the request store.
     :param run: ``(dag_id, run_id)``.
-    :param dry_run_xcoms: returns a dry run's XComs (:data:`DryRunXComs`); called in a dry run only.
+    :param dry_run_evidence: returns a dry run's plan found again and its tasks' records
+        (:class:`DryRunEvidence`); called in a dry run only.
     :param backlog: the run is the backlog DAG's.
-    :raises FindAndForgetFailedError: some objects are unverified (after the summary is written).
+    :param planning_succeeded: whether the planning task succeeded (its state in Airflow, not an XCom).
+        This step runs whatever its upstream tasks ended in, so that a failed mapped task's files are
+        counted; a run whose planning failed, or did not run because a step before it failed, fails here.
+    :raises FindAndForgetFailedError: some objects are unverified (after the summary is written), or the
+        planning task did not succeed.
     """
+    if not planning_succeeded:
+        raise FindAndForgetFailedError(
+            f"{FIND_TASK} did not succeed (it failed, or a step before it did): nothing was forgotten"
+        )
     if not forgets(settings, backlog):
         return {"summary": "find and forget is off for this run"}
     records: Sequence[Mapping[str, Any]]
@@ -314,16 +364,22 @@ def record_find_and_forget(
         planned, plan_summary = found.planned_locations(), found.summary
         records = forget_rows(store, *run)
     elif dry_run:
-        batches, plan_summary, results = dry_run_xcoms()
-        if batches is None:
-            return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
-        planned = [item.location for batch in batches for item in checked_objects(batch)]
-        records = [record for batch in results if batch for record in batch]
+        evidence = dry_run_evidence()
+        planned, plan_summary = evidence.plan.planned_locations(), evidence.plan.summary
+        authentic, forged = sealed_records(evidence.key, run, evidence.records)
+        if forged:
+            log.warning(
+                "%d result record(s) failed their seal check (an XCom written by hand?): not counted", forged
+            )
+        in_plan = set(planned)
+        records = [record for record in authentic if record.get("location") in in_plan]
     else:
         return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
     unlisted = list((plan_summary or {}).get("unlisted", []))
     summary = summarise(records, planned, unlisted, dry_run)
     summary["locations"] = dict((plan_summary or {}).get("locations", {}))
+    if dry_run:
+        summary["results_not_authentic"] = forged
     if not dry_run:
         summary["in_audit"] = add_to_audit(store, run[1], summary)
     log.info("Find and forget: %s; %d record(s) removed", summary["summary"], summary["records_removed"])

@@ -44,20 +44,29 @@ class ForgetScope:
     :param plan: the run's locations, held where a writer of XComs cannot reach (the warehouse, or found
         again in the task): each object must resolve (:meth:`~.locations.LocationPlan.resolve`) to one of
         its scannable locations, in that location's format; None: no such check (``allowed_buckets`` only).
+    :param batch: the exact objects this task may read and rewrite, in order (its batch of the run's plan,
+        held where a writer of XComs cannot reach): the batch given must be the same, or it is refused
+        before any call, so that no object planned for another task is rewritten by this one (twice, or
+        after the other task finished); None: no such check.
     :param dry_run: count the matches and write nothing.
     :param on_result: called with each object's position in the batch, the object and its result as soon
         as it is known, before the next object is read (e.g. to write the evidence).
     :param on_rewrite: called with the position, the object and what was read (outcome ``rewriting``:
         ETag, version and counts before) just before a rewrite, so that a try killed after the rewrite
         leaves a trace of it (e.g. an intent row of the evidence).
+    :param seal: called with each result record the task returns (:func:`result_record`); what it
+        returns is added to the record under ``seal`` (e.g. a keyed MAC, so that a step reading the XCom
+        tells the task's records from forged ones); None: no seal.
     """
 
     users: SuppressedUsers
     allowed_buckets: frozenset[str] | None = None
     plan: LocationPlan | None = None
+    batch: tuple[ForgetObject, ...] | None = None
     dry_run: bool = False
     on_result: OnResult | None = None
     on_rewrite: OnResult | None = None
+    seal: Callable[[dict[str, Any]], str] | None = None
 
 
 def check_in_scope(objects: Sequence[ForgetObject], scope: ForgetScope, field: str = "objects") -> None:
@@ -69,6 +78,10 @@ def check_in_scope(objects: Sequence[ForgetObject], scope: ForgetScope, field: s
     :param field: the batch's name in errors.
     :raises PersonalizeValidationError: naming the first such object by place and the rule it breaks.
     """
+    if scope.batch is not None and tuple(objects) != scope.batch:
+        raise PersonalizeValidationError(
+            field, "must be exactly this task's batch of the run's plan (recorded by the planning task)"
+        )
     for index, item in enumerate(objects):
         if scope.allowed_buckets is not None and item.bucket not in scope.allowed_buckets:
             raise PersonalizeValidationError(
@@ -120,6 +133,7 @@ def forget_objects(
     check_in_scope(objects, scope)
     results = []
     for position, item in enumerate(objects):
+        location = scope.plan.resolve(item.bucket, item.key) if scope.plan is not None else None
         before_rewrite = None
         if scope.on_rewrite is not None:
             before_rewrite = functools.partial(scope.on_rewrite, position, item)
@@ -131,6 +145,7 @@ def forget_objects(
             scope.users,
             dry_run=scope.dry_run,
             before_rewrite=before_rewrite,
+            declared=location is not None and location.declared_only,
         )
         if scope.on_result is not None:
             scope.on_result(position, item, result)

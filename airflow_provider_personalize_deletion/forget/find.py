@@ -66,6 +66,9 @@ class ObjectReader:
     :param file_format: one of :data:`~.formats.FORMATS`.
     :param users: the users to forget.
     :param raw_copy: a file receiving the object's stored bytes as they stream.
+    :param declared: the object lies in a location the user declared: a record without the member its
+        format names users in is an error (the file is in another format than declared), never a record
+        that names no user.
     """
 
     def __init__(
@@ -75,9 +78,10 @@ class ObjectReader:
         file_format: str,
         users: SuppressedUsers,
         raw_copy: BinaryIO | None = None,
+        declared: bool = False,
     ) -> None:
         self.gzip, chunks = stream_object(client, item, raw_copy)
-        self._blocks = block_reader(file_format)(chunks, item.location)
+        self._blocks = block_reader(file_format)(chunks, item.location, declared)
         self._users = users
         self._records = self._users_seen = self._matches = self._removed = 0
 

@@ -76,6 +76,7 @@ def forget_object(
     part_bytes: int = PART_BYTES,
     before_rewrite: Callable[[ObjectResult], None] | None = None,
     max_parts: int = MAX_PARTS,
+    declared: bool = False,
 ) -> ObjectResult:
     """
     Take the users to forget out of one object.
@@ -91,12 +92,14 @@ def forget_object(
     :param before_rewrite: called with what was read (outcome ``rewriting``: ETag, version, the counts
         to remove) just before the rewrite; what it raises stops the work before any write.
     :param max_parts: the most parts of a multipart upload (S3's limit; lower in tests).
+    :param declared: the object lies in a location the user declared: a record without the member its
+        format names users in makes it unverified (another format than declared), never ``no_match``.
     :return: the object's evidence.
     """
     location = f"{SCHEME}{bucket}/{key}"
     try:
         state = _reading(lambda: read_state(client, bucket, key))
-        found = _count(client, state.item, file_format, users)
+        found = _count(client, state.item, file_format, users, declared)
     except _Unverified as reason:
         return ObjectResult(location, Outcome.UNVERIFIED, reason=str(reason))
     read = ObjectResult(
@@ -108,7 +111,7 @@ def forget_object(
     )
     if not found.matches or dry_run:
         result = replace(read, outcome=Outcome.WOULD_FORGET) if found.matches else read
-        return _with_earlier_versions(client, state, file_format, users, result, dry_run)
+        return _with_earlier_versions(client, state, file_format, users, result, dry_run, declared)
     if before_rewrite is not None:
         before_rewrite(
             replace(
@@ -121,7 +124,7 @@ def forget_object(
         )
     try:
         part_bytes = rewrite_part_bytes(state.item.size, part_bytes, max_parts)
-        written = _rewrite_verified(client, state, file_format, users, found, part_bytes)
+        written = _rewrite_verified(client, state, file_format, users, found, part_bytes, declared)
     except _Unverified as reason:
         return replace(read, outcome=Outcome.UNVERIFIED, reason=str(reason))
     log.info(
@@ -138,7 +141,7 @@ def forget_object(
         records_removed=found.removed_records,
         users_removed=found.matches,
     )
-    return _with_earlier_versions(client, state, file_format, users, result, dry_run)
+    return _with_earlier_versions(client, state, file_format, users, result, dry_run, declared)
 
 
 def rewrite_part_bytes(size: int, part_bytes: int = PART_BYTES, max_parts: int = MAX_PARTS) -> int:
@@ -172,9 +175,11 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", "unknown"))
 
 
-def _count(client: S3Client, item: SourceObject, file_format: str, users: SuppressedUsers) -> Tally:
+def _count(
+    client: S3Client, item: SourceObject, file_format: str, users: SuppressedUsers, declared: bool
+) -> Tally:
     def read() -> Tally:
-        reader = ObjectReader(client, item, file_format, users)
+        reader = ObjectReader(client, item, file_format, users, declared=declared)
         for _ in reader:
             pass
         return reader.tally()
@@ -189,6 +194,7 @@ def _rewrite_verified(
     users: SuppressedUsers,
     found: Tally,
     part_bytes: int,
+    declared: bool,
 ) -> MultipartObject:
     """Write the object anew without the matched users, re-read it, and restore it on a mismatch."""
     item = state.item
@@ -196,7 +202,7 @@ def _rewrite_verified(
         written = MultipartObject(client, item.bucket, item.key, part_bytes, state.attributes, item.etag)
         try:
             with written:
-                reader = ObjectReader(client, item, file_format, users, raw_copy=original)
+                reader = ObjectReader(client, item, file_format, users, original, declared)
                 for piece in gzip_pieces(reader.kept_bytes()) if reader.gzip else reader.kept_bytes():
                     written.write(piece)
                 if reader.tally() != found:
@@ -216,7 +222,7 @@ def _rewrite_verified(
             raise _Unverified(f"could not be rewritten ({type(error).__name__}): it is as it was") from None
         new = SourceObject(item.bucket, item.key, 0, written.etag, written.version_id)
         try:
-            after = _count(client, new, file_format, users)
+            after = _count(client, new, file_format, users, declared)
         except _Unverified as reason:
             raise _Unverified(f"rewritten but {reason} again: not verified") from None
         if after != found.expected_after():
@@ -254,13 +260,16 @@ def _with_earlier_versions(
     users: SuppressedUsers,
     result: ObjectResult,
     dry_run: bool,
+    declared: bool,
 ) -> ObjectResult:
     """The result, with the earlier versions forgotten too on a versioned bucket."""
     if not state.versioned:
         return result
     item = state.item
     try:
-        earlier = forget_earlier_versions(client, item.bucket, item.key, file_format, users, dry_run)
+        earlier = forget_earlier_versions(
+            client, item.bucket, item.key, file_format, users, dry_run, declared
+        )
     except (ClientError, BotoCoreError):
         earlier = EarlierVersions(0, ("unlisted",))
     outcome, reason = result.outcome, result.reason

@@ -21,7 +21,7 @@ they name, how many records they hold, and the same bytes without some of those 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -80,15 +80,26 @@ class HeaderBlock:
         return 0
 
 
-def csv_blocks(chunks: Iterable[bytes], name: str) -> Iterator[Block]:
-    """A Personalize CSV file's header row, then its records."""
+def csv_blocks(chunks: Iterable[bytes], name: str, every_record_names_users: bool = False) -> Iterator[Block]:
+    """A Personalize CSV file's header row, then its records (a file without ``USER_ID`` is an error)."""
     reader = CsvRecordReader(chunks, name)
     yield HeaderBlock(reader.header.raw)
     yield from reader
 
 
-BlockReader = Callable[[Iterable[bytes], str], Iterator[Block]]
-"""Reads an object's decompressed bytes (chunks) into blocks; its location names it in errors."""
+class BlockReader(Protocol):
+    """Reads an object's decompressed bytes (chunks) into blocks; its location names it in errors."""
+
+    def __call__(
+        self, chunks: Iterable[bytes], name: str, every_record_names_users: bool = False
+    ) -> Iterator[Block]:
+        """
+        :param chunks: the object's decompressed bytes.
+        :param name: its location, for error messages.
+        :param every_record_names_users: a record without the member that names users is an error (a
+            declared location's file in another format than declared), not a record naming no user.
+        """
+
 
 _TOP_LEVEL_USER_ID = functools.partial(json_lines_blocks, UserAtPath(("userId",)))
 

@@ -8,8 +8,9 @@ shapes:
 
 - :class:`UserAtPath`: one user per line at a path of keys (``userId`` in a batch inference input,
   ``input.userId`` in its output). A line without the key names no user (an item-based job's
-  ``{"itemId": ...}``); a value there that is not a string is an error. The line of a matched user is
-  dropped whole.
+  ``{"itemId": ...}``), unless every record must name users (a declared location's objects: such a line
+  is in another format than declared, an error); a value there that is not a string is an error. The
+  line of a matched user is dropped whole. The same holds for the arrays of :class:`UserArrays`.
 - :class:`UserArrays`: arrays of users in an object of the line (a batch segment output's
   ``output.usersList``, or ``output.recommendedUsers`` as the documentation names it; both are read).
   A matched user is taken out of the array and the line is kept. What is written anew is the array
@@ -48,11 +49,15 @@ class LineShape(Protocol):
     drops_line: ClassVar[bool]
     """Whether a line naming a matched user goes whole (else it is kept without the user)."""
 
-    def users(self, line: dict[str, Any], where: str) -> list[str]:
+    @property
+    def member(self) -> str:
+        """Where a line names its users, for error messages (``input.userId``)."""
+
+    def users(self, line: dict[str, Any], where: str) -> list[str] | None:
         """
         :param line: the line, parsed.
         :param where: the object and line, for error messages.
-        :return: the user ids it names, in order.
+        :return: the user ids it names, in order; None when the line lacks the member that names them.
         """
 
     def without(self, text: str, matched: set[bytes]) -> bytes:
@@ -74,11 +79,15 @@ class UserAtPath:
     path: tuple[str, ...]
     drops_line: ClassVar[bool] = True
 
-    def users(self, line: dict[str, Any], where: str) -> list[str]:
+    @property
+    def member(self) -> str:
+        return ".".join(self.path)
+
+    def users(self, line: dict[str, Any], where: str) -> list[str] | None:
         value: Any = line
         for key in self.path:
             if not isinstance(value, dict) or key not in value:
-                return []
+                return None
             value = value[key]
         if not isinstance(value, str):
             raise JsonLinesFormatError(f"{where}: {'.'.join(self.path)} is not a string")
@@ -101,10 +110,14 @@ class UserArrays:
     names: tuple[str, ...]
     drops_line: ClassVar[bool] = False
 
-    def users(self, line: dict[str, Any], where: str) -> list[str]:
+    @property
+    def member(self) -> str:
+        return " or ".join(f"{self.container}.{name}" for name in self.names)
+
+    def users(self, line: dict[str, Any], where: str) -> list[str] | None:
         holder = line.get(self.container)
-        if not isinstance(holder, dict):
-            return []
+        if not isinstance(holder, dict) or not any(name in holder for name in self.names):
+            return None
         users: list[str] = []
         for name in self.names:
             array = holder.get(name)
@@ -224,13 +237,17 @@ class JsonLinesBlock:
         yield self.data[kept_from:]
 
 
-def json_lines_blocks(shape: LineShape, chunks: Iterable[bytes], name: str) -> Iterator[JsonLinesBlock]:
+def json_lines_blocks(
+    shape: LineShape, chunks: Iterable[bytes], name: str, every_record_names_users: bool = False
+) -> Iterator[JsonLinesBlock]:
     """
     Read a JSON Lines object block by block.
 
     :param shape: where its lines name users.
     :param chunks: its (decompressed) bytes.
     :param name: its location, for error messages.
+    :param every_record_names_users: a line without the shape's member is an error (a file declared in
+        this format holds another one), not a line that names no user (an item-based job's).
     :raises JsonLinesFormatError: a line breaks a rule (its message names the line, never its content).
     """
     for block in line_blocks(chunks, name):
@@ -243,6 +260,10 @@ def json_lines_blocks(shape: LineShape, chunks: Iterable[bytes], name: str) -> I
                 continue
             where = f"{name}: line {block.first_line + index}"
             users = shape.users(_parsed(line, where, first=block.first_line + index == 1), where)
+            if users is None:
+                if every_record_names_users:
+                    raise JsonLinesFormatError(f"{where} has no {shape.member}: not in the format read")
+                users = []
             records += 1
             user_ids.extend(map(id_bytes, users))
             owners.extend([index] * len(users))

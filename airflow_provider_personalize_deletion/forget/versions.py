@@ -35,7 +35,13 @@ class EarlierVersions:
 
 
 def forget_earlier_versions(
-    client: S3Client, bucket: str, key: str, file_format: str, users: SuppressedUsers, dry_run: bool
+    client: S3Client,
+    bucket: str,
+    key: str,
+    file_format: str,
+    users: SuppressedUsers,
+    dry_run: bool,
+    declared: bool = False,
 ) -> EarlierVersions:
     """
     Delete the noncurrent versions of one key that name a user to forget.
@@ -46,6 +52,7 @@ def forget_earlier_versions(
     :param file_format: one of :data:`~.formats.FORMATS`.
     :param users: the users to forget.
     :param dry_run: count only: every version naming a user is reported as kept, none deleted.
+    :param declared: the key lies in a declared location (:class:`~.find.ObjectReader`'s ``declared``).
     """
     deleted = 0
     kept: list[str] = []
@@ -56,7 +63,7 @@ def forget_earlier_versions(
                 continue
             item = SourceObject(bucket, key, version["Size"], version["ETag"], version["VersionId"])
             try:
-                reader = ObjectReader(client, item, file_format, users)
+                reader = ObjectReader(client, item, file_format, users, declared=declared)
                 for _ in reader:
                     pass
                 if not reader.tally().matches:

@@ -109,7 +109,8 @@ class PersonalizeForgetObjectsOperator(AwsBaseOperator[S3Hook]):
     :param scope: called with the context in the running task: returns the users to forget, the allowed
         buckets and the run's location plan (an object outside them refuses the batch before any call:
         ``objects`` may come from a forged XCom), whether to write, and where each intent and result goes
-        (:class:`~..forget.batch.ForgetScope`); where the users and the plan come from is the DAG's.
+        (:class:`~..forget.batch.ForgetScope`), and how each returned record is sealed; where the users
+        and the plan come from is the DAG's.
     :param count_only: a dry run: count the matches and write nothing, whatever the scope says (not
         ``dry_run``, which is a method of every operator).
     """
@@ -136,4 +137,7 @@ class PersonalizeForgetObjectsOperator(AwsBaseOperator[S3Hook]):
         if self.count_only:
             scope = replace(scope, dry_run=True)
         results = forget_objects(self.hook.get_conn(), objects, scope)
-        return [result_record(item, result) for item, result in zip(objects, results, strict=True)]
+        records = [result_record(item, result) for item, result in zip(objects, results, strict=True)]
+        if scope.seal is not None:
+            records = [{**record, "seal": scope.seal(record)} for record in records]
+        return records

@@ -258,7 +258,8 @@ def test_a_forged_batch_naming_objects_outside_the_runs_plan_is_refused_before_a
     """
     No ``allowed_buckets``: the batch an XCom carries is checked against the plan the planning task kept
     in the warehouse. A writer of XComs adds an object of another bucket, and the import source (in the
-    plan, not scannable): the mapped task reads and writes neither, nor the planned objects of its batch.
+    plan, not scannable): the batch is no longer the task's planned batch, and the mapped task reads and
+    writes neither, nor the planned objects of its batch.
     """
     from airflow_provider_personalize_deletion.erasure import forget_runtime
 
@@ -288,7 +289,7 @@ def test_a_forged_batch_naming_objects_outside_the_runs_plan_is_refused_before_a
     assert snapshot(s3_client) == before  # the batch's planned objects too: refused before any call
     assert not [row for row in evidence(jobs) if row["outcome"] != "no_match"]
     logs = capsys.readouterr().out
-    assert "must lie in a scannable location of the run's plan" in logs
+    assert "must be exactly this task's batch of the run's plan" in logs
     assert "user-007" not in logs
 
 
@@ -297,8 +298,9 @@ def test_a_trimmed_batch_and_a_forged_summary_cannot_hide_files_from_the_unverif
 ):
     """
     A writer of XComs drops the file naming the user from the batches and the refused listing (a declared
-    bucket that is gone) from the plan's summary: the record step counts the plan the planning task kept
-    in the warehouse, so both are unverified and the run is never reported clean.
+    bucket that is gone) from the plan's summary: the trimmed batch is not the task's planned batch and
+    is refused, and the record step counts the plan the planning task kept in the warehouse, so every
+    planned file and the refused listing are unverified: the run is never reported clean.
     """
     from airflow_provider_personalize_deletion.erasure import forget_runtime
     from airflow_provider_personalize_deletion.operators.find_and_forget import FORGET_PLAN_XCOM_KEY
@@ -327,7 +329,7 @@ def test_a_trimmed_batch_and_a_forged_summary_cannot_hide_files_from_the_unverif
     assert ti.state == "failed"
     assert ERASED in read_object(s3_client, BATCH, "in/a.json")  # never reached: it must not count clean
     logs = caplog.text
-    assert "removed from 2 files in S3 (2 unverified)" in logs
+    assert "removed from 0 files in S3 (6 unverified)" in logs  # 5 planned files and the listing
     assert "user-007" not in logs
 
 

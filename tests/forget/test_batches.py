@@ -111,3 +111,34 @@ def test_an_object_outside_the_runs_plan_refuses_the_batch_before_any_call(item,
         forget_objects(None, batch, ForgetScope(forget_set(b"u1"), plan=plan))  # no client: no call
 
     assert raised.value.field == field
+
+
+def test_a_batch_that_is_not_exactly_the_tasks_planned_batch_is_refused_before_any_call():
+    """Every object lies in the plan's locations, but one was planned for another task's batch."""
+    from airflow_provider_personalize_deletion.forget.locations import Source, build_plan, s3_location
+
+    plan = build_plan([s3_location("s3://bkt/in/", "jsonl", Source("declared", "locations[0]"))])
+    mine = (ForgetObject("bkt", "in/a.json", "jsonl"), ForgetObject("bkt", "in/b.json", "jsonl"))
+    scope = ForgetScope(forget_set(b"u1"), plan=plan, batch=mine)
+
+    for forged in ([*mine, ForgetObject("bkt", "in/c.json", "jsonl")], mine[:1], mine[::-1]):
+        with pytest.raises(PersonalizeValidationError, match="exactly this task's batch"):
+            forget_objects(None, forged, scope)  # no client: no call
+
+
+def test_an_object_of_a_declared_location_in_another_format_is_unverified_and_left_as_it_was(
+    s3_client, bucket
+):
+    from airflow_provider_personalize_deletion.forget.locations import Source, build_plan, s3_location
+
+    body = b'{"input": {"userId": "u1"}}\n{"input": {"userId": "u2"}}\n'
+    s3_client.put_object(Bucket=bucket, Key="copies/a.json", Body=body)
+    plan = build_plan([s3_location(f"s3://{bucket}/copies/", "jsonl", Source("declared", "locations[0]"))])
+    batch = [ForgetObject(bucket, "copies/a.json", "jsonl")]
+
+    (declared,) = forget_objects(s3_client, batch, ForgetScope(forget_set(b"u1"), plan=plan))
+    (unplanned,) = forget_objects(s3_client, batch, ForgetScope(forget_set(b"u1")))
+
+    assert declared.outcome == "unverified" and "has no userId" in declared.reason
+    assert unplanned.outcome == "no_match"  # the engine alone does not know where the object comes from
+    assert read(s3_client, bucket, "copies/a.json") == body

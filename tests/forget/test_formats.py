@@ -134,3 +134,21 @@ def test_an_export_is_read_as_personalize_csv_and_jsonl_as_batch_input() -> None
 def test_segment_input_names_no_user_and_is_never_read() -> None:
     with pytest.raises(ValueError, match="must be one of"):
         block_reader("batch_segment_input")
+
+
+@pytest.mark.parametrize(
+    ("file_format", "data"),
+    [
+        ("jsonl", b'{"userId": "u2"}\n{"input": {"userId": "u1"}}\n'),  # batch output declared as jsonl
+        ("batch_inference_output", b'{"user_id": "u1"}\n'),
+        ("batch_segment_output", b'{"output": {"recommendedItems": ["i1"]}}\n'),
+    ],
+)
+def test_a_declared_file_whose_line_lacks_its_formats_user_member_is_an_error_not_a_line_without_users(
+    file_format: str, data: bytes
+) -> None:
+    """A job's file may hold lines naming no user (an item-based job's); a declared one may not."""
+    assert forget(file_format, data, b"u1") == (data, len(data.splitlines()), 0)
+    with pytest.raises(JsonLinesFormatError, match=r"line \d has no .*: not in the format read") as raised:
+        list(block_reader(file_format)([data], "s3://b/k", True))
+    assert "u1" not in str(raised.value)
