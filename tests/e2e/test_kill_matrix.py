@@ -1,0 +1,69 @@
+"""
+The kill matrix on the e2e suite's real Airflow (LocalExecutor): each cell kills at one point, goes on
+as its continuation says, runs a later normal run, and checks every promise (:mod:`.kill_matrix`).
+
+``make test`` runs the cells marked ``kill_matrix_ci`` only (one per step, both continuations); the
+full matrix runs with ``make kill-matrix`` (``KILL_MATRIX=all``), which saves the results table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.e2e.conftest import Stage
+from tests.e2e.kill_matrix import CELLS, Cell, JobKeeper, assert_promises, go_on, kill, reach_point
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kill_matrix]
+
+
+def _param(cell: Cell):
+    marks = [pytest.mark.kill_matrix_ci] if cell.ci else []
+    return pytest.param(cell, id=cell.id, marks=marks)
+
+
+@pytest.mark.parametrize("cell", [_param(cell) for cell in CELLS])
+def test_every_promise_holds_after_the_kill(stage: Stage, cell: Cell) -> None:
+    started = time.monotonic()
+    outcome = "error"
+    first_state = ""
+    try:
+        user_ids = stage.user_ids(3)
+        stage.request_erasure(user_ids)
+        group = stage.group_arns[:1]
+        hold = cell.hold()
+        hold.arm(stage)
+        try:
+            run_id = stage.airflow.trigger(stage.conf(group_arns=group))
+            keeper = JobKeeper(stage)
+            stopped = reach_point(stage, cell, hold, run_id, keeper)
+            kill(stage, cell, hold, stopped)
+        finally:
+            hold.release(stage)
+        go_on(stage, cell, run_id, keeper)
+        first_state = keeper.drive(run_id)
+
+        later_id = stage.airflow.trigger(stage.conf(group_arns=group))
+        assert JobKeeper(stage).drive(later_id) == "success", "the later normal run failed"
+        assert_promises(stage, user_ids, [run_id, later_id], group)
+        outcome = "pass"
+    except AssertionError as error:
+        outcome = f"FAIL: {str(error).splitlines()[0][:120]}"
+        raise
+    except Exception as error:
+        outcome = f"ERROR: {type(error).__name__}: {str(error).splitlines()[0][:100] if str(error) else ''}"
+        raise
+    finally:
+        _save_result(cell, outcome, first_state, time.monotonic() - started)
+
+
+def _save_result(cell: Cell, outcome: str, first_state: str, seconds: float) -> None:
+    """One line of the results table, when ``KILL_MATRIX_RESULTS`` names a JSON-lines file."""
+    path = os.environ.get("KILL_MATRIX_RESULTS")
+    if path:
+        with open(path, "a") as results:
+            line = {"cell": cell.id, "outcome": outcome, "killed_run": first_state, "seconds": round(seconds)}
+            results.write(json.dumps(line) + "\n")
