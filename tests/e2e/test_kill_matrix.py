@@ -30,6 +30,7 @@ def test_every_promise_holds_after_the_kill(stage: Stage, cell: Cell) -> None:
     started = time.monotonic()
     outcome = "error"
     first_state = ""
+    phases: dict[str, float] = {}
     try:
         user_ids = stage.user_ids(3)
         stage.request_erasure(user_ids)
@@ -40,14 +41,17 @@ def test_every_promise_holds_after_the_kill(stage: Stage, cell: Cell) -> None:
             run_id = stage.airflow.trigger(stage.conf(group_arns=group))
             keeper = JobKeeper(stage)
             stopped = reach_point(stage, cell, hold, run_id, keeper)
+            phases["reach"] = time.monotonic() - started
             kill(stage, cell, hold, stopped)
         finally:
             hold.release(stage)
         go_on(stage, cell, run_id, keeper)
         first_state = keeper.drive(run_id)
+        phases["killed_run"] = time.monotonic() - started - phases["reach"]
 
         later_id = stage.airflow.trigger(stage.conf(group_arns=group))
         assert JobKeeper(stage).drive(later_id) == "success", "the later normal run failed"
+        phases["later_run"] = time.monotonic() - started - phases["reach"] - phases["killed_run"]
         assert_promises(stage, user_ids, [run_id, later_id], group)
         outcome = "pass"
     except AssertionError as error:
@@ -57,13 +61,21 @@ def test_every_promise_holds_after_the_kill(stage: Stage, cell: Cell) -> None:
         outcome = f"ERROR: {type(error).__name__}: {str(error).splitlines()[0][:100] if str(error) else ''}"
         raise
     finally:
-        _save_result(cell, outcome, first_state, time.monotonic() - started)
+        _save_result(cell, outcome, first_state, time.monotonic() - started, phases)
 
 
-def _save_result(cell: Cell, outcome: str, first_state: str, seconds: float) -> None:
+def _save_result(
+    cell: Cell, outcome: str, first_state: str, seconds: float, phases: dict[str, float]
+) -> None:
     """One line of the results table, when ``KILL_MATRIX_RESULTS`` names a JSON-lines file."""
     path = os.environ.get("KILL_MATRIX_RESULTS")
     if path:
+        line = {
+            "cell": cell.id,
+            "outcome": outcome,
+            "killed_run": first_state,
+            "seconds": round(seconds),
+            **{f"{name}_seconds": round(value) for name, value in phases.items()},
+        }
         with open(path, "a") as results:
-            line = {"cell": cell.id, "outcome": outcome, "killed_run": first_state, "seconds": round(seconds)}
             results.write(json.dumps(line) + "\n")
