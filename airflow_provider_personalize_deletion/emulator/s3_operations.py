@@ -7,15 +7,15 @@ request this does not recognise is named by its method (``S3:GET``...), which no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 
 
-def s3_operation(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> str:
+def s3_operation(method: str, path: str, query: Mapping[str, str], headers: Container[str]) -> str:
     """
     :param method: the HTTP method.
     :param path: the URL path (``/bucket`` or ``/bucket/key``).
     :param query: the query parameters (only their names matter, but for ``list-type``).
-    :param headers: the request headers (``x-amz-copy-source`` tells a copy from a put).
+    :param headers: the request headers' names (``x-amz-copy-source`` tells a copy from a put).
     :return: the S3 API name, e.g. ``PutObject``, ``DeleteObjects``, ``UploadPart``.
     """
     has_key = "/" in path.strip("/")
