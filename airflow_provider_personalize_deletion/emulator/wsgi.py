@@ -87,7 +87,8 @@ class EmulatorApp:
         return _json_response(result, 200, JSON_1_1)
 
     def _delay_s3(self, request: Request) -> None:
-        operation = s3_operation(request.method, request.path, request.args, request.headers)
+        headers = {name.lower() for name in request.headers}
+        operation = s3_operation(request.method, request.path, request.args, headers)
         with self.emulator.state.lock:
             latency = self.emulator.faults.s3_latency(operation)
         time.sleep(latency)

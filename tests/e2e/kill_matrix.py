@@ -225,7 +225,7 @@ def _cells() -> list[Cell]:
             "claim_before_commit",
             claim_lock,
             [
-                ("task", "retry", True),
+                ("task", "retry", False),
                 ("task", "clear_run", False),
                 ("connection", "retry", False),
                 ("scheduler", "retry", False),
@@ -254,8 +254,8 @@ def _cells() -> list[Cell]:
             "after_the_call_before_the_record",
             create_call,
             [
-                ("task", "retry", True),
-                ("task", "clear_task", True),
+                ("task", "retry", False),
+                ("task", "clear_task", False),
                 ("task", "clear_downstream", False),
                 ("task", "clear_run", False),
                 ("scheduler", "retry", False),
@@ -266,7 +266,7 @@ def _cells() -> list[Cell]:
             "triggerer_polling",
             Deferred,
             [
-                ("triggerer", "retry", True),
+                ("triggerer", "retry", False),
                 ("triggerer", "clear_task", False),
             ],
         ),
@@ -275,7 +275,7 @@ def _cells() -> list[Cell]:
             "mid_transaction",
             suppression_lock,
             [
-                ("task", "retry", True),
+                ("task", "retry", False),
                 ("connection", "retry", False),
                 ("task", "clear_task", False),
             ],
@@ -286,7 +286,7 @@ def _cells() -> list[Cell]:
             audit_lock,
             [
                 ("task", "retry", False),
-                ("task", "clear_task", True),
+                ("task", "clear_task", False),
                 ("task", "clear_run", False),
             ],
         ),
@@ -295,7 +295,7 @@ def _cells() -> list[Cell]:
             "mid_delete",
             delete_call,
             [
-                ("task", "retry", True),
+                ("task", "retry", False),
                 ("task", "clear_task", False),
             ],
         ),
