@@ -255,7 +255,7 @@ def _cells() -> list[Cell]:
             create_call,
             [
                 ("task", "retry", False),
-                ("task", "clear_task", False),
+                ("task", "clear_task", True),
                 ("task", "clear_downstream", False),
                 ("task", "clear_run", False),
                 ("scheduler", "retry", False),
