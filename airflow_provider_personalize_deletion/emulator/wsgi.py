@@ -87,7 +87,7 @@ class EmulatorApp:
         return _json_response(result, 200, JSON_1_1)
 
     def _delay_s3(self, request: Request) -> None:
-        headers = {name.lower() for name in request.headers}
+        headers = {name.lower() for name, _ in request.headers.items()}
         operation = s3_operation(request.method, request.path, request.args, headers)
         with self.emulator.state.lock:
             latency = self.emulator.faults.s3_latency(operation)
