@@ -69,13 +69,14 @@ dist: $(UV)
 e2e: setup system-deps
 	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
 
-# The full kill matrix (tests/e2e/test_kill_matrix.py, every cell, one at a time: long), then its
+# The full kill matrix (tests/e2e/test_kill_matrix.py, every cell, one at a time on one process, not
+# PYTEST_ARGS' -n 2: the cells share one Airflow deployment and one warehouse: long), then its
 # results table, printed and saved to benchmarks/kill-matrix.md. make test runs the kill_matrix_ci cells.
 KILL_MATRIX_RESULTS ?= $(CURDIR)/.kill-matrix.jsonl
 kill-matrix: setup system-deps
 	rm -f $(KILL_MATRIX_RESULTS)
 	KILL_MATRIX=all KILL_MATRIX_RESULTS=$(KILL_MATRIX_RESULTS) $(VENV)/bin/pytest tests/e2e/test_kill_matrix.py \
-		$(PYTEST_ARGS); status=$$?; \
+		--durations=25; status=$$?; \
 	$(VENV)/bin/python scripts/kill_matrix_table.py $(KILL_MATRIX_RESULTS) benchmarks/kill-matrix.md; \
 	exit $$status
 

@@ -3,7 +3,7 @@ The kill matrix's results table: read the JSON lines the cells wrote, print the 
 
 Usage: ``python scripts/kill_matrix_table.py RESULTS.jsonl OUTPUT.md`` (``make kill-matrix`` runs it).
 Each line is one cell (``tests/e2e/test_kill_matrix.py``): its id, outcome, the killed run's end
-state and the seconds it took (and its phases).
+state and the seconds it took (and its phases), when (UTC) and on which commit it ran.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ COLUMNS = (
     "reach_seconds",
     "killed_run_seconds",
     "later_run_seconds",
+    "date",
+    "commit",
 )
 
 
@@ -43,7 +45,10 @@ def main(results: str, output: str) -> int:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    heading = f"# Kill matrix results\n\n{when}, commit {commit or 'unknown'} (make kill-matrix)."
+    heading = (
+        f"# Kill matrix results\n\nWritten {when}, commit {commit or 'unknown'} (make kill-matrix); "
+        "each cell's own date (UTC) and commit in its row."
+    )
     text = f"{heading}\n\n{table(rows)}\n"
     print(text)
     Path(output).write_text(text)

@@ -266,7 +266,7 @@ def _cells() -> list[Cell]:
             "triggerer_polling",
             Deferred,
             [
-                ("triggerer", "retry", False),
+                ("triggerer", "retry", True),
                 ("triggerer", "clear_task", False),
             ],
         ),

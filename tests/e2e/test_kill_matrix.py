@@ -2,7 +2,7 @@
 The kill matrix on the e2e suite's real Airflow (LocalExecutor): each cell kills at one point, goes on
 as its continuation says, runs a later normal run, and checks every promise (:mod:`.kill_matrix`).
 
-``make test`` runs the cells marked ``kill_matrix_ci`` only (one per step, both continuations); the
+``make test`` runs the cells marked ``kill_matrix_ci`` only (two: the README says which and why); the
 full matrix runs with ``make kill-matrix`` (``KILL_MATRIX=all``), which saves the results table. A
 CI cell whose killed run succeeded makes no later run (that run was the next successful one).
 """
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -76,8 +78,13 @@ def _save_result(
     """One line of the results table, when ``KILL_MATRIX_RESULTS`` names a JSON-lines file."""
     path = os.environ.get("KILL_MATRIX_RESULTS")
     if path:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
+        ).stdout.strip()
         line = {
             "cell": cell.id,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "commit": commit,
             "outcome": outcome,
             "killed_run": first_state,
             "seconds": round(seconds),
