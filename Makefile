@@ -13,7 +13,7 @@ LOWEST_VENV := $(CURDIR)/.venv-lowest
 LOWEST_TESTS ?= tests/core tests/triggers tests/transfers
 DIST ?= $(CURDIR)/dist
 
-.PHONY: setup system-deps test lint typecheck pytest test-lowest dist e2e demo dashboard emulator clean
+.PHONY: setup system-deps test lint typecheck pytest test-lowest dist e2e kill-matrix demo dashboard emulator clean
 
 $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -68,6 +68,17 @@ dist: $(UV)
 # Only the end-to-end suite: a real Airflow (API server, scheduler, triggerer...), Chromium, Redis.
 e2e: setup system-deps
 	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
+
+# The full kill matrix (tests/e2e/test_kill_matrix.py, every cell, one at a time on one process, not
+# PYTEST_ARGS' -n 2: the cells share one Airflow deployment and one warehouse: long), then its
+# results table, printed and saved to benchmarks/kill-matrix.md. make test runs the kill_matrix_ci cells.
+KILL_MATRIX_RESULTS ?= $(CURDIR)/.kill-matrix.jsonl
+kill-matrix: setup system-deps
+	rm -f $(KILL_MATRIX_RESULTS)
+	KILL_MATRIX=all KILL_MATRIX_RESULTS=$(KILL_MATRIX_RESULTS) $(VENV)/bin/pytest tests/e2e/test_kill_matrix.py \
+		--durations=25; status=$$?; \
+	$(VENV)/bin/python scripts/kill_matrix_table.py $(KILL_MATRIX_RESULTS) benchmarks/kill-matrix.md; \
+	exit $$status
 
 demo: setup
 	$(VENV)/bin/python scripts/demo.py

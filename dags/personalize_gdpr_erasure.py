@@ -43,8 +43,9 @@ Runbook, one task per step:
     erasure's; a failed append fails this task only, and what it could not append is pending until the
     next run.
 11. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
-   data, and files and incomplete uploads this pipeline left earlier (never another object under
-   the prefix).
+   data, those of its earlier collect tries (a cleared run claims again, in a new folder) unless a job
+   not yet ended reads them, and files and incomplete uploads this pipeline left earlier (never another
+   object under the prefix).
 
 No user id is logged, pushed to XCom, or put into a task name, tag or rendered template. Only the
 trigger form's fields may be set in a run's conf (any other key refuses the run); where the data
@@ -194,7 +195,7 @@ def append_to_ledger(params=None, dag_run=None) -> dict:
 
 
 @task(trigger_rule="all_done")
-def delete_deletion_files(params=None, ti=None, dag_run=None) -> dict:
+def delete_deletion_files(params=None, ti=None, run_id=None, dag_run=None) -> dict:
     from airflow.sdk import timezone
 
     from airflow_provider_personalize_deletion.erasure import runtime, steps
@@ -207,6 +208,8 @@ def delete_deletion_files(params=None, ti=None, dag_run=None) -> dict:
         runtime.describer(settings),
         runtime.s3_client(settings),
         timezone.utcnow(),
+        run_id=run_id,
+        list_jobs=runtime.job_lister(settings),
     )
 
 

@@ -154,7 +154,8 @@ class EmulatorClient:
         """
         Count the Personalize API requests received since the last reset.
 
-        :param operation: count only this API name (e.g. ``CreateDataDeletionJob``); None for all.
+        :param operation: count only this API name (e.g. ``CreateDataDeletionJob``, or an S3 operation
+            such as ``DeleteObjects``); None for all Personalize requests.
         """
         return self._command("calls", {"operation": operation})["count"]
 
@@ -241,11 +242,13 @@ class EmulatorClient:
 
     def set_latency(self, seconds: float, operation: str | None = None) -> None:
         """
-        Delay the answers to Personalize calls (the call is received, then its answer waits).
+        Delay the answers to Personalize calls, or to one S3 operation (the call is received, then it
+        waits: an S3 request is carried out after the delay, whether or not its client is still there).
 
         :param seconds: the delay; 0 removes it.
-        :param operation: only calls of this API name (e.g. ``CreateDataDeletionJob``); None for every
-            call without a delay of its own.
+        :param operation: only calls of this API name (e.g. ``CreateDataDeletionJob``, or an S3
+            operation such as ``DeleteObjects``, ``PutObject``, ``UploadPart``); None for every
+            Personalize call without a delay of its own.
         """
         self._command("latency", {"seconds": seconds, "operation": operation})
 

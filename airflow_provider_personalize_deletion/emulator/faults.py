@@ -30,6 +30,7 @@ class RequestFaults:
         self._latencies: dict[str | None, float] = {}
         self._throttles: list[_Throttle] = []
         self._calls: Counter[str] = Counter()
+        self._s3_calls: Counter[str] = Counter()
 
     def throttle(self, count: int, operation: str | None = None) -> None:
         """
@@ -53,6 +54,18 @@ class RequestFaults:
         """:return: the seconds a call of ``operation`` waits before it is answered."""
         return self._latencies.get(operation, self._latencies.get(None, 0.0))
 
+    def s3_latency(self, operation: str) -> float:
+        """
+        Count an S3 request and return the seconds it waits before moto answers it.
+
+        Only a delay set for that S3 operation by name applies (the default of
+        :meth:`set_latency` is for Personalize calls): S3 is held one operation at a time.
+
+        :param operation: the S3 API name (:func:`.s3_operations.s3_operation`).
+        """
+        self._s3_calls[operation] += 1
+        return self._latencies.get(operation, 0.0)
+
     def record(self, operation: str) -> bool:
         """
         Count a call, and use up one matching throttle if there is one.
@@ -68,5 +81,10 @@ class RequestFaults:
         return False
 
     def calls(self, operation: str | None = None) -> int:
-        """:param operation: count only calls of this API name; None for all Personalize calls."""
-        return self._calls[operation] if operation else sum(self._calls.values())
+        """
+        :param operation: count only calls of this API name (Personalize's, or an S3 operation's);
+            None for all Personalize calls.
+        """
+        if operation is None:
+            return sum(self._calls.values())
+        return self._calls[operation] or self._s3_calls[operation]

@@ -6,7 +6,8 @@ A request goes to the first of these that claims it:
 - a path under ``/_emulator/``: the control API (:mod:`.control_api`), POST only;
 - an ``X-Amz-Target: AmazonPersonalize.<Action>`` header: counted, maybe throttled or delayed, then
   answered here when the action is one of :data:`.operations.OPERATIONS`;
-- everything else (S3, Personalize actions implemented by moto): moto's own server application.
+- everything else (S3, Personalize actions implemented by moto): moto's own server application; an
+  S3 request is counted and delayed first when a latency is set for its operation.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from airflow_provider_personalize_deletion.emulator import errors, operations
 from airflow_provider_personalize_deletion.emulator.control_api import COMMANDS, CONTROL_PREFIX, Emulator
+from airflow_provider_personalize_deletion.emulator.s3_operations import s3_operation
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -56,6 +58,8 @@ class EmulatorApp:
         else:
             response = None
         if response is None:
+            if not target:
+                self._delay_s3(request)
             return self.moto_app(environ, start_response)
         return response(environ, start_response)
 
@@ -81,6 +85,13 @@ class EmulatorApp:
                 errors.ServiceError("SerializationException", "The request is not valid JSON.")
             )
         return _json_response(result, 200, JSON_1_1)
+
+    def _delay_s3(self, request: Request) -> None:
+        headers = {name.lower() for name, _ in request.headers.items()}
+        operation = s3_operation(request.method, request.path, request.args, headers)
+        with self.emulator.state.lock:
+            latency = self.emulator.faults.s3_latency(operation)
+        time.sleep(latency)
 
     def _control(self, request: Request) -> Response:
         if request.method != "POST":  # no command runs from a link, an image or a redirect a page plants

@@ -5,7 +5,8 @@ Where data is read and written (connections, bucket, prefix, tables) is resolved
 from the run's params and the Variables; the collect step's XCom is never trusted with it. The
 folders of a run follow from the claim: ``<key_prefix>/<claim16>/`` for the run, and
 ``<key_prefix>/<claim16>/<export try>/`` for each try of the export, so that a re-export writes new
-files, which new jobs (named after their input) read.
+files, which new jobs (named after their input) read. Each collect try claims under a key of its own
+(:func:`claim_key`), so that a cleared run's earlier tries (and their folders) follow from the run's id.
 """
 
 from __future__ import annotations
@@ -17,9 +18,22 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_personalize_deletion.erasure.settings import ErasureSettings
-from airflow_provider_personalize_deletion.erasure.store import is_batch_key
+from airflow_provider_personalize_deletion.erasure.store import batch_key, is_batch_key
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.parameters import PART_NAME_PATTERN
+
+#: The most collect tries of one run whose claims :meth:`Claim.earlier_run_folders` looks back over.
+MAX_COLLECT_TRIES = 1000
+
+
+def claim_key(run_id: str, try_number: int) -> str:
+    """
+    The key one collect try claims its requests with: a :func:`~.store.batch_key` of the run and try.
+
+    :param run_id: the DAG run's id.
+    :param try_number: the collect task's try number.
+    """
+    return batch_key(f"{run_id}#{int(try_number)}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,24 @@ class Claim:
         :param settings: the run's settings.
         """
         return f"{settings.key_prefix}/{self.batch_key[:16]}"
+
+    def earlier_run_folders(self, settings: ErasureSettings, run_id: str) -> list[str]:
+        """
+        The run folders of the collect tries of ``run_id`` before this claim's, oldest first.
+
+        Derived from the run's id (never from an XCom): empty when this claim is not one of the run's
+        first :data:`MAX_COLLECT_TRIES` tries.
+
+        :param settings: the run's settings.
+        :param run_id: the DAG run's id.
+        """
+        keys: list[str] = []
+        for try_number in range(1, MAX_COLLECT_TRIES + 1):
+            key = claim_key(run_id, try_number)
+            if key == self.batch_key:
+                return [f"{settings.key_prefix}/{earlier[:16]}" for earlier in keys]
+            keys.append(key)
+        return []
 
     def export_folder(self, settings: ErasureSettings, try_number: int) -> str:
         """

@@ -23,6 +23,7 @@ from airflow_provider_personalize_deletion.erasure.steps import (
     Describe,
     ErasureRunFailedError,
     ListActivity,
+    ListJobs,
     selected_groups_problem,
 )
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore
@@ -233,6 +234,17 @@ def describer(settings: ErasureSettings) -> Describe:
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
     return PersonalizeHook(aws_conn_id=settings.aws_conn_id).describe_data_deletion_job
+
+
+def job_lister(settings: ErasureSettings) -> ListJobs:
+    """
+    List every data deletion job of the account (summaries) with the run's AWS connection.
+
+    :param settings: the run's settings.
+    """
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+
+    return PersonalizeHook(aws_conn_id=settings.aws_conn_id).list_data_deletion_jobs
 
 
 def s3_client(settings: ErasureSettings) -> Any:

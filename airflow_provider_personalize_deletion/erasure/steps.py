@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_personalize_deletion.deletion_file.user_ids import invalid_reason
 from airflow_provider_personalize_deletion.erasure import cleanup
 from airflow_provider_personalize_deletion.erasure import outcome as outcomes
-from airflow_provider_personalize_deletion.erasure.claim import Claim
+from airflow_provider_personalize_deletion.erasure.claim import Claim, claim_key
 from airflow_provider_personalize_deletion.erasure.columns import USER_KEY_ID, add_missing_columns, has_column
 from airflow_provider_personalize_deletion.erasure.retention import pseudonymise_erased
 from airflow_provider_personalize_deletion.erasure.settings import (
@@ -48,6 +48,9 @@ Describe = Callable[[str], dict[str, Any]]
 #: Opens, for the run's settings, the lister of the dataset groups a selector names
 #: (``PersonalizeHook.list_dataset_groups_by``).
 ListGroups = Callable[[ErasureSettings], Callable[[Any], list[str]]]
+#: Lists the summaries of every data deletion job of the account
+#: (``PersonalizeHook.list_data_deletion_jobs``).
+ListJobs = Callable[[], Iterable[dict[str, Any]]]
 #: Lists what uses a dataset group's datasets (``PersonalizeHook.list_dataset_group_activity``).
 ListActivity = Callable[[str], list[Activity]]
 
@@ -104,7 +107,7 @@ def collect_erasure_requests(
         log.info("The dataset group selector names %d dataset group(s)", len(settings.dataset_group_arns))
     ad_hoc = _checked_user_ids(params.get("user_ids") or [])
     store = store_for(settings)
-    key = batch_key(f"{run_id}#{try_number}")
+    key = claim_key(run_id, try_number)
     requests = _dry_run_counts(store, ad_hoc, now, settings) if settings.dry_run else None
     if requests is None:
         _ensure_tables(store, settings)
@@ -594,6 +597,9 @@ def delete_deletion_files(
     describe: Describe,
     s3_client: Any,
     now: datetime,
+    *,
+    run_id: str | None = None,
+    list_jobs: ListJobs | None = None,
 ) -> dict[str, Any]:
     """
     Delete the run's deletion files (personal data) once none of its jobs may still read them.
@@ -603,42 +609,64 @@ def delete_deletion_files(
     of killed exports. Only objects the pipeline wrote are touched (see :mod:`.cleanup`), in the
     run's own folder too. A dry run deletes nothing.
 
+    A run cleared as a whole (or its collect step) claims again under a new key, in a new folder:
+    the files of its earlier collect tries (and their open uploads) are deleted here too, once none
+    of this run's jobs is running, except a file some job not yet ended (PENDING or IN_PROGRESS,
+    among all of the account's deletion jobs: an earlier try's job is in none of this run's XComs)
+    reads; such a file is left to the sweep of old files.
+
     :param settings: the run's settings.
     :param claim: the run's claim.
     :param job_arns: the ARNs of the jobs the run created.
     :param describe: describes a job by ARN.
     :param s3_client: a boto3 S3 client.
     :param now: the current time (aware).
-    :return: how many files were deleted, and why any of this run's were kept.
+    :param run_id: the DAG run's id, whose earlier collect tries' files are deleted; None: not looked for.
+    :param list_jobs: lists the summaries of every deletion job of the account; needed with ``run_id``.
+    :return: how many files were deleted (this claim's, earlier runs', this run's earlier tries'), and
+        why any of this claim's were kept.
     """
     if settings.dry_run:
-        return {"deleted": 0, "stale_deleted": 0, "uploads_aborted": 0, "kept": "dry run"}
+        return _nothing_deleted("dry run")
     if not settings.cleanup_files:
-        return {"deleted": 0, "stale_deleted": 0, "uploads_aborted": 0, "kept": "cleanup_files is off"}
+        return _nothing_deleted("cleanup_files is off")
     running = [arn for arn in job_arns if describe(arn)["status"] in INTERMEDIATE_STATES]
     run_prefix = claim.run_folder(settings) + "/"
+    earlier_folders = [f"{folder}/" for folder in claim.earlier_run_folders(settings, run_id or "")]
     stale_before = now - timedelta(hours=settings.stale_file_hours)
     pattern = cleanup.deletion_file_key_pattern(settings.key_prefix)
     ours: list[str] = []
+    earlier: list[str] = []
     stale: list[str] = []
     for item in cleanup.list_objects(s3_client, settings.bucket, settings.key_prefix + "/"):
         key = item["Key"]
-        ours_now = key.startswith(run_prefix)
-        if not pattern.fullmatch(key) or not (ours_now or item["LastModified"] < stale_before):
+        if key.startswith(run_prefix):
+            found = ours
+        elif key.startswith(tuple(earlier_folders)):
+            found = earlier
+        elif item["LastModified"] < stale_before:
+            found = stale
+        else:
             continue
-        if cleanup.has_deletion_file_metadata(s3_client, settings.bucket, key):
-            (ours if ours_now else stale).append(key)
+        if pattern.fullmatch(key) and cleanup.has_deletion_file_metadata(s3_client, settings.bucket, key):
+            found.append(key)
     if running:
         log.warning("Keeping this run's deletion files: %d job(s) may still read them", len(running))
-        ours = []
-    cleanup.delete_objects(s3_client, settings.bucket, ours + stale)
+        ours, earlier_folders = [], []
+    earlier_kept = _still_read(settings, earlier, list_jobs, describe) if earlier and not running else earlier
+    earlier = [key for key in earlier if key not in set(earlier_kept)]
+    cleanup.delete_objects(s3_client, settings.bucket, ours + earlier + stale)
     aborted = abort_stale_multipart_uploads(
         s3_client, settings.bucket, settings.key_prefix + "/", stale_before, pattern
     )
+    for folder in earlier_folders:  # the uploads of a killed export of an earlier try, whatever their age
+        aborted += abort_stale_multipart_uploads(s3_client, settings.bucket, folder, now, pattern)
     log.info(
-        "Deleted %d deletion file(s) of this run and %d left by earlier runs under s3://%s/%s/; "
-        "aborted %d incomplete upload(s)",
+        "Deleted %d deletion file(s) of this run, %d of its earlier collect tries (%d kept: a job not "
+        "ended reads them) and %d left by earlier runs under s3://%s/%s/; aborted %d incomplete upload(s)",
         len(ours),
+        len(earlier),
+        len(earlier_kept),
         len(stale),
         settings.bucket,
         settings.key_prefix,
@@ -647,9 +675,41 @@ def delete_deletion_files(
     return {
         "deleted": len(ours),
         "stale_deleted": len(stale),
+        "earlier_tries_deleted": len(earlier),
+        "earlier_tries_kept": len(earlier_kept),
         "uploads_aborted": aborted,
         "kept": f"{len(running)} job(s) still running" if running else None,
     }
+
+
+def _nothing_deleted(reason: str) -> dict[str, Any]:
+    return {
+        "deleted": 0,
+        "stale_deleted": 0,
+        "earlier_tries_deleted": 0,
+        "earlier_tries_kept": 0,
+        "uploads_aborted": 0,
+        "kept": reason,
+    }
+
+
+def _still_read(
+    settings: ErasureSettings, keys: list[str], list_jobs: ListJobs | None, describe: Describe
+) -> list[str]:
+    """The keys a deletion job not yet ended may read (all of them without ``list_jobs``)."""
+    if list_jobs is None:
+        return keys
+    locations = [
+        describe(job["dataDeletionJobArn"]).get("dataSource", {}).get("dataLocation") or ""
+        for job in list_jobs()
+        if job["status"] in INTERMEDIATE_STATES
+    ]
+    # A location is a file or a folder: a file under any such location is kept.
+    return [
+        key
+        for key in keys
+        if any(f"s3://{settings.bucket}/{key}".startswith(location) for location in locations if location)
+    ]
 
 
 def _checked_user_ids(user_ids: Any) -> list[str]:

@@ -194,6 +194,16 @@ def _report_memory(deployment: AirflowDeployment, topology: str) -> None:
         )
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """The kill matrix's cells not marked ``kill_matrix_ci`` run only with ``KILL_MATRIX=all``."""
+    if os.environ.get("KILL_MATRIX") == "all":
+        return
+    skip = pytest.mark.skip(reason="a cell of the full kill matrix: make kill-matrix (KILL_MATRIX=all)")
+    for item in items:
+        if item.get_closest_marker("kill_matrix") and not item.get_closest_marker("kill_matrix_ci"):
+            item.add_marker(skip)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Keep each phase's report on the test item, for fixtures that act on failures (screenshots)."""

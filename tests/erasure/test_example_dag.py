@@ -263,9 +263,9 @@ def _clear_and_resume(dag, dag_run, task_ids: set[str]):
             ]
             if dag_run.state != DagRunState.RUNNING:
                 return dag_run
-            if not scheduled:  # a pass may only expand a mapped task: one more before giving up
+            if not scheduled:  # a pass may only expand a mapped task or skip one level: a few more
                 idle += 1
-                if idle > 2:
+                if idle > 6:
                     return dag_run
                 continue
             idle = 0
@@ -435,3 +435,31 @@ def erasure_dag():
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(DAG_ID)
+
+
+def test_a_run_cleared_whole_after_its_first_jobs_call_leaves_no_deletion_file(emulator, world, airflow_db):
+    """The create task died after its call (the job exists, in no XCom or task state), then the whole
+    run was cleared: collect claims again, in a new folder, and new jobs read new files. Once the run
+    ends, the first claim's file is gone too (the first job ended), and only this pipeline's files."""
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+    from tests.erasure.conftest import ROLE_ARN
+
+    dag = erasure_dag()
+    world.request("user-051", "user-052")
+    first = dag.test(mark_success_pattern="create_deletion_job|record_erasure|delete_deletion_files")
+    (first_file,) = world.objects()
+    # What the killed create task's call left: a job reading the first claim's file.
+    PersonalizeHook().create_data_deletion_job(
+        "killed-create-call", world.groups["shop"], f"s3://{BUCKET}/{first_file}", ROLE_ARN
+    )
+    foreign = first_file.rsplit("/", 1)[0] + "/part-00099.csv"  # in that folder, not the pipeline's
+    world.put_old_object(foreign, hours=0, deletion_file=False)
+
+    dag_run = _clear_and_resume(dag, first, set(dag.task_dict))
+
+    assert dag_run.state == "success"
+    assert world.statuses() == {"user-051": "erased", "user-052": "erased"}
+    assert {job["status"] for job in emulator.jobs()} == {"COMPLETED"}
+    assert world.objects() == [foreign]
+    assert world.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert xcom(dag_run, "delete_deletion_files")["earlier_tries_deleted"] == 1

@@ -23,18 +23,28 @@ def run_folder(collected: dict) -> str:
     return claim_of(collected).run_folder(settings())
 
 
+RUN_ID = "manual__1"
+
+
 def sweep(collected: dict, job_arns=(), now=None) -> dict:
     run = settings()
     now = now or datetime.now(timezone.utc)
     return steps.delete_deletion_files(
-        run, claim_of(collected), list(job_arns), runtime.describer(run), runtime.s3_client(run), now
+        run,
+        claim_of(collected),
+        list(job_arns),
+        runtime.describer(run),
+        runtime.s3_client(run),
+        now,
+        run_id=RUN_ID,
+        list_jobs=runtime.job_lister(run),
     )
 
 
 def collect(world, try_number: int = 1) -> dict:
     return steps.collect_erasure_requests(
         {},
-        "manual__1",
+        RUN_ID,
         try_number,
         datetime.now(timezone.utc),
         runtime.request_store,
@@ -70,7 +80,14 @@ def test_cleanup_deletes_this_runs_files_and_only_old_deletion_files_of_earlier_
     world.put_old_object(earlier, hours=0)
     now = datetime.now(timezone.utc)
     result = sweep(collected, now=now)
-    assert result == {"deleted": 2, "stale_deleted": 0, "uploads_aborted": 0, "kept": None}
+    assert result == {
+        "deleted": 2,
+        "stale_deleted": 0,
+        "earlier_tries_deleted": 0,
+        "earlier_tries_kept": 0,
+        "uploads_aborted": 0,
+        "kept": None,
+    }
     assert world.objects() == [earlier]
     later = now + timedelta(hours=49)
     result = sweep(collected, now=later)
@@ -215,3 +232,103 @@ def test_the_sweep_leaves_an_object_without_the_metadata_even_in_the_runs_own_fo
     world.s3.put_object(Bucket=BUCKET, Key=ours, Body=b"USER_ID\nu\n", Metadata=dict(DELETION_FILE_METADATA))
     assert sweep(collected)["deleted"] == 1
     assert world.objects() == [foreign]
+
+
+def _deletion_file(world, folder: str, part: int = 0) -> str:
+    key = f"{folder}/1/part-{part:05d}.csv"
+    world.put_old_object(key, hours=0)
+    return key
+
+
+def test_a_cleared_runs_cleanup_deletes_the_files_and_uploads_of_its_earlier_collect_tries(world, emulator):
+    """The whole run cleared: collect claims again (try 2), in a new folder; the first claim's file, a
+    killed upload of it and its copy left by an earlier export try go with this claim's own, once no
+    job runs; an object without the deletion files' metadata in that folder stays."""
+    world.request("user-001")
+    first = collect(world, try_number=1)
+    earlier = run_folder(first)
+    first_files = [_deletion_file(world, earlier), f"{earlier}/2/part-00000.csv"]
+    world.put_old_object(first_files[1], hours=0)
+    foreign = f"{earlier}/1/part-00009.csv"
+    world.put_old_object(foreign, hours=0, deletion_file=False)
+    killed = f"{earlier}/3/part-00000.csv"
+    upload = world.s3.create_multipart_upload(Bucket=BUCKET, Key=killed)
+    second = collect(world, try_number=2)
+    _deletion_file(world, run_folder(second))
+    other_run = _deletion_file(world, "erasure-runs/0123456789abcdef")  # another run's, recent: kept
+    result = sweep(second)
+    assert (result["deleted"], result["earlier_tries_deleted"], result["earlier_tries_kept"]) == (1, 2, 0)
+    assert world.objects() == sorted([foreign, other_run])
+    uploads = world.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    assert [item["UploadId"] for item in uploads] == []
+    assert result["uploads_aborted"] >= 1 and upload["UploadId"]
+
+
+def test_an_earlier_tries_file_stays_while_a_job_created_from_it_has_not_ended(world, emulator):
+    """A job the killed first try created from its file, in none of this run's XComs, still running:
+    that file stays (this claim's go); once the job ended, the next cleanup deletes it."""
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+    from tests.erasure.conftest import ROLE_ARN
+
+    world.request("user-001")
+    first = collect(world, try_number=1)
+    read, unread = _deletion_file(world, run_folder(first)), _deletion_file(world, run_folder(first), 1)
+    emulator.hold("orphan-1", "IN_PROGRESS")
+    PersonalizeHook().create_data_deletion_job(
+        "orphan-1", world.groups["shop"], f"s3://{BUCKET}/{read}", ROLE_ARN
+    )
+    second = collect(world, try_number=2)
+    ours = _deletion_file(world, run_folder(second))
+    result = sweep(second)
+    assert (result["deleted"], result["earlier_tries_deleted"], result["earlier_tries_kept"]) == (1, 1, 1)
+    assert world.objects() == [read]
+    assert ours not in world.objects() and unread not in world.objects()
+    emulator.release("orphan-1")
+    wait_until_ended(emulator, "orphan-1")
+    assert sweep(second)["earlier_tries_deleted"] == 1
+    assert world.files_left() == 0
+
+
+def test_no_earlier_tries_file_goes_while_a_job_of_this_run_runs(world, emulator):
+    from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
+    from tests.erasure.conftest import ROLE_ARN
+
+    world.request("user-001")
+    earlier = _deletion_file(world, run_folder(collect(world, try_number=1)))
+    second = collect(world, try_number=2)
+    ours = _deletion_file(world, run_folder(second))
+    emulator.hold("erase-2", "IN_PROGRESS")
+    arn = PersonalizeHook().create_data_deletion_job(
+        "erase-2", world.groups["shop"], f"s3://{BUCKET}/{ours}", ROLE_ARN
+    )
+    result = sweep(second, [arn])
+    assert (result["deleted"], result["earlier_tries_deleted"], result["kept"]) == (
+        0,
+        0,
+        "1 job(s) still running",
+    )
+    assert world.objects() == sorted([earlier, ours])
+
+
+def test_the_earlier_tries_are_those_of_the_run_before_this_claim(world):
+    from airflow_provider_personalize_deletion.erasure.claim import claim_key
+
+    now = datetime.now(timezone.utc)
+    third = Claim(claim_key(RUN_ID, 3), now)
+    folders = third.earlier_run_folders(settings(), RUN_ID)
+    assert folders == [f"erasure-runs/{claim_key(RUN_ID, n)[:16]}" for n in (1, 2)]
+    assert third.earlier_run_folders(settings(), "manual__2") == []  # another run's claim: none
+    assert Claim(claim_key(RUN_ID, 1), now).earlier_run_folders(settings(), RUN_ID) == []
+
+
+def wait_until_ended(emulator, job_name: str) -> None:
+    import time
+
+    for _ in range(100):
+        if {job["status"] for job in emulator.jobs() if job["jobName"] == job_name} <= {
+            "COMPLETED",
+            "FAILED",
+        }:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{job_name} did not end")
