@@ -18,7 +18,8 @@ _GC_FREEZE_DESCRIPTION = (
 _CALLS_PER_SECOND_DESCRIPTION = (
     "The most calls a second that the triggers of one triggerer process send to Amazon Personalize "
     "through one Airflow connection and region, retries included; they wait for their turn, in order. "
-    "A throttling answer halves the rate, which grows back to this value within a minute. 0: no bound. "
+    "A throttling answer halves the rate, which grows back to this value within a minute. 0: no bound; "
+    "otherwise at least 0.5 (a value that is neither is logged as an error and 10 applies). "
     "The triggers' polls need about 1.1 x N x c / waiter_delay calls a second (N waits of c calls a "
     "poll): above this value they queue and poll less often than waiter_delay.\n"
 )

@@ -13,7 +13,10 @@ trigger, opened on the loop.
 ``herd`` and ``herd-unpaced`` (issue 23) start every trigger at once, as a mapped task's deferrals
 reach a triggerer together: ``herd`` is ours as shipped (jittered pauses, the call rate limiter at
 ``--calls-per-second``), ``herd-unpaced`` the same trigger without either (no jitter, no limiter), the
-baseline of that issue. Every variant of ours runs with ``[personalize_deletion]
+baseline of that issue; ``herd-gc-frozen`` is ``herd`` with ``triggerer_gc_freeze`` on, and
+``herd-gc-gen2-100`` ``herd`` with the collector's third threshold raised from 10 to 100 (a candidate
+default: full collections ten times rarer). After the run each worker times one full collection of
+itself (CPU and wall). Every variant of ours runs with ``[personalize_deletion]
 triggerer_calls_per_second`` at ``--calls-per-second`` (R), the others without a bound.
 
 Each (N, variant) runs in a fresh process. The jobs are held IN_PROGRESS; the other variants' triggers
@@ -44,6 +47,7 @@ Run: ``.venv/bin/python benchmarks/triggerer.py [--quick] [--counts 100,500] [--
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import json
 import logging
@@ -79,7 +83,16 @@ COUNTS = (100, 500, 1000)
 QUICK_COUNTS = (50, 200)
 POLL_SECONDS = 10
 QUICK_POLL_SECONDS = 4
-VARIANTS = ("baseline", "ours", "ours-pool10", "ours-gc-frozen", "herd-unpaced", "herd")
+VARIANTS = (
+    "baseline",
+    "ours",
+    "ours-pool10",
+    "ours-gc-frozen",
+    "herd-unpaced",
+    "herd",
+    "herd-gc-frozen",
+    "herd-gc-gen2-100",
+)
 #: R of the variants of ours: enough for 1000 triggers polling every 10 s (111 calls/s with the jitter).
 CALLS_PER_SECOND = 150
 CALLS_PER_SECOND_ENV = "AIRFLOW__{}__{}".format(*(part.upper() for part in CALLS_PER_SECOND_SETTING))
@@ -116,14 +129,19 @@ TRIGGERS: dict[str, tuple[type, dict[str, Any]]] = {
     "ours-gc-frozen": (PersonalizeDataDeletionJobCompletedTrigger, {}),
     "herd-unpaced": (UnpacedTrigger, {}),
     "herd": (PersonalizeDataDeletionJobCompletedTrigger, {}),
+    "herd-gc-frozen": (PersonalizeDataDeletionJobCompletedTrigger, {}),
+    "herd-gc-gen2-100": (PersonalizeDataDeletionJobCompletedTrigger, {}),
 }
 #: Variants whose triggers all start at once (the others start spread over one poll interval).
-TOGETHER = frozenset({"herd-unpaced", "herd"})
+TOGETHER = frozenset({"herd-unpaced", "herd", "herd-gc-frozen", "herd-gc-gen2-100"})
 #: Variants of ours run with the call rate limiter at R (the others with none).
-LIMITED = frozenset({"ours", "ours-pool10", "ours-gc-frozen", "herd"})
+LIMITED = frozenset({"ours", "ours-pool10", "ours-gc-frozen", "herd", "herd-gc-frozen", "herd-gc-gen2-100"})
 #: Variants run with ``[personalize_deletion] triggerer_gc_freeze`` on: the first opening of a shared
 #: client freezes the objects alive then, so full collections skip them (as Airflow's DAG processor's).
-GC_FROZEN = frozenset({"ours-gc-frozen"})
+GC_FROZEN = frozenset({"ours-gc-frozen", "herd-gc-frozen"})
+#: Variants run with other collector thresholds (a candidate default, issue 23): CPython's are
+#: (700, 10, 10); a third threshold of 100 makes a full collection ten times rarer, not shorter.
+GC_THRESHOLDS = {"herd-gc-gen2-100": (700, 10, 100)}
 
 
 @dataclass
@@ -259,17 +277,22 @@ class PolledTriggers(logging.Handler):
     Records which triggers have polled at least once.
 
     ``async_wait`` logs the job's status after each poll that finds it running, from the trigger's
-    own asyncio task: the distinct tasks seen are the triggers that polled.
+    task or a task it started for the poll (which inherits its context): the distinct jobs of
+    :data:`POLLING_JOB` seen are the triggers that polled.
     """
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self.tasks.add(task)
+        job = POLLING_JOB.get()
+        if job is not None:
+            self.tasks.add(job)
+
+
+#: The job whose trigger runs in this context (set by each trigger's task of :func:`run_triggers`).
+POLLING_JOB: contextvars.ContextVar[str | None] = contextvars.ContextVar("polling_job", default=None)
 
 
 async def wait_for(condition: Any, poll: float = 0.2) -> None:
@@ -387,6 +410,7 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
     load_at_start = os.getloadavg()[0]
 
     async def run_one(arn: str, job_name: str, start_after: float) -> None:
+        POLLING_JOB.set(job_name)
         await asyncio.sleep(start_after)
         trigger = trigger_class(
             data_deletion_job_arn=arn, waiter_delay=poll, waiter_max_attempts=10_000, **trigger_args
@@ -448,10 +472,29 @@ def worker(name: str, args: dict[str, Any]) -> None:
 
     if name in GC_FROZEN:
         os.environ["AIRFLOW__PERSONALIZE_DELETION__TRIGGERER_GC_FREEZE"] = "True"
+    if name in GC_THRESHOLDS:
+        gc.set_threshold(*GC_THRESHOLDS[name])
 
     sent = record_sends()
     result = asyncio.run(run_triggers(name, args))
-    emit_result(result | {"peak_sent_per_second": most_in_one_second(sent)})
+    tracked = {"gc_tracked_objects": len(gc.get_objects()), "gc_frozen_objects": gc.get_freeze_count()}
+    sends = {"peak_sent_per_second": most_in_one_second(sent)}
+    emit_result(result | sends | tracked | full_collection_probe())
+
+
+def full_collection_probe(repeats: int = 5) -> dict[str, float]:
+    """
+    Time a full collection of this process as the run left it (frozen objects skipped), the least of
+    ``repeats``: CPU seconds (the process's own work, whatever the machine's load) and wall seconds
+    (what the event loop would wait).
+    """
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        gc.collect()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return {"gc_full_wall": min(walls), "gc_full_cpu": min(cpus)}
 
 
 def record_sends() -> list[float]:
@@ -590,6 +633,8 @@ def report(
                     result["lags_over_target"],
                     f"{result['blocked_warnings']} ({result['blocked_warning_max']:.2f} s)",
                     f"{result['full_collections']} ({result['full_collection_max'] * 1000:,.0f} ms)",
+                    f"{result['gc_tracked_objects']:,} / {result['gc_frozen_objects']:,}",
+                    f"{result['gc_full_cpu'] * 1000:,.0f} ({result['gc_full_wall'] * 1000:,.0f})",
                 )
             )
         if "herd" in results:
@@ -642,6 +687,8 @@ def report(
         "lags > 100 ms",
         "triggerer blocked warnings (longest)",
         "full GCs (longest)",
+        "objects tracked / frozen at the end",
+        "a full GC after the run, CPU (wall) ms",
     )
     target_headers = (
         "triggers",

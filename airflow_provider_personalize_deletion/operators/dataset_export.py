@@ -16,7 +16,7 @@ from airflow_provider_personalize_deletion.hooks.personalize import (
     check_export_outcome,
 )
 from airflow_provider_personalize_deletion.operators.job_identity import JobKind
-from airflow_provider_personalize_deletion.operators.job_wait import JobWaitMixin
+from airflow_provider_personalize_deletion.operators.job_wait import JobWaitMixin, check_job_wait_settings
 from airflow_provider_personalize_deletion.operators.quiet_wait import QuietWaitMixin, check_quiet_settings
 from airflow_provider_personalize_deletion.operators.slot_wait import SlotWaitMixin
 from airflow_provider_personalize_deletion.triggers.dataset_export import (
@@ -177,6 +177,7 @@ class PersonalizeCreateDatasetExportJobOperator(
             if not value > 0:
                 raise ValueError(f"Invalid parameter {name!r}: must be a positive number of seconds")
         check_quiet_settings(action_if_not_quiet, quiet_timeout, quiet_poll_interval)
+        check_job_wait_settings(waiter_delay, waiter_max_attempts)
         self.dataset_arn = dataset_arn
         self.s3_path = s3_path
         self.role_arn = role_arn

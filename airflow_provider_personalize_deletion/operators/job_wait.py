@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
@@ -10,6 +10,18 @@ from airflow.providers.common.compat.sdk import AirflowException
 
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 from airflow_provider_personalize_deletion.triggers.base import SharedClientWaiterTrigger
+from airflow_provider_personalize_deletion.triggers.wait_bounds import check_attempts, check_interval
+
+
+def check_job_wait_settings(waiter_delay: object, waiter_max_attempts: object) -> None:
+    """
+    Refuse a bad wait for a created job when the operator is built, before its create call.
+
+    :raises ValueError: ``waiter_delay`` is not a finite number of seconds of at least 1, or
+        ``waiter_max_attempts`` not a whole number of at least 1; the error names which.
+    """
+    check_interval("waiter_delay", waiter_delay)
+    check_attempts("waiter_max_attempts", waiter_max_attempts)
 
 
 class JobWaitMixin(AwsBaseOperator[PersonalizeHook]):
@@ -42,7 +54,7 @@ class JobWaitMixin(AwsBaseOperator[PersonalizeHook]):
             region_name=self.region_name,
             verify=self.verify,
             botocore_config=self.botocore_config,
-            **{self.job_trigger.job_arn_field: arn},
+            **cast("dict[str, Any]", {self.job_trigger.job_arn_field: arn}),
         )
         if self.deferrable:
             self.defer(trigger=trigger, method_name="execute_complete")

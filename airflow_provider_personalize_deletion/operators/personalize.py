@@ -23,7 +23,7 @@ from airflow_provider_personalize_deletion.operators.job_identity import (
     SUPERSEDED_XCOM_KEY,
     JobKind,
 )
-from airflow_provider_personalize_deletion.operators.job_wait import JobWaitMixin
+from airflow_provider_personalize_deletion.operators.job_wait import JobWaitMixin, check_job_wait_settings
 from airflow_provider_personalize_deletion.operators.quiet_wait import (
     ACTION_IF_NOT_QUIET_CHOICES,
     QUIET_WAIT_STATE_KEY,
@@ -238,6 +238,7 @@ class PersonalizeCreateDataDeletionJobOperator(
                 f"Invalid parameter 'action_if_job_exists': must be one of {ACTION_IF_JOB_EXISTS_CHOICES}"
             )
         check_quiet_settings(action_if_not_quiet, quiet_timeout, quiet_poll_interval)
+        check_job_wait_settings(waiter_delay, waiter_max_attempts)
         self.dataset_group_arn = dataset_group_arn
         self.data_location = data_location
         self.role_arn = role_arn

@@ -22,6 +22,7 @@ from airflow_provider_personalize_deletion.exceptions import (
 )
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook, summarize_activity
 from airflow_provider_personalize_deletion.triggers.personalize import PersonalizeDatasetGroupQuietTrigger
+from airflow_provider_personalize_deletion.triggers.wait_bounds import deadline_in
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,15 +40,15 @@ def check_quiet_settings(action_if_not_quiet: str, quiet_timeout: float, quiet_p
     """
     Refuse bad quiet-wait arguments, naming the parameter.
 
-    :raises ValueError: an unknown action, or a time that is not positive.
+    :raises ValueError: an unknown action, or a time that is not a positive finite number.
     """
     if action_if_not_quiet not in ACTION_IF_NOT_QUIET_CHOICES:
         raise ValueError(
             f"Invalid parameter 'action_if_not_quiet': must be one of {ACTION_IF_NOT_QUIET_CHOICES}"
         )
     for name, value in (("quiet_timeout", quiet_timeout), ("quiet_poll_interval", quiet_poll_interval)):
-        if not value > 0:
-            raise ValueError(f"Invalid parameter {name!r}: must be a positive number of seconds")
+        if not value > 0 or not math.isfinite(value):
+            raise ValueError(f"Invalid parameter {name!r}: must be a positive, finite number of seconds")
 
 
 class QuietWaitMixin(AwsBaseOperator[PersonalizeHook]):
@@ -140,6 +141,7 @@ class QuietWaitMixin(AwsBaseOperator[PersonalizeHook]):
                         watch=self.quiet_watch,
                         waiter_delay=delay,
                         waiter_max_attempts=max(1, math.ceil(remaining / delay)),
+                        deadline=deadline_in(remaining),
                         aws_conn_id=self.aws_conn_id,
                         region_name=self.region_name,
                         verify=self.verify,

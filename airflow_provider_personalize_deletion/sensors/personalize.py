@@ -18,6 +18,7 @@ from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
     completed_job_from_event,
 )
+from airflow_provider_personalize_deletion.triggers.wait_bounds import check_interval, deadline_in
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -50,8 +51,11 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
     :param data_deletion_job_arn: ARN of the job to wait for. (templated)
     :param deferrable: wait in the triggerer instead of a worker.
         (default: ``[operators] default_deferrable``, False unless configured)
-    :param poke_interval: seconds between two DescribeDataDeletionJob calls. (default: 60)
-    :param timeout: how long to wait, in seconds or as a timedelta. (default: 25 hours)
+    :param poke_interval: seconds between two DescribeDataDeletionJob calls, a finite number, 0 or more;
+        in the triggerer at least 1. (default: 60)
+    :param timeout: how long to wait, in seconds (finite, 0 or more) or as a timedelta; in the
+        triggerer the last call is made when it runs out, even when that is sooner than
+        ``poke_interval``. (default: 25 hours)
     :param check_overlap: list what ran during the job's life (``overlapping_activity``); when False,
         ``overlapping_activity`` is None (not checked) and no List call is made. (default: True)
     :param aws_conn_id: the Airflow connection used for AWS credentials. (templated)
@@ -74,6 +78,9 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
         check_overlap: bool = True,
         **kwargs: Any,
     ) -> None:
+        for name, value in (("poke_interval", poke_interval), ("timeout", timeout)):
+            if value is not None and not isinstance(value, timedelta):  # Airflow fails on inf: OverflowError
+                check_interval(name, value, minimum=0)
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.data_deletion_job_arn = data_deletion_job_arn
         self.deferrable = deferrable
@@ -88,6 +95,7 @@ class PersonalizeDataDeletionJobSensor(AwsBaseSensor[PersonalizeHook]):
                 data_deletion_job_arn=self.data_deletion_job_arn,
                 waiter_delay=delay,
                 waiter_max_attempts=max(1, math.ceil(self.timeout / delay)),
+                deadline=deadline_in(self.timeout),
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
                 verify=self.verify,

@@ -17,13 +17,14 @@ import contextlib
 import importlib
 import json
 import math
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow.utils.helpers import prune_dict
 
+from airflow_provider_personalize_deletion.triggers import wait_bounds
 from airflow_provider_personalize_deletion.triggers.poll_jitter import POLL_JITTER, pause_before_poll
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ RUN_TIME_MODULES = (
 )
 
 _loaded = False
+
+PollResult = TypeVar("PollResult")
 
 
 async def load_run_time_modules() -> None:
@@ -60,13 +63,19 @@ class SharedClientTrigger(BaseTrigger):
 
     It sleeps :meth:`pause_before` each poll: never more than ``waiter_delay``, shortened by a jitter
     drawn from its serialized arguments (see :mod:`.poll_jitter`), so that triggers deferred together
-    do not poll together, and a trigger rebuilt by another triggerer pauses as it did.
+    do not poll together, and a trigger rebuilt by another triggerer pauses as it did. It waits until
+    its ``deadline`` and makes its last poll then (see :mod:`.wait_bounds`).
 
     :param serialized_fields: the subclass's own constructor arguments, serialized with the AWS ones.
     :param return_key: the key of the event's field naming what was waited for.
     :param return_value: the value of that field.
-    :param waiter_delay: seconds between two polls.
-    :param waiter_max_attempts: polls before giving up.
+    :param waiter_delay: seconds between two polls, at least 1.
+    :param waiter_max_attempts: with ``waiter_delay``, how long to wait when no ``deadline`` is given:
+        ``waiter_delay * waiter_max_attempts`` seconds from the trigger's creation. At least 1.
+    :param deadline: when the wait ends, in seconds since the epoch; fixed when the task defers and
+        serialized, so that a triggerer restart does not start the wait again. (default: from
+        ``waiter_delay`` and ``waiter_max_attempts``; triggers stored by earlier versions have none and
+        get it when rebuilt)
     :param aws_conn_id: the Airflow connection used for AWS credentials.
     :param region_name: the AWS region.
     :param verify: whether to verify SSL certificates. See:
@@ -87,17 +96,25 @@ class SharedClientTrigger(BaseTrigger):
         return_value: Any,
         waiter_delay: int,
         waiter_max_attempts: int,
+        deadline: float | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict | None = None,
     ) -> None:
         super().__init__()
+        wait_bounds.check_interval("waiter_delay", waiter_delay)
+        wait_bounds.check_attempts("waiter_max_attempts", waiter_max_attempts)
         self.serialized_fields = serialized_fields
         self.return_key = return_key
         self.return_value = return_value
         self.waiter_delay = waiter_delay
         self.attempts = waiter_max_attempts
+        self.deadline = (
+            wait_bounds.deadline_in(waiter_delay * waiter_max_attempts)
+            if deadline is None
+            else wait_bounds.check_deadline(deadline)
+        )
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify
@@ -110,6 +127,7 @@ class SharedClientTrigger(BaseTrigger):
             "waiter_max_attempts": self.attempts,
             "aws_conn_id": self.aws_conn_id,
             **self.serialized_fields,
+            "deadline": self.deadline,
         }
         # Unset settings are left out (an empty region counts as unset), as in the Amazon provider.
         params.update(
@@ -124,17 +142,43 @@ class SharedClientTrigger(BaseTrigger):
         return f"{type(self).__module__}.{type(self).__qualname__}", params
 
     def poll_identity(self) -> str:
-        """What tells this trigger's pauses apart: its class path and serialized arguments (its ARN too)."""
+        """
+        What tells this trigger's pauses apart: its class path and serialized arguments (its ARN too),
+        but its deadline (the pauses of a trigger stored by an earlier version stay as they were).
+        """
         classpath, kwargs = self.serialize()
+        del kwargs["deadline"]
         return f"{classpath}\n{json.dumps(kwargs, sort_keys=True, default=repr)}"
 
-    async def pause_before(self, poll: int) -> None:
+    def ends_at(self) -> float:
+        """When the wait ends on :data:`.wait_bounds.run_clock`: read once, as the run starts."""
+        return wait_bounds.run_clock() + (self.deadline - wait_bounds.wall_clock())
+
+    async def pause_before(self, poll: int, ends_at: float) -> bool:
         """
-        Sleep before a poll, jittered (see :mod:`.poll_jitter`), never longer than ``waiter_delay``.
+        Sleep before a poll, jittered (see :mod:`.poll_jitter`), never longer than ``waiter_delay`` and
+        never past the deadline.
 
         :param poll: the poll's number, 0 for the first (a throttled poll made again counts too).
+        :param ends_at: from :meth:`ends_at`.
+        :return: whether this poll is the last, made at the deadline.
         """
-        await asyncio.sleep(self.pause_seconds(poll))
+        pause, remaining = self.pause_seconds(poll), ends_at - wait_bounds.run_clock()
+        await wait_bounds.run_sleep(max(0.0, min(pause, remaining)))
+        return pause >= remaining
+
+    async def bounded_poll(self, poll: Awaitable[PollResult], ends_at: float) -> PollResult:
+        """
+        Wait for a poll's answer until one ``waiter_delay`` after the deadline, then give it up.
+
+        A poll throttled again and again (each time made again after a pause), or held in the call rate
+        limiter's queue, would otherwise keep the wait going past its deadline.
+
+        :param poll: the poll.
+        :param ends_at: from :meth:`ends_at`.
+        :raises asyncio.TimeoutError: no answer by then.
+        """
+        return await asyncio.wait_for(poll, max(0.0, ends_at - wait_bounds.run_clock()) + self.waiter_delay)
 
     def pause_seconds(self, poll: int) -> float:
         """:param poll: the poll's number; return the seconds :meth:`pause_before` sleeps before it."""
@@ -193,7 +237,9 @@ class SharedClientWaiterTrigger(SharedClientTrigger):
     event's key for it: ``{"status": ..., "<job_arn_field>": ..., "message": ...}``.
 
     :param waiter_delay: seconds between two polls. (default: the subclass's ``default_waiter_delay``)
-    :param waiter_max_attempts: polls before giving up. (default: ``default_waiter_max_attempts``)
+    :param waiter_max_attempts: with ``waiter_delay``, how long to wait when no ``deadline`` is given.
+        (default: ``default_waiter_max_attempts``)
+    :param deadline: when the wait ends, in seconds since the epoch (see :class:`SharedClientTrigger`).
     :param aws_conn_id: the Airflow connection used for AWS credentials.
     :param region_name: the AWS region of the job.
     :param verify: whether to verify SSL certificates.
@@ -219,6 +265,7 @@ class SharedClientWaiterTrigger(SharedClientTrigger):
         *,
         waiter_delay: int | None = None,
         waiter_max_attempts: int | None = None,
+        deadline: float | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -240,6 +287,7 @@ class SharedClientWaiterTrigger(SharedClientTrigger):
             waiter_max_attempts=(
                 self.default_waiter_max_attempts if waiter_max_attempts is None else waiter_max_attempts
             ),
+            deadline=deadline,
             aws_conn_id=aws_conn_id,
             region_name=region_name,
             verify=verify,
@@ -255,30 +303,41 @@ class SharedClientWaiterTrigger(SharedClientTrigger):
 
     async def _wait_for_job(self) -> TriggerEvent:
         """
-        Poll on the shared client; the client is released before the event is handed over.
+        Poll on the shared client until the deadline; the client is released before the event is handed over.
 
         Each poll is one ``async_wait`` of one attempt (the Amazon provider's: its log lines, its
         messages, a throttled call made again after a pause without counting as an attempt), after a
-        jittered pause of its own.
+        jittered pause of its own; the last is made at the deadline. A poll not answered within one
+        ``waiter_delay`` after the deadline ends the wait as a timeout: the task then describes the
+        job itself.
         """
+        ends_at = self.ends_at()
         async with self.shared_client() as opened:
             from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
             from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
 
             waiter = opened.waiter(self.waiter_name, self.waiter_config_overrides)
             ran_out = WaiterMaxAttemptsError("Waiter error: max attempts reached")
-            for poll in range(max(1, self.attempts)):
-                await self.pause_before(poll)
+            poll, last = 0, False
+            while not last:
+                last = await self.pause_before(poll, ends_at)
+                poll += 1
                 try:
-                    await async_wait(
-                        waiter,
-                        math.ceil(self.pause_seconds(poll + 1)),  # its pause when throttled
-                        1,
-                        self.waiter_args,
-                        self.failure_message,
-                        self.status_message,
-                        self.status_queries,
+                    await self.bounded_poll(
+                        async_wait(
+                            waiter,
+                            math.ceil(self.pause_seconds(poll)),  # its pause when throttled
+                            1,
+                            self.waiter_args,
+                            self.failure_message,
+                            self.status_message,
+                            self.status_queries,
+                        ),
+                        ends_at,
                     )
+                except asyncio.TimeoutError:
+                    message = f"no answer to poll {poll} by the deadline (throttled or slow)"
+                    return self.event("timeout", message)
                 except WaiterMaxAttemptsError as error:
                     ran_out = error  # the job is still running (or the credentials were missing)
                     continue

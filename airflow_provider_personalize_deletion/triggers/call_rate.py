@@ -7,7 +7,7 @@ that connection and region (see :mod:`.client_pool`): N waits never send more th
 however many defer together. Turns are handed out in the order they were asked for, at least ``1 / R``
 seconds apart, each caller waiting for the one before it (no polling). R is the Airflow setting
 ``[personalize_deletion] triggerer_calls_per_second`` (:data:`DEFAULT_CALLS_PER_SECOND`; 0 turns the
-bound off).
+bound off; otherwise at least :data:`MIN_CALLS_PER_SECOND`).
 
 A throttling answer (``ThrottlingException``, ``TooManyRequestsException``: what botocore's retry modes
 call throttling) halves the rate of the whole limiter, down to :data:`MIN_CALLS_PER_SECOND`; the rate then
@@ -27,7 +27,8 @@ from typing import Any
 CALLS_PER_SECOND_SETTING = ("personalize_deletion", "triggerer_calls_per_second")
 #: R when the setting is unset or invalid: calls per second per connection and region.
 DEFAULT_CALLS_PER_SECOND = 10.0
-#: The rate a run of throttling answers cannot push the limiter below.
+#: The least R, and the rate a run of throttling answers cannot push the limiter below: a call every
+#: 2 s (a smaller R would hold polls back for minutes; a wait would rather end at its deadline).
 MIN_CALLS_PER_SECOND = 0.5
 #: What a throttling answer multiplies the rate by.
 THROTTLED_RATE_FACTOR = 0.5
@@ -41,7 +42,8 @@ class CallRateLimiter:
     """
     Hand out turns to call, in order, at most ``calls_per_second`` a second (see the module).
 
-    :param calls_per_second: R, the most calls in a second.
+    :param calls_per_second: R, the most calls in a second: a finite number, at least
+        :data:`MIN_CALLS_PER_SECOND`.
     :param clock: monotonic seconds (a fake one in tests).
     :param sleep: sleeps the given seconds (a fake one in tests).
     """
@@ -52,8 +54,11 @@ class CallRateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
-        if not calls_per_second > 0:
-            raise ValueError("Invalid parameter 'calls_per_second': must be a positive number")
+        if not MIN_CALLS_PER_SECOND <= calls_per_second < math.inf:
+            raise ValueError(
+                "Invalid parameter 'calls_per_second': must be a finite number, "
+                f"at least {MIN_CALLS_PER_SECOND}"
+            )
         self.ceiling = float(calls_per_second)
         self._rate = self.ceiling
         self._clock = clock
@@ -65,6 +70,20 @@ class CallRateLimiter:
         self.granted = 0
         #: Throttling answers seen so far.
         self.throttled_answers = 0
+        #: The open clients whose calls take turns here (see :meth:`.ClientPool.client`).
+        self.clients = 0
+
+    def idle(self) -> bool:
+        """
+        Whether a fresh limiter would do the same: no client uses it, its rate is back to R, and its last
+        turn is at least ``1 / R`` old. An idle limiter can be dropped.
+        """
+        return (
+            self.clients == 0
+            and self._last_in_line is None
+            and self.rate() >= self.ceiling
+            and self._clock() - self._last_turn >= 1 / self.ceiling
+        )
 
     def rate(self) -> float:
         """The calls per second now allowed: R, or less after a throttling answer."""
@@ -136,8 +155,9 @@ def calls_per_second_setting() -> float | None:
     """
     Read R from the Airflow setting: None when it is 0 (no bound).
 
-    A tuning setting: a value that is not a number of zero or more is logged as an error, and
-    :data:`DEFAULT_CALLS_PER_SECOND` applies; it never fails a wait.
+    A tuning setting: a value that is neither 0 nor a finite number of at least
+    :data:`MIN_CALLS_PER_SECOND` is logged as an error, and :data:`DEFAULT_CALLS_PER_SECOND` applies; it
+    never fails a wait.
     """
     from airflow.configuration import conf
     from airflow.exceptions import AirflowConfigException
@@ -146,11 +166,13 @@ def calls_per_second_setting() -> float | None:
         value = conf.getfloat(*CALLS_PER_SECOND_SETTING, fallback=DEFAULT_CALLS_PER_SECOND)
     except (AirflowConfigException, ValueError):
         value = math.nan
-    if not value >= 0 or math.isinf(value):
+    if value != 0 and not MIN_CALLS_PER_SECOND <= value < math.inf:
         log.error(
-            "%s is %r, not a number of calls per second (0 or more): %g applies.",
+            "%s is %r, not a number of calls per second (0 to turn the bound off, or a finite number of at "
+            "least %g): %g applies.",
             ".".join(CALLS_PER_SECOND_SETTING),
             conf.get(*CALLS_PER_SECOND_SETTING, fallback=None),
+            MIN_CALLS_PER_SECOND,
             DEFAULT_CALLS_PER_SECOND,
         )
         return DEFAULT_CALLS_PER_SECOND

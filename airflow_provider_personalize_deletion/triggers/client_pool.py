@@ -169,7 +169,8 @@ class ClientPool:
     def __init__(self) -> None:
         self._clients: dict[ClientKey, _SharedClient] = {}
         #: The call rate limiter of each (connection, region) whose clients opened with a bound, shared
-        #: by them all, kept for the loop's lifetime.
+        #: by them all; kept while a client uses it or it remembers something (a throttled rate, a
+        #: recent turn), so that a triggerer meeting many connections over its life does not grow.
         self.limiters: dict[tuple[str | None, str | None], CallRateLimiter] = {}
 
     def __len__(self) -> int:
@@ -217,10 +218,7 @@ class ClientPool:
             client = await exit_stack.enter_async_context(context)
             if calls_per_second:
                 limiter_key = (hook.aws_conn_id, client.meta.region_name)
-                limiter = self.limiters.get(limiter_key)
-                if limiter is None:
-                    limiter = self.limiters[limiter_key] = CallRateLimiter(calls_per_second)
-                limit_client_calls(client, limiter)
+                limit_client_calls(client, self._limiter(limiter_key, calls_per_second, exit_stack))
             return OpenClient(hook, client)
 
         shared = _SharedClient(asyncio.ensure_future(open_client()), exit_stack)
@@ -233,6 +231,33 @@ class ClientPool:
 
         shared.opening.add_done_callback(forget_if_failed)
         return shared
+
+    def _limiter(
+        self,
+        key: tuple[str | None, str | None],
+        calls_per_second: float,
+        exit_stack: contextlib.AsyncExitStack,
+    ) -> CallRateLimiter:
+        """
+        Return the limiter of a connection and region, counting one more client on it until the client
+        closes; the idle limiters of other keys are dropped first.
+
+        :param key: the connection and region.
+        :param calls_per_second: R, for a new limiter.
+        :param exit_stack: the client's, closed with it.
+        """
+        for other in [other for other, limiter in self.limiters.items() if other != key and limiter.idle()]:
+            del self.limiters[other]
+        limiter = self.limiters.get(key)
+        if limiter is None:
+            limiter = self.limiters[key] = CallRateLimiter(calls_per_second)
+        limiter.clients += 1
+
+        def release() -> None:
+            limiter.clients -= 1
+
+        exit_stack.callback(release)
+        return limiter
 
 
 def _client_context(hook: AwsGenericHook) -> contextlib.AbstractAsyncContextManager[Any]:

@@ -22,7 +22,7 @@ DEFAULT_EXPORT_WAITER_MAX_ATTEMPTS = 1440
 
 class PersonalizeDatasetExportJobActiveTrigger(SharedClientWaiterTrigger):
     """
-    Fire when a dataset export job is ACTIVE or CREATE FAILED, or when the attempts run out.
+    Fire when a dataset export job is ACTIVE or CREATE FAILED, or at its deadline.
 
     The event is ``{"status": "success" | "timeout" | "error", "dataset_export_job_arn": ..., "message":
     ...}``; the task that deferred decides with :func:`exported_job_from_event`. It polls on the
@@ -30,7 +30,7 @@ class PersonalizeDatasetExportJobActiveTrigger(SharedClientWaiterTrigger):
 
     :param dataset_export_job_arn: ARN of the job to wait for.
     :param waiter_delay: seconds between two polls. (default: 60)
-    :param waiter_max_attempts: polls before giving up. (default: 1440, a day at the default delay)
+    :param waiter_max_attempts: with ``waiter_delay``, how long to wait. (default: 1440, a day at 60 s)
 
     The AWS settings (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``) are those of
     :class:`~.base.SharedClientWaiterTrigger`.
@@ -52,7 +52,8 @@ def exported_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None)
     :param event: the event of :class:`PersonalizeDatasetExportJobActiveTrigger`.
     :return: the ``datasetExportJob`` description of an ACTIVE job.
     :raises DatasetExportJobFailedError: the job ended CREATE FAILED (reason redacted).
-    :raises DatasetExportJobWaitError: the job has not ended (the trigger met an error or ran out).
+    :raises DatasetExportJobWaitError: the job has not ended (the trigger met an error or reached its
+        deadline).
     """
     from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 

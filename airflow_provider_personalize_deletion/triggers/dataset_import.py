@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 class PersonalizeDatasetImportJobActiveTrigger(SharedClientWaiterTrigger):
     """
-    Fire when a dataset import job is ACTIVE or CREATE FAILED, or when the attempts run out.
+    Fire when a dataset import job is ACTIVE or CREATE FAILED, or at its deadline.
 
     The event is ``{"status": "success" | "timeout" | "error", "dataset_import_job_arn": ...,
     "message": ...}``; the task that deferred decides with :func:`active_import_job_from_event`. The
@@ -29,7 +29,7 @@ class PersonalizeDatasetImportJobActiveTrigger(SharedClientWaiterTrigger):
 
     :param dataset_import_job_arn: ARN of the job to wait for.
     :param waiter_delay: seconds between two polls. (default: 60)
-    :param waiter_max_attempts: polls before giving up. (default: 1500, 25 hours at the default delay)
+    :param waiter_max_attempts: with ``waiter_delay``, how long to wait. (default: 1500, 25 hours at 60 s)
 
     The AWS settings (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``) are those of
     :class:`~.base.SharedClientWaiterTrigger`.
@@ -51,7 +51,7 @@ def active_import_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | 
     :param event: the event of :class:`PersonalizeDatasetImportJobActiveTrigger`.
     :return: the ``datasetImportJob`` description of an ACTIVE job.
     :raises DatasetImportJobFailedError: the job ended CREATE FAILED (reason redacted).
-    :raises DatasetImportJobWaitError: the trigger met an error or ran out of attempts, and the job has
+    :raises DatasetImportJobWaitError: the trigger met an error or reached its deadline, and the job has
         not ended.
     """
     from airflow.providers.amazon.aws.utils import validate_execute_complete_event

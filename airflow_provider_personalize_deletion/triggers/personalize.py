@@ -7,14 +7,17 @@ Importing this module imports no AWS library: the triggerer imports it on its ev
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_personalize_deletion.triggers import wait_bounds
 from airflow_provider_personalize_deletion.triggers.base import SharedClientTrigger, SharedClientWaiterTrigger
 
 if TYPE_CHECKING:
+    from airflow_provider_personalize_deletion.hooks.activity import Activity
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
 #: What a quiet wait may watch: a group's activity (before a deletion job), or its data deletion jobs
@@ -32,10 +35,10 @@ DEFAULT_QUIET_TIMEOUT = 24 * 3600
 
 class PersonalizeDataDeletionJobCompletedTrigger(SharedClientWaiterTrigger):
     """
-    Fire when a data deletion job is COMPLETED or FAILED, or when the attempts run out.
+    Fire when a data deletion job is COMPLETED or FAILED, or at its deadline.
 
     The event is ``{"status": "success" | "timeout" | "error", "data_deletion_job_arn": ...,
-    "message": ...}``: ``timeout`` when the attempts ran out, ``error`` when the job FAILED or polling
+    "message": ...}``: ``timeout`` at the deadline, ``error`` when the job FAILED or polling
     met an AWS error. The task that deferred decides with :func:`completed_job_from_event`.
 
     Unlike other Amazon-provider triggers, which open one aiobotocore client each, the triggers of
@@ -47,7 +50,8 @@ class PersonalizeDataDeletionJobCompletedTrigger(SharedClientWaiterTrigger):
 
     :param data_deletion_job_arn: ARN of the job to wait for.
     :param waiter_delay: seconds between two polls. (default: 60)
-    :param waiter_max_attempts: polls before giving up. (default: 1500, 25 hours at the default delay)
+    :param waiter_max_attempts: with ``waiter_delay``, how long to wait. (default: 1500, 25 hours at the
+        default delay)
 
     The AWS settings (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``) are those of
     :class:`~.base.SharedClientWaiterTrigger`.
@@ -63,14 +67,14 @@ class PersonalizeDataDeletionJobCompletedTrigger(SharedClientWaiterTrigger):
 
 class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
     """
-    Fire when nothing is in progress on a dataset group, or when the attempts run out.
+    Fire when nothing is in progress on a dataset group, or at its deadline.
 
     Each poll lists the dataset group's activity with
     :meth:`~.PersonalizeHook.async_list_dataset_group_activity` on the triggerer's shared client (see
     :mod:`.client_pool`) and looks for what is in progress (import jobs, trainings, batch jobs, recommenders
     being created); the first poll is made after a jittered pause of at most a fifth of ``waiter_delay``
     (see :mod:`.poll_jitter`). A listing throttled past the client's retries is made again after the
-    next pause and does not count as an attempt, as the job triggers do. The event is
+    next pause, as the job triggers do; the last listing is made at the deadline. The event is
     ``{"status": "success" | "timeout" | "error", "dataset_group_arn": ..., "in_progress": [...],
     "message": ...}``: ``in_progress`` holds the :meth:`~.activity.Activity.as_record` of what was in
     progress at the last poll (empty on success); ``error`` when a List call failed (not throttled).
@@ -84,7 +88,9 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
     :param dataset_group_arn: the dataset group to watch.
     :param watch: ``"activity"`` (default) or ``"data_deletion_jobs"``: what must not be in progress.
     :param waiter_delay: seconds between two polls. (default: 300)
-    :param waiter_max_attempts: polls before giving up. (default: 288, 24 hours at the default delay)
+    :param waiter_max_attempts: with ``waiter_delay``, how long to wait when no ``deadline`` is given.
+        (default: 288, 24 hours at the default delay)
+    :param deadline: when the wait ends, in seconds since the epoch (see :class:`.SharedClientTrigger`).
     :param aws_conn_id: the Airflow connection used for AWS credentials.
     :param region_name: the AWS region of the dataset group.
     :param verify: whether to verify SSL certificates.
@@ -98,6 +104,7 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
         watch: str = "activity",
         waiter_delay: int = DEFAULT_QUIET_POLL_INTERVAL,
         waiter_max_attempts: int = DEFAULT_QUIET_TIMEOUT // DEFAULT_QUIET_POLL_INTERVAL,
+        deadline: float | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -111,6 +118,7 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
             return_value=dataset_group_arn,
             waiter_delay=waiter_delay,
             waiter_max_attempts=waiter_max_attempts,
+            deadline=deadline,
             aws_conn_id=aws_conn_id,
             region_name=region_name,
             verify=verify,
@@ -127,49 +135,51 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
     async def _wait_for_quiet(self) -> TriggerEvent:
         """Poll on the shared client; the client is released before the event is handed over."""
         busy: list[dict[str, Any]] = []
+        ends_at = self.ends_at()
         async with self.shared_client() as opened:
             from airflow.providers.amazon.aws.utils.waiter_with_logging import (
                 RETRIABLE_ERROR_CODES as THROTTLING_ERROR_CODES,
             )
             from botocore.exceptions import BotoCoreError, ClientError
 
-            from airflow_provider_personalize_deletion.hooks.activity import in_progress
             from airflow_provider_personalize_deletion.hooks.personalize import summarize_activity
 
             hook = cast("PersonalizeHook", opened.hook)
-            attempt = poll = 0
-            while attempt < max(1, self.attempts):
-                await self.pause_before(poll)
+            poll, last = 0, False
+            while not last:
+                last = await self.pause_before(poll, ends_at)
                 poll += 1
                 try:
-                    if self.watch == "data_deletion_jobs":
-                        now_busy = await hook.async_running_data_deletion_jobs(
-                            opened.client, self.dataset_group_arn
-                        )
-                    else:
-                        activity = await hook.async_list_dataset_group_activity(
-                            opened.client, self.dataset_group_arn
-                        )
-                        now_busy = in_progress(activity)
+                    now_busy = await self.bounded_poll(self._in_progress(hook, opened.client), ends_at)
+                except asyncio.TimeoutError:
+                    message = f"no answer to listing {poll} by the deadline (throttled or slow)"
+                    return self.event("timeout", message, in_progress=busy)
                 except ClientError as error:
                     if error.response.get("Error", {}).get("Code") not in THROTTLING_ERROR_CODES:
                         return self.event("error", str(error), in_progress=busy)
                     self.log.info("Listing throttled (%s): listing again after a pause", error)
-                    continue  # not an attempt: the pool has slowed down, the wait goes on
+                    continue  # the pool has slowed down, the wait goes on
                 except BotoCoreError as error:
                     return self.event("error", str(error), in_progress=busy)
-                attempt += 1
                 if not now_busy:
                     return self.event("success", in_progress=[])
                 busy = [item.as_record() for item in now_busy]
                 self.log.info(
-                    "Dataset group %s is not quiet (poll %d of %d): %s",
+                    "Dataset group %s is not quiet (poll %d, %.0f s before the deadline): %s",
                     self.dataset_group_arn,
-                    attempt,
-                    self.attempts,
+                    poll,
+                    max(0.0, ends_at - wait_bounds.run_clock()),
                     summarize_activity(now_busy),
                 )
-        return self.event("timeout", f"still not quiet after {self.attempts} polls", in_progress=busy)
+        return self.event("timeout", f"still not quiet at the deadline, after {poll} polls", in_progress=busy)
+
+    async def _in_progress(self, hook: PersonalizeHook, client: Any) -> list[Activity]:
+        """One poll: what is in progress on the dataset group, of what :attr:`watch` names."""
+        from airflow_provider_personalize_deletion.hooks.activity import in_progress
+
+        if self.watch == "data_deletion_jobs":
+            return await hook.async_running_data_deletion_jobs(client, self.dataset_group_arn)
+        return in_progress(await hook.async_list_dataset_group_activity(client, self.dataset_group_arn))
 
 
 def completed_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None) -> dict[str, Any]:
@@ -181,7 +191,7 @@ def completed_job_from_event(hook: PersonalizeHook, event: dict[str, Any] | None
     :return: the ``dataDeletionJob`` description of a COMPLETED job.
     :raises DataDeletionJobFailedError: the job FAILED (reason redacted).
     :raises DataDeletionJobWaitError: the trigger met an error and the job has not ended.
-    :raises DataDeletionJobTimeoutError: the trigger ran out of attempts and the job has not ended.
+    :raises DataDeletionJobTimeoutError: the trigger reached its deadline and the job has not ended.
     """
     from airflow.providers.amazon.aws.utils import validate_execute_complete_event
     from botocore.exceptions import ClientError

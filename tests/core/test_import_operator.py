@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
@@ -157,7 +159,9 @@ def test_deferrable_waits_for_deletion_jobs_and_for_the_import_in_the_triggerer(
         task.resume_after_quiet_wait(task_context(), {"status": "success"})
     trigger = active.value.trigger
     assert isinstance(trigger, PersonalizeDatasetImportJobActiveTrigger)
-    assert trigger.serialize() == (
+    classpath, kwargs = trigger.serialize()
+    assert kwargs.pop("deadline") > time.time() + 60 * 1500 - 60  # the whole wait's end, fixed now
+    assert (classpath, kwargs) == (
         "airflow_provider_personalize_deletion.triggers.dataset_import.PersonalizeDatasetImportJobActiveTrigger",
         {
             "dataset_import_job_arn": trigger.waiter_args["datasetImportJobArn"],

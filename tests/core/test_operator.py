@@ -411,3 +411,14 @@ def test_a_busy_dataset_group_is_waited_for_like_a_full_one(
     monkeypatch.setattr(PersonalizeHook, "create_data_deletion_job", create_once_busy)
     arn = operator(dataset_group, deletion_file, slot_wait_delay=0.1).execute(task_context())
     assert [job["dataDeletionJobArn"] for job in emulator.jobs()] == [arn]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("waiter_delay", 0), ("waiter_delay", -5), ("waiter_delay", float("nan")), ("waiter_max_attempts", 0),
+     ("waiter_max_attempts", 2.5), ("quiet_poll_interval", float("inf")), ("quiet_timeout", float("inf"))],
+)  # fmt: skip
+def test_a_bad_wait_bound_is_refused_when_the_operator_is_built_before_any_call(emulator, field, value):
+    with pytest.raises(ValueError, match=f"'{field}'"):
+        operator("arn:g", "s3://bucket/ids.csv", **{field: value})
+    assert emulator.calls() == 0

@@ -84,6 +84,7 @@ def test_deferring_hands_the_triggerer_every_aws_argument(emulator, job_arn):
     trigger = deferred.value.trigger
     assert isinstance(trigger, PersonalizeDataDeletionJobCompletedTrigger)
     _, kwargs = trigger.serialize()
+    assert time.time() + 3600 - 10 < kwargs.pop("deadline") <= time.time() + 3600  # the timeout's end
     assert kwargs == {
         "data_deletion_job_arn": job_arn,
         "waiter_delay": 30,
@@ -94,6 +95,22 @@ def test_deferring_hands_the_triggerer_every_aws_argument(emulator, job_arn):
         "botocore_config": {"read_timeout": 7},
     }
     assert deferred.value.method_name == "execute_complete"
+
+
+def test_a_poke_interval_longer_than_the_timeout_still_ends_the_deferred_wait_at_the_timeout(job_arn):
+    task = sensor(job_arn, deferrable=True)
+    task.poke_interval, task.timeout = 60, 30
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute({})
+    trigger = deferred.value.trigger
+    assert time.time() + 20 < trigger.deadline <= time.time() + 30  # not 60 s: its last look is at 30 s
+
+
+@pytest.mark.parametrize("field", ["poke_interval", "timeout"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_poke_interval_or_timeout_that_is_not_finite_is_refused_naming_it(field, value):
+    with pytest.raises(ValueError, match=f"'{field}': must be a finite number of seconds"):
+        PersonalizeDataDeletionJobSensor(task_id="t", data_deletion_job_arn="arn", **{field: value})
 
 
 def test_the_default_wait_covers_more_than_a_day_of_polls():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import pytest
 
@@ -178,3 +179,51 @@ async def test_throttled_job_polls_never_fail_the_wait_and_slow_the_pool_down(
     limiter = running_loop_pool().limiters["aws_default", "us-east-1"]
     assert limiter.throttled_answers == 4
     assert limiter.rate() < 1000
+
+
+@pytest.mark.parametrize("value", ["0.001", "1e-300", "nan"])
+def test_a_rate_below_one_call_in_two_seconds_is_reported_and_the_default_applies(monkeypatch, caplog, value):
+    """A tiny R would hold every poll back for hours; a rate the throttling floor would raise is no bound."""
+    monkeypatch.setenv(SETTING, value)
+    with caplog.at_level(logging.ERROR):
+        assert calls_per_second_setting() == DEFAULT_CALLS_PER_SECOND
+    assert "triggerer_calls_per_second" in caplog.text and "at least 0.5" in caplog.text
+
+
+@pytest.mark.parametrize("rate", [0.2, 0, -1, float("nan"), float("inf")])
+def test_a_limiter_is_refused_a_rate_that_throttling_would_raise_or_that_bounds_nothing(rate):
+    with pytest.raises(ValueError, match=r"'calls_per_second': must be a finite number, at least 0\.5"):
+        CallRateLimiter(rate)
+
+
+async def test_the_limiters_of_connections_no_trigger_uses_any_more_are_dropped(
+    clients, create_jobs, emulator, monkeypatch
+):
+    """A triggerer meets many connections over its life: their limiters must not pile up."""
+    monkeypatch.setenv(SETTING, "1000")
+    arns = create_jobs(12)
+    for index, arn in enumerate(arns):
+        monkeypatch.setenv(f"AIRFLOW_CONN_TENANT_{index}", os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
+        event = await first_event(trigger(arn, aws_conn_id=f"tenant_{index}"))
+        assert event["status"] == "success"
+        await asyncio.sleep(0.01)  # more than 1 / R after the last turn
+
+    assert clients.opened == 12
+    assert len(running_loop_pool().limiters) <= 1
+
+
+async def test_a_limiter_in_use_or_still_slowed_down_is_kept(clients, create_jobs, emulator, monkeypatch):
+    monkeypatch.setenv(SETTING, "1000")
+    first, second = create_jobs(2, held=True)
+    monkeypatch.setenv("AIRFLOW_CONN_TENANT_B", os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
+    waiting = asyncio.create_task(first_event(trigger(first)))
+    async with asyncio.timeout(20):
+        while emulator.calls("DescribeDataDeletionJob") < 1:
+            await asyncio.sleep(0.05)
+    kept = running_loop_pool().limiters["aws_default", "us-east-1"]
+    emulator.release("erase-1")
+    assert (await first_event(trigger(second, aws_conn_id="tenant_b")))["status"] == "success"
+
+    assert running_loop_pool().limiters["aws_default", "us-east-1"] is kept  # its client is still open
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)

@@ -74,7 +74,7 @@ async def test_it_fires_a_timeout_with_what_is_still_in_progress(emulator, stage
     assert [(item["kind"], item["arn"], item["status"]) for item in event["in_progress"]] == [
         ("solution_version", training, "CREATE IN_PROGRESS")
     ]
-    assert emulator.calls("ListSolutionVersions") == 2
+    assert emulator.calls("ListSolutionVersions") >= 2  # the first, and the last at the 2 s deadline
 
 
 async def test_an_aws_error_fires_an_error_event(clients, stage, monkeypatch):

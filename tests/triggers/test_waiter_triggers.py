@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from airflow.models.trigger import Trigger
 from airflow.sdk._shared.module_loading import import_string
@@ -71,9 +73,15 @@ WAITERS = [
 
 @pytest.mark.parametrize(("classpath", "kwargs"), STORED_BEFORE_THE_UPGRADE)
 def test_a_trigger_stored_by_the_earlier_version_is_rebuilt_and_serializes_the_same(classpath, kwargs):
+    """It had no deadline: it gets one when rebuilt, its whole wait from then (and keeps it after)."""
     row = Trigger(classpath=classpath, kwargs=kwargs)  # encrypted and decrypted as the triggerer does
+    before = time.time()
     rebuilt = import_string(row.classpath)(**row.kwargs)
-    assert rebuilt.serialize() == (classpath, kwargs)
+    rebuilt_classpath, rebuilt_kwargs = rebuilt.serialize()
+    deadline = rebuilt_kwargs.pop("deadline")
+    assert (rebuilt_classpath, rebuilt_kwargs) == (classpath, kwargs)
+    wait = kwargs["waiter_delay"] * kwargs["waiter_max_attempts"]
+    assert before + wait <= deadline <= time.time() + wait
 
 
 @pytest.mark.parametrize(("stored", "waiter"), list(zip(STORED_BEFORE_THE_UPGRADE, WAITERS, strict=True)))
