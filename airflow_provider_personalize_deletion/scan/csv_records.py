@@ -32,7 +32,7 @@ project say its own files escape with a backslash, not RFC 4180's doubled quotes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
@@ -70,30 +70,36 @@ class RecordBlock:
     Whole consecutive records of one file, as written.
 
     :param data: the records' exact bytes.
-    :param user_ids: each record's USER_ID value (unquoted and unescaped), in order.
+    :param user_ids: each record's USER_ID value (unquoted and unescaped), in order; in a pre-filtered
+        block, only those of the records at ``positions``.
     :param first_record: the number of the first record in the file, from 1 (the header is not counted).
     :param ends: where each record ends in ``data``, when the reader knew it already (quoted blocks).
+    :param positions: in a pre-filtered block, the positions among its records (from 0, increasing) of
+        the ids in ``user_ids``: the only records that may be suppressed; None when every record's id is.
+    :param count: in a pre-filtered block, how many records it holds.
     """
 
     data: bytes
     user_ids: list[bytes]
     first_record: int
     ends: list[int] | None = None
+    positions: list[int] | None = None
+    count: int | None = None
 
     def __repr__(self) -> str:  # the ids stay out of logs and tracebacks
-        return f"RecordBlock({len(self.user_ids)} records from record {self.first_record})"
+        return f"RecordBlock({self.records} records from record {self.first_record})"
 
     @property
     def records(self) -> int:
         """Records in the block."""
-        return len(self.user_ids)
+        return len(self.user_ids) if self.count is None else self.count
 
     def record_ends(self) -> list[int]:
         """Where each record ends in :attr:`data` (the offset after its line ending)."""
         if self.ends is not None:
             return self.ends
         ends = [match.end() for match in re.finditer(rb"\n", self.data)]
-        if len(ends) < len(self.user_ids):  # the file's last record, without a line ending
+        if len(ends) < self.records:  # the file's last record, without a line ending
             ends.append(len(self.data))
         return ends
 
@@ -101,8 +107,10 @@ class RecordBlock:
         """
         The block's bytes without some of its records, as pieces of :attr:`data`.
 
-        :param drop: positions of the records to leave out, in increasing order.
+        :param drop: positions in :attr:`user_ids` of the records to leave out, in increasing order.
         """
+        if self.positions is not None:
+            drop = [self.positions[index] for index in drop]
         return without_records(self.data, self.record_ends(), drop)
 
     def removed_records(self, drop: list[int]) -> int:
@@ -132,16 +140,26 @@ def without_records(data: bytes, ends: list[int], drop: Iterable[int]) -> Iterat
         yield data[kept_from:]
 
 
+Prefilter = Callable[[bytes, int], "tuple[int, list[int], list[int]] | None"]
+"""Pre-filters a block of unquoted records (see :meth:`.native.CsvPrefilter.__call__`)."""
+
+
 class CsvRecordReader:
     """
     Reads one Personalize CSV file from a stream of byte chunks: first :attr:`header`, then blocks.
 
     :param chunks: the file's decompressed bytes, in chunks of any size.
     :param name: the file's S3 location, for error messages.
+    :param prefilter: when given, unquoted blocks it can read are pre-filtered blocks: only the records
+        it hands back are read here (their ids and checks); the others are counted. A block it refuses
+        is read whole, as without it.
     """
 
-    def __init__(self, chunks: Iterable[bytes], name: str) -> None:
+    def __init__(self, chunks: Iterable[bytes], name: str, prefilter: Prefilter | None = None) -> None:
         self.name = name
+        self._prefilter = prefilter
+        self.prefiltered_records = 0
+        """Records of the file read so far in pre-filtered blocks."""
         self._chunks = iter(chunks)
         self._carry = b""
         self._exhausted = False
@@ -196,7 +214,7 @@ class CsvRecordReader:
             block = self._take_block()
             if block is not None:
                 self._check(block)
-                self._records_read += len(block.user_ids)
+                self._records_read += block.records
                 yield block
             elif len(self._carry) > MAX_RECORD_BYTES:
                 self._fail_record(
@@ -219,6 +237,14 @@ class CsvRecordReader:
 
     def _unquoted_block(self, data: bytes) -> RecordBlock | None:
         """The block of ``data`` read line by line; None when a line lacks the USER_ID field."""
+        if self._prefilter is not None:
+            found = self._prefilter(data, self.header.user_id_index)
+            if found is not None:
+                count, positions, offsets = found
+                self.prefiltered_records += count
+                fast_id = self._fast_ids.match
+                candidates = [fast_id(data, offset).group(1) for offset in offsets]  # type: ignore[union-attr]
+                return RecordBlock(data, candidates, self._records_read + 1, positions=positions, count=count)
         records = data.count(b"\n") + (not data.endswith(b"\n"))
         ids = self._fast_ids.findall(data, 0, len(data) - data.endswith(b"\n"))
         if len(ids) != records:
@@ -272,7 +298,7 @@ class CsvRecordReader:
                 ) from None
         if not all(block.user_ids):
             self._fail_record(block.user_ids.index(b""), f"has an empty {USER_ID_COLUMN}", block)
-        if max(map(len, block.user_ids)) > MAX_USER_ID_LENGTH:
+        if max(map(len, block.user_ids), default=0) > MAX_USER_ID_LENGTH:
             for position, user_id in enumerate(block.user_ids):
                 if len(user_id.decode("utf-8")) > MAX_USER_ID_LENGTH:
                     self._fail_record(
