@@ -6,7 +6,8 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 VENV := $(CURDIR)/.venv
-PYTEST_ARGS ?= --durations=25
+# Two processes (pytest-xdist), by file; the end-to-end suite in one (tests/conftest.py).
+PYTEST_ARGS ?= --durations=25 -n 2
 # The lowest declared versions (see test-lowest): a venv of its own, resolved from PyPI at each run.
 LOWEST_VENV := $(CURDIR)/.venv-lowest
 LOWEST_TESTS ?= tests/core tests/triggers tests/transfers
@@ -54,7 +55,7 @@ test-lowest: setup system-deps
 	$(UV) pip install --quiet --no-deps --python $(LOWEST_VENV)/bin/python -e .
 	@echo "Lowest versions:"; grep -iE "^($$(cut -d= -f1 $(LOWEST_VENV)/floors.txt | paste -sd'|'))==" \
 		$(LOWEST_VENV)/requirements.txt | sed 's/^/  /'
-	$(LOWEST_VENV)/bin/pytest -p no:cacheprovider --timeout 180 $(LOWEST_TESTS)
+	$(LOWEST_VENV)/bin/pytest -p no:cacheprovider --timeout 180 -n 2 $(LOWEST_TESTS)
 
 # The wheel and sdist to install from, and the versions they are tested with: dist/constraints.txt holds
 # uv.lock's versions of Airflow 3.3 and every dependency and extra (pip install ... -c dist/constraints.txt).

@@ -15,6 +15,13 @@ _GC_FREEZE_DESCRIPTION = (
     "hundreds. A decision for the whole process, hence off by default; cyclic garbage alive at that "
     "moment is never freed.\n"
 )
+_CALLS_PER_SECOND_DESCRIPTION = (
+    "The most calls a second that the triggers of one triggerer process send to Amazon Personalize "
+    "through one Airflow connection and region, retries included; they wait for their turn, in order. "
+    "A throttling answer halves the rate, which grows back to this value within a minute. 0: no bound. "
+    "The triggers' polls need about 1.1 x N x c / waiter_delay calls a second (N waits of c calls a "
+    "poll): above this value they queue and poll less often than waiter_delay.\n"
+)
 _FINGERPRINT_KEY_DESCRIPTION = (
     "Secret HMAC key of the id-set fingerprints of the deletion files (at least 16 bytes), the same "
     "in every worker. Required by the SQL to S3 transfer; no default: generate one with "
@@ -192,6 +199,13 @@ def get_provider_info() -> dict:
                         "type": "boolean",
                         "example": "True",
                         "default": "False",
+                    },
+                    "triggerer_calls_per_second": {
+                        "description": _CALLS_PER_SECOND_DESCRIPTION,
+                        "version_added": "0.3.0",
+                        "type": "float",
+                        "example": "25",
+                        "default": "10",
                     },
                     "fingerprint_key": {
                         "description": _FINGERPRINT_KEY_DESCRIPTION,

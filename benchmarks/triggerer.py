@@ -10,12 +10,21 @@ over the imported modules cost and what the setting saves. Baseline: the same
 trigger with ``AwsBaseWaiterTrigger.run`` (what every Amazon-provider trigger does): one client per
 trigger, opened on the loop.
 
-Each (N, variant) runs in a fresh process. The jobs are held IN_PROGRESS; the triggers start
-spread over one poll interval, as deferrals reach a real triggerer (started at once, they would poll
-in bursts). Once every trigger has polled, the worker waits one poll interval, then measures over two
-poll intervals the RSS growth per trigger (over the RSS after imports) and the
-DescribeDataDeletionJob calls per minute; then it releases every job (they complete at once) and
-records, per job, the delay from its release to its trigger's event.
+``herd`` and ``herd-unpaced`` (issue 23) start every trigger at once, as a mapped task's deferrals
+reach a triggerer together: ``herd`` is ours as shipped (jittered pauses, the call rate limiter at
+``--calls-per-second``), ``herd-unpaced`` the same trigger without either (no jitter, no limiter), the
+baseline of that issue. Every variant of ours runs with ``[personalize_deletion]
+triggerer_calls_per_second`` at ``--calls-per-second`` (R), the others without a bound.
+
+Each (N, variant) runs in a fresh process. The jobs are held IN_PROGRESS; the other variants' triggers
+start spread over one poll interval, as deferrals reach a real triggerer one by one. Once every
+trigger has polled, the worker waits one poll interval, then measures over two poll intervals the
+RSS growth per trigger (over the RSS after imports) and the DescribeDataDeletionJob calls per
+minute; then it releases every job (they complete at once) and records, per job, the delay from its
+release to its trigger's event. The emulator's process counts the DescribeDataDeletionJob calls it
+receives every 50 ms throughout, and the worker records when each request leaves: the peaks are the
+most in any second, sent (what the limiter bounds) and received (the emulator's threads, on a busy
+machine, can take requests in clumps).
 
 Throughout, from before the first trigger starts to the last event, it watches the event loop three
 ways: a lag probe (a task sleeping 10 ms; its overshoot is how long the loop was held), Airflow's own
@@ -25,10 +34,11 @@ the full (generation 2) garbage collections, whose pauses hold the loop whatever
 a lag that overlaps none is reported apart.
 
 Targets: fewer bytes per trigger than the baseline; no delay above one poll interval plus one second;
-no lag above 0.1 s and no blocked-loop warning.
+no lag above 0.1 s and no blocked-loop warning; for ``herd``, no more calls in a second than R.
 
 Run: ``.venv/bin/python benchmarks/triggerer.py [--quick] [--counts 100,500] [--poll-seconds 10]
-[--variants baseline,ours,ours-pool10] [--latency-ms 0]``
+[--variants baseline,ours,ours-pool10] [--latency-ms 0] [--calls-per-second 150]``; issue 23's run:
+``--counts 500,1000 --variants herd-unpaced,herd --latency-ms 50``
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +70,7 @@ from _common import (
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
 from airflow_provider_personalize_deletion.emulator import EmulatorClient, JobTimings, LocalAws
+from airflow_provider_personalize_deletion.triggers.call_rate import CALLS_PER_SECOND_SETTING
 from airflow_provider_personalize_deletion.triggers.personalize import (
     PersonalizeDataDeletionJobCompletedTrigger,
 )
@@ -67,7 +79,12 @@ COUNTS = (100, 500, 1000)
 QUICK_COUNTS = (50, 200)
 POLL_SECONDS = 10
 QUICK_POLL_SECONDS = 4
-VARIANTS = ("baseline", "ours", "ours-pool10", "ours-gc-frozen")
+VARIANTS = ("baseline", "ours", "ours-pool10", "ours-gc-frozen", "herd-unpaced", "herd")
+#: R of the variants of ours: enough for 1000 triggers polling every 10 s (111 calls/s with the jitter).
+CALLS_PER_SECOND = 150
+CALLS_PER_SECOND_ENV = "AIRFLOW__{}__{}".format(*(part.upper() for part in CALLS_PER_SECOND_SETTING))
+#: How often the emulator's process counts the calls it received.
+CALL_SAMPLE_SECONDS = 0.05
 WAITER_LOGGER = "airflow.providers.amazon.aws.utils.waiter_with_logging"
 LAG_PROBE_SECONDS = 0.01
 READY = "RELEASER-READY"
@@ -82,6 +99,12 @@ class OneClientPerTriggerBaseline(PersonalizeDataDeletionJobCompletedTrigger):
     run = AwsBaseWaiterTrigger.run
 
 
+class UnpacedTrigger(PersonalizeDataDeletionJobCompletedTrigger):
+    """Ours without jitter (the first poll at once, then exactly ``waiter_delay``); run with no limiter."""
+
+    poll_jitter = 0.0
+
+
 #: Per variant: the trigger class and the extra arguments of each trigger.
 TRIGGERS: dict[str, tuple[type, dict[str, Any]]] = {
     "baseline": (OneClientPerTriggerBaseline, {}),
@@ -91,7 +114,13 @@ TRIGGERS: dict[str, tuple[type, dict[str, Any]]] = {
         {"botocore_config": {"max_pool_connections": 10}},
     ),
     "ours-gc-frozen": (PersonalizeDataDeletionJobCompletedTrigger, {}),
+    "herd-unpaced": (UnpacedTrigger, {}),
+    "herd": (PersonalizeDataDeletionJobCompletedTrigger, {}),
 }
+#: Variants whose triggers all start at once (the others start spread over one poll interval).
+TOGETHER = frozenset({"herd-unpaced", "herd"})
+#: Variants of ours run with the call rate limiter at R (the others with none).
+LIMITED = frozenset({"ours", "ours-pool10", "ours-gc-frozen", "herd"})
 #: Variants run with ``[personalize_deletion] triggerer_gc_freeze`` on: the first opening of a shared
 #: client freezes the objects alive then, so full collections skip them (as Airflow's DAG processor's).
 GC_FROZEN = frozenset({"ours-gc-frozen"})
@@ -373,7 +402,7 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(0.5)  # the probes settle before the first trigger
     started = time.monotonic()
     tasks = [
-        asyncio.create_task(run_one(arn, job, poll * index / len(jobs)))
+        asyncio.create_task(run_one(arn, job, 0 if name in TOGETHER else poll * index / len(jobs)))
         for index, (job, arn) in enumerate(jobs.items())
     ]
     await wait_for(lambda: len(polled.tasks) == len(tasks) or any(task.done() for task in tasks))
@@ -400,6 +429,7 @@ async def run_triggers(name: str, args: dict[str, Any]) -> dict[str, Any]:
         "delay_median": statistics.median(delays),
         "delay_p95": statistics.quantiles(delays, n=20)[-1],
         "delay_max": max(delays),
+        "late": sum(delay > poll + 1 for delay in delays),
     }
 
 
@@ -419,11 +449,38 @@ def worker(name: str, args: dict[str, Any]) -> None:
     if name in GC_FROZEN:
         os.environ["AIRFLOW__PERSONALIZE_DELETION__TRIGGERER_GC_FREEZE"] = "True"
 
-    emit_result(asyncio.run(run_triggers(name, args)))
+    sent = record_sends()
+    result = asyncio.run(run_triggers(name, args))
+    emit_result(result | {"peak_sent_per_second": most_in_one_second(sent)})
+
+
+def record_sends() -> list[float]:
+    """Record when each HTTP request of an aiobotocore client leaves (benchmark only); return the list."""
+    from aiobotocore.endpoint import AioEndpoint
+
+    sent: list[float] = []
+    send = AioEndpoint._send
+
+    async def timed_send(endpoint: AioEndpoint, request: Any) -> Any:
+        sent.append(time.monotonic())
+        return await send(endpoint, request)
+
+    AioEndpoint._send = timed_send  # type: ignore[method-assign]
+    return sent
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """:param times: increasing times in seconds; return the most of them within one second."""
+    most, start = 0, 0
+    for end, time_ in enumerate(times):
+        while time_ - times[start] > 1:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 def measure(
-    aws: LocalAws, count: int, poll_seconds: int, variants: list[str], latency: float
+    aws: LocalAws, count: int, poll_seconds: int, variants: list[str], latency: float, calls_per_second: float
 ) -> dict[str, dict[str, Any]]:
     """
     Run the variants with ``count`` triggers, each in a fresh process, on fresh jobs.
@@ -433,6 +490,7 @@ def measure(
     :param poll_seconds: the triggers' ``waiter_delay``.
     :param variants: keys of :data:`TRIGGERS`.
     :param latency: seconds the emulator adds to every Personalize response.
+    :param calls_per_second: R of the variants in :data:`LIMITED`.
     """
     results = {}
     for variant in variants:
@@ -442,20 +500,71 @@ def measure(
         )
         aws.client.set_latency(latency)
         args = {"endpoint_url": aws.endpoint_url, "poll_seconds": poll_seconds}
-        env = {"AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri()}
-        results[variant] = run_worker(__file__, variant, args, env)
+        env = {
+            "AIRFLOW_CONN_AWS_DEFAULT": aws.airflow_conn_uri(),
+            CALLS_PER_SECOND_ENV: str(calls_per_second if variant in LIMITED else 0),
+        }
+        with CallCounter(aws) as counter:
+            results[variant] = run_worker(__file__, variant, args, env)
+        results[variant]["peak_calls_per_second"] = counter.peak_per_second()
     aws.client.reset()
     return results
 
 
-def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int) -> str:
+class CallCounter:
+    """
+    Counts, in the emulator's process, the DescribeDataDeletionJob calls it has received, every 50 ms.
+
+    :param aws: the running emulator.
+    """
+
+    def __init__(self, aws: LocalAws) -> None:
+        self._emulator = aws.emulator
+        self._samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="call-counter", daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(CALL_SAMPLE_SECONDS):
+            with self._emulator.state.lock:
+                self._samples.append(
+                    (time.monotonic(), self._emulator.faults.calls("DescribeDataDeletionJob"))
+                )
+
+    def __enter__(self) -> CallCounter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_per_second(self) -> int:
+        """
+        The most calls received between two samples at most one second apart.
+
+        By the samples' own times, not their number: on a loaded machine a sample can come late.
+        """
+        peak, end = 0, 0
+        for start, (started, count) in enumerate(self._samples):
+            end = max(end, start)
+            while end + 1 < len(self._samples) and self._samples[end + 1][0] - started <= 1:
+                end += 1
+            peak = max(peak, self._samples[end][1] - count)
+        return peak
+
+
+def report(
+    rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int, calls_per_second: float
+) -> str:
     """
     Format the figures of every variant, then the targets (ours against the baseline), as Markdown.
 
     :param rows: ``(count, {variant: result})`` per measurement.
     :param poll_seconds: the poll interval, for the delay target.
+    :param calls_per_second: R, for the herd's target.
     """
-    figures, targets = [], []
+    figures, targets, herd_targets = [], [], []
     for count, results in rows:
         per_trigger = {
             variant: (result["rss_steady_bytes"] - result["rss_before_bytes"]) / count
@@ -469,7 +578,9 @@ def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int)
                     f"{result['load_at_start']:.1f} / {result['load_at_end']:.1f}",
                     f"{per_trigger[variant] / 1024:,.0f}",
                     f"{result['describe_calls_per_minute']:,.0f}",
+                    f"{result['peak_sent_per_second']:,} / {result['peak_calls_per_second']:,}",
                     f"{result['delay_median']:.2f} / {result['delay_p95']:.2f} / {result['delay_max']:.2f}",
+                    result["late"],
                     f"{result['seconds_until_all_polling']:.1f}",
                     f"{result['step_max'] * 1000:,.0f} / {result['step_max_outside_collections'] * 1000:,.0f}"
                     f" / {result['step_max_running'] * 1000:,.0f}",
@@ -479,6 +590,26 @@ def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int)
                     result["lags_over_target"],
                     f"{result['blocked_warnings']} ({result['blocked_warning_max']:.2f} s)",
                     f"{result['full_collections']} ({result['full_collection_max'] * 1000:,.0f} ms)",
+                )
+            )
+        if "herd" in results:
+            herd, unpaced = results["herd"], results.get("herd-unpaced")
+            herd_targets.append(
+                (
+                    count,
+                    met(herd["lag_max"] * 1000, BLOCK_TARGET_SECONDS * 1000, "ms")
+                    + (f" (unpaced {unpaced['lag_max'] * 1000:,.0f} ms)" if unpaced else ""),
+                    met(herd["lag_max_outside_collections"] * 1000, BLOCK_TARGET_SECONDS * 1000, "ms")
+                    + (
+                        f" (unpaced {unpaced['lag_max_outside_collections'] * 1000:,.0f} ms)"
+                        if unpaced
+                        else ""
+                    ),
+                    f"{herd['late']}: {'met' if herd['late'] == 0 else 'missed'}"
+                    + (f" (unpaced {unpaced['late']})" if unpaced else ""),
+                    met(herd["peak_sent_per_second"], calls_per_second, "calls")
+                    + f" sent, {herd['peak_calls_per_second']:,} received"
+                    + (f" (unpaced {unpaced['peak_sent_per_second']:,} sent)" if unpaced else ""),
                 )
             )
         if "ours" in results:
@@ -501,7 +632,9 @@ def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int)
         "load avg start / end",
         "KiB per trigger",
         "Describe calls/min",
+        "peak calls in 1 s (sent / received)",
         "firing delay s (median / p95 / max)",
+        f"late (> {poll_seconds + 1} s)",
         "s until all polled",
         "longest step ms (all / outside full GCs / and process running)",
         "loop lag ms (max / p99)",
@@ -519,6 +652,13 @@ def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int)
         "ours max lag (all) <= 100 ms",
         "ours triggerer warnings",
     )
+    herd_headers = (
+        "triggers",
+        "herd max lag <= 100 ms",
+        "herd max lag outside full GCs <= 100 ms",
+        f"herd late (> {poll_seconds + 1} s) = 0",
+        f"herd peak calls in 1 s <= R = {calls_per_second:g}",
+    )
     longest = [
         f"- {count} {variant}: {result['step_max_outside_collections_what']}; while running: "
         f"{result['step_max_running_what']}"
@@ -528,7 +668,8 @@ def report(rows: list[tuple[int, dict[str, dict[str, Any]]]], poll_seconds: int)
     return (
         markdown_table(figure_headers, figures)
         + "\n\n"
-        + markdown_table(target_headers, targets)
+        + (markdown_table(target_headers, targets) if targets else "")
+        + ("\n\n" + markdown_table(herd_headers, herd_targets) if herd_targets else "")
         + "\n\nLongest step outside full collections:\n"
         + "\n".join(longest)
     )
@@ -555,6 +696,12 @@ def main() -> None:
     parser.add_argument(
         "--latency-ms", type=float, default=0, help="added to every emulator response (default 0)"
     )
+    parser.add_argument(
+        "--calls-per-second",
+        type=float,
+        default=CALLS_PER_SECOND,
+        help=f"R, the call rate bound of the variants of ours (default {CALLS_PER_SECOND})",
+    )
     options = parser.parse_args()
     if options.worker == "release":
         releaser(json.loads(options.worker_args))
@@ -570,10 +717,14 @@ def main() -> None:
     rows = []
     with LocalAws(timings=JobTimings(pending_seconds=0, in_progress_seconds=0)) as aws:
         for count in counts:
-            rows.append((count, measure(aws, count, poll_seconds, variants, options.latency_ms / 1000)))
-            print(report(rows[-1:], poll_seconds), flush=True)
-    print(f"\nPoll interval {poll_seconds} s; emulator latency added {options.latency_ms:g} ms.\n")
-    print(report(rows, poll_seconds))
+            rate = options.calls_per_second
+            rows.append((count, measure(aws, count, poll_seconds, variants, options.latency_ms / 1000, rate)))
+            print(report(rows[-1:], poll_seconds, rate), flush=True)
+    print(
+        f"\nPoll interval {poll_seconds} s; emulator latency added {options.latency_ms:g} ms; "
+        f"R = {options.calls_per_second:g} calls/s for {', '.join(sorted(LIMITED))}.\n"
+    )
+    print(report(rows, poll_seconds, options.calls_per_second))
 
 
 if __name__ == "__main__":

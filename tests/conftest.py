@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 TESTS_DIR = Path(__file__).parent
 
 _airflow_home = Path(tempfile.mkdtemp(prefix="ppd-airflow-home-"))
@@ -42,3 +44,36 @@ pytest_plugins = [
     "tests.plugins.airflow_env",
     "tests.plugins.ledger",
 ]
+
+
+#: The end-to-end suite: one unit of work for ``pytest -n 2``, and the first one handed out.
+END_TO_END = "tests/e2e"
+
+
+def _scope_of(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return END_TO_END if path.startswith(END_TO_END + "/") else path
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Under ``pytest -n``, collect the end-to-end suite first (the longest unit of work starts first)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: _scope_of(item.nodeid) != END_TO_END)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: a venv without it still runs the tests
+def pytest_xdist_make_scheduler(config, log):
+    """
+    Spread the tests over ``pytest -n 2`` (``make test``) by file, with the whole end-to-end suite as
+    one unit handed out first: a module's fixtures are set up in one process, and the e2e suite's
+    Airflow deployments (session fixtures) start once, in one process, while the other process runs
+    the rest, file by file in collection order.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFileEndToEndFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope_of(nodeid)
+
+    config.option.loadscopereorder = False  # xdist would hand out the files with the most tests first
+    return ByFileEndToEndFirst(config, log)

@@ -6,11 +6,14 @@ Every route, the page and its static files included, depends on the API server's
 ``requires_access_dag("GET", DagAccessEntity.RUN, DAG_ID)``: the caller must be logged in (the
 UI's ``_token`` cookie or a bearer token) and may read the example DAG's runs; otherwise 401 or 403,
 and nothing else. The evidence lookup is a POST, so that the user id travels in the body only,
-never in a URL, and is authorized as the same read. The route reads its body itself, once the caller
+never in a URL; it and the list of lookups need the lookup's own permission on top
+(:mod:`.lookup_access`), and each lookup is rate-limited and recorded in Airflow's event log by the
+keyed hash of the id (:mod:`.lookup_log`). The route reads its body itself, once the caller
 is authorized, and no route reads more than :data:`.MAX_BODY_BYTES` of a body
 (:class:`.BodyLimitMiddleware`): an anonymous caller gets its 401 with nothing of its body read. The
-user id is a bind parameter of one query: never logged, stored or returned (the response names
-requests by ``request_id``; a validation error does not echo the input), and the response is
+user id is a bind parameter of the lookup's queries: never logged or stored, and returned only when
+the caller asks for it in their record (``name_subject``; otherwise the response names requests by
+``request_id``; a validation error does not echo the input), and the response is
 ``Cache-Control: no-store``.
 
 The warehouse settings are resolved on each request from the API server's configuration, section
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
@@ -33,6 +36,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_provider_personalize_deletion.dashboard.body_limit import BodyLimitMiddleware
 from airflow_provider_personalize_deletion.dashboard.evidence import evidence_csv, evidence_record
+from airflow_provider_personalize_deletion.dashboard.lookup_access import refuse_unless_may_look_up
+from airflow_provider_personalize_deletion.dashboard.lookup_log import (
+    EVIDENCE,
+    LOOKUPS,
+    Subject,
+    check_rate_and_record,
+    lookups_of,
+    lookups_per_hour,
+    record_lookup,
+)
 from airflow_provider_personalize_deletion.dashboard.queries import (
     MAX_RUNS_PER_PAGE,
     DashboardQueries,
@@ -40,9 +53,10 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     RunsCursor,
     UnsupportedWarehouseError,
 )
+from airflow_provider_personalize_deletion.dashboard.run_results import deletion_file_results
 from airflow_provider_personalize_deletion.dashboard.settings import SECTION, dashboard_settings
 from airflow_provider_personalize_deletion.erasure.settings import DAG_ID, WarehouseSettings, variable_value
-from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+from airflow_provider_personalize_deletion.exceptions import FingerprintKeyError, PersonalizeValidationError
 from airflow_provider_personalize_deletion.transfers.sql_cursor import WarehouseError
 
 #: The files of the page, by the name the page asks for.
@@ -59,6 +73,7 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 _NO_STORE = {"Cache-Control": "no-store", **_PAGE_HEADERS}
+_Body = TypeVar("_Body", bound=BaseModel)
 
 
 class EvidenceQuery(BaseModel):
@@ -66,13 +81,29 @@ class EvidenceQuery(BaseModel):
     The body of an evidence lookup.
 
     :param user_id: the user id, exactly as the requests table holds it.
-    :param format: ``json`` (the record) or ``csv`` (one row per request and job).
+    :param format: ``json`` (the record), ``csv`` (one row per request and job) or ``bundle`` (both, as
+        ``{"record": ..., "csv": ...}``: one lookup for the page's view and its two exports).
+    :param name_subject: repeat ``user_id`` in the record (``subject``) and the CSV: the officer's
+        export names whose it is. Off: the answer holds no id.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     user_id: str = Field(min_length=1, max_length=1024)
-    format: Literal["json", "csv"] = "json"
+    format: Literal["json", "csv", "bundle"] = "json"
+    name_subject: bool = False
+
+
+class LookupsQuery(BaseModel):
+    """
+    The body of a search of the lookups of one person.
+
+    :param user_id: the user id, as typed in the lookups searched for (exactly).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=1024)
 
 
 def _get_option(option: str) -> str | None:
@@ -154,27 +185,58 @@ class NoStoreMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+def requires_lookup_permission(user: GetUserDep) -> None:
+    """
+    The lookup's own permission (:mod:`.lookup_access`), on top of the app's read of the DAG's runs.
+
+    :raises HTTPException: 403 naming the permission.
+    """
+    refuse_unless_may_look_up(_auth_manager(), user, _get_option)
+
+
+def _auth_manager() -> Any:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    return get_auth_manager()
+
+
+async def _json_body(request: Request, model: type[_Body]) -> _Body:
+    """
+    A body read and validated by the route's own dependency, which runs after the app's: a caller is
+    authenticated and authorized before a byte of its body is read.
+
+    :param request: the request.
+    :param model: the body's model.
+    :raises HTTPException: 415 for a body that is not declared JSON; 413 for one over
+        :data:`.MAX_BODY_BYTES` (:class:`.BodyLimitMiddleware`).
+    :raises RequestValidationError: a body that does not parse or breaks a rule of the model (answered
+        by :func:`_validation_error`, which echoes no input).
+    """
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(415, "The lookup takes a JSON body (application/json)")
+    body = await request.body()
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        problems = error.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError(
+            [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
+        ) from None
+
+
+async def lookups_query(request: Request) -> LookupsQuery:
+    """The body of a search of the lookups of one person (:func:`_json_body`)."""
+    return await _json_body(request, LookupsQuery)
+
+
 async def lookup_query(request: Request) -> EvidenceQuery:
     """
     The body of an evidence lookup, read and validated by the route's own dependency, which runs
     after the app's: a caller is authenticated and authorized before a byte of its body is read.
 
     :param request: the lookup's request.
-    :raises HTTPException: 415 for a body that is not declared JSON; 413 for one over
-        :data:`.MAX_BODY_BYTES` (:class:`.BodyLimitMiddleware`).
-    :raises RequestValidationError: a body that does not parse or breaks a rule of
-        :class:`EvidenceQuery` (answered by :func:`_validation_error`, which echoes no input).
     """
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise HTTPException(415, "The lookup takes a JSON body (application/json)")
-    body = await request.body()
-    try:
-        return EvidenceQuery.model_validate_json(body)
-    except ValidationError as error:
-        problems = error.errors(include_url=False, include_context=False, include_input=False)
-        raise RequestValidationError(
-            [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
-        ) from None
+    return await _json_body(request, EvidenceQuery)
 
 
 SettingsDep = Annotated[WarehouseSettings, Depends(warehouse_settings)]
@@ -229,25 +291,77 @@ def create_app() -> FastAPI:
             raise HTTPException(404, "The audit table holds no record of this run (yet)")
         return JSONResponse(view, headers=_NO_STORE)
 
-    @app.post("/api/evidence")
+    @app.post("/api/evidence", dependencies=[Depends(requires_lookup_permission)])
     def evidence(
         user: GetUserDep,
         body: Annotated[EvidenceQuery, Depends(lookup_query)],
         settings: SettingsDep,
         queries: QueriesDep,
     ) -> Response:
+        from airflow.utils.session import create_session
+
+        now = datetime.now(timezone.utc)
+        subject = _checked_lookup(user, body.user_id, EVIDENCE, now)
+        found = queries.requests_of(body.user_id)
+        near_misses = queries.near_misses(body.user_id) if found.total == 0 else None
+        with create_session() as session:
+            record_lookup(session, user, subject, EVIDENCE, found.total)
+            cleanup = deletion_file_results(
+                session, DAG_ID, {request["run"]["run_id"] for request in found.requests if request["run"]}
+            )
         record = evidence_record(
-            queries.requests_of(body.user_id),
+            found,
             settings=settings,
             dag_id=DAG_ID,
-            generated_at=datetime.now(timezone.utc),
+            generated_at=now,
             generated_by=user.get_name(),
+            subject=body.user_id if body.name_subject else None,
+            cleanup=cleanup,
+            near_misses=near_misses,
         )
         if body.format == "csv":
             return Response(evidence_csv(record), media_type="text/csv; charset=utf-8", headers=_NO_STORE)
+        if body.format == "bundle":
+            return JSONResponse({"record": record, "csv": evidence_csv(record)}, headers=_NO_STORE)
         return JSONResponse(record, headers=_NO_STORE)
 
+    @app.get("/api/lookups", dependencies=[Depends(requires_lookup_permission)])
+    def lookups() -> JSONResponse:
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            return JSONResponse({"lookups": lookups_of(session, None)}, headers=_NO_STORE)
+
+    @app.post("/api/lookups", dependencies=[Depends(requires_lookup_permission)])
+    def lookups_of_person(
+        user: GetUserDep, body: Annotated[LookupsQuery, Depends(lookups_query)]
+    ) -> JSONResponse:
+        from airflow.utils.session import create_session
+
+        subject = _checked_lookup(user, body.user_id, LOOKUPS, datetime.now(timezone.utc))
+        with create_session() as session:
+            found = lookups_of(session, subject)
+            record_lookup(session, user, subject, LOOKUPS, 0)
+        return JSONResponse({"subject_key": subject.key, "lookups": found}, headers=_NO_STORE)
+
     return app
+
+
+def _checked_lookup(user: Any, user_id: str, what: str, now: datetime) -> Subject:
+    """
+    The keyed hash of a typed id, once the caller is within the rate limit (a refusal is recorded).
+
+    :raises FingerprintKeyError: the fingerprint key is not set: a lookup could not be recorded.
+    :raises HTTPException: 429 past the rate limit.
+    """
+    from airflow.utils.session import create_session
+
+    from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
+
+    subject = Subject.of(user_id, fingerprint_key())
+    with create_session() as session:
+        check_rate_and_record(session, user, subject, what, now, lookups_per_hour(_get_option))
+    return subject
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -263,6 +377,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnsupportedWarehouseError, handler(501, "Unsupported warehouse"))
     app.add_exception_handler(WarehouseError, handler(503, "The warehouse could not be read"))
     app.add_exception_handler(InvalidCursorError, handler(400, "Invalid page"))
+    app.add_exception_handler(FingerprintKeyError, handler(503, "No lookup without a record of it"))
     app.add_exception_handler(RequestValidationError, _validation_error)
     from airflow.exceptions import AirflowNotFoundException
 

@@ -31,6 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_personalize_deletion.dashboard.evidence_reads import (
+    MAX_PERSON_VERIFICATION_ROWS,
+    verified_after,
+)
 from airflow_provider_personalize_deletion.dashboard.queries import (
     MAX_ANSWER_BYTES,
     MAX_DETAILS_BYTES,
@@ -55,16 +59,36 @@ from airflow_provider_personalize_deletion.dashboard.views import (
 from airflow_provider_personalize_deletion.erasure.reappearance import REAPPEARED
 from airflow_provider_personalize_deletion.erasure.settings import WarehouseSettings
 from airflow_provider_personalize_deletion.erasure.store import ERASED, PENDING, REJECTED
+from airflow_provider_personalize_deletion.ledger.warehouse import ERASURE_RUN, VERIFICATION
 
 if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.dashboard.queries import FoundRequests
 
 #: The version of the record's layout (2: its bounds, and what it leaves out, said; 3: texts capped; 4:
-#: the person's status now, and where a reappeared person was found again; 5: the run's find and forget).
-EVIDENCE_VERSION = 5
+#: the person's status now, and where a reappeared person was found again; 5: the run's find and forget;
+#: 6: the subject as typed, the jobs' own times, the deletion file, whether each group held the person
+#: and whether they were verified absent since, the ledger positions, a lookup's near misses).
+EVIDENCE_VERSION = 6
 #: The person's status now (``status_now``): found again by a verification, their request pending (the
 #: next erasure run erases them again); a request pending; every request erased (or rejected); no request.
 FOUND_AGAIN, NO_REQUEST, UNKNOWN = "found_again", "no_request", "unknown"
+#: Whether a dataset group held the person when its job ran (``held_person``): known only from the counts
+#: the service reports per job (``numDeleted``, the records deleted of every id of the deletion file):
+#: ``no`` when the group's jobs deleted no record at all, ``yes`` when the file held this person's id only
+#: and a record was deleted, else ``unknown``.
+HELD, NOT_HELD = "yes", "no"
+#: Whether the person was verified absent from a group since their erasure (``verification.status``): every
+#: dataset of the group's first verification since verified absent; found again by it (their reappeared
+#: request names its export); a dataset not verified; others found by it, and whether this person is among
+#: them is not recorded; no verification of the group since (``unknown`` when the rows read hit their bound).
+VERIFIED_ABSENT, NOT_VERIFIED, OTHERS_FOUND, NOT_VERIFIED_SINCE = (
+    "verified_absent",
+    "not_verified",
+    "others_found",
+    "no_verification_since",
+)
+#: What the subject says when the lookup's caller did not ask for it in the record.
+SUBJECT_NOT_NAMED = "the user id entered in the lookup; it is not repeated in this record"
 #: Jobs the dataset groups of one record show, at most (one CSV row each).
 MAX_EVIDENCE_JOBS = 2000
 #: The bounds of one record, as it states them (``limits``).
@@ -81,9 +105,11 @@ LIMITS = {
     "jobs": MAX_EVIDENCE_JOBS,
     "name_chars": MAX_NAME_CHARS,
     "message_chars": MAX_MESSAGE_CHARS,
+    "verification_rows": MAX_PERSON_VERIFICATION_ROWS,
 }
 #: The CSV's columns: one row per request and job (a request without a job has one row, job fields empty).
 CSV_COLUMNS = (
+    "subject_user_id",
     "request_id",
     "source",
     "status",
@@ -104,6 +130,15 @@ CSV_COLUMNS = (
     "run_recorded_at",
     "run_search",
     "run_find_and_forget",
+    "run_ledger_sequence",
+    "run_ledger_record_sha256",
+    "deletion_file_id_count",
+    "deletion_file_count",
+    "deletion_file_fingerprint",
+    "deletion_file_written_at",
+    "deletion_file_deleted",
+    "deletion_file_kept_because",
+    "dataset_groups_not_holding",
     "dataset_groups_total",
     "dataset_groups_truncated",
     "dataset_group_arn",
@@ -113,9 +148,18 @@ CSV_COLUMNS = (
     "job_name",
     "job_arn",
     "job_status",
-    "num_deleted",
+    "job_created_at",
+    "job_completed_at",
+    "num_deleted_all_ids_of_file",
     "erasure_round",
     "overlapping_activity",
+    "dataset_group_held_person",
+    "verification_status",
+    "verification_run_id",
+    "verification_recorded_at",
+    "verification_export_job_arns",
+    "verification_ledger_sequence",
+    "verification_ledger_record_sha256",
     "requests_total",
     "requests_truncated",
     "texts_cut",
@@ -139,9 +183,18 @@ def evidence_record(
     dag_id: str,
     generated_at: datetime,
     generated_by: str,
+    subject: str | None = None,
+    cleanup: Mapping[str, Any] | None = None,
+    near_misses: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
     """
     The evidence record of the requests a lookup found.
+
+    Per request and dataset group it gives the jobs with their own times, whether the group held the
+    person (:data:`HELD`, :data:`NOT_HELD`, :data:`UNKNOWN`; a group known not to have held them is
+    listed apart, ``dataset_groups_not_holding``, not among ``dataset_groups``), and whether they were
+    verified absent since (``verification``); per request the run's deletion file (count, keyed
+    fingerprint, whether it was deleted) and the run's place in the evidence ledger.
 
     :param found: what :meth:`.DashboardQueries.requests_of` returned; when the user has more requests
         than it returned, the record says so (``truncated``, ``request_count`` the total).
@@ -151,26 +204,45 @@ def evidence_record(
     :param dag_id: the DAG whose runs erase the requests.
     :param generated_at: when the record was made (aware).
     :param generated_by: the Airflow user who made it.
+    :param subject: the user id as the caller typed it, when they asked for it in the record (their
+        export); None: the record does not repeat it.
+    :param cleanup: what each run's ``delete_deletion_files`` task returned (Airflow's XCom), by run id.
+    :param near_misses: for a lookup that found nothing, :meth:`.DashboardQueries.near_misses`.
     """
-    requests = [_request(request, settings.overdue_days, generated_at) for request in found.requests]
+    requests = [
+        _request(request, settings.overdue_days, generated_at, cleanup or {}, found.ledger)
+        for request in found.requests
+    ]
     _link_found_again(requests)
+    found_by = _found_by_export(requests)
     shown = _ShownGroups(bytes=sum(_bytes(request) for request in requests))  # each shown, one row each
     for request, request_found in zip(requests, found.requests, strict=True):
         record = request_found.get("erasure_record")
+        checks = _verifications(request, request_found.get("run"), found, found_by)
         groups = shown.of(
             request_found.get("run"),
             record if isinstance(record, Mapping) else {},  # a malformed one shows no jobs
             unread=bool(request_found.get("erasure_record_unread")),
             row_bytes=_bytes(request),
+            extra_bytes=_bytes(checks),
         )
         request.update(
             dataset_groups_total=groups.total,
             dataset_groups_truncated=groups.truncated,
-            dataset_groups=groups.groups,
+            dataset_groups_not_holding=[
+                group["dataset_group_arn"] for group in groups.groups if group["held_person"] == NOT_HELD
+            ],
+            dataset_groups=[
+                {**group, "verification": checks.get(group["dataset_group_arn"])}
+                for group in groups.groups
+                if group["held_person"] != NOT_HELD
+            ],
         )
     return {
         "evidence_version": EVIDENCE_VERSION,
-        "subject": "the user id entered in the lookup; it is not repeated in this record",
+        "subject": {"user_id": subject, "as_typed": True} if subject is not None else SUBJECT_NOT_NAMED,
+        "matching": "exact: the id as typed, every character and its case",
+        "near_misses": dict(near_misses) if near_misses is not None else None,
         "generated_at": generated_at.isoformat(),
         "generated_by": generated_by,
         "dag_id": dag_id,
@@ -233,7 +305,86 @@ def _link_found_again(requests: list[dict[str, Any]]) -> None:
             request["found_again_by"] = next((rid for moment, rid in found if moment >= erased_at), None)
 
 
-def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> dict[str, Any]:
+def _found_by_export(requests: list[dict[str, Any]]) -> set[str]:
+    """The export jobs that found the person again (their reappeared requests' ``reappeared``)."""
+    return {
+        request["reappeared"]["export_job_arn"]
+        for request in requests
+        if request["reappeared"] and request["reappeared"].get("export_job_arn")
+    }
+
+
+def _verifications(
+    request: Mapping[str, Any], run: Mapping[str, Any] | None, found: FoundRequests, found_by: set[str]
+) -> dict[str, dict[str, Any]]:
+    """
+    Whether the person of an erased request was verified absent from each group of its run since the
+    erasure, by the group's first verification after it (see :data:`VERIFIED_ABSENT`).
+
+    :param request: the request's own fields.
+    :param run: its run's view.
+    :param found: what the lookup found (its verification rows, the ledger positions).
+    :param found_by: the export jobs that found the person again.
+    """
+    if request["status"] != ERASED or not run:
+        return {}
+    checks = {}
+    for group in run["dataset_groups"]:
+        arn = group["dataset_group_arn"]
+        rows = verified_after(found.verification_rows, arn, request["erased_at"]) if arn else []
+        outcomes = {row.outcome for row in rows}
+        if not rows:
+            # none among the rows read; past the rows' bound a later one may exist
+            status = (
+                UNKNOWN
+                if len(found.verification_rows) >= MAX_PERSON_VERIFICATION_ROWS
+                else NOT_VERIFIED_SINCE
+            )
+        elif any(row.export_job_arn in found_by for row in rows):
+            status = FOUND_AGAIN
+        elif outcomes == {VERIFIED_ABSENT}:
+            status = VERIFIED_ABSENT
+        elif NOT_VERIFIED in outcomes or not outcomes <= {VERIFIED_ABSENT, FOUND_AGAIN}:
+            status = NOT_VERIFIED
+        else:
+            status = OTHERS_FOUND
+        run_id = rows[0].run_id if rows else None
+        checks[arn] = {
+            "status": status,
+            "run_id": run_id,
+            "recorded_at": rows[0].recorded_at if rows else None,
+            "export_job_arns": [row.export_job_arn for row in rows[:MAX_JOBS_PER_GROUP]],
+            "ledger": found.ledger.get((VERIFICATION, run_id)) if run_id else None,
+        }
+    return checks
+
+
+def _held_person(group: Mapping[str, Any], deletion_file: Mapping[str, Any] | None) -> str:
+    """
+    Whether the group held the person (see :data:`HELD`): from its jobs' ``numDeleted`` and the file's
+    ``id_count``, when every job of the group is shown and COMPLETED with a count.
+
+    :param group: the group's view.
+    :param deletion_file: the run's deletion file (its view).
+    """
+    jobs = group["jobs"]
+    if not jobs or group["jobs_truncated"] or any(job["status"] != "COMPLETED" for job in jobs):
+        return UNKNOWN
+    counts = [job["num_deleted"] for job in jobs]
+    if any(value is None for value in counts):
+        return UNKNOWN
+    if sum(counts) == 0:
+        return NOT_HELD
+    return HELD if deletion_file and deletion_file.get("id_count") == 1 else UNKNOWN
+
+
+def _request(
+    request: Mapping[str, Any],
+    deadline_days: int,
+    now: datetime,
+    cleanup: Mapping[str, Any],
+    ledger: Mapping[tuple[str, str], dict[str, Any]],
+) -> dict[str, Any]:
     """A request's own fields (its groups not yet: ``dataset_groups`` empty)."""
     status = request["status"]
     requested_at = valid_moment(request["requested_at"])
@@ -257,10 +408,11 @@ def _request(request: Mapping[str, Any], deadline_days: int, now: datetime) -> d
         "reappeared": request.get("reappeared"),
         "reappeared_unread": bool(request.get("reappeared_unread")),
         "found_again_by": None,
-        "run": _run(run) if run else None,
+        "run": _run(run, cleanup.get(run["run_id"]), ledger) if run else None,
         "run_search": request.get("run_search"),
         "dataset_groups_total": 0,
         "dataset_groups_truncated": False,
+        "dataset_groups_not_holding": [],
         "dataset_groups": [],
     }
 
@@ -322,6 +474,7 @@ class _ShownGroups:
         *,
         unread: bool,
         row_bytes: int,
+        extra_bytes: int = 0,
     ) -> _Groups:
         """
         The groups one request shows: its run's, or without a run's record those stored on it.
@@ -330,6 +483,7 @@ class _ShownGroups:
         :param erasure_record: the request's stored record.
         :param unread: the stored record was too large to read.
         :param row_bytes: the bytes of the request's own fields (counted already, once).
+        :param extra_bytes: the bytes of what the request adds to its groups (their verification).
         """
         if run:
             if id(run) not in self._of_run:
@@ -341,7 +495,7 @@ class _ShownGroups:
         else:
             groups = _stored_groups(erasure_record)
             size, jobs = groups.cost
-        size += row_bytes * max(0, jobs - 1)  # each job's CSV row repeats the request's fields
+        size += row_bytes * max(0, jobs - 1) + extra_bytes * max(1, jobs)  # each job's CSV row repeats them
         if self.bytes + size > MAX_ANSWER_BYTES or self.jobs + jobs > MAX_EVIDENCE_JOBS:
             self.left_out += 1
             return _Groups([], groups.total, True)
@@ -351,12 +505,13 @@ class _ShownGroups:
 
 
 def _run_groups(run: Mapping[str, Any]) -> _Groups:
-    """The run's jobs per dataset group, as its view bounds them."""
+    """The run's jobs per dataset group, as its view bounds them, and whether each held the person."""
     return _Groups(
         [
             {
                 "dataset_group_arn": group["dataset_group_arn"],
                 "status": group["status"],
+                "held_person": _held_person(group, run.get("deletion_file")),
                 "jobs_total": group["jobs_total"],
                 "jobs_truncated": group["jobs_truncated"],
                 "jobs": [
@@ -364,7 +519,9 @@ def _run_groups(run: Mapping[str, Any]) -> _Groups:
                         "job_name": job["job_name"],
                         "job_arn": job["job_arn"],
                         "status": job["status"],
-                        "num_deleted": job["num_deleted"],
+                        "created_at": job["created_at"],
+                        "completed_at": job["completed_at"],
+                        "num_deleted_all_ids_of_file": job["num_deleted"],
                         "erasure_round": job["round"],
                         "overlapping_activity": job["overlapping_activity"],
                     }
@@ -390,6 +547,7 @@ def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
             {
                 "dataset_group_arn": arn,
                 "status": None,
+                "held_person": UNKNOWN,
                 "jobs_total": len(found),
                 "jobs_truncated": len(found) > MAX_JOBS_PER_GROUP,
                 "jobs": [
@@ -397,7 +555,9 @@ def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
                         "job_name": None,
                         "job_arn": name(job.get("job_arn")),
                         "status": None,
-                        "num_deleted": count(job.get("num_deleted")),
+                        "created_at": None,
+                        "completed_at": None,
+                        "num_deleted_all_ids_of_file": count(job.get("num_deleted")),
                         "erasure_round": as_int(job.get("round")),
                         "overlapping_activity": None,
                     }
@@ -411,20 +571,52 @@ def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
     )
 
 
-def _run(run: Mapping[str, Any]) -> dict[str, Any]:
+def _run(
+    run: Mapping[str, Any], cleanup: Any, ledger: Mapping[tuple[str, str], dict[str, Any]]
+) -> dict[str, Any]:
     """
     The run (the try of it) that erased or claimed a request; ``latest_try`` False for an earlier try;
     ``find_and_forget`` what its find and forget did in S3 ("removed from N files in S3 (M unverified)",
-    the counts; not the objects), None when it had none.
+    the counts; not the objects), None when it had none; ``deletion_file`` its file (:func:`_deletion_file`);
+    ``ledger`` where its record sits in the evidence ledger (``sequence``, ``record_sha256``), None when
+    not appended (the ledger is off, or the append is pending).
+
+    :param run: the run's view.
+    :param cleanup: what its ``delete_deletion_files`` task returned; None when unknown.
+    :param ledger: the ledger positions read.
     """
     forget = run.get("find_and_forget")
     return {
         **{key: run[key] for key in ("run_id", "recorded_at", "outcome")},
         "latest_try": run.get("latest_try", True),
+        "deletion_file": _deletion_file(run.get("deletion_file"), cleanup),
+        "ledger": ledger.get((ERASURE_RUN, run["run_id"])),
         "find_and_forget": None
         if not forget
         else {key: forget[key] for key in ("summary", "files_rewritten", "unverified", "dry_run")},
     }
+
+
+def _deletion_file(view: Mapping[str, Any] | None, cleanup: Any) -> dict[str, Any] | None:
+    """
+    The run's deletion file, and whether it was deleted (``deleted``): True when the run's
+    ``delete_deletion_files`` deleted as many files as the run wrote; False with the reason when it kept
+    them (``kept_because``); None when unknown (the task's result is gone, or it deleted fewer).
+
+    :param view: the file's view (:func:`.views.deletion_file_view`); None when the run wrote none.
+    :param cleanup: what the task returned (an XCom: checked here); None when unknown.
+    """
+    if view is None:
+        return None
+    cleanup = cleanup if isinstance(cleanup, Mapping) else {}
+    files_deleted = count(cleanup.get("deleted"))
+    kept = message(cleanup.get("kept"))
+    deleted = None
+    if kept:
+        deleted = False
+    elif files_deleted is not None and view["file_count"] is not None and files_deleted >= view["file_count"]:
+        deleted = True
+    return {**view, "deleted": deleted, "files_deleted": files_deleted, "kept_because": kept}
 
 
 def evidence_csv(record: Mapping[str, Any]) -> str:
@@ -442,8 +634,21 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
     for request in record["requests"]:
         run = request["run"] or {}
         reappeared = request["reappeared"] or {}
+        deletion_file = run.get("deletion_file") or {}
+        run_ledger = run.get("ledger") or {}
+        subject = record["subject"]
         base = {
             **{key: request[key] for key in CSV_COLUMNS if key in request},
+            "subject_user_id": subject["user_id"] if isinstance(subject, Mapping) else None,
+            "run_ledger_sequence": run_ledger.get("sequence"),
+            "run_ledger_record_sha256": run_ledger.get("record_sha256"),
+            "deletion_file_id_count": deletion_file.get("id_count"),
+            "deletion_file_count": deletion_file.get("file_count"),
+            "deletion_file_fingerprint": deletion_file.get("fingerprint"),
+            "deletion_file_written_at": deletion_file.get("written_at"),
+            "deletion_file_deleted": deletion_file.get("deleted"),
+            "deletion_file_kept_because": deletion_file.get("kept_because"),
+            "dataset_groups_not_holding": len(request["dataset_groups_not_holding"]),
             "status_now": record["status_now"]["status"],
             "reappeared_dataset_group_arn": reappeared.get("dataset_group_arn"),
             "reappeared_dataset_arn": reappeared.get("dataset_arn"),
@@ -460,6 +665,8 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
         jobs = [(group, job) for group in request["dataset_groups"] for job in group["jobs"]]
         for group, job in jobs or [({}, {})]:
             overlapping = job.get("overlapping_activity")
+            verification = group.get("verification") or {}
+            verification_ledger = verification.get("ledger") or {}
             writer.writerow(
                 _cells(
                     {
@@ -471,9 +678,19 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
                         "job_name": job.get("job_name"),
                         "job_arn": job.get("job_arn"),
                         "job_status": job.get("status"),
-                        "num_deleted": job.get("num_deleted"),
+                        "job_created_at": job.get("created_at"),
+                        "job_completed_at": job.get("completed_at"),
+                        "num_deleted_all_ids_of_file": job.get("num_deleted_all_ids_of_file"),
                         "erasure_round": job.get("erasure_round"),
                         "overlapping_activity": len(overlapping) if isinstance(overlapping, list) else None,
+                        "dataset_group_held_person": group.get("held_person"),
+                        "verification_status": verification.get("status"),
+                        "verification_run_id": verification.get("run_id"),
+                        "verification_recorded_at": verification.get("recorded_at"),
+                        "verification_export_job_arns": " ".join(verification.get("export_job_arns") or [])
+                        or None,
+                        "verification_ledger_sequence": verification_ledger.get("sequence"),
+                        "verification_ledger_record_sha256": verification_ledger.get("record_sha256"),
                     }
                 )
             )

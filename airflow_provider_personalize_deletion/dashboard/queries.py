@@ -27,6 +27,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_personalize_deletion.dashboard.evidence_reads import (
+    VerificationRow,
+    ledger_positions,
+    verification_rows_since,
+)
 from airflow_provider_personalize_deletion.dashboard.verifications import latest_verifications
 from airflow_provider_personalize_deletion.dashboard.views import (
     MAX_NAME_CHARS,
@@ -458,7 +463,7 @@ class DashboardQueries:
                 run, outcome = (
                     search.run_of(key, requested_at, erased_at) if is_batch_key(key) else (None, None)
                 )
-                request = {
+                request: dict[str, Any] = {
                     "request_id": name(request_id),
                     "source": name(source),
                     "status": name(status),
@@ -478,7 +483,48 @@ class DashboardQueries:
                     stored.append((request_id, request))
             search.details(reappeared)
             search.stored_records(stored)
-        return FoundRequests(found, int(total), search.records_read, counts, self.has_details)
+            verification = verification_rows_since(self, cursor, _groups_of(found), _earliest_erasure(found))
+            ledger = ledger_positions(
+                self,
+                cursor,
+                {request["run"]["run_id"] for request in found if request["run"]}
+                | {row.run_id for row in verification if row.run_id},
+            )
+        return FoundRequests(
+            found, int(total), search.records_read, counts, self.has_details, verification, ledger
+        )
+
+    @database_errors("Looking up the near misses of a user id")
+    def near_misses(self, user_id: str) -> dict[str, bool]:
+        """
+        For a lookup that found nothing: whether the id as typed has leading or trailing whitespace
+        (``outer_whitespace``), whether the id without it has requests (``trimmed_has_requests``), and
+        whether ids that differ from it only in case have (``case_variants_exist``, by the database's
+        ``lower()``: ASCII on SQLite). Booleans only: no other id, request or count is told; how many
+        people share the id's case-folded form would tell about them.
+
+        :param user_id: the id as typed.
+        """
+        p = self._p
+        trimmed = user_id.strip()
+        found = {
+            "outer_whitespace": trimmed != user_id,
+            "trimmed_has_requests": False,
+            "case_variants_exist": False,
+        }
+        if not trimmed or (self._dialect == "postgresql" and "\x00" in trimmed):
+            return found
+        with self._cursor() as cursor:
+            if found["outer_whitespace"]:
+                cursor.execute(f"SELECT 1 FROM {self.requests_table} WHERE user_id = {p} LIMIT 1", (trimmed,))
+                found["trimmed_has_requests"] = cursor.fetchone() is not None
+            cursor.execute(  # reads the lower(user_id) index
+                f"SELECT 1 FROM {self.requests_table} WHERE lower(user_id) = lower({p}) "
+                f"AND user_id <> {p} AND user_id <> {p} LIMIT 1",
+                (trimmed, trimmed, user_id),
+            )
+            found["case_variants_exist"] = cursor.fetchone() is not None
+        return found
 
     def _status_counts(self, cursor: Any, user_id: str) -> dict[tuple[str, bool], int]:
         """
@@ -671,6 +717,8 @@ class FoundRequests:
     :param status_counts: the user's requests by status and whether reappeared (counted up to
         :data:`MAX_REQUESTS_COUNTED`, those not returned too).
     :param details_column: whether the requests table has the ``details`` column (0.2's has not).
+    :param verification_rows: the verification rows of the groups shown since the earliest erasure.
+    :param ledger: where the runs shown sit in the evidence ledger, by ``(kind, run id)``.
     """
 
     requests: list[dict[str, Any]]
@@ -678,11 +726,30 @@ class FoundRequests:
     audit_records_read: int = 0
     status_counts: Mapping[tuple[str, bool], int] = field(default_factory=dict)
     details_column: bool = True
+    verification_rows: Sequence[VerificationRow] = ()
+    ledger: Mapping[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @property
     def truncated(self) -> bool:
         """Whether the user has more requests than were returned."""
         return self.total > len(self.requests)
+
+
+def _groups_of(requests: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The dataset groups of the runs that erased the requests (as their views show them)."""
+    return {
+        group["dataset_group_arn"]
+        for request in requests
+        if request["run"] and request["status"] == ERASED
+        for group in request["run"]["dataset_groups"]
+        if group["dataset_group_arn"]
+    }
+
+
+def _earliest_erasure(requests: Sequence[Mapping[str, Any]]) -> datetime | None:
+    """The earliest erasure of the requests; None when none is erased."""
+    moments = [valid_moment(request["erased_at"]) for request in requests if request["status"] == ERASED]
+    return min((moment for moment in moments if moment is not None), default=None)
 
 
 def _readable(key: str, record_bytes: int) -> bool:

@@ -55,7 +55,7 @@ def latest_verifications(queries: DashboardQueries, cursor: Any) -> dict[str, An
     :param queries: the dashboard's reads (tables, dialect).
     :param cursor: the overview's cursor.
     """
-    exists = _table_exists(queries, queries.verification_table)
+    exists = table_exists(queries, queries.verification_table)
     rows = _rows(queries, cursor) if exists else []
     groups: dict[str, dict[str, Any]] = {}
     verified_at: dict[tuple[str, str], str] = {}  # (group, dataset): the latest verified time read
@@ -159,7 +159,7 @@ def _erased_groups(queries: DashboardQueries, cursor: Any) -> list[str]:
 
 
 @database_errors("Looking up the verification table")
-def _table_exists(queries: DashboardQueries, table: str) -> bool:
+def table_exists(queries: DashboardQueries, table: str) -> bool:
     from sqlalchemy import inspect
 
     schema, _, table_name = table.lower().rpartition(".")

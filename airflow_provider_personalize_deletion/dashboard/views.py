@@ -86,8 +86,28 @@ def run_view(
         "dataset_groups_truncated": len(groups) > MAX_GROUPS_PER_RUN,
         "dataset_groups": [_group_view(group) for group in groups[:MAX_GROUPS_PER_RUN]],
         "find_and_forget": forget_view(record.get("find_and_forget")),
+        "deletion_file": deletion_file_view(record.get("export")),
     }
     return {**view, "texts_cut": texts_cut(view)}
+
+
+def deletion_file_view(export: Any) -> dict[str, Any] | None:
+    """
+    The run's deletion file, from its audit record's ``export`` member: how many distinct ids it held
+    (``id_count``), in how many files, their keyed fingerprint (HMAC under the fingerprint key: it
+    tells nothing of the ids without the key) and when they were written; None when the run wrote none.
+
+    :param export: the member.
+    """
+    export = mapping(export)
+    if not export:
+        return None
+    return {
+        "id_count": count(export.get("id_count")),
+        "file_count": count(export.get("file_count")),
+        "fingerprint": name(export.get("fingerprint")),
+        "written_at": timestamp(export.get("written_at")),
+    }
 
 
 def forget_view(summary: Any) -> dict[str, Any] | None:
@@ -205,6 +225,11 @@ def _job_view(job: Mapping[str, Any]) -> dict[str, Any]:
         "status": name(job.get("status")),
         "num_deleted": count(job.get("numDeleted")),
         "round": as_int(job.get("erasureRound")),
+        "created_at": timestamp(job.get("creationDateTime")),
+        # The service's time of the job's last change: when it completed, for a COMPLETED job.
+        "completed_at": timestamp(job.get("lastUpdatedDateTime"))
+        if job.get("status") == "COMPLETED"
+        else None,
         "overlapping_activity": [
             {key: name(item.get(key)) for key in ("kind", "arn", "status") if key in item}
             for item in overlapping
@@ -328,6 +353,7 @@ __all__: Sequence[str] = (
     "MAX_RECORD_BYTES",
     "MAX_UNVERIFIED_SHOWN",
     "TEXT_CUT",
+    "deletion_file_view",
     "forget_view",
     "reappearance_view",
     "run_view",

@@ -9,8 +9,9 @@ removal is lost from the record. Before a rewrite the try writes an intent (outc
 ETag read and the counts to remove), replaced by its result: a try killed between the rewrite and its
 result leaves the intent, and a later try that finds the object changed from that ETag and naming no user
 to forget completes it as the earlier try's removal (:func:`complete_earlier_intents`). The summary counts
-an object as unverified when its last row is not verified clean (an intent left alone included), and
-also when no row was written for it at all (the task never reached it) or its listing was refused.
+an object as unverified when its last row is not verified clean, when an intent of it was left open (no
+later try read the ETag it read, nor completed it), when no row was written for it at all (the task never
+reached it), or when its listing was refused.
 """
 
 from __future__ import annotations
@@ -157,8 +158,10 @@ def complete_earlier_intents(
     Record the removal of an earlier try that rewrote an object and stopped before writing its row.
 
     Only when this try re-read the object and found no user to forget (``no_match``, verified) under
-    another ETag than the one the intent read: then the earlier try's intent becomes ``forgotten``, with
-    the ETag and version this try read as its result.
+    another ETag than the one the intent read, holding the records the intent read minus those it meant
+    to remove: then the earlier try's intent becomes ``forgotten``, with the ETag and version this try
+    read as its result. Otherwise the intent stays, unverified (:func:`summarise`): an object that lost
+    other records is never taken for the earlier try's verified rewrite.
 
     :param store: the request store.
     :param attempt: this try's ``(dag_id, run_id, map_index, try_number, position)``.
@@ -176,7 +179,7 @@ def complete_earlier_intents(
         cursor.execute(
             f"UPDATE {table} SET outcome = {p}, verified = {p}, etag_after = {p}, version_after = {p}, "
             f"reason = {p} WHERE dag_id = {p} AND run_id = {p} AND location = {p} AND outcome = {p} "
-            f"AND try_number < {p} AND etag_before <> {p}",
+            f"AND try_number < {p} AND etag_before <> {p} AND records_before - records_removed = {p}",
             (
                 Outcome.FORGOTTEN.value,
                 True,
@@ -189,6 +192,7 @@ def complete_earlier_intents(
                 Outcome.REWRITING.value,
                 try_number,
                 result.etag_before,
+                result.records_before,
             ),
         )
         completed = max(cursor.rowcount, 0)
@@ -242,16 +246,31 @@ def summarise(
         S3 (M unverified)".
     """
     last: dict[str, Mapping[str, Any]] = {}
+    open_intents: dict[str, list[Mapping[str, Any]]] = {}
     rewritten: set[str] = set()
     removed = 0
     for record in records:
-        last[record["location"]] = record
+        location = record["location"]
+        last[location] = record
+        # An intent is moot once a later try read the ETag it read: its try never wrote the object.
+        open_intents[location] = [
+            intent
+            for intent in open_intents.get(location, ())
+            if intent.get("etag_before") != record.get("etag_before")
+        ]
+        if record["outcome"] == Outcome.REWRITING.value:
+            open_intents[location].append(record)
         if record["outcome"] in ("forgotten", "would_forget"):
-            rewritten.add(record["location"])
+            rewritten.add(location)
             removed += int(record["records_removed"])
     not_reached = sorted(set(planned) - set(last))
     # A dry run's "would_forget" is not verified clean, nor unverified: nothing was meant to be written.
-    unread = [record for record in last.values() if record["outcome"] not in _SETTLED]
+    # An intent no try completed (the object changed, not as it meant) is unverified whatever came after.
+    unread = [
+        record if record["outcome"] not in _SETTLED else open_intents[location][0]
+        for location, record in last.items()
+        if record["outcome"] not in _SETTLED or open_intents[location]
+    ]
     unverified = len(unread) + len(not_reached) + len(unlisted)
     listed = [
         *({"location": record["location"], "reason": record.get("reason") or ""} for record in unread),

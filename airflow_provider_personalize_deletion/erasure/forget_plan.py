@@ -1,8 +1,10 @@
 """
-The location plan of a find-and-forget run, kept in the warehouse (table :data:`FORGET_PLAN_TABLE`) by the
-planning task and read back by each mapped task: the batches travel by XCom, which whoever may write an
-XCom can forge, so every object of a batch is checked against this plan before any call
-(:func:`.forget.batch.check_in_scope`). A plan names S3 paths, formats and job ARNs, never a user id.
+The plan of a find-and-forget run, kept in the warehouse (table :data:`FORGET_PLAN_TABLE`) by the planning
+task: its locations, its batches of objects and its summary (refused listings included). The batches
+travel to the mapped tasks by XCom, which whoever may write an XCom can forge, so each mapped task checks
+every object of its batch against the recorded plan before any call (:func:`.forget.batch.check_in_scope`),
+and the record step counts the recorded objects, not an XCom's, so that none is hidden from the count of
+unverified ones. A plan names S3 paths, formats and job ARNs, never a user id.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 from datetime import datetime
 
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, sql_timestamp
-from airflow_provider_personalize_deletion.forget.locations import LocationPlan
+from airflow_provider_personalize_deletion.forget.planning import ForgetBatches
 from airflow_provider_personalize_deletion.transfers.sql_cursor import database_errors
 
 #: The table of the runs' location plans.
@@ -35,7 +37,7 @@ def write_forget_plan(
     dag_id: str,
     run_id: str,
     recorded_at: datetime,
-    plan: LocationPlan,
+    plan: ForgetBatches,
     table: str = FORGET_PLAN_TABLE,
 ) -> None:
     """
@@ -45,7 +47,7 @@ def write_forget_plan(
     :param dag_id: the DAG's id.
     :param run_id: the DAG run's id.
     :param recorded_at: when it was made.
-    :param plan: the run's locations.
+    :param plan: the run's locations, batches and summary.
     :param table: the plan table.
     """
     p = store.hook.placeholder
@@ -65,7 +67,7 @@ def write_forget_plan(
 @database_errors("Reading the find-and-forget plan")
 def read_forget_plan(
     store: ErasureRequestStore, dag_id: str, run_id: str, table: str = FORGET_PLAN_TABLE
-) -> LocationPlan | None:
+) -> ForgetBatches | None:
     """
     A run's plan, as its planning task recorded it; None when it recorded none.
 
@@ -78,4 +80,4 @@ def read_forget_plan(
     rows = store.hook.get_records(
         f"SELECT plan FROM {table} WHERE dag_id = {p} AND run_id = {p}", (dag_id, run_id)
     )
-    return None if not rows else LocationPlan.from_record(json.loads(rows[0][0]))
+    return None if not rows else ForgetBatches.from_record(json.loads(rows[0][0]))

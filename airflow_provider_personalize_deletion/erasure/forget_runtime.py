@@ -95,22 +95,20 @@ def backlog_scope(context: Mapping[str, Any]) -> ForgetScope:
 
 def record(context: Mapping[str, Any], backlog: bool = False) -> dict[str, Any]:
     """
-    The record task (:func:`.forget_steps.record_find_and_forget`).
+    The record task (:func:`.forget_steps.record_find_and_forget`): a real run's plan and evidence come
+    from the warehouse; only a dry run's from XComs.
 
     :param context: the running task's context.
     :param backlog: the task is the backlog DAG's.
     """
     ti = context["ti"]
     settings = runtime.context_settings(context)
-    batches = ti.xcom_pull(task_ids=FIND_TASK)
-    results = ti.xcom_pull(task_ids=FORGET_TASK, map_indexes=list(range(len(batches)))) if batches else []
+
+    def dry_run_xcoms() -> forget_steps.DryRunXComs:
+        batches = ti.xcom_pull(task_ids=FIND_TASK)
+        results = ti.xcom_pull(task_ids=FORGET_TASK, map_indexes=list(range(len(batches)))) if batches else []
+        return batches, ti.xcom_pull(task_ids=FIND_TASK, key=FORGET_PLAN_XCOM_KEY), results
+
     return forget_steps.record_find_and_forget(
-        settings,
-        runtime.request_store(settings),
-        ti.dag_id,
-        ti.run_id,
-        batches,
-        ti.xcom_pull(task_ids=FIND_TASK, key=FORGET_PLAN_XCOM_KEY),
-        results,
-        backlog,
+        settings, runtime.request_store(settings), (ti.dag_id, ti.run_id), dry_run_xcoms, backlog
     )

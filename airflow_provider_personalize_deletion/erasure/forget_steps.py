@@ -9,8 +9,10 @@ Find and forget in the example DAG (after ``record_erasure``) and in the backlog
    the batch (an XCom) must lie in the run's plan, which the planning task recorded in the warehouse (a
    dry run, which writes nothing, finds the plan again); every object's intent is written before its
    rewrite and its result as soon as it is known.
-3. ``record_find_and_forget`` sums the evidence up (:func:`record_find_and_forget`), puts the summary
-   into the run's audit record, and fails loudly when any object is unverified.
+3. ``record_find_and_forget`` sums the evidence up against the plan recorded in the warehouse
+   (:func:`record_find_and_forget`: every planned object without a verified row is unverified, whatever
+   an XCom says), puts the summary into the run's audit record, and fails loudly when any object is
+   unverified.
 
 Where data is read and written is never an XCom's choice: each task resolves the settings itself, a run
 that is dry or has ``find_and_forget`` off forgets nothing, and an object outside the run's plan (or the
@@ -135,7 +137,7 @@ def find_files_to_forget(
         field=LOCATIONS_VARIABLE,
     )
     if not settings.dry_run:
-        write_forget_plan(store, *run, datetime.now(timezone.utc), found.plan)
+        write_forget_plan(store, *run, datetime.now(timezone.utc), found)
     return found
 
 
@@ -222,7 +224,7 @@ def run_plan(
         raise FindAndForgetFailedError(
             f"No plan of this run in the table {FORGET_PLAN_TABLE} ({FIND_TASK} records it): no file is read"
         )
-    return plan
+    return plan.plan
 
 
 def forget_scope(
@@ -267,47 +269,63 @@ def forget_scope(
     )
 
 
+#: A dry run's planning and mapped tasks' XComs: the batches (None when the planning task did not finish),
+#: the plan's summary, and the mapped tasks' results (a dry run writes nothing to the warehouse).
+DryRunXComs = tuple[
+    Sequence[Sequence[Mapping[str, Any]]] | None,
+    Mapping[str, Any] | None,
+    Sequence[Sequence[Mapping[str, Any]] | None],
+]
+
+
 def record_find_and_forget(
     settings: ErasureSettings,
     store: ErasureRequestStore,
-    dag_id: str,
-    run_id: str,
-    batches: Sequence[Sequence[Mapping[str, Any]]] | None,
-    plan_summary: Mapping[str, Any] | None,
-    results: Sequence[Sequence[Mapping[str, Any]] | None],
+    run: tuple[str, str],
+    dry_run_xcoms: Callable[[], DryRunXComs],
     backlog: bool = False,
 ) -> dict[str, Any]:
     """
     Sum the run's find and forget up, put it into its audit record, and fail when any object is unverified.
 
-    A real run sums its evidence rows (every try's); a dry run, which writes nothing, its tasks' results.
-    An object planned but in no row (its task never reached it), or a listing S3 refused, is unverified.
+    A real run (one whose planning task recorded a plan) sums its evidence rows (every try's) against
+    that plan: a planned object with no verified row (its task never reached it, or a forged batch left
+    it out) and a listing S3 refused are unverified. No XCom is read: whoever may write one cannot hide
+    an object from the count. A dry run, which writes nothing, sums its tasks' XComs (it claims nothing
+    clean: it rewrote nothing).
 
     :param settings: the run's settings.
     :param store: the request store.
-    :param dag_id: the DAG's id.
-    :param run_id: the DAG run's id.
-    :param batches: the planning step's batches (None when it did not finish).
-    :param plan_summary: the planning step's summary.
-    :param results: the mapped tasks' results (used in a dry run).
+    :param run: ``(dag_id, run_id)``.
+    :param dry_run_xcoms: returns a dry run's XComs (:data:`DryRunXComs`); called in a dry run only.
     :param backlog: the run is the backlog DAG's.
     :raises FindAndForgetFailedError: some objects are unverified (after the summary is written).
     """
     if not forgets(settings, backlog):
         return {"summary": "find and forget is off for this run"}
-    if batches is None:
-        return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
-    planned = [item.location for batch in batches for item in checked_objects(batch)]
-    unlisted = list((plan_summary or {}).get("unlisted", []))
     records: Sequence[Mapping[str, Any]]
-    if settings.dry_run:
+    plan_summary: Mapping[str, Any] | None
+    # A recorded plan makes the run a real one, whatever the settings say now (a Variable turned to a
+    # dry run after the planning must not turn the unverified files into a count of what "would be"):
+    # only a run that recorded no plan is summed from its XComs.
+    found = read_forget_plan(store, *run) if forget_table_exists(store, FORGET_PLAN_TABLE) else None
+    dry_run = found is None and settings.dry_run
+    if found is not None:
+        planned, plan_summary = found.planned_locations(), found.summary
+        records = forget_rows(store, *run)
+    elif dry_run:
+        batches, plan_summary, results = dry_run_xcoms()
+        if batches is None:
+            return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
+        planned = [item.location for batch in batches for item in checked_objects(batch)]
         records = [record for batch in results if batch for record in batch]
     else:
-        records = forget_rows(store, dag_id, run_id)
-    summary = summarise(records, planned, unlisted, settings.dry_run)
+        return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
+    unlisted = list((plan_summary or {}).get("unlisted", []))
+    summary = summarise(records, planned, unlisted, dry_run)
     summary["locations"] = dict((plan_summary or {}).get("locations", {}))
-    if not settings.dry_run:
-        summary["in_audit"] = add_to_audit(store, run_id, summary)
+    if not dry_run:
+        summary["in_audit"] = add_to_audit(store, run[1], summary)
     log.info("Find and forget: %s; %d record(s) removed", summary["summary"], summary["records_removed"])
     if summary["unverified"]:
         raise FindAndForgetFailedError(

@@ -152,14 +152,16 @@ class ErasureRequestStore:
         The pending and overdue counts and the requests-by-status chart read ``(status,
         requested_at)``; the time to erasure ``(erased_at, requested_at)``; the evidence lookup
         ``user_id`` (on PostgreSQL a hash index: a B-tree entry cannot hold the longest ids the
-        column takes); the runs, newest first, ``(recorded_at, run_id)`` of the audit table.
+        column takes), and its near misses ``lower(user_id)``; the runs, newest first,
+        ``(recorded_at, run_id)`` of the audit table.
         """
         sqlite = self.hook.dialect_name == "sqlite"
-        user_id = "USING hash (user_id)" if self.hook.dialect_name == "postgresql" else "(user_id)"
+        hashed = "USING hash " if self.hook.dialect_name == "postgresql" else ""
         wanted = [
             (self.requests_table, "status_requested", "(status, requested_at)"),
             (self.requests_table, "erased_requested", "(erased_at, requested_at)"),
-            (self.requests_table, "user_id", user_id),
+            (self.requests_table, "user_id", f"{hashed}(user_id)"),
+            (self.requests_table, "user_id_lower", f"{hashed}(lower(user_id))"),
             (self.audit_table, "recorded_run", "(recorded_at, run_id)"),
         ]
         statements = {}

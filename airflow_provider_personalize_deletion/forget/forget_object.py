@@ -22,6 +22,7 @@ S3's error code, never a user id; only programming errors raise.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -49,6 +50,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_PARTS = 10_000
+"""S3's most parts of one multipart upload."""
+PART_MARGIN = 1.25
+"""How much larger than the object read its rewrite may be (gzip written again at another level)."""
+
 CHANGED_CODES = frozenset({"PreconditionFailed", "412", "NoSuchKey", "404", "ConditionalRequestConflict"})
 """S3's answers to a read or write of an object that changed or went since it was read."""
 
@@ -69,6 +75,7 @@ def forget_object(
     dry_run: bool = False,
     part_bytes: int = PART_BYTES,
     before_rewrite: Callable[[ObjectResult], None] | None = None,
+    max_parts: int = MAX_PARTS,
 ) -> ObjectResult:
     """
     Take the users to forget out of one object.
@@ -79,9 +86,11 @@ def forget_object(
     :param file_format: one of :data:`~.formats.FORMATS`.
     :param users: the users to forget.
     :param dry_run: count the matches and write nothing.
-    :param part_bytes: above this size the object is written by a multipart upload of such parts.
+    :param part_bytes: above this size the object is written by a multipart upload of such parts; larger
+        parts when the object would need more than ``max_parts`` of them (:func:`rewrite_part_bytes`).
     :param before_rewrite: called with what was read (outcome ``rewriting``: ETag, version, the counts
         to remove) just before the rewrite; what it raises stops the work before any write.
+    :param max_parts: the most parts of a multipart upload (S3's limit; lower in tests).
     :return: the object's evidence.
     """
     location = f"{SCHEME}{bucket}/{key}"
@@ -111,6 +120,7 @@ def forget_object(
             )
         )
     try:
+        part_bytes = rewrite_part_bytes(state.item.size, part_bytes, max_parts)
         written = _rewrite_verified(client, state, file_format, users, found, part_bytes)
     except _Unverified as reason:
         return replace(read, outcome=Outcome.UNVERIFIED, reason=str(reason))
@@ -129,6 +139,21 @@ def forget_object(
         users_removed=found.matches,
     )
     return _with_earlier_versions(client, state, file_format, users, result, dry_run)
+
+
+def rewrite_part_bytes(size: int, part_bytes: int = PART_BYTES, max_parts: int = MAX_PARTS) -> int:
+    """
+    The part size of an object's rewrite: ``part_bytes``, or larger (whole MiB) when the rewrite of an
+    object of ``size`` stored bytes (with :data:`PART_MARGIN`) would take more than ``max_parts`` parts.
+    Beyond about 78 GiB with 8 MiB parts; a part is held in memory.
+
+    :param size: the object's stored size.
+    :param part_bytes: the least part size.
+    :param max_parts: the most parts of one upload.
+    """
+    mib = 1024 * 1024
+    needed = math.ceil(size * PART_MARGIN / max_parts)
+    return max(part_bytes, math.ceil(needed / mib) * mib)
 
 
 def _reading(read: Callable[[], T], what: str = "read") -> T:

@@ -2,8 +2,9 @@
 Personalize's JSON Lines files, read line by line: which users each line names, and the line without them.
 
 Each line that is not blank (only spaces, tabs, CR) is a record and must be a UTF-8 JSON object (a BOM
-before the first line is allowed); anything else is a :class:`JsonLinesFormatError` naming the object,
-the line number and the rule, never the line. Two shapes:
+before the first line is allowed) that names no member twice in one object; anything else is a
+:class:`JsonLinesFormatError` naming the object, the line number and the rule, never the line. Two
+shapes:
 
 - :class:`UserAtPath`: one user per line at a path of keys (``userId`` in a batch inference input,
   ``input.userId`` in its output). A line without the key names no user (an item-based job's
@@ -248,15 +249,35 @@ def json_lines_blocks(shape: LineShape, chunks: Iterable[bytes], name: str) -> I
         yield JsonLinesBlock(block.data, user_ids, owners, block.line_ends(lines), records, shape)
 
 
+class _RepeatedMember(Exception):
+    """An object of a line names a member twice."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise _RepeatedMember
+    return members
+
+
+#: Parses a line, refusing an object with a member named twice: readers differ on which one counts
+#: (``{"userId": "a", "user\\u0049d": "b"}`` is ``b`` here), so such a line could hide a user.
+_LINE_DECODER = json.JSONDecoder(object_pairs_hook=_unique_members)
+
+
 def _parsed(line: bytes, where: str, first: bool) -> dict[str, Any]:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:
         raise JsonLinesFormatError(f"{where} is not UTF-8 (byte {error.start})") from None
     try:
-        value = json.loads(text.removeprefix(_BOM) if first else text)
+        value = _LINE_DECODER.decode(text.removeprefix(_BOM) if first else text)
     except json.JSONDecodeError as error:
         raise JsonLinesFormatError(f"{where} is not valid JSON ({error.msg}, column {error.colno})") from None
+    except _RepeatedMember:
+        raise JsonLinesFormatError(
+            f"{where} names a member twice in one object (readers differ on which counts)"
+        ) from None
     if not isinstance(value, dict):
         raise JsonLinesFormatError(f"{where} is not a JSON object")
     return value

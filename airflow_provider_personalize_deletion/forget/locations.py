@@ -122,6 +122,11 @@ class ScanLocation:
         )
 
     @property
+    def declared_only(self) -> bool:
+        """Whether only declared entries name it (no job)."""
+        return all(source.kind == "declared" for source in self.sources)
+
+    @property
     def kms_key_arns(self) -> tuple[str, ...]:
         """The distinct KMS keys its jobs were given, sorted."""
         return tuple(sorted({source.kms_key_arn for source in self.sources if source.kms_key_arn}))
@@ -251,9 +256,11 @@ class LocationPlan:
 
     def resolve(self, bucket: str, key: str) -> ScanLocation | None:
         """
-        The location an object belongs to: the most specific one covering it (an exact key, then the
-        longest prefix; at equal length a location not scanned, then the order of :data:`FORMATS`).
-        Scan the object only when the answer is :attr:`ScanLocation.scannable`.
+        The location an object belongs to: a job's location before a declared one (a declaration adds
+        objects, it never changes the format a job's file is read in: a batch output declared ``jsonl``
+        would name no user), then the most specific one covering it (an exact key, then the longest
+        prefix; at equal length a location not scanned, then the order of :data:`FORMATS`). Scan the
+        object only when the answer is :attr:`ScanLocation.scannable`.
 
         :param bucket: the object's bucket.
         :param key: the object's key.
@@ -265,6 +272,7 @@ class LocationPlan:
         return min(
             covering,
             key=lambda location: (
+                location.declared_only,
                 location.prefix,
                 -len(location.key),
                 location.scannable,

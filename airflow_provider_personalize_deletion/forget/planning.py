@@ -6,15 +6,17 @@ an id).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.forget.find_locations import find_locations
+from airflow_provider_personalize_deletion.forget.locations import LocationPlan
 from airflow_provider_personalize_deletion.forget.objects import (
     MAX_BATCH_BYTES,
     MAX_BATCH_OBJECTS,
     MAX_BATCHES,
+    checked_objects,
     list_plan_objects,
     split_batches,
 )
@@ -22,7 +24,6 @@ from airflow_provider_personalize_deletion.forget.objects import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from airflow_provider_personalize_deletion.forget.locations import LocationPlan
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
 
@@ -40,6 +41,23 @@ class ForgetBatches:
     batches: list[list[dict[str, str]]]
     summary: dict[str, Any]
     plan: LocationPlan
+
+    def planned_locations(self) -> list[str]:
+        """Every planned object's ``s3://bucket/key``, batch after batch."""
+        return [item.location for batch in self.batches for item in checked_objects(batch)]
+
+    def as_record(self) -> dict[str, Any]:
+        """Return it as JSON-ready data (S3 names, formats, counts and job ARNs; never a user id)."""
+        return {"plan": self.plan.as_record(), "batches": self.batches, "summary": self.summary}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ForgetBatches:
+        """:param record: :meth:`as_record`'s output; return the batches, each object checked."""
+        batches = [
+            [item.as_record() for item in checked_objects(batch, f"batches[{index}]")]
+            for index, batch in enumerate(record["batches"])
+        ]
+        return cls(batches, dict(record["summary"]), LocationPlan.from_record(record["plan"]))
 
 
 def plan_forget_batches(

@@ -15,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
+import math
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow.utils.helpers import prune_dict
+
+from airflow_provider_personalize_deletion.triggers.poll_jitter import POLL_JITTER, pause_before_poll
 
 if TYPE_CHECKING:
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
@@ -54,6 +58,10 @@ class SharedClientTrigger(BaseTrigger):
     """
     A trigger that polls Amazon Personalize on its event loop's shared client (see :mod:`.client_pool`).
 
+    It sleeps :meth:`pause_before` each poll: never more than ``waiter_delay``, shortened by a jitter
+    drawn from its serialized arguments (see :mod:`.poll_jitter`), so that triggers deferred together
+    do not poll together, and a trigger rebuilt by another triggerer pauses as it did.
+
     :param serialized_fields: the subclass's own constructor arguments, serialized with the AWS ones.
     :param return_key: the key of the event's field naming what was waited for.
     :param return_value: the value of that field.
@@ -66,6 +74,10 @@ class SharedClientTrigger(BaseTrigger):
     :param botocore_config: configuration dictionary (key-values) for the botocore client. See:
         https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     """
+
+    #: The largest share of ``waiter_delay`` taken off a pause (0: the first poll at once, then exactly
+    #: ``waiter_delay``, as the Amazon provider's waiters do).
+    poll_jitter: ClassVar[float] = POLL_JITTER
 
     def __init__(
         self,
@@ -110,6 +122,23 @@ class SharedClientTrigger(BaseTrigger):
             )
         )
         return f"{type(self).__module__}.{type(self).__qualname__}", params
+
+    def poll_identity(self) -> str:
+        """What tells this trigger's pauses apart: its class path and serialized arguments (its ARN too)."""
+        classpath, kwargs = self.serialize()
+        return f"{classpath}\n{json.dumps(kwargs, sort_keys=True, default=repr)}"
+
+    async def pause_before(self, poll: int) -> None:
+        """
+        Sleep before a poll, jittered (see :mod:`.poll_jitter`), never longer than ``waiter_delay``.
+
+        :param poll: the poll's number, 0 for the first (a throttled poll made again counts too).
+        """
+        await asyncio.sleep(self.pause_seconds(poll))
+
+    def pause_seconds(self, poll: int) -> float:
+        """:param poll: the poll's number; return the seconds :meth:`pause_before` sleeps before it."""
+        return pause_before_poll(self.poll_identity(), self.waiter_delay, poll, self.poll_jitter)
 
     def hook(self) -> PersonalizeHook:
         """Build the hook this trigger waits with, from its serialized AWS settings."""
@@ -225,24 +254,35 @@ class SharedClientWaiterTrigger(SharedClientTrigger):
         yield await self._wait_for_job()
 
     async def _wait_for_job(self) -> TriggerEvent:
-        """Poll on the shared client; the client is released before the event is handed over."""
+        """
+        Poll on the shared client; the client is released before the event is handed over.
+
+        Each poll is one ``async_wait`` of one attempt (the Amazon provider's: its log lines, its
+        messages, a throttled call made again after a pause without counting as an attempt), after a
+        jittered pause of its own.
+        """
         async with self.shared_client() as opened:
             from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError
             from airflow.providers.amazon.aws.utils.waiter_with_logging import async_wait
 
             waiter = opened.waiter(self.waiter_name, self.waiter_config_overrides)
-            try:
-                await async_wait(
-                    waiter,
-                    self.waiter_delay,
-                    self.attempts,
-                    self.waiter_args,
-                    self.failure_message,
-                    self.status_message,
-                    self.status_queries,
-                )
-            except WaiterMaxAttemptsError as error:
-                return self.event("timeout", str(error))
-            except AirflowException as error:
-                return self.event("error", str(error))
-        return self.event("success")
+            ran_out = WaiterMaxAttemptsError("Waiter error: max attempts reached")
+            for poll in range(max(1, self.attempts)):
+                await self.pause_before(poll)
+                try:
+                    await async_wait(
+                        waiter,
+                        math.ceil(self.pause_seconds(poll + 1)),  # its pause when throttled
+                        1,
+                        self.waiter_args,
+                        self.failure_message,
+                        self.status_message,
+                        self.status_queries,
+                    )
+                except WaiterMaxAttemptsError as error:
+                    ran_out = error  # the job is still running (or the credentials were missing)
+                    continue
+                except AirflowException as error:
+                    return self.event("error", str(error))
+                return self.event("success")
+        return self.event("timeout", str(ran_out))

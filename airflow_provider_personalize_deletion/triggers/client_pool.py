@@ -24,6 +24,12 @@ One client serves every poll of its triggers, so its connection pool is sized fo
 :data:`DEFAULT_MAX_POOL_CONNECTIONS` unless the connection's ``config_kwargs`` or the trigger's
 ``botocore_config`` set ``max_pool_connections``, which always wins.
 
+Its retry mode is botocore's ``adaptive`` (a client-side token bucket that slows the client down after
+throttling answers) unless the user sets one: ``retries`` in the connection's ``config_kwargs`` or the
+trigger's ``botocore_config`` (kept as they are, whole), or ``AWS_RETRY_MODE``. Whatever the mode, every
+request of a shared client also waits for its turn from the :class:`~.call_rate.CallRateLimiter` of its
+connection and region, one per event loop (see :mod:`.call_rate`).
+
 A full garbage collection stops the loop while it walks every object of the process (about 170 to
 210 ms on a quiet 2-core machine in a triggerer holding Airflow, botocore and the providers, measured
 in ``benchmarks/triggerer.py``), and the first client's opening, which adds botocore's data, often
@@ -38,12 +44,19 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_personalize_deletion.triggers.call_rate import (
+    CallRateLimiter,
+    calls_per_second_setting,
+    limit_client_calls,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
@@ -82,6 +95,10 @@ def client_key(
 #: trips through 100 connections against 100 through 10. More would mostly raise the burst the
 #: service sees (its control-plane rate limits) and the sockets held open.
 DEFAULT_MAX_POOL_CONNECTIONS = 100
+
+#: The retries of a shared client whose user sets none: botocore's throttling-aware mode, with its
+#: default attempts (3, or ``AWS_MAX_ATTEMPTS``).
+DEFAULT_RETRIES = {"mode": "adaptive"}
 
 #: The Airflow setting (section, option) that turns on :func:`freeze_gc_once`; off by default.
 GC_FREEZE_SETTING = ("personalize_deletion", "triggerer_gc_freeze")
@@ -147,10 +164,13 @@ class _SharedClient:
 
 
 class ClientPool:
-    """The shared clients of one event loop, by :func:`client_key`."""
+    """The shared clients of one event loop, by :func:`client_key`, and their call rate limiters."""
 
     def __init__(self) -> None:
         self._clients: dict[ClientKey, _SharedClient] = {}
+        #: The call rate limiter of each (connection, region) whose clients opened with a bound, shared
+        #: by them all, kept for the loop's lifetime.
+        self.limiters: dict[tuple[str | None, str | None], CallRateLimiter] = {}
 
     def __len__(self) -> int:
         """Number of clients open or being opened."""
@@ -188,13 +208,20 @@ class ClientPool:
         freeze_gc_once()
         exit_stack = contextlib.AsyncExitStack()
 
-        def prepare() -> tuple[AwsGenericHook, contextlib.AbstractAsyncContextManager[Any]]:
+        def prepare() -> tuple[AwsGenericHook, contextlib.AbstractAsyncContextManager[Any], float | None]:
             hook = hook_factory()
-            return hook, _client_context(hook)
+            return hook, _client_context(hook), calls_per_second_setting()
 
         async def open_client() -> OpenClient:
-            hook, context = await asyncio.to_thread(prepare)
-            return OpenClient(hook, await exit_stack.enter_async_context(context))
+            hook, context, calls_per_second = await asyncio.to_thread(prepare)
+            client = await exit_stack.enter_async_context(context)
+            if calls_per_second:
+                limiter_key = (hook.aws_conn_id, client.meta.region_name)
+                limiter = self.limiters.get(limiter_key)
+                if limiter is None:
+                    limiter = self.limiters[limiter_key] = CallRateLimiter(calls_per_second)
+                limit_client_calls(client, limiter)
+            return OpenClient(hook, client)
 
         shared = _SharedClient(asyncio.ensure_future(open_client()), exit_stack)
         self._clients[key] = shared
@@ -213,14 +240,18 @@ def _client_context(hook: AwsGenericHook) -> contextlib.AbstractAsyncContextMana
     Prepare a hook's aiobotocore client, in a worker thread: everything but entering it.
 
     Reads the Airflow connection (``hook.config``) and creates the session; the config it gives the
-    client makes aiobotocore read botocore's data files in a worker thread too, and sizes the
-    connection pool (see :data:`DEFAULT_MAX_POOL_CONNECTIONS`) unless the user's config sets it.
+    client makes aiobotocore read botocore's data files in a worker thread too, sizes the
+    connection pool (see :data:`DEFAULT_MAX_POOL_CONNECTIONS`) and sets the ``adaptive`` retry mode,
+    each unless the user's config sets it (``AWS_RETRY_MODE`` too, for the retry mode).
 
     :param hook: the hook that opens the client.
     """
     from aiobotocore.config import AioConfig
 
-    defaults = AioConfig(warm_up_loader_caches=True, max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS)
+    retries = {} if os.environ.get("AWS_RETRY_MODE") else {"retries": dict(DEFAULT_RETRIES)}
+    defaults = AioConfig(
+        warm_up_loader_caches=True, max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS, **retries
+    )
     # The user's options override the defaults: merge keeps the options of its argument.
     config = defaults.merge(hook.config)
     return hook.get_client_type(region_name=hook.region_name, config=config, deferrable=True)

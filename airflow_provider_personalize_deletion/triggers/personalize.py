@@ -7,7 +7,6 @@ Importing this module imports no AWS library: the triggerer imports it on its ev
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -69,10 +68,13 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
     Each poll lists the dataset group's activity with
     :meth:`~.PersonalizeHook.async_list_dataset_group_activity` on the triggerer's shared client (see
     :mod:`.client_pool`) and looks for what is in progress (import jobs, trainings, batch jobs, recommenders
-    being created); the first poll is made at once. The event is ``{"status": "success" | "timeout" |
-    "error", "dataset_group_arn": ..., "in_progress": [...], "message": ...}``: ``in_progress`` holds the
-    :meth:`~.activity.Activity.as_record` of what was in progress at the last poll (empty on success);
-    ``error`` when a List call failed. The task that deferred looks again before it creates a job.
+    being created); the first poll is made after a jittered pause of at most a fifth of ``waiter_delay``
+    (see :mod:`.poll_jitter`). A listing throttled past the client's retries is made again after the
+    next pause and does not count as an attempt, as the job triggers do. The event is
+    ``{"status": "success" | "timeout" | "error", "dataset_group_arn": ..., "in_progress": [...],
+    "message": ...}``: ``in_progress`` holds the :meth:`~.activity.Activity.as_record` of what was in
+    progress at the last poll (empty on success); ``error`` when a List call failed (not throttled).
+    The task that deferred looks again before it creates a job.
 
     With ``watch="data_deletion_jobs"`` each poll lists the group's data deletion jobs instead, and waits
     until none is PENDING or IN_PROGRESS (what an import waits for).
@@ -126,15 +128,19 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
         """Poll on the shared client; the client is released before the event is handed over."""
         busy: list[dict[str, Any]] = []
         async with self.shared_client() as opened:
+            from airflow.providers.amazon.aws.utils.waiter_with_logging import (
+                RETRIABLE_ERROR_CODES as THROTTLING_ERROR_CODES,
+            )
             from botocore.exceptions import BotoCoreError, ClientError
 
             from airflow_provider_personalize_deletion.hooks.activity import in_progress
             from airflow_provider_personalize_deletion.hooks.personalize import summarize_activity
 
             hook = cast("PersonalizeHook", opened.hook)
-            for attempt in range(max(1, self.attempts)):
-                if attempt:
-                    await asyncio.sleep(self.waiter_delay)
+            attempt = poll = 0
+            while attempt < max(1, self.attempts):
+                await self.pause_before(poll)
+                poll += 1
                 try:
                     if self.watch == "data_deletion_jobs":
                         now_busy = await hook.async_running_data_deletion_jobs(
@@ -145,15 +151,21 @@ class PersonalizeDatasetGroupQuietTrigger(SharedClientTrigger):
                             opened.client, self.dataset_group_arn
                         )
                         now_busy = in_progress(activity)
-                except (ClientError, BotoCoreError) as error:
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") not in THROTTLING_ERROR_CODES:
+                        return self.event("error", str(error), in_progress=busy)
+                    self.log.info("Listing throttled (%s): listing again after a pause", error)
+                    continue  # not an attempt: the pool has slowed down, the wait goes on
+                except BotoCoreError as error:
                     return self.event("error", str(error), in_progress=busy)
+                attempt += 1
                 if not now_busy:
                     return self.event("success", in_progress=[])
                 busy = [item.as_record() for item in now_busy]
                 self.log.info(
                     "Dataset group %s is not quiet (poll %d of %d): %s",
                     self.dataset_group_arn,
-                    attempt + 1,
+                    attempt,
                     self.attempts,
                     summarize_activity(now_busy),
                 )

@@ -243,7 +243,12 @@ def test_at_the_service_limit_the_operator_queues_and_never_exceeds_it(emulator,
     fill_the_export_slots(emulator, personalize, dataset)
 
     def free_one_slot() -> None:
-        time.sleep(1.5)
+        # Only after the operator was refused (5 creates filled the slots): on a loaded machine a
+        # fixed pause could end before the operator's first try, which then never queues.
+        deadline = time.monotonic() + 60
+        while emulator.calls("CreateDatasetExportJob") < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
         emulator.release("busy-0")
 
     threading.Thread(target=free_one_slot, daemon=True).start()

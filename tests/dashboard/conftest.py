@@ -26,9 +26,9 @@ from airflow_provider_personalize_deletion.erasure.store import ErasureRequestSt
 from tests.dashboard.seed import SmallWorld, WarehouseSeeder, small_world
 from tests.plugins.warehouse import warehouse_store
 
-#: Users of the API app's SimpleAuthManager: a viewer may read every DAG's runs; a user without a
-#: role may read nothing.
-USERS = {"reader": "viewer", "nobody": ""}
+#: Users of the API app's SimpleAuthManager: a viewer and an operator may read every DAG's runs, the
+#: officer (an admin, the default lookup role) may look people up too; a user without a role may read nothing.
+USERS = {"reader": "viewer", "operator": "op", "officer": "admin", "nobody": ""}
 PASSWORD = "dashboard-test-password"
 PREFIX = "/personalize-erasure"
 

@@ -4,7 +4,8 @@ Airflow's API app with the provider's plugin mounted as the API server mounts it
 
 The permission is to read the example DAG's runs. SimpleAuthManager gives it to every role
 (viewer and up) and refuses it to a user without a role, and, in multi-team mode, to a user of
-another team than the one the DAG's bundle belongs to: both are tested.
+another team than the one the DAG's bundle belongs to: both are tested. Looking a person up is a
+permission of its own on top (:data:`LOOKUP_ROUTES`, see ``test_lookup_log.py``).
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ from airflow_provider_personalize_deletion.dashboard.api import STATIC_FILES, cr
 from airflow_provider_personalize_deletion.erasure.settings import DAG_ID
 from tests.dashboard.conftest import PASSWORD, PREFIX
 
-#: One request per route of the dashboard's app: method, path (under the prefix), JSON body.
+#: One request per route of the dashboard's app (method and path): method, path (under the prefix), body.
 REQUESTS = {
-    "/": ("GET", "/", None),
-    "/static/{name}": ("GET", "/static/app.js", None),
-    "/api/summary": ("GET", "/api/summary", None),
-    "/api/runs": ("GET", "/api/runs", None),
-    "/api/run": ("GET", "/api/run?run_id=scheduled__erasure-a", None),
-    "/api/evidence": ("POST", "/api/evidence", {"user_id": "alice"}),
+    "GET /": ("GET", "/", None),
+    "GET /static/{name}": ("GET", "/static/app.js", None),
+    "GET /api/summary": ("GET", "/api/summary", None),
+    "GET /api/runs": ("GET", "/api/runs", None),
+    "GET /api/run": ("GET", "/api/run?run_id=scheduled__erasure-a", None),
+    "POST /api/evidence": ("POST", "/api/evidence", {"user_id": "alice"}),
+    "GET /api/lookups": ("GET", "/api/lookups", None),
+    "POST /api/lookups": ("POST", "/api/lookups", {"user_id": "alice"}),
 }
+#: The routes that look a person up, or list who did: their own permission.
+LOOKUP_ROUTES = {"POST /api/evidence", "GET /api/lookups", "POST /api/lookups"}
 
 
 def call(client, route: str):
@@ -34,7 +39,7 @@ def call(client, route: str):
 
 
 def test_every_route_of_the_app_is_in_the_access_tests():
-    routes = {route.path for route in create_app().routes}
+    routes = {f"{method} {route.path}" for route in create_app().routes for method in route.methods}
     assert routes == set(REQUESTS)
 
 
@@ -58,17 +63,30 @@ def test_a_user_without_the_permission_gets_403_and_no_data(api, sqlite_world, r
     assert response.json() == {"detail": "Forbidden"}
 
 
-@pytest.mark.parametrize("route", sorted(REQUESTS))
+@pytest.mark.parametrize("route", sorted(set(REQUESTS) - LOOKUP_ROUTES))
 def test_a_user_who_may_read_the_dags_runs_gets_the_route(api, sqlite_world, route):
     response = call(api.login("reader"), route)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("route", sorted(LOOKUP_ROUTES))
+def test_reading_the_dags_runs_does_not_let_a_viewer_look_anyone_up(api, sqlite_world, route):
+    response = call(api.login("reader"), route)
+    assert response.status_code == 403
+    assert "PersonalizeErasureLookup" in response.json()["detail"] and "req-" not in response.text
+
+
+@pytest.mark.parametrize("route", sorted(LOOKUP_ROUTES))
+def test_a_user_of_a_lookup_role_gets_the_lookup_routes(api, sqlite_world, route):
+    response = call(api.login("officer"), route)
     assert response.status_code == 200, response.text
 
 
 def test_an_invalid_token_gets_nothing(api, sqlite_world):
     client = api.anonymous()
     client.cookies.set("_token", "not-a-token")
-    assert call(client, "/api/summary").status_code in (401, 403)
-    assert "pending" not in call(client, "/api/summary").text
+    assert call(client, "GET /api/summary").status_code in (401, 403)
+    assert "pending" not in call(client, "GET /api/summary").text
 
 
 def test_the_static_files_are_only_those_of_the_page(api):
@@ -117,8 +135,12 @@ def erasure_dag_of_team_privacy(airflow_db):
 
 @pytest.fixture
 def multi_team_users(monkeypatch, tmp_path):
-    """Multi-team mode, with a viewer of the team ``privacy`` and one of the team ``marketing``."""
+    """
+    Multi-team mode, with a viewer of the team ``privacy`` and one of the team ``marketing``; viewers
+    may look up (an admin would see every team's DAGs).
+    """
     monkeypatch.setenv("AIRFLOW__CORE__MULTI_TEAM", "True")
+    monkeypatch.setenv("AIRFLOW__PERSONALIZE_DELETION__DASHBOARD_LOOKUP_ROLES", "viewer")
     monkeypatch.setenv(
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "officer:viewer:privacy,marketer:viewer:marketing"
     )

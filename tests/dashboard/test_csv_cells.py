@@ -66,6 +66,7 @@ def record(text: str, number: int | float = 3) -> dict:
         "request_count": number,
         "truncated": False,
         "status_now": {"status": text},
+        "subject": {"user_id": text, "as_typed": True},
         "requests": [
             {
                 "request_id": text,
@@ -84,17 +85,41 @@ def record(text: str, number: int | float = 3) -> dict:
                 },
                 "reappeared_unread": False,
                 "found_again_by": text,
-                "run": {"run_id": text, "outcome": text, "recorded_at": text},
+                "run": {
+                    "run_id": text,
+                    "outcome": text,
+                    "recorded_at": text,
+                    "ledger": {"sequence": number, "record_sha256": text},
+                    "deletion_file": {
+                        "id_count": number,
+                        "file_count": number,
+                        "fingerprint": text,
+                        "written_at": text,
+                        "deleted": False,
+                        "kept_because": text,
+                    },
+                },
+                "dataset_groups_not_holding": [text],
                 "dataset_groups": [
                     {
                         "dataset_group_arn": text,
                         "status": text,
+                        "held_person": text,
+                        "verification": {
+                            "status": text,
+                            "run_id": text,
+                            "recorded_at": text,
+                            "export_job_arns": [text, text],
+                            "ledger": {"sequence": number, "record_sha256": text},
+                        },
                         "jobs": [
                             {
                                 "job_name": text,
                                 "job_arn": text,
                                 "status": text,
-                                "num_deleted": number,
+                                "created_at": text,
+                                "completed_at": text,
+                                "num_deleted_all_ids_of_file": number,
                                 "erasure_round": number,
                                 "overlapping_activity": [text],
                             }
@@ -148,6 +173,6 @@ def test_numbers_are_unquoted_and_plain_text_is_quoted_unchanged():
     written = evidence_csv(record("arn:aws:personalize:us-east-1:123456789012:dataset-group/shop", 12))
     (header, line) = written.splitlines()[:2]
 
-    assert header.startswith('"request_id","source",')
+    assert header.startswith('"subject_user_id","request_id","source",')
     assert '"arn:aws:personalize:us-east-1:123456789012:dataset-group/shop"' in line
     assert ",12," in line and ',"true",' in line

@@ -18,8 +18,8 @@ from tests.dashboard.seed import WarehouseSeeder
 
 
 def reader(api) -> TestClient:
-    """The reader's client, answering an unhandled error with a 500 instead of raising it."""
-    client = api.login("reader")
+    """The officer's client (may read and look up), answering an unhandled error with a 500."""
+    client = api.login("officer")
     return TestClient(client.app, cookies=dict(client.cookies), raise_server_exceptions=False)
 
 

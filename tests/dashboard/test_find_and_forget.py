@@ -77,7 +77,7 @@ def test_a_runs_view_shows_a_bounded_number_of_unverified_files_with_capped_reas
 
 def test_the_evidence_lookup_says_in_how_many_files_the_erasing_run_removed_the_person(api, store, world):
     add_to_audit(store, world.erased_run.run_id, forget_summary())
-    client = api.login("reader")
+    client = api.login("officer")
 
     record = lookup(client, "alice").json()
     rows = list(csv.DictReader(io.StringIO(lookup(client, "alice", "csv").text)))

@@ -255,7 +255,7 @@ def test_a_nested_job_field_is_no_error_of_the_runs_list_nor_the_lookup(api, sto
     seeder = WarehouseSeeder(world_store(None, api))
     seeder.audit_row("deep-api", RECORDED_AT, "erased", deep_record("jobName", deepest_parsed() - 10))
     erased_requests(seeder, "deep-victim", 2)
-    client = api.login("reader")
+    client = api.login("officer")
 
     runs = client.get("/personalize-erasure/api/runs")
     answer = lookup(client, "deep-victim", format)
@@ -288,7 +288,7 @@ def test_a_malformed_recorded_at_is_no_warehouse_error_at_the_lookup(api, store)
     retried_run(seeder, {"outcome": "failed", "recorded_at": "not-a-date"})
     erased_requests(seeder, "malformed-api", 1)
 
-    response = lookup(api.login("reader"), "malformed-api")
+    response = lookup(api.login("officer"), "malformed-api")
 
     assert response.status_code == 200, response.text
     assert response.json()["requests"][0]["run"]["recorded_at"] is None

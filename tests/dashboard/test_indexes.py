@@ -16,22 +16,32 @@ INDEXES = {
         "erasure_requests_status_requested",
         "erasure_requests_erased_requested",
         "erasure_requests_user_id",
+        "erasure_requests_user_id_lower",
     },
     "erasure_audit": {"erasure_audit_recorded_run"},
 }
 
 
 def test_creating_the_tables_creates_the_dashboards_indexes(store):
-    inspector = inspect(store.hook.get_sqlalchemy_engine())
     for table, names in INDEXES.items():
-        assert names <= {index["name"] for index in inspector.get_indexes(table)}
+        assert names <= index_names(store, table)
     store.create_tables()  # again: nothing to do, no error
+
+
+def index_names(store, table: str) -> set[str]:
+    """The indexes of a table; on SQLite from its catalogue (SQLAlchemy leaves out expression indexes)."""
+    if store.hook.dialect_name == "sqlite":
+        rows = store.hook.get_records(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [table]
+        )
+        return {name for (name,) in rows}
+    return {index["name"] for index in inspect(store.hook.get_sqlalchemy_engine()).get_indexes(table)}
 
 
 def test_a_long_table_name_gets_index_names_postgresql_keeps_apart(store):
     long = ErasureRequestStore(store.hook, "r" * 60, "a" * 60)
     names = list(long.index_statements())
-    assert all(len(name) <= 63 for name in names) and len(set(names)) == 4
+    assert all(len(name) <= 63 for name in names) and len(set(names)) == 5
 
 
 def test_a_user_who_does_not_own_the_tables_still_runs_and_is_told_which_index_to_create(
@@ -57,7 +67,7 @@ def test_a_user_who_does_not_own_the_tables_still_runs_and_is_told_which_index_t
     store = ErasureRequestStore(PostgresHook(postgres_conn_id="not_owner", log_sql=False))
     try:
         with caplog.at_level(logging.WARNING):
-            assert len(store.create_tables()) == 4
+            assert len(store.create_tables()) == 5
         assert store.add_requests(["u1"], "portal", datetime.now(timezone.utc)) == 1
         warned = "\n".join(record.getMessage() for record in caplog.records)
         owner.create_indexes()
@@ -68,7 +78,7 @@ def test_a_user_who_does_not_own_the_tables_still_runs_and_is_told_which_index_t
     finally:
         owner.hook.run([f"DROP OWNED BY {role}", f"DROP ROLE {role}"])
 
-    assert warned.count("Could not create the index") == 4
+    assert warned.count("Could not create the index") == 5
     assert (
         "CREATE INDEX IF NOT EXISTS erasure_requests_user_id ON erasure_requests USING hash (user_id)"
         in warned

@@ -132,7 +132,7 @@ def test_after_the_next_erasure_run_the_person_is_erased_again_with_both_erasure
 def test_the_lookup_and_its_csv_say_found_again_and_where(api, store, format):
     _, found_at = erased_then_found_again(store, "zoe-api")
 
-    response = api.login("reader").post(
+    response = api.login("officer").post(
         f"{PREFIX}/api/evidence", json={"user_id": "zoe-api", "format": format}
     )
 
@@ -310,7 +310,7 @@ def test_a_requests_table_of_0_2_is_read_as_far_as_it_goes(api, store):
     seeder = WarehouseSeeder(store)
     first = erasure_run(seeder, "scheduled__first", NOW - timedelta(days=10))
     seeder.request("old-table", NOW - timedelta(days=12), ERASED, run=first)
-    client = api.login("reader")
+    client = api.login("officer")
 
     summary = client.get(f"{PREFIX}/api/summary")
     lookup = client.post(f"{PREFIX}/api/evidence", json={"user_id": "old-table"})

@@ -49,7 +49,7 @@ def variables_written_by_a_task(task_wrote_variables, sqlite_world, monkeypatch)
 
 def warehouse_of_a_lookup(api) -> dict:
     """Where a lookup read, and against which deadline, as its evidence record says."""
-    response = api.login("reader").post(LOOKUP, json={"user_id": "alice"})
+    response = api.login("officer").post(LOOKUP, json={"user_id": "alice"})
     assert response.status_code == 200, response.text
     record = response.json()
     assert record["requests"], "the lookup found alice's requests in the test's warehouse"

@@ -68,7 +68,7 @@ def post(api, chunks: list[bytes] | int, *, token: str | None = None, length: in
 
 @pytest.fixture
 def reader_token(api) -> str:
-    return api.login("reader").cookies["_token"]
+    return api.login("officer").cookies["_token"]
 
 
 def test_an_anonymous_malformed_body_gets_a_bare_401(api, sqlite_world):
@@ -118,7 +118,7 @@ def test_a_lookup_in_small_chunks_without_a_length_is_answered(api, sqlite_world
 
 
 def test_a_malformed_body_of_an_authorized_caller_is_a_422_that_quotes_nothing(api, sqlite_world):
-    response = api.login("reader").post(LOOKUP, content=b'{"user_id": "secret-id', headers=JSON)
+    response = api.login("officer").post(LOOKUP, content=b'{"user_id": "secret-id', headers=JSON)
     assert response.status_code == 422
     assert "secret-id" not in response.text
     assert response.json()["detail"][0]["loc"][0] == "body"

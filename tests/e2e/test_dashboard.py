@@ -1,6 +1,7 @@
 """
 The erasure dashboard in Airflow's UI, in headless Chromium: its navigation entry, the figures its
-charts show for a seeded warehouse, an evidence lookup and its JSON and CSV exports.
+charts show for a seeded warehouse, an evidence lookup, its printable report and its JSON and CSV
+exports, a lookup's near misses, and the search of who looked a person up.
 
 Set ``UPDATE_SCREENSHOTS=1`` to write the README's screenshot (``docs/erasure-dashboard.png``, a
 1366 x 768 laptop screen) from a busier warehouse.
@@ -84,7 +85,9 @@ def test_the_erasure_view_shows_the_warehouses_figures_and_exports_a_users_evide
     with page.expect_download() as download:
         frame.get_by_role("button", name="Export JSON").click()
     record = json.loads(Path(download.value.path()).read_text())
+    assert download.value.suggested_filename.startswith(f"erasure-evidence-{world.requests['alice'][0]}+")
     assert [request["request_id"] for request in record["requests"]] == world.requests["alice"]
+    assert record["subject"] == {"user_id": alice, "as_typed": True}  # the officer's export names whose it is
     assert record["requests"][0]["run"]["run_id"] == world.erased_run.run_id
     with page.expect_download() as download:
         frame.get_by_role("button", name="Export CSV").click()
@@ -97,7 +100,30 @@ def test_the_erasure_view_shows_the_warehouses_figures_and_exports_a_users_evide
         "erase-shop-b",
         "erase-news-b",
     ]
-    assert alice not in json.dumps(record) + exported
+    assert {row["subject_user_id"] for row in csv.DictReader(io.StringIO(exported))} == {alice}
+
+    # The printable report: the subject and the evidence, none of the page's navigation or forms.
+    page.emulate_media(media="print")
+    assert frame.get_by_test_id("report-subject").inner_text() == alice
+    assert frame.locator("header").is_hidden() and frame.locator("#lookup-form").is_hidden()
+    assert frame.get_by_test_id("evidence-row").first.is_visible()
+    page.emulate_media(media="screen")
+    assert frame.get_by_test_id("report-subject").is_hidden()
+
+    # A typo's trailing space: nothing matches exactly, and the page says why, naming no other request.
+    frame.locator("#lookup-user-id").fill(alice + " ")
+    frame.get_by_role("button", name="Look up").click()
+    frame.get_by_test_id("near-misses").wait_for()
+    assert "whitespace" in frame.get_by_test_id("near-misses").inner_text()
+    assert found.count() == 0
+
+    # Who looked alice up: the admin, twice counted by the keyed hash of the id typed again.
+    frame.locator("#lookups-user-id").fill(alice)
+    frame.get_by_role("button", name="Find lookups").click()
+    frame.get_by_test_id("lookup-row").first.wait_for()
+    assert frame.get_by_test_id("lookup-row").evaluate_all("rows => rows.map(r => r.dataset.user)") == [
+        "admin"
+    ]
 
     # A later lookup that fails leaves no earlier evidence to see or export (the fault is injected).
     lookups = "**/personalize-erasure/api/evidence"

@@ -290,3 +290,173 @@ def test_a_forged_batch_naming_objects_outside_the_runs_plan_is_refused_before_a
     logs = capsys.readouterr().out
     assert "must lie in a scannable location of the run's plan" in logs
     assert "user-007" not in logs
+
+
+def test_a_trimmed_batch_and_a_forged_summary_cannot_hide_files_from_the_unverified_count(
+    run_dag, jobs, s3_client, monkeypatch, caplog
+):
+    """
+    A writer of XComs drops the file naming the user from the batches and the refused listing (a declared
+    bucket that is gone) from the plan's summary: the record step counts the plan the planning task kept
+    in the warehouse, so both are unverified and the run is never reported clean.
+    """
+    from airflow_provider_personalize_deletion.erasure import forget_runtime
+    from airflow_provider_personalize_deletion.operators.find_and_forget import FORGET_PLAN_XCOM_KEY
+
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS",
+        json.dumps({"locations": [{"prefix": "s3://gone-bucket/copies/", "format": "jsonl"}]}),
+    )
+    suppress(jobs, "user-007")
+    planned = forget_runtime.find_files
+    hidden = {"bucket": BATCH, "key": "in/a.json", "format": "batch_inference_input"}
+
+    def forged(context, backlog=False):
+        batches = planned(context, backlog)
+        summary = context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=FORGET_PLAN_XCOM_KEY)
+        assert hidden in batches[0] and summary["unlisted"]
+        context["ti"].xcom_push(key=FORGET_PLAN_XCOM_KEY, value={**summary, "unlisted": []})
+        return [[item for item in batch if item != hidden] for batch in batches]
+
+    monkeypatch.setattr(forget_runtime, "find_files", forged)
+
+    dag_run = run_dag(BACKLOG_DAG_ID)
+
+    assert dag_run.state == "failed"
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == RECORD_TASK]
+    assert ti.state == "failed"
+    assert ERASED in read_object(s3_client, BATCH, "in/a.json")  # never reached: it must not count clean
+    logs = caplog.text
+    assert "removed from 2 files in S3 (2 unverified)" in logs
+    assert "user-007" not in logs
+
+
+def read_object(s3_client, bucket: str, key: str) -> bytes:
+    return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+#: An unversioned bucket of the user's own copies, declared in the Variable (the batch bucket is versioned).
+COPIES = "plain-copies"
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+#: One line longer than a read block (4 MiB) and a multipart part (8 MiB): the rewrite goes by parts.
+HUGE_LINE = json.dumps({"userId": "user-001", "itemId": "i" * (9 * 1024 * 1024)}).encode() + b"\n"
+
+
+def test_kms_gzip_empty_and_huge_line_objects_on_both_bucket_kinds_and_a_raced_one_left_to_the_next_run(
+    run_dag, jobs, s3_client, local_aws, monkeypatch
+):
+    """
+    On the versioned batch bucket and an unversioned declared one: an SSE-KMS object keeps its key, a
+    gzip object without a .gz name is found by its bytes and stays gzip, an empty one is never written, a
+    line over a part's size is kept byte for byte, a key with spaces and unicode is rewritten under its own
+    name. Another writer replaces one object between the read
+    and the write: its object stays, the run fails naming it unverified, and the backlog DAG's next run
+    forgets the user there.
+    """
+    import gzip
+
+    from airflow_provider_personalize_deletion.forget import batch
+
+    s3_client.create_bucket(Bucket=COPIES)
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS",
+        json.dumps(
+            {
+                "locations": [{"prefix": f"s3://{COPIES}/in/", "format": "jsonl"}],
+                "allowed_buckets": [BATCH, EXPORTS, IMPORTS, COPIES],
+            }
+        ),
+    )
+    naming = lines("user-001", "user-007", "user-002")
+    objects = {
+        "in/kms.json": (naming, {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY}),
+        "in/part-0": (gzip.compress(naming), {}),
+        "in/empty.json": (b"", {}),
+        "in/huge.json": (HUGE_LINE + lines("user-007") + HUGE_LINE, {}),
+    }
+    for bucket in (BATCH, COPIES):
+        for key, (body, attributes) in objects.items():
+            s3_client.put_object(Bucket=bucket, Key=key, Body=body, **attributes)
+    spaced = "in/exports 2026/ünïcödé 名前 (1).json"
+    s3_client.put_object(Bucket=COPIES, Key=spaced, Body=naming)
+    raced, theirs = "in/raced.json", lines("user-007", "user-009")
+    s3_client.put_object(Bucket=COPIES, Key=raced, Body=naming)
+    other = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    forget_object, written = batch.forget_object, []
+
+    def with_a_writer_meanwhile(client, bucket_name, key, *args, **kwargs):
+        def write_first(params, **_):
+            if params["Key"] == raced and not written:
+                written.append(other.put_object(Bucket=COPIES, Key=raced, Body=theirs))
+
+        if key == raced:
+            client.meta.events.register("before-parameter-build.s3.PutObject", write_first)
+        return forget_object(client, bucket_name, key, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "forget_object", with_a_writer_meanwhile)
+    jobs.request("user-007")
+    before = {bucket: s3_client.head_object(Bucket=bucket, Key="in/empty.json") for bucket in (BATCH, COPIES)}
+
+    dag_run = run_dag(DAG_ID)
+
+    assert dag_run.state == "failed"
+    failed = {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed"}
+    assert failed == {RECORD_TASK}
+    for bucket in (BATCH, COPIES):
+        kms = s3_client.head_object(Bucket=bucket, Key="in/kms.json")
+        assert (kms["ServerSideEncryption"], kms["SSEKMSKeyId"]) == ("aws:kms", KMS_KEY)
+        assert read_object(s3_client, bucket, "in/kms.json") == without_erased(naming)
+        stored = read_object(s3_client, bucket, "in/part-0")
+        assert stored[:2] == b"\x1f\x8b" and gzip.decompress(stored) == without_erased(naming)
+        empty = s3_client.head_object(Bucket=bucket, Key="in/empty.json")
+        assert (empty["ETag"], empty["LastModified"]) == (
+            before[bucket]["ETag"],
+            before[bucket]["LastModified"],
+        )
+        assert read_object(s3_client, bucket, "in/huge.json") == HUGE_LINE + HUGE_LINE
+        assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert read_object(s3_client, COPIES, spaced) == without_erased(naming)  # under its own name
+    assert read_object(s3_client, COPIES, raced) == theirs  # the other writer's object is not overwritten
+    earlier = [
+        item for item in s3_client.list_object_versions(Bucket=BATCH)["Versions"] if not item["IsLatest"]
+    ]
+    assert earlier == []  # the versions that named the user went with the rewrite
+    rows = {row["location"]: row for row in evidence(jobs)}
+    assert rows[f"s3://{COPIES}/{raced}"]["outcome"] == "unverified"
+    assert "changed since it was read" in rows[f"s3://{COPIES}/{raced}"]["reason"]
+    ((_, record),) = jobs.audit()
+    assert record["find_and_forget"]["summary"] == "removed from 10 files in S3 (1 unverified)"
+    assert rows[f"s3://{COPIES}/{spaced}"]["outcome"] == "forgotten"
+
+    monkeypatch.setattr(batch, "forget_object", forget_object)
+    next_run = run_dag(BACKLOG_DAG_ID)
+
+    assert next_run.state == "success"
+    assert read_object(s3_client, COPIES, raced) == lines("user-009")
+
+
+def test_a_dry_run_switched_on_after_the_planning_does_not_turn_unverified_files_into_would_be(
+    run_dag, jobs, s3_client, monkeypatch, caplog
+):
+    """
+    The Variable ``personalize_erasure_dry_run`` turns true once the plan is recorded: the mapped tasks
+    count only, and the record step, finding the recorded plan, reports every planned file unverified.
+    """
+    from airflow_provider_personalize_deletion.erasure import forget_runtime
+
+    suppress(jobs, "user-007")
+    planned = forget_runtime.find_files
+
+    def then_a_dry_run(context, backlog=False):
+        batches = planned(context, backlog)
+        monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_DRY_RUN", "true")
+        return batches
+
+    monkeypatch.setattr(forget_runtime, "find_files", then_a_dry_run)
+    before = snapshot(s3_client)
+
+    dag_run = run_dag(BACKLOG_DAG_ID)
+
+    assert dag_run.state == "failed"
+    assert snapshot(s3_client) == before
+    assert "removed from 0 files in S3 (5 unverified)" in caplog.text

@@ -147,3 +147,51 @@ def test_rows_are_kept_per_try_and_the_summary_joins_the_audit_record(kind, requ
     audit = json.loads(saved[0])
     assert audit["outcome"] == "erased"
     assert audit["find_and_forget"]["summary"] == "removed from 1 files in S3 (0 unverified)"
+
+
+def test_an_intent_is_not_completed_by_an_object_that_lost_other_records_meanwhile(
+    s3_client, request, tmp_path, monkeypatch
+):
+    """
+    Try 1 read 3 records, meant to remove 1, and stopped (killed before its check restored a bad rewrite,
+    or another writer replaced the object). Try 2 reads 1 record and no match: not the verified result of
+    that removal, so the intent stays unverified, never clean.
+    """
+    store = warehouse_store("sqlite", request, tmp_path, monkeypatch)
+    create_forget_table(store)
+    s3_client.create_bucket(Bucket="bkt")
+    item = ForgetObject("bkt", "a.csv", "csv")
+    s3_client.put_object(Bucket="bkt", Key="a.csv", Body=b"USER_ID\nu1\nu2\nu3\n")
+    etag_read = s3_client.head_object(Bucket="bkt", Key="a.csv")["ETag"]
+    intent = ObjectResult(
+        "s3://bkt/a.csv",
+        Outcome.REWRITING,
+        etag_before=etag_read,
+        records_before=3,
+        records_removed=1,
+        reason="being rewritten: the try stopped before its result was recorded",
+    )
+    write_forget_row(store, ("dag", "run", 0, 1, 0), NOW, item, intent)
+    s3_client.put_object(Bucket="bkt", Key="a.csv", Body=b"USER_ID\nu2\n")  # u3 is lost, not only u1
+
+    writer = forget_steps.evidence_writer(store, "dag", "run", 0, 2)
+    forget_objects(s3_client, [item], ForgetScope(forget_set(b"u1"), on_result=writer, on_rewrite=writer))
+
+    rows = forget_rows(store, "dag", "run")
+    assert [(row["try_number"], row["outcome"]) for row in rows] == [(1, "rewriting"), (2, "no_match")]
+    summary = summarise(rows, ["s3://bkt/a.csv"])
+    assert summary["summary"] == "removed from 0 files in S3 (1 unverified)"
+    assert summary["unverified_objects"] == [{"location": "s3://bkt/a.csv", "reason": intent.reason}]
+
+
+def test_an_intent_whose_object_a_later_try_read_unchanged_was_never_written():
+    """Try 1 was killed after its intent, before writing: try 2 read the same ETag and rewrote it."""
+    intent = {**record(A, "rewriting", 1), "etag_before": '"1"'}
+    summary = summarise([intent, {**record(A, "forgotten", 1), "etag_before": '"1"'}], [A])
+    assert summary["summary"] == "removed from 1 files in S3 (0 unverified)"
+
+
+def test_an_intent_followed_by_another_etag_is_unverified_even_when_the_last_row_is_clean():
+    intent = {**record(A, "rewriting", 1), "etag_before": '"1"'}
+    summary = summarise([intent, {**record(A, "no_match"), "etag_before": '"2"'}], [A])
+    assert summary["summary"] == "removed from 0 files in S3 (1 unverified)"

@@ -12,8 +12,9 @@ import boto3
 import pytest
 
 from airflow_provider_personalize_deletion.forget.find import Tally
-from airflow_provider_personalize_deletion.forget.forget_object import forget_object
+from airflow_provider_personalize_deletion.forget.forget_object import forget_object, rewrite_part_bytes
 from airflow_provider_personalize_deletion.forget.result import Outcome
+from airflow_provider_personalize_deletion.scan.s3_writes import PART_BYTES
 
 from .conftest import forget_set, open_uploads, read, versions
 
@@ -123,6 +124,20 @@ def test_a_large_object_is_rewritten_by_multipart_upload(s3_client: S3Client, bu
     assert open_uploads(s3_client, bucket) == []
 
 
+def test_an_object_too_large_for_the_part_limit_is_rewritten_in_larger_parts(
+    s3_client: S3Client, bucket: str
+) -> None:
+    """S3 takes at most 10,000 parts (78 GiB of 8 MiB): with a limit of 1 part, 7 MiB go in one part."""
+    data, kept = big_object()
+    s3_client.put_object(Bucket=bucket, Key=KEY, Body=data)
+    result = run(s3_client, bucket, part_bytes=PART, max_parts=1)
+    assert result.outcome is Outcome.FORGOTTEN and not result.etag_after.endswith('-2"')
+    assert read(s3_client, bucket, KEY) == kept
+    largest = 5 * 1024**4  # S3's largest object, rewritten 1.25 times as large at most (gzip level)
+    assert largest * 1.25 / rewrite_part_bytes(largest) <= 10_000
+    assert rewrite_part_bytes(5 * 1024**3) == PART_BYTES  # 5 GiB: 8 MiB parts
+
+
 def concurrent_writer(s3_client: S3Client, local_aws: Any, bucket: str, operation: str) -> None:
     """
     Before the first call of ``operation``, another writer replaces the object. Not before
@@ -150,6 +165,32 @@ def test_an_object_changed_between_read_and_write_is_not_overwritten(
     result = run(s3_client, bucket, part_bytes=part_bytes)
     assert result.outcome is Outcome.UNVERIFIED and "changed since it was read" in result.reason
     assert read(s3_client, bucket, KEY) == b'{"input": {"userId": "u3"}, "new": true}\n'
+    assert open_uploads(s3_client, bucket) == []
+
+
+def test_a_writer_just_before_the_multipart_completion_is_caught_by_the_head_compare(
+    s3_client: S3Client, bucket: str, local_aws: Any
+) -> None:
+    """
+    Every part is uploaded, then another writer replaces the object: moto ignores ``IfMatch`` on
+    CompleteMultipartUpload, so only the HeadObject compare before it keeps the writer's object.
+    """
+    data, _ = big_object()
+    s3_client.put_object(Bucket=bucket, Key=KEY, Body=data)
+    other = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name=local_aws.region)
+    heads: list[str] = []
+    newer = b'{"input": {"userId": "u3"}, "new": true}\n'
+
+    def write_after_the_parts(**_: object) -> None:
+        heads.append("HeadObject")
+        if len(heads) == 2:  # the first reads the object's state, the second checks it before completing
+            other.put_object(Bucket=bucket, Key=KEY, Body=newer)
+
+    s3_client.meta.events.register("before-call.s3.HeadObject", write_after_the_parts)
+    result = run(s3_client, bucket, part_bytes=PART)
+    assert len(heads) == 2
+    assert result.outcome is Outcome.UNVERIFIED and "changed since it was read" in result.reason
+    assert read(s3_client, bucket, KEY) == newer
     assert open_uploads(s3_client, bucket) == []
 
 

@@ -91,6 +91,9 @@ def test_csv_drops_records_with_personalize_quoting_and_multi_line_fields() -> N
         ("batch_inference_input", b'{"userId": 12345}\n', "userId is not a string"),
         ("batch_inference_output", b'{"input": {"userId": "secret-\xff"}}\n', "line 1 is not UTF-8"),
         ("batch_segment_output", b'{"output": {"usersList": "secret-u2"}}\n', "usersList is not an array"),
+        # A reader taking the second member would see "u2" only, and keep the line naming u1.
+        ("batch_inference_input", b'{"userId": "u1", "user\\u0049d": "secret-u2"}\n', "names a member twice"),
+        ("batch_segment_output", b'{"output": {"usersList": ["u1"], "usersList": []}}\n', "names a member"),
     ],
 )
 def test_a_malformed_line_is_an_error_naming_the_line_never_its_content(

@@ -68,10 +68,22 @@ def test_an_object_belongs_to_the_most_specific_location():
 
 def test_an_exact_key_beats_any_prefix():
     exact = s3_location("s3://b/data/a.jsonl", "jsonl", DECLARED, prefix=False)
-    plan = build_plan([batch_input("s3://b/data/a"), exact])
+    plan = build_plan([s3_location("s3://b/data/a", "csv", DECLARED), exact])
 
     assert plan.resolve("b", "data/a.jsonl").format == "jsonl"
-    assert plan.resolve("b", "data/a.jsonl.bak").format == "batch_inference_input"
+    assert plan.resolve("b", "data/a.jsonl.bak").format == "csv"
+
+
+@pytest.mark.parametrize("declared", [("s3://b/out/a", True), ("s3://b/out/a.json.out", False)])
+def test_a_declaration_never_changes_the_format_a_jobs_file_is_read_in(declared):
+    """Read as ``jsonl``, a batch output names no user (``input.userId``): it would pass as clean."""
+    uri, prefix = declared
+    output = s3_location("s3://b/out/", "batch_inference_output", JOB_A, key_suffix=".out")
+    plan = build_plan([output, s3_location(uri, "jsonl", DECLARED, prefix=prefix)])
+
+    assert plan.resolve("b", "out/a.json.out") == output
+    if prefix:  # what no job covers is the declaration's
+        assert plan.resolve("b", "out/a.json.bak").format == "jsonl"
 
 
 def test_a_location_inside_a_running_jobs_path_is_not_scanned():

@@ -164,3 +164,39 @@ class _TaskInstance:
 
 def task_context() -> Any:
     return {"ti": _TaskInstance()}
+
+
+def deny(s3_client: S3Client, operation: str) -> None:
+    """S3 refuses ``operation`` as it does on another account's bucket (moto enforces no bucket policy)."""
+    from botocore.exceptions import ClientError
+
+    def refuse(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, operation)
+
+    s3_client.meta.events.register(f"before-call.s3.{operation}", refuse)
+
+
+@pytest.mark.parametrize(
+    ("operation", "reason"),
+    [
+        ("HeadObject", "could not be read (S3 error AccessDenied)"),
+        ("GetObject", "could not be read (S3 error AccessDenied)"),
+        ("PutObject", "could not be rewritten (S3 error AccessDenied): it is as it was"),
+    ],
+)
+def test_access_denied_on_read_or_write_is_unverified_and_the_object_left_as_it_was(
+    aws_conn, s3_client, bucket, monkeypatch, operation, reason
+):
+    """Another account's bucket: readable or not, never writable. The task's own client is refused."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    body = jsonl("u1", ERASED)
+    s3_client.put_object(Bucket=bucket, Key="copies/a.json", Body=body)
+    refused = S3Hook(aws_conn_id="aws_default").get_conn()
+    deny(refused, operation)
+    monkeypatch.setattr(S3Hook, "get_conn", lambda self: refused)
+
+    result = one(bucket, "copies/a.json", None, "jsonl", s3_client)
+
+    assert (result["outcome"], result["verified"], result["reason"]) == ("unverified", False, reason)
+    assert read(s3_client, bucket, "copies/a.json") == body

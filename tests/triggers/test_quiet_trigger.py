@@ -4,6 +4,7 @@ a real aiobotocore client, against the emulator over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from airflow.models.trigger import Trigger
 from airflow.sdk._shared.module_loading import import_string
@@ -76,15 +77,33 @@ async def test_it_fires_a_timeout_with_what_is_still_in_progress(emulator, stage
     assert emulator.calls("ListSolutionVersions") == 2
 
 
-async def test_an_aws_error_fires_an_error_event(clients, emulator, stage):
-    emulator.throttle(10, "ListDatasets")
+async def test_an_aws_error_fires_an_error_event(clients, stage, monkeypatch):
+    down = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": "http://127.0.0.1:9"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DOWN", json.dumps(down))
+    no_retries = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+
+    event = await first_event(trigger(stage.group, aws_conn_id="aws_down", botocore_config=no_retries))
+
+    assert event["status"] == "error"
+    assert "Could not connect" in event["message"]
+    assert clients.open_now == 0
+
+
+async def test_a_throttled_listing_never_fails_the_wait_and_slows_the_pool_down(clients, emulator, stage):
+    emulator.throttle(3, "ListDatasets")
     no_retries = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 
     event = await first_event(trigger(stage.group, botocore_config=no_retries))
 
-    assert event["status"] == "error"
-    assert "ThrottlingException" in event["message"]
-    assert clients.open_now == 0
+    assert event == {"status": "success", "dataset_group_arn": stage.group, "in_progress": []}
+    limiter = running_loop_pool().limiters["aws_default", "us-east-1"]
+    assert limiter.throttled_answers == 3
+    assert limiter.rate() < limiter.ceiling
 
 
 async def test_quiet_and_deletion_job_triggers_share_one_client(clients, emulator, stage, create_jobs):

@@ -192,6 +192,31 @@ async def test_the_shared_client_pools_connections_for_many_triggers_unless_the_
     assert await max_pool_connections(aws_conn_id="personalize_sized") == 3
 
 
+async def retry_mode(botocore_config: dict | None = None, aws_conn_id: str = "aws_default") -> str:
+    """The retry mode of the shared client that triggers with these settings get."""
+    waiting = trigger("arn:unused", aws_conn_id=aws_conn_id, botocore_config=botocore_config)
+    key = client_key(PersonalizeHook, aws_conn_id, None, None, botocore_config)
+    async with shared_client(key, waiting.hook) as opened:
+        return opened.client.meta.config.retries["mode"]
+
+
+async def test_the_shared_client_retries_adaptively_unless_the_user_sets_a_retry_mode(
+    aws_conn, local_aws, monkeypatch
+):
+    assert await retry_mode() == "adaptive"
+    assert await retry_mode({"retries": {"mode": "legacy"}}) == "legacy"
+    extra = {
+        "endpoint_url": aws_conn,
+        "region_name": local_aws.region,
+        "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 7}},
+    }
+    connection = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_PERSONALIZE_RETRIES", json.dumps(connection))
+    assert await retry_mode(aws_conn_id="personalize_retries") == "standard"
+    monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
+    assert await retry_mode() == "legacy"
+
+
 async def test_triggers_of_one_client_share_its_waiter(clients, create_jobs, monkeypatch):
     arns = create_jobs(3)
     built = []

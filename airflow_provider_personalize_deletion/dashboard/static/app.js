@@ -2,7 +2,8 @@
 // nothing fetched from outside this app. Every text from the server is set with textContent.
 //
 // The evidence lookup sends the user id in a POST body only: the field is cleared at once, no URL or
-// history entry ever holds it, and the page keeps only the two records the server returned.
+// history entry ever holds it, and the page keeps only the record the server returned (which names the
+// subject as typed, for the printable report and the exports: the officer's copy).
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 // The chart's series: an erased request of a person found again since is "found_again", not "erased".
@@ -420,8 +421,12 @@ function clearEvidence() {
   document.getElementById("lookup-summary").textContent = "";
   document.getElementById("lookup-status-now").textContent = "";
   document.querySelector("#lookup-table tbody").replaceChildren();
-  for (const id of ["export-json", "export-csv"]) document.getElementById(id).disabled = true;
+  document.getElementById("report-subject").textContent = "";
+  document.getElementById("lookup-near-misses").hidden = true;
+  for (const id of EXPORTS) document.getElementById(id).disabled = true;
 }
+
+const EXPORTS = ["export-json", "export-csv", "print-report"];
 
 // A lookup clears the earlier one's evidence at once; the answer of a lookup that a later one superseded
 // is dropped, so that the page and its exports only ever hold the latest lookup's evidence.
@@ -434,16 +439,16 @@ async function lookUp(event) {
   const lookup = ++state.lookups;
   clearEvidence();
   showError(null);
-  const post = (format) =>
-    request("api/evidence", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ user_id: userId, format }),
-    }).then((response) => response.text());
   let evidence;
   try {
-    const [json, csv] = await Promise.all([post("json"), post("csv")]);
-    evidence = { json, csv, record: JSON.parse(json) };
+    // One lookup (one record of it in the event log) for the view, the report and both exports.
+    const response = await request("api/evidence", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user_id: userId, format: "bundle", name_subject: true }),
+    });
+    const bundle = await response.json();
+    evidence = { json: JSON.stringify(bundle.record, null, 2), csv: bundle.csv, record: bundle.record };
   } catch (error) {
     if (lookup === state.lookups) throw error;
     return;
@@ -453,7 +458,22 @@ async function lookUp(event) {
   if (lookup !== state.lookups) return;
   state.evidence = evidence;
   renderEvidence(evidence.record);
-  for (const id of ["export-json", "export-csv"]) document.getElementById(id).disabled = false;
+  for (const id of EXPORTS) document.getElementById(id).disabled = false;
+}
+
+// What nearly matched a lookup that found nothing: booleans only, never another id or request.
+function nearMissText(near) {
+  if (!near) return "";
+  const notes = [];
+  if (near.outer_whitespace) {
+    notes.push(near.trimmed_has_requests
+      ? "The id typed starts or ends with whitespace; without it, the id has requests on file: look it up again without the spaces."
+      : "The id typed starts or ends with whitespace.");
+  }
+  if (near.case_variants_exist) {
+    notes.push("Ids that differ from it only in upper/lower case have requests on file: the lookup matches exactly, so check the id's case with the person.");
+  }
+  return notes.join(" ");
 }
 
 function renderEvidence(record) {
@@ -467,17 +487,39 @@ function renderEvidence(record) {
   document.getElementById("lookup-summary").textContent =
     `${shown}${leftOut} · record made ${fmtTime(record.generated_at)} by ${record.generated_by}`;
   document.getElementById("lookup-status-now").textContent = statusNowText(record);
+  document.getElementById("report-subject").textContent = record.subject?.user_id ?? "(not named)";
+  document.getElementById("report-made").textContent =
+    `Record made ${fmtTime(record.generated_at)} by ${record.generated_by}; evidence version ${record.evidence_version}; matching ${record.matching}.`;
+  const near = nearMissText(record.near_misses);
+  const nearBox = document.getElementById("lookup-near-misses");
+  nearBox.textContent = near;
+  nearBox.hidden = !near;
   const rows = record.requests.map((item) => {
     const groups = el("div");
     const groupsNote = groupsLeftOut(item.dataset_groups.length, item.dataset_groups_total, item.dataset_groups_truncated);
     if (groupsNote) groups.append(el("div", { class: "truncated", "data-testid": "groups-truncated" }, groupsNote));
     for (const group of item.dataset_groups) {
-      groups.append(el("div", {}, el("span", { class: "group-name" }, shortArn(group.dataset_group_arn)), " ", group.status ? chip(group.status) : ""));
+      groups.append(
+        el(
+          "div",
+          { "data-testid": "evidence-group", "data-held": group.held_person },
+          el("span", { class: "group-name" }, shortArn(group.dataset_group_arn)),
+          " ",
+          group.status ? chip(group.status) : "",
+          " ",
+          el("span", { class: "held" }, HELD_TEXT[group.held_person] ?? ""),
+        ),
+      );
+      if (group.verification) groups.append(el("div", { class: "job", "data-testid": "group-verification" }, personVerificationText(group.verification)));
       if (group.jobs_truncated) groups.append(el("div", { class: "truncated" }, jobsLeftOut(group)));
       for (const job of group.jobs) {
         const round = job.erasure_round ? `follow-up ${job.erasure_round}` : "initial";
-        groups.append(el("div", { class: "job" }, `${round} · ${job.job_name ?? shortArn(job.job_arn)} · ${job.status ?? "recorded"} · numDeleted ${job.num_deleted ?? "–"}`));
+        const times = `created ${fmtTime(job.created_at)}${job.completed_at ? `, completed ${fmtTime(job.completed_at)}` : ""}`;
+        groups.append(el("div", { class: "job" }, `${round} · ${job.job_name ?? shortArn(job.job_arn)} · ${job.status ?? "recorded"} · ${times} · numDeleted ${job.num_deleted_all_ids_of_file ?? "–"} (records of every id of the file)`));
       }
+    }
+    if (item.dataset_groups_not_holding.length) {
+      groups.append(el("div", { class: "muted", "data-testid": "groups-not-holding" }, `Held none of the file's ids (their jobs deleted no record): ${item.dataset_groups_not_holding.map(shortArn).join(", ")}`));
     }
     const days = item.days_to_erasure ?? item.days_pending;
     return el(
@@ -493,6 +535,38 @@ function renderEvidence(record) {
     );
   });
   document.querySelector("#lookup-table tbody").replaceChildren(...rows);
+}
+
+// Whether a group held the person, in words (see the evidence's held_person).
+const HELD_TEXT = {
+  yes: "held this person",
+  unknown: "held this person: unknown (the service counts records of all the file's ids)",
+};
+
+// Whether the person was verified absent from a group since their erasure, in words.
+function personVerificationText(check) {
+  const by = check.export_job_arns.length ? ` by export ${check.export_job_arns.map(shortArn).join(", ")}` : "";
+  const ledger = check.ledger ? ` · ledger #${check.ledger.sequence}` : "";
+  const words = {
+    verified_absent: `verified absent ${fmtTime(check.recorded_at)}${by}`,
+    found_again: `found again ${fmtTime(check.recorded_at)}${by}`,
+    not_verified: `not verified by the verification of ${fmtTime(check.recorded_at)}`,
+    others_found: `others found by the verification of ${fmtTime(check.recorded_at)}${by}; whether this person was among them is not recorded`,
+    no_verification_since: "no verification of this group since the erasure",
+  };
+  return `${words[check.status] ?? check.status}${ledger}`;
+}
+
+// The run's deletion file and place in the evidence ledger, in words.
+function runEvidenceText(run) {
+  const parts = [];
+  const file = run.deletion_file;
+  if (file) {
+    const deleted = file.deleted === true ? "deleted" : file.deleted === false ? `kept (${file.kept_because})` : "deletion unknown";
+    parts.push(`file of ${file.id_count ?? "?"} id(s), fingerprint ${String(file.fingerprint ?? "–").slice(0, 16)}…, ${deleted}`);
+  }
+  parts.push(run.ledger ? `ledger #${run.ledger.sequence} sha256 ${run.ledger.record_sha256.slice(0, 16)}…` : "not in the evidence ledger");
+  return parts.join(" · ");
 }
 
 // The person's status now, in words: found again (pending re-erasure) is never shown as erased.
@@ -533,7 +607,7 @@ function statusCell(item) {
 function runCell(item, budget) {
   if (item.run) {
     const forget = item.run.find_and_forget ? ` · in S3: ${item.run.find_and_forget.summary}` : "";
-    const text = `${item.run.run_id} (${item.run.outcome}${item.run.latest_try === false ? ", an earlier try" : ""})${forget}`;
+    const text = `${item.run.run_id} (${item.run.outcome}${item.run.latest_try === false ? ", an earlier try" : ""})${forget} · ${runEvidenceText(item.run)}`;
     return item.run.find_and_forget?.unverified ? el("span", { class: "problems" }, text) : text;
   }
   if (item.run_search === "incomplete") {
@@ -542,16 +616,60 @@ function runCell(item, budget) {
   return "–";
 }
 
+// An export's file name: its requests' ids (never the user id), then when it was made.
+function exportName(record, kind) {
+  const stamp = record.generated_at.replace(/[:.]/g, "-");
+  const ids = record.requests.map((item) => String(item.request_id ?? "").replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40));
+  const named = ids.length ? ids.slice(0, 3).join("+") + (ids.length > 3 ? `+${ids.length - 3}-more` : "") : "no-request";
+  return `erasure-evidence-${named}-${stamp}.${kind}`;
+}
+
 function download(kind) {
   if (!state.evidence) return;
-  const stamp = state.evidence.record.generated_at.replace(/[:.]/g, "-");
   const type = kind === "json" ? "application/json" : "text/csv";
   const url = URL.createObjectURL(new Blob([state.evidence[kind]], { type }));
-  const link = el("a", { href: url, download: `erasure-evidence-${stamp}.${kind}` });
+  const link = el("a", { href: url, download: exportName(state.evidence.record, kind) });
   document.body.append(link);
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+// ---- who looked a person up ------------------------------------------------------------------------
+
+function renderLookups(lookups) {
+  const table = document.getElementById("lookups-table");
+  table.hidden = false;
+  const rows = lookups.map((item) =>
+    el(
+      "tr",
+      { "data-testid": "lookup-row", "data-user": item.user ?? "" },
+      el("td", {}, fmtTime(item.at)),
+      el("td", {}, item.user ?? "–"),
+      el("td", {}, item.what ?? "–"),
+      el("td", {}, item.requests_found ?? "–"),
+      el("td", {}, item.refused ? `refused: ${item.reason ?? ""}` : ""),
+    ),
+  );
+  table.querySelector("tbody").replaceChildren(...rows);
+}
+
+async function findLookups(event) {
+  event.preventDefault();
+  const input = document.getElementById("lookups-user-id");
+  const userId = input.value;
+  input.value = "";
+  if (!userId) return;
+  const response = await request("api/lookups", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user_id: userId }),
+  });
+  renderLookups((await response.json()).lookups);
+}
+
+async function recentLookups() {
+  renderLookups((await (await request("api/lookups")).json()).lookups);
 }
 
 // ---- tabs and start -----------------------------------------------------------------------------------
@@ -575,6 +693,9 @@ async function start() {
   document.getElementById("lookup-form").addEventListener("submit", (event) => lookUp(event).catch(showError));
   document.getElementById("export-json").addEventListener("click", () => download("json"));
   document.getElementById("export-csv").addEventListener("click", () => download("csv"));
+  document.getElementById("print-report").addEventListener("click", () => window.print());
+  document.getElementById("lookups-form").addEventListener("submit", (event) => findLookups(event).catch(showError));
+  document.getElementById("recent-lookups").addEventListener("click", () => recentLookups().catch(showError));
   let resizing;
   window.addEventListener("resize", () => {
     clearTimeout(resizing);
