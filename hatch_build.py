@@ -1,9 +1,10 @@
 """
 Hatch build hook: compiles the scan's optional native pre-filter (``scan/_native.c``) into the wheel.
 
-It needs a C compiler, Python's headers and OpenSSL's ``libcrypto`` (headers and library). When one is
-missing, or ``PERSONALIZE_DELETION_PURE_PYTHON`` is set, the wheel is built without the module and the
-scan runs on its Python path (``scan/native.py`` decides at import). With the module the wheel is
+It needs a C compiler (``CC`` when set, as for any Python extension, else the one Python was built
+with), Python's headers and OpenSSL's ``libcrypto`` (headers and library). When one is missing or the
+compiler fails, or ``PERSONALIZE_DELETION_PURE_PYTHON`` is set, the wheel is built without the module
+and the scan runs on its Python path (``scan/native.py`` decides at import). With the module the wheel is
 platform-specific (``cp3XX-cp3XX-linux_x86_64`` and so on); without it, ``py3-none-any``.
 
 An editable install (``uv sync``, ``pip install -e .``) compiles the module next to its source, where
@@ -69,7 +70,7 @@ class NativeScanBuildHook(BuildHookInterface):  # type: ignore[type-arg]
 
 def _compile(source: Path, output: Path) -> str | None:
     """Compile ``source`` into the extension module ``output``; the problem when it cannot, else None."""
-    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     if not shutil.which(compiler[0]):
         return f"no C compiler {compiler[0]!r}"
     include = sysconfig.get_paths()["include"]
@@ -89,6 +90,6 @@ def _compile(source: Path, output: Path) -> str | None:
     except OSError as error:
         return f"the compiler did not run: {error}"
     if result.returncode:
-        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
         return f"the compiler failed: {last}"
     return None
