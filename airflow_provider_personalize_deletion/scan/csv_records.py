@@ -224,16 +224,24 @@ class CsvRecordReader:
                 )
 
     def _take_block(self) -> RecordBlock | None:
-        """Cut the whole records off the carried bytes; None when they hold none yet."""
+        """
+        Cut whole records off the carried bytes; None when they hold none yet.
+
+        The lines before the first double quote or backslash are read line by line (and pre-filtered);
+        from there the records are read one by one up to the end of the one holding that character, so
+        that a quoted record now and then does not send the whole carry down the slower path.
+        """
         data = self._carry
-        if b'"' not in data and b"\\" not in data and not _has_lone_cr(data):
-            cut = len(data) if self._exhausted else data.rfind(b"\n") + 1
+        special = _first_special(data)
+        plain = data if special is None else data[: data.rfind(b"\n", 0, special) + 1]
+        if plain and not _has_lone_cr(plain):
+            cut = len(data) if self._exhausted and special is None else plain.rfind(b"\n") + 1
             if cut:
                 block = self._unquoted_block(data[:cut])
                 if block is not None:
                     self._carry = data[cut:]
                     return block
-        return self._quoted_block()
+        return self._quoted_block(special)
 
     def _unquoted_block(self, data: bytes) -> RecordBlock | None:
         """The block of ``data`` read line by line; None when a line lacks the USER_ID field."""
@@ -251,18 +259,25 @@ class CsvRecordReader:
             return None
         return RecordBlock(data, ids, self._records_read + 1)
 
-    def _quoted_block(self) -> RecordBlock | None:
+    def _quoted_block(self, special: int | None) -> RecordBlock | None:
+        """
+        Records read one by one from the carried bytes' start; None when they hold none whole yet.
+
+        :param special: where the first double quote or backslash is; reading stops after the record
+            holding it (None: read to the end).
+        """
         data, position = self._carry, 0
         ids: list[bytes] = []
         ends: list[int] = []
-        broken = False
-        while position < len(data):
+        unmatched = broken = False
+        stop = len(data) if special is None else special + 1
+        while position < stop:
             match = self._record.match(data, position)
             if match is None and self._exhausted:
                 match = self._last_record.match(data, position)
             if match is None:
                 line_end = data.find(b"\n", position)  # a whole unquoted line that is no record
-                broken = line_end >= 0 and b'"' not in data[position:line_end]
+                unmatched, broken = True, line_end >= 0 and b'"' not in data[position:line_end]
                 break
             user_id = _unquote(match.group(1))
             if user_id is None:
@@ -274,7 +289,7 @@ class CsvRecordReader:
             ids.append(user_id)
             position = match.end()
             ends.append(position)
-        if position < len(data) and (broken or self._exhausted):
+        if unmatched and (broken or self._exhausted):
             self._fail_record(
                 len(ids),
                 "is not valid CSV: a double quote or a backslash inside an unquoted field, a carriage "
@@ -311,6 +326,12 @@ class CsvRecordReader:
     def _fail_record(self, position: int, problem: str, block: RecordBlock | None = None) -> NoReturn:
         first = block.first_record if block else self._records_read + 1
         raise CsvFormatError(f"{self.name}: record {first + position} (after the header) {problem}")
+
+
+def _first_special(data: bytes) -> int | None:
+    """Where the first double quote or backslash of ``data`` is; None when it has neither."""
+    found = [index for index in (data.find(b'"'), data.find(b"\\")) if index >= 0]
+    return min(found) if found else None
 
 
 def _has_lone_cr(data: bytes) -> bool:

@@ -6,6 +6,7 @@ on hostile input, in any chunking; and the Python path alone when the module is 
 from __future__ import annotations
 
 import gzip
+import hmac
 import logging
 import random
 import sys
@@ -15,7 +16,7 @@ import pytest
 
 import airflow_provider_personalize_deletion.scan as scan_package
 from airflow_provider_personalize_deletion.scan import native
-from airflow_provider_personalize_deletion.scan.csv_records import CsvRecordReader
+from airflow_provider_personalize_deletion.scan.csv_records import MAX_RECORD_BYTES, CsvRecordReader
 from airflow_provider_personalize_deletion.scan.errors import CsvFormatError
 from airflow_provider_personalize_deletion.scan.scan import scan_source
 from airflow_provider_personalize_deletion.scan.source import S3Source
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 COLUMNS = 5
 CHUNK_SIZES = [1, 7, 4096, 1 << 22]
 ID_KINDS = ["plain", "unicode", "comma", "quote", "newline", "backslash", "empty", "long", "bad-utf8"]
+#: Ids the pre-filter reads itself that differ from a plain one only in bytes it must not touch.
+LOOKALIKE_KINDS = ["plain", "case", "space", "nul", "bom", "wide", "sha-block"]
 
 needs_native = pytest.mark.skipif(
     native.scan_path() != native.NATIVE, reason="the native module is not built"
@@ -70,6 +73,12 @@ def user_id(rng: random.Random, kind: str) -> tuple[bytes, bytes]:
         "empty": b"",
         "long": b"L" * rng.choice([255, 256, 257, 300]),
         "bad-utf8": b"u\xff%d" % rng.randrange(10),
+        "case": rng.choice([b"User-%d", b"USER-%d"]) % rng.randrange(50),
+        "space": rng.choice([b" user-%d", b"user-%d ", b"user-%d\t", b"user -%d"]) % rng.randrange(50),
+        "nul": rng.choice([b"user-%d\0", b"\0user-%d", b"user\0-%d"]) % rng.randrange(50),
+        "bom": b"\xef\xbb\xbfuser-%d" % rng.randrange(50),
+        "wide": "名" * rng.choice([85, 86, 100]),  # 255, 258, 300 bytes: 256 characters or fewer
+        "sha-block": b"s" * rng.choice([55, 56, 63, 64, 119, 120, 183, 184]),  # SHA-256 padding edges
     }[kind]
     value = value.encode() if isinstance(value, str) else value
     if kind in ("comma", "newline"):
@@ -170,6 +179,112 @@ def test_the_prefilter_finds_the_id_in_any_column_and_never_past_its_line() -> N
     assert prefilter is not None
     assert prefilter(b"a,b,u1\r\nc,u1,u2\nd,e,u2,f", 2) == (3, [0, 1, 2], [0, 8, 16])
     assert prefilter(b"a,b,u1\nc,u1\n", 2) is None  # the second line has too few fields
+
+
+def unquoted(data: bytes) -> bytes:
+    """``data`` with :func:`hostile_file`'s quoted other fields and its 5000-byte one made plain."""
+    return data.replace(b'"a,b"', b"ab").replace(b'"multi\nline"', b"ml").replace(b"y" * 5000, b"y")
+
+
+@needs_native
+@pytest.mark.parametrize("column", [0, 2, COLUMNS - 1])
+def test_ids_differing_in_case_whitespace_nul_or_a_bom_are_told_apart_alike_on_both_paths(
+    column: int,
+) -> None:
+    rng = random.Random(f"lookalike-{column}")
+    for _ in range(4):
+        data, ids = hostile_file(rng, column, LOOKALIKE_KINDS, rng.choice([50, 400, 3000]))
+        data = unquoted(data)
+        chosen = {*rng.sample(ids, len(ids) // 3), b"user-1", b"User-2", b" user-3", b"user-4\0"}
+        users = suppressed(chosen)
+        assert assert_same(data, users) > 0
+        (_, matched, _, error), _ = read(data, users, 1 << 22, prefiltered=True)
+        assert error is None
+        assert matched == [(number, user) for number, user in enumerate(ids, 1) if user in chosen]
+
+
+@needs_native
+@pytest.mark.parametrize("key_length", [0, 1, 32, 63, 64, 65, 200])
+def test_the_prefilter_hands_back_exactly_the_records_python_matches(key_length: int) -> None:
+    rng = random.Random(key_length)
+    key = rng.randbytes(key_length)
+    alphabet = bytes(sorted(set(range(256)) - set(b',\r\n"\\')))
+    ids = [bytes(rng.choice(alphabet) for _ in range(length)) for length in range(1, 257)]
+    ids += ["é名😀".encode() * rng.randrange(1, 22) for _ in range(50)]
+    chosen = rng.sample(ids, len(ids) // 2)
+    filler = (rng.randbytes(32) for _ in range(50_000))  # buckets of many entries around the chosen
+    users = SuppressedUsers(key, [*(hmac.digest(key, user, "sha256") for user in chosen), *filler])
+    prefilter = users.csv_prefilter()
+    assert prefilter is not None
+    for column in (0, 3):
+        lines = [b"a,b,c," * (column // 3) + user + b",z" for user in ids]
+        block = b"\r\n".join(lines) + b"\r\n"
+        found = prefilter(block, column)
+        assert found is not None
+        count, positions, offsets = found
+        assert count == len(ids)
+        assert positions == users.matches(ids).nonzero()[0].tolist()
+        assert positions == [position for position, user in enumerate(ids) if user in set(chosen)]
+        starts = [0, *(i + 1 for i, byte in enumerate(block) if byte == ord("\n"))]
+        assert offsets == [starts[position] for position in positions]
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xef\xbb\xbf",
+        b"USER_ID,ITEM_ID",
+        b"USER_ID,ITEM_ID\r\n",
+        b"\xef\xbb\xbfUSER_ID,ITEM_ID\r\nuser-1,i\r\n\r\n",
+        b"ITEM_ID,USER_ID\nuser-1,i\n",
+        b"ITEM_ID,USER_ID\ni,user-1\ni\n",
+        b"ITEM_ID,USER_ID\ni,user-1\ni,\n",
+        b"ITEM_ID,USER_ID\ni,user-1\ni,user-1\r",
+        b"ITEM_ID,USER_ID\ni,user-1,\ni,user-1,,,\n",
+        b"USER_ID\nuser-1\n\0\n\0user-1\n",
+        b"USER_ID\nuser-1\nuser-1\xc3\n",
+    ],
+    ids=[
+        "empty", "bom-only", "header-only-no-newline", "header-only", "trailing-blank-line", "id-not-first",
+        "short-record", "empty-id-last-column", "lone-cr-at-end", "trailing-empty-fields", "nul-ids",
+        "cut-utf8",
+    ],
+)  # fmt: skip
+def test_edge_files_read_alike_on_both_paths(data: bytes) -> None:
+    assert_same(data, suppressed([b"user-1", b"\0", b"\0user-1"]))
+
+
+@needs_native
+def test_a_record_longer_than_the_read_limit_reads_alike_on_both_paths() -> None:
+    long_field = b"x" * (MAX_RECORD_BYTES + 1000)
+    data = b"ITEM_ID,USER_ID,NOTE\n" + b"i,user-1,a\n" + b"i,user-2," + long_field + b"\ni,user-3,b\n"
+    users = suppressed([b"user-2", b"user-3"])
+    for chunk_size in (1 << 16, 1 << 22):
+        python, _ = read(data, users, chunk_size, prefiltered=False)
+        with_native, _ = read(data, users, chunk_size, prefiltered=True)
+        assert with_native == python
+
+
+@needs_native
+@pytest.mark.parametrize("chunk_size", [4096, 1 << 22])
+def test_a_quoted_record_now_and_then_leaves_the_records_around_it_to_the_prefilter(chunk_size: int) -> None:
+    lines = [b"user-%d,i,1\n" % (number % 97) for number in range(20_000)]
+    for number in (5_000, 5_001, 12_345):
+        lines[number] = b'user-%d,"an item, quoted",1\n' % number
+    lines[15_000] = b"user-1,i\\j,1\n"  # a backslash outside quotes: an error on both paths
+    data = b"USER_ID,ITEM_ID,TIMESTAMP\n" + b"".join(lines[:15_000])
+    users = suppressed([b"user-3", b"user-5000", b"user-12345"])
+    assert assert_same(data, users) == 15_000 - 3  # every record but the quoted ones
+    (records, matched, _, error), prefiltered = read(data, users, chunk_size, prefiltered=True)
+    assert (records, error) == (15_000, None)
+    assert [user for _, user in matched].count(b"user-3") == 15_000 // 97 + 1
+    assert {b"user-5000", b"user-12345"} <= {user for _, user in matched}
+    assert prefiltered == 15_000 - 3
+    broken = data + b"".join(lines[15_000:])
+    assert "record 15001 (after the header) is not valid CSV" in read(broken, users, chunk_size, True)[0][3]
+    assert_same(broken, users)
 
 
 @needs_native
