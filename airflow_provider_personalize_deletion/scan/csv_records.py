@@ -43,6 +43,9 @@ USER_ID_COLUMN: Final = "USER_ID"
 BOM: Final = b"\xef\xbb\xbf"
 MAX_RECORD_BYTES: Final = 4 * 1024 * 1024
 """Longest record (or header) read; a longer one is taken for an unclosed quote and refused."""
+MIN_PLAIN_RUN: Final = 16 * 1024
+"""Fewest bytes without a double quote or backslash that the one-by-one reading hands back to the
+line-by-line one (each hand-over copies the carried bytes once)."""
 
 _QUOTED = rb'"(?:[^"\\]++|\\[\s\S]|"")*+"'
 _FIELD = rb"(?:" + _QUOTED + rb'|[^,"\\\r\n]*+)'
@@ -228,8 +231,9 @@ class CsvRecordReader:
         Cut whole records off the carried bytes; None when they hold none yet.
 
         The lines before the first double quote or backslash are read line by line (and pre-filtered);
-        from there the records are read one by one up to the end of the one holding that character, so
-        that a quoted record now and then does not send the whole carry down the slower path.
+        from there the records are read one by one until at least :data:`MIN_PLAIN_RUN` bytes without
+        either follow, so that a quoted record now and then does not send the whole carry down the
+        slower path.
         """
         data = self._carry
         special = _first_special(data)
@@ -263,14 +267,15 @@ class CsvRecordReader:
         """
         Records read one by one from the carried bytes' start; None when they hold none whole yet.
 
-        :param special: where the first double quote or backslash is; reading stops after the record
-            holding it (None: read to the end).
+        :param special: where the first double quote or backslash is; reading stops after a record
+            past it that :data:`MIN_PLAIN_RUN` bytes without either follow (None: read to the end).
         """
         data, position = self._carry, 0
         ids: list[bytes] = []
         ends: list[int] = []
         unmatched = broken = False
         stop = len(data) if special is None else special + 1
+        specials = _Specials(data)
         while position < stop:
             match = self._record.match(data, position)
             if match is None and self._exhausted:
@@ -289,6 +294,10 @@ class CsvRecordReader:
             ids.append(user_id)
             position = match.end()
             ends.append(position)
+            if position >= stop < len(data):
+                special = specials.after(position)
+                if special is not None and special - position < MIN_PLAIN_RUN:
+                    stop = special + 1
         if unmatched and (broken or self._exhausted):
             self._fail_record(
                 len(ids),
@@ -330,8 +339,29 @@ class CsvRecordReader:
 
 def _first_special(data: bytes) -> int | None:
     """Where the first double quote or backslash of ``data`` is; None when it has neither."""
-    found = [index for index in (data.find(b'"'), data.find(b"\\")) if index >= 0]
-    return min(found) if found else None
+    return _Specials(data).after(0)
+
+
+class _Specials:
+    """
+    The double quotes and backslashes of ``data``, found forwards: each character is searched for again
+    only once the reading has passed the last one found, so that the searches read ``data`` once.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._next: dict[bytes, int | None] = {character: -1 for character in (b'"', b"\\")}
+
+    def after(self, start: int) -> int | None:
+        """The first double quote or backslash at ``start`` or later; None when there is none."""
+        found = []
+        for character, index in self._next.items():
+            if index is not None and index < start:
+                index = self._data.find(character, start)
+                self._next[character] = index = None if index < 0 else index
+            if index is not None:
+                found.append(index)
+        return min(found, default=None)
 
 
 def _has_lone_cr(data: bytes) -> bool:
