@@ -32,7 +32,7 @@ project say its own files escape with a backslash, not RFC 4180's doubled quotes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
@@ -43,6 +43,9 @@ USER_ID_COLUMN: Final = "USER_ID"
 BOM: Final = b"\xef\xbb\xbf"
 MAX_RECORD_BYTES: Final = 4 * 1024 * 1024
 """Longest record (or header) read; a longer one is taken for an unclosed quote and refused."""
+MIN_PLAIN_RUN: Final = 16 * 1024
+"""Fewest bytes without a double quote or backslash that the one-by-one reading hands back to the
+line-by-line one (each hand-over copies the carried bytes once)."""
 
 _QUOTED = rb'"(?:[^"\\]++|\\[\s\S]|"")*+"'
 _FIELD = rb"(?:" + _QUOTED + rb'|[^,"\\\r\n]*+)'
@@ -70,30 +73,36 @@ class RecordBlock:
     Whole consecutive records of one file, as written.
 
     :param data: the records' exact bytes.
-    :param user_ids: each record's USER_ID value (unquoted and unescaped), in order.
+    :param user_ids: each record's USER_ID value (unquoted and unescaped), in order; in a pre-filtered
+        block, only those of the records at ``positions``.
     :param first_record: the number of the first record in the file, from 1 (the header is not counted).
     :param ends: where each record ends in ``data``, when the reader knew it already (quoted blocks).
+    :param positions: in a pre-filtered block, the positions among its records (from 0, increasing) of
+        the ids in ``user_ids``: the only records that may be suppressed; None when every record's id is.
+    :param count: in a pre-filtered block, how many records it holds.
     """
 
     data: bytes
     user_ids: list[bytes]
     first_record: int
     ends: list[int] | None = None
+    positions: list[int] | None = None
+    count: int | None = None
 
     def __repr__(self) -> str:  # the ids stay out of logs and tracebacks
-        return f"RecordBlock({len(self.user_ids)} records from record {self.first_record})"
+        return f"RecordBlock({self.records} records from record {self.first_record})"
 
     @property
     def records(self) -> int:
         """Records in the block."""
-        return len(self.user_ids)
+        return len(self.user_ids) if self.count is None else self.count
 
     def record_ends(self) -> list[int]:
         """Where each record ends in :attr:`data` (the offset after its line ending)."""
         if self.ends is not None:
             return self.ends
         ends = [match.end() for match in re.finditer(rb"\n", self.data)]
-        if len(ends) < len(self.user_ids):  # the file's last record, without a line ending
+        if len(ends) < self.records:  # the file's last record, without a line ending
             ends.append(len(self.data))
         return ends
 
@@ -101,8 +110,10 @@ class RecordBlock:
         """
         The block's bytes without some of its records, as pieces of :attr:`data`.
 
-        :param drop: positions of the records to leave out, in increasing order.
+        :param drop: positions in :attr:`user_ids` of the records to leave out, in increasing order.
         """
+        if self.positions is not None:
+            drop = [self.positions[index] for index in drop]
         return without_records(self.data, self.record_ends(), drop)
 
     def removed_records(self, drop: list[int]) -> int:
@@ -132,16 +143,26 @@ def without_records(data: bytes, ends: list[int], drop: Iterable[int]) -> Iterat
         yield data[kept_from:]
 
 
+Prefilter = Callable[[bytes, int], "tuple[int, list[int], list[int]] | None"]
+"""Pre-filters a block of unquoted records (see :meth:`.native.CsvPrefilter.__call__`)."""
+
+
 class CsvRecordReader:
     """
     Reads one Personalize CSV file from a stream of byte chunks: first :attr:`header`, then blocks.
 
     :param chunks: the file's decompressed bytes, in chunks of any size.
     :param name: the file's S3 location, for error messages.
+    :param prefilter: when given, unquoted blocks it can read are pre-filtered blocks: only the records
+        it hands back are read here (their ids and checks); the others are counted. A block it refuses
+        is read whole, as without it.
     """
 
-    def __init__(self, chunks: Iterable[bytes], name: str) -> None:
+    def __init__(self, chunks: Iterable[bytes], name: str, prefilter: Prefilter | None = None) -> None:
         self.name = name
+        self._prefilter = prefilter
+        self.prefiltered_records = 0
+        """Records of the file read so far in pre-filtered blocks."""
         self._chunks = iter(chunks)
         self._carry = b""
         self._exhausted = False
@@ -196,7 +217,7 @@ class CsvRecordReader:
             block = self._take_block()
             if block is not None:
                 self._check(block)
-                self._records_read += len(block.user_ids)
+                self._records_read += block.records
                 yield block
             elif len(self._carry) > MAX_RECORD_BYTES:
                 self._fail_record(
@@ -206,37 +227,62 @@ class CsvRecordReader:
                 )
 
     def _take_block(self) -> RecordBlock | None:
-        """Cut the whole records off the carried bytes; None when they hold none yet."""
+        """
+        Cut whole records off the carried bytes; None when they hold none yet.
+
+        The lines before the first double quote or backslash are read line by line (and pre-filtered);
+        from there the records are read one by one until at least :data:`MIN_PLAIN_RUN` bytes without
+        either follow, so that a quoted record now and then does not send the whole carry down the
+        slower path.
+        """
         data = self._carry
-        if b'"' not in data and b"\\" not in data and not _has_lone_cr(data):
-            cut = len(data) if self._exhausted else data.rfind(b"\n") + 1
+        special = _first_special(data)
+        plain = data if special is None else data[: data.rfind(b"\n", 0, special) + 1]
+        if plain and not _has_lone_cr(plain):
+            cut = len(data) if self._exhausted and special is None else plain.rfind(b"\n") + 1
             if cut:
                 block = self._unquoted_block(data[:cut])
                 if block is not None:
                     self._carry = data[cut:]
                     return block
-        return self._quoted_block()
+        return self._quoted_block(special)
 
     def _unquoted_block(self, data: bytes) -> RecordBlock | None:
         """The block of ``data`` read line by line; None when a line lacks the USER_ID field."""
+        if self._prefilter is not None:
+            found = self._prefilter(data, self.header.user_id_index)
+            if found is not None:
+                count, positions, offsets = found
+                self.prefiltered_records += count
+                fast_id = self._fast_ids.match
+                candidates = [fast_id(data, offset).group(1) for offset in offsets]  # type: ignore[union-attr]
+                return RecordBlock(data, candidates, self._records_read + 1, positions=positions, count=count)
         records = data.count(b"\n") + (not data.endswith(b"\n"))
         ids = self._fast_ids.findall(data, 0, len(data) - data.endswith(b"\n"))
         if len(ids) != records:
             return None
         return RecordBlock(data, ids, self._records_read + 1)
 
-    def _quoted_block(self) -> RecordBlock | None:
+    def _quoted_block(self, special: int | None) -> RecordBlock | None:
+        """
+        Records read one by one from the carried bytes' start; None when they hold none whole yet.
+
+        :param special: where the first double quote or backslash is; reading stops after a record
+            past it that :data:`MIN_PLAIN_RUN` bytes without either follow (None: read to the end).
+        """
         data, position = self._carry, 0
         ids: list[bytes] = []
         ends: list[int] = []
-        broken = False
-        while position < len(data):
+        unmatched = broken = False
+        stop = len(data) if special is None else special + 1
+        specials = _Specials(data)
+        while position < stop:
             match = self._record.match(data, position)
             if match is None and self._exhausted:
                 match = self._last_record.match(data, position)
             if match is None:
                 line_end = data.find(b"\n", position)  # a whole unquoted line that is no record
-                broken = line_end >= 0 and b'"' not in data[position:line_end]
+                unmatched, broken = True, line_end >= 0 and b'"' not in data[position:line_end]
                 break
             user_id = _unquote(match.group(1))
             if user_id is None:
@@ -248,7 +294,11 @@ class CsvRecordReader:
             ids.append(user_id)
             position = match.end()
             ends.append(position)
-        if position < len(data) and (broken or self._exhausted):
+            if position >= stop < len(data):
+                special = specials.after(position)
+                if special is not None and special - position < MIN_PLAIN_RUN:
+                    stop = special + 1
+        if unmatched and (broken or self._exhausted):
             self._fail_record(
                 len(ids),
                 "is not valid CSV: a double quote or a backslash inside an unquoted field, a carriage "
@@ -272,7 +322,7 @@ class CsvRecordReader:
                 ) from None
         if not all(block.user_ids):
             self._fail_record(block.user_ids.index(b""), f"has an empty {USER_ID_COLUMN}", block)
-        if max(map(len, block.user_ids)) > MAX_USER_ID_LENGTH:
+        if max(map(len, block.user_ids), default=0) > MAX_USER_ID_LENGTH:
             for position, user_id in enumerate(block.user_ids):
                 if len(user_id.decode("utf-8")) > MAX_USER_ID_LENGTH:
                     self._fail_record(
@@ -285,6 +335,33 @@ class CsvRecordReader:
     def _fail_record(self, position: int, problem: str, block: RecordBlock | None = None) -> NoReturn:
         first = block.first_record if block else self._records_read + 1
         raise CsvFormatError(f"{self.name}: record {first + position} (after the header) {problem}")
+
+
+def _first_special(data: bytes) -> int | None:
+    """Where the first double quote or backslash of ``data`` is; None when it has neither."""
+    return _Specials(data).after(0)
+
+
+class _Specials:
+    """
+    The double quotes and backslashes of ``data``, found forwards: each character is searched for again
+    only once the reading has passed the last one found, so that the searches read ``data`` once.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._next: dict[bytes, int | None] = {character: -1 for character in (b'"', b"\\")}
+
+    def after(self, start: int) -> int | None:
+        """The first double quote or backslash at ``start`` or later; None when there is none."""
+        found = []
+        for character, index in self._next.items():
+            if index is not None and index < start:
+                index = self._data.find(character, start)
+                self._next[character] = index = None if index < 0 else index
+            if index is not None:
+                found.append(index)
+        return min(found, default=None)
 
 
 def _has_lone_cr(data: bytes) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from airflow_provider_personalize_deletion.scan.csv_records import CsvHeader, CsvRecordReader, RecordBlock
+from airflow_provider_personalize_deletion.scan.native import scan_path
 from airflow_provider_personalize_deletion.scan.source import S3Source, SourceObject, stream_object
 from airflow_provider_personalize_deletion.scan.suppressed import SuppressedUsers
 
@@ -31,12 +32,15 @@ class FileScan:
     :param records: records read (the header not counted).
     :param matches: records whose USER_ID is suppressed.
     :param gzip: whether the object is gzip.
+    :param prefiltered: records read through the native pre-filter (:mod:`~.native`); the others were
+        read by the Python reader alone (all of them when the pre-filter is not built).
     """
 
     key: str
     records: int
     matches: int
     gzip: bool
+    prefiltered: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,11 @@ class ScanReport:
         return sum(file.matches for file in self.files)
 
     @property
+    def prefiltered(self) -> int:
+        """Records read through the native pre-filter, in every file."""
+        return sum(file.prefiltered for file in self.files)
+
+    @property
     def files_with_matches(self) -> tuple[FileScan, ...]:
         """The files holding at least one record of a suppressed user."""
         return tuple(file for file in self.files if file.matches)
@@ -69,7 +78,7 @@ class ScanReport:
 
 @dataclass(frozen=True)
 class MatchedBlock:
-    """A block of records and the positions of its suppressed ones (possibly none)."""
+    """A block of records and the positions in its ``user_ids`` of its suppressed ones (possibly none)."""
 
     block: RecordBlock
     matched: list[int]
@@ -87,7 +96,7 @@ class FileReader:
     def __init__(self, source: S3Source, item: SourceObject, suppressed: SuppressedUsers) -> None:
         self.item = item
         self.gzip, chunks = stream_object(source.client, item, require_encryption=source.require_encryption)
-        self._reader = CsvRecordReader(chunks, item.location)
+        self._reader = CsvRecordReader(chunks, item.location, suppressed.csv_prefilter())
         self._suppressed = suppressed
         self.records = 0
         self.matches = 0
@@ -97,17 +106,22 @@ class FileReader:
         """The file's header row."""
         return self._reader.header
 
+    @property
+    def prefiltered(self) -> int:
+        """Records read so far through the native pre-filter."""
+        return self._reader.prefiltered_records
+
     def __iter__(self) -> Iterator[MatchedBlock]:
         for block in self._reader:
             hits = self._suppressed.matches(block.user_ids)
             matched = hits.nonzero()[0].tolist() if hits.any() else []
-            self.records += len(block.user_ids)
+            self.records += block.records
             self.matches += len(matched)
             yield MatchedBlock(block, matched)
 
     def result(self) -> FileScan:
         """The counts of the file, once read."""
-        return FileScan(self.item.key, self.records, self.matches, self.gzip)
+        return FileScan(self.item.key, self.records, self.matches, self.gzip, self.prefiltered)
 
 
 def scan_source(source: S3Source, suppressed: SuppressedUsers, on_match: OnMatch | None = None) -> ScanReport:
@@ -120,6 +134,7 @@ def scan_source(source: S3Source, suppressed: SuppressedUsers, on_match: OnMatch
     :raises ScanInputError: a file or the location breaks a rule (its message names which).
     """
     files = []
+    log.info("Scanning %s on the %s path", source.location, scan_path())
     for item in source.objects():
         reader = FileReader(source, item, suppressed)
         for matched in reader:
@@ -128,6 +143,10 @@ def scan_source(source: S3Source, suppressed: SuppressedUsers, on_match: OnMatch
                     on_match(item, matched.block.user_ids[position])
         files.append(reader.result())
         log.info(
-            "Scanned %s: %d records, %d of suppressed users", item.location, reader.records, reader.matches
+            "Scanned %s: %d records (%d through the native pre-filter), %d of suppressed users",
+            item.location,
+            reader.records,
+            reader.prefiltered,
+            reader.matches,
         )
     return ScanReport(source.location, tuple(files))

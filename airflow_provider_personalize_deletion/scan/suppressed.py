@@ -21,6 +21,8 @@ from typing import Final
 
 import numpy as np
 
+from airflow_provider_personalize_deletion.scan.native import CsvPrefilter, csv_prefilter
+
 KEY_BYTES: Final = 12
 """Bytes kept of each digest: 8 searched (``>u8``) and 4 confirming (``>u4``)."""
 DIGEST_BYTES: Final = 32
@@ -83,6 +85,7 @@ class SuppressedUsers:
 
     def __init__(self, key: bytes, digests: Iterable[bytes]) -> None:
         self._hmac = UserIdHmac(key)
+        self._key = key
         buffer = bytearray()  # grows in place (realloc), so building never holds two copies
         for digest in digests:
             if len(digest) != DIGEST_BYTES:
@@ -100,6 +103,11 @@ class SuppressedUsers:
 
     def __repr__(self) -> str:
         return f"SuppressedUsers({len(self)} entries)"
+
+    def csv_prefilter(self) -> CsvPrefilter | None:
+        """The native pre-filter over this set, for :class:`~.csv_records.CsvRecordReader`; None when the
+        scan runs on the Python path (:mod:`~.native` decides)."""
+        return csv_prefilter(self._key, self._keys, self._starts, int(self._bucket_shift))
 
     def matches(self, user_ids: Sequence[bytes]) -> np.ndarray:
         """

@@ -135,4 +135,14 @@ def test_the_readme_installs_the_wheel_of_this_version():
 
     readme = (REPO / "README.md").read_text()
     assert PYPROJECT["project"]["version"] == __version__
-    assert f"dist/airflow_provider_personalize_deletion-{__version__}-py3-none-any.whl[" in readme
+    # The tag is cp3XX-cp3XX-<platform> when the scan's native module was built, py3-none-any without it.
+    assert f"$(ls dist/airflow_provider_personalize_deletion-{__version__}-*.whl)[" in readme
+
+
+def test_the_readme_scan_example_imports_every_name_it_uses_from_where_it_is_defined():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### Scanning import sources for suppressed users", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec("\n".join(line for line in example.splitlines() if line.startswith("from ")), namespace)
+    assert {"SuppressedUsers", "S3Source", "scan_source", "write_filtered_copy"} <= namespace.keys()
