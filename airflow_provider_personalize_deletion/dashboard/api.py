@@ -41,10 +41,10 @@ from airflow_provider_personalize_deletion.dashboard.lookup_log import (
     EVIDENCE,
     LOOKUPS,
     Subject,
-    check_rate_and_record,
     lookups_of,
     lookups_per_hour,
     record_lookup,
+    reserve_lookup,
 )
 from airflow_provider_personalize_deletion.dashboard.queries import (
     MAX_RUNS_PER_PAGE,
@@ -301,11 +301,11 @@ def create_app() -> FastAPI:
         from airflow.utils.session import create_session
 
         now = datetime.now(timezone.utc)
-        subject = _checked_lookup(user, body.user_id, EVIDENCE, now)
+        subject, event_id = _checked_lookup(user, body.user_id, EVIDENCE, now)
         found = queries.requests_of(body.user_id)
         near_misses = queries.near_misses(body.user_id) if found.total == 0 else None
         with create_session() as session:
-            record_lookup(session, user, subject, EVIDENCE, found.total)
+            record_lookup(session, event_id, subject, EVIDENCE, found.total)
             cleanup = deletion_file_results(
                 session, DAG_ID, {request["run"]["run_id"] for request in found.requests if request["run"]}
             )
@@ -338,18 +338,19 @@ def create_app() -> FastAPI:
     ) -> JSONResponse:
         from airflow.utils.session import create_session
 
-        subject = _checked_lookup(user, body.user_id, LOOKUPS, datetime.now(timezone.utc))
+        subject, event_id = _checked_lookup(user, body.user_id, LOOKUPS, datetime.now(timezone.utc))
         with create_session() as session:
-            found = lookups_of(session, subject)
-            record_lookup(session, user, subject, LOOKUPS, 0)
+            found = lookups_of(session, subject, leave_out=event_id)
+            record_lookup(session, event_id, subject, LOOKUPS, 0)
         return JSONResponse({"subject_key": subject.key, "lookups": found}, headers=_NO_STORE)
 
     return app
 
 
-def _checked_lookup(user: Any, user_id: str, what: str, now: datetime) -> Subject:
+def _checked_lookup(user: Any, user_id: str, what: str, now: datetime) -> tuple[Subject, int]:
     """
-    The keyed hash of a typed id, once the caller is within the rate limit (a refusal is recorded).
+    The keyed hash of a typed id and the id of its lookup's event, once the caller is within the rate
+    limit (:func:`.reserve_lookup`: the lookup is recorded before it is made; a refusal is recorded).
 
     :raises FingerprintKeyError: the fingerprint key is not set: a lookup could not be recorded.
     :raises HTTPException: 429 past the rate limit.
@@ -360,8 +361,8 @@ def _checked_lookup(user: Any, user_id: str, what: str, now: datetime) -> Subjec
 
     subject = Subject.of(user_id, fingerprint_key())
     with create_session() as session:
-        check_rate_and_record(session, user, subject, what, now, lookups_per_hour(_get_option))
-    return subject
+        event_id = reserve_lookup(session, user, subject, what, now, lookups_per_hour(_get_option))
+    return subject, event_id
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -23,25 +23,6 @@ LOOKUPS = f"{PREFIX}/api/lookups"
 SUBJECT = "lookup-subject-7c1e9a52-b0d4"
 
 
-@pytest.fixture
-def events(airflow_db):
-    """The dashboard's events in Airflow's event log, emptied first; a function reading them."""
-    from airflow.models.log import Log
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.query(Log).filter(Log.event.in_((LOOKUP_EVENT, REFUSED_EVENT))).delete()
-
-    def read():
-        with create_session() as session:
-            rows = session.query(Log).filter(Log.event.in_((LOOKUP_EVENT, REFUSED_EVENT))).order_by(Log.id)
-            return [
-                {column.name: getattr(row, column.name) for column in Log.__table__.columns} for row in rows
-            ]
-
-    return read
-
-
 def keyed(user_id: str) -> str:
     return user_digest(TEST_FINGERPRINT_KEY.encode(), user_id).hex()
 
