@@ -53,7 +53,6 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     RunsCursor,
     UnsupportedWarehouseError,
 )
-from airflow_provider_personalize_deletion.dashboard.run_results import deletion_file_results
 from airflow_provider_personalize_deletion.dashboard.settings import SECTION, dashboard_settings
 from airflow_provider_personalize_deletion.erasure.settings import DAG_ID, WarehouseSettings, variable_value
 from airflow_provider_personalize_deletion.exceptions import FingerprintKeyError, PersonalizeValidationError
@@ -306,9 +305,6 @@ def create_app() -> FastAPI:
         near_misses = queries.near_misses(body.user_id) if found.total == 0 else None
         with create_session() as session:
             record_lookup(session, event_id, subject, EVIDENCE, found.total)
-            cleanup = deletion_file_results(
-                session, DAG_ID, {request["run"]["run_id"] for request in found.requests if request["run"]}
-            )
         record = evidence_record(
             found,
             settings=settings,
@@ -316,7 +312,6 @@ def create_app() -> FastAPI:
             generated_at=now,
             generated_by=user.get_name(),
             subject=body.user_id if body.name_subject else None,
-            cleanup=cleanup,
             near_misses=near_misses,
         )
         if body.format == "csv":
