@@ -24,28 +24,29 @@ Runbook, one task per step:
    the users are gone from it: the same file is deleted again in that group, once per round, up to
    the Variable ``personalize_erasure_max_follow_up_jobs`` (2) rounds; a round with nothing to
    follow up is skipped with the rounds after it.
-8. **record_erasure**: mark the requests erased only if in every group the last job on each file
+8. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
+   data, those of its earlier collect tries (a cleared run claims again, in a new folder) unless a job
+   not yet ended reads them, and files and incomplete uploads this pipeline left earlier (never another
+   object under the prefix).
+9. **record_erasure**: mark the requests erased only if in every group the last job on each file
    COMPLETED with nothing overlapping it (listed again here) and the jobs read exactly the claimed
    users (same claim, this run's files, same count and keyed fingerprint); write the audit record
-   (every job, its round and what overlapped it) either way; fail the run, loudly, otherwise (its
+   (every job, its round and what overlapped it, and what it lists itself of the deletion files left
+   in S3: the evidence's "the file was deleted") either way; fail the run, loudly, otherwise (its
    requests stay pending).
-9. **find_files_to_forget** → **forget_erased_users_in_files** (mapped, one task per batch of files) →
+10. **find_files_to_forget** → **forget_erased_users_in_files** (mapped, one task per batch of files) →
    **record_find_and_forget**, only with the Variable ``personalize_erasure_find_and_forget`` on and
    after ``record_erasure`` succeeded: remove the erased users (and the suppression list's) from the S3
    files the dataset groups' batch, export and import jobs read and wrote and from the locations of the
    Variable ``personalize_erasure_forget_locations``; every file re-read and verified, each recorded in
    the table ``erasure_forget``, the run's audit record saying "removed from N files in S3
    (M unverified)".
-10. **append_to_ledger**: once the audit record is committed (and amended by find and forget), append it
+11. **append_to_ledger**: once the audit record is committed (and amended by find and forget), append it
     (and any record an earlier run could not append) to the evidence ledger, chained by hash in an
     Object Lock bucket named by the provider's settings ``[personalize_deletion] ledger_*`` (skipped
     while ``ledger_bucket`` is unset, and in a dry run). A teardown: the run's state stays the
     erasure's; a failed append fails this task only, and what it could not append is pending until the
     next run.
-11. **delete_deletion_files**: once every round ended, delete the run's CSV files, which are personal
-   data, those of its earlier collect tries (a cleared run claims again, in a new folder) unless a job
-   not yet ended reads them, and files and incomplete uploads this pipeline left earlier (never another
-   object under the prefix).
 
 No user id is logged, pushed to XCom, or put into a task name, tag or rendered template. Only the
 trigger form's fields may be set in a run's conf (any other key refuses the run); where the data
@@ -156,6 +157,7 @@ def record_erasure(params=None, ti=None, run_id=None, dag_run=None) -> dict:
         rounds=runtime.job_rounds(ti),
         counts=runtime.collected(ti).get("requests"),
         groups_problem=groups_problem,
+        s3_client=runtime.s3_client(settings),
     )
 
 
@@ -289,8 +291,8 @@ with DAG(
 
     collected >> stop_if_dry_run() >> export
     recorded = record_erasure()
-    rounds >> recorded
-    rounds >> delete_deletion_files()
+    # The record lists what is left of the deletion files itself, after the clean-up ran.
+    rounds >> delete_deletion_files() >> recorded
     files_to_forget = find_files_to_forget()
     recorded >> files_to_forget
     forgotten = PersonalizeForgetObjectsOperator.partial(

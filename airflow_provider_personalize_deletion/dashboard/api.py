@@ -41,10 +41,10 @@ from airflow_provider_personalize_deletion.dashboard.lookup_log import (
     EVIDENCE,
     LOOKUPS,
     Subject,
-    check_rate_and_record,
     lookups_of,
     lookups_per_hour,
     record_lookup,
+    reserve_lookup,
 )
 from airflow_provider_personalize_deletion.dashboard.queries import (
     MAX_RUNS_PER_PAGE,
@@ -53,7 +53,6 @@ from airflow_provider_personalize_deletion.dashboard.queries import (
     RunsCursor,
     UnsupportedWarehouseError,
 )
-from airflow_provider_personalize_deletion.dashboard.run_results import deletion_file_results
 from airflow_provider_personalize_deletion.dashboard.settings import dashboard_settings, get_option
 from airflow_provider_personalize_deletion.erasure.settings import DAG_ID, WarehouseSettings, variable_value
 from airflow_provider_personalize_deletion.exceptions import FingerprintKeyError, PersonalizeValidationError
@@ -310,14 +309,11 @@ def create_app() -> FastAPI:
         from airflow.utils.session import create_session
 
         now = datetime.now(timezone.utc)
-        subject = _checked_lookup(user, body.user_id, EVIDENCE, now)
+        subject, event_id = _checked_lookup(user, body.user_id, EVIDENCE, now)
         found = queries.requests_of(body.user_id)
         near_misses = queries.near_misses(body.user_id) if found.total == 0 else None
         with create_session() as session:
-            record_lookup(session, user, subject, EVIDENCE, found.total)
-            cleanup = deletion_file_results(
-                session, DAG_ID, {request["run"]["run_id"] for request in found.requests if request["run"]}
-            )
+            record_lookup(session, event_id, subject, EVIDENCE, found.total)
         record = evidence_record(
             found,
             settings=settings,
@@ -325,7 +321,6 @@ def create_app() -> FastAPI:
             generated_at=now,
             generated_by=user.get_name(),
             subject=body.user_id if body.name_subject else None,
-            cleanup=cleanup,
             near_misses=near_misses,
         )
         if body.format == "csv":
@@ -347,18 +342,19 @@ def create_app() -> FastAPI:
     ) -> JSONResponse:
         from airflow.utils.session import create_session
 
-        subject = _checked_lookup(user, body.user_id, LOOKUPS, datetime.now(timezone.utc))
+        subject, event_id = _checked_lookup(user, body.user_id, LOOKUPS, datetime.now(timezone.utc))
         with create_session() as session:
-            found = lookups_of(session, subject)
-            record_lookup(session, user, subject, LOOKUPS, 0)
+            found = lookups_of(session, subject, leave_out=event_id)
+            record_lookup(session, event_id, subject, LOOKUPS, 0)
         return JSONResponse({"subject_key": subject.key, "lookups": found}, headers=_NO_STORE)
 
     return app
 
 
-def _checked_lookup(user: Any, user_id: str, what: str, now: datetime) -> Subject:
+def _checked_lookup(user: Any, user_id: str, what: str, now: datetime) -> tuple[Subject, int]:
     """
-    The keyed hash of a typed id, once the caller is within the rate limit (a refusal is recorded).
+    The keyed hash of a typed id and the id of its lookup's event, once the caller is within the rate
+    limit (:func:`.reserve_lookup`: the lookup is recorded before it is made; a refusal is recorded).
 
     :raises FingerprintKeyError: the fingerprint key is not set: a lookup could not be recorded.
     :raises HTTPException: 429 past the rate limit.
@@ -369,8 +365,8 @@ def _checked_lookup(user: Any, user_id: str, what: str, now: datetime) -> Subjec
 
     subject = Subject.of(user_id, fingerprint_key())
     with create_session() as session:
-        check_rate_and_record(session, user, subject, what, now, lookups_per_hour(get_option))
-    return subject
+        event_id = reserve_lookup(session, user, subject, what, now, lookups_per_hour(get_option))
+    return subject, event_id
 
 
 def _add_error_handlers(app: FastAPI) -> None:

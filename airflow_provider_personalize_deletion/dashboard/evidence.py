@@ -72,8 +72,10 @@ if TYPE_CHECKING:
 #: the person's status now, and where a reappeared person was found again; 5: the run's find and forget;
 #: 6: the subject as typed, the jobs' own times, the deletion file, whether each group held the person
 #: and whether they were verified absent since, the ledger positions, a lookup's near misses; 7: the deadline
-#: rule, each request's due date and extension, a refused or unfulfillable request's reason code).
-EVIDENCE_VERSION = 7
+#: rule, each request's due date and extension, a refused or unfulfillable request's reason code; 8: the
+#: deletion file said deleted from what the record step listed in S3, ``files_left`` and ``checked_at``,
+#: never the clean-up task's XCom).
+EVIDENCE_VERSION = 8
 #: The person's status now (``status_now``): found again by a verification, their request pending (the
 #: next erasure run erases them again); a request pending; every request erased (or rejected); no request.
 FOUND_AGAIN, NO_REQUEST, UNKNOWN = "found_again", "no_request", "unknown"
@@ -151,6 +153,8 @@ CSV_COLUMNS = (
     "deletion_file_fingerprint",
     "deletion_file_written_at",
     "deletion_file_deleted",
+    "deletion_file_files_left",
+    "deletion_file_checked_at",
     "deletion_file_kept_because",
     "dataset_groups_not_holding",
     "dataset_groups_total",
@@ -198,7 +202,6 @@ def evidence_record(
     generated_at: datetime,
     generated_by: str,
     subject: str | None = None,
-    cleanup: Mapping[str, Any] | None = None,
     near_misses: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
     """
@@ -220,12 +223,10 @@ def evidence_record(
     :param generated_by: the Airflow user who made it.
     :param subject: the user id as the caller typed it, when they asked for it in the record (their
         export); None: the record does not repeat it.
-    :param cleanup: what each run's ``delete_deletion_files`` task returned (Airflow's XCom), by run id.
     :param near_misses: for a lookup that found nothing, :meth:`.DashboardQueries.near_misses`.
     """
     requests = [
-        _request(request, settings.deadline_rule, generated_at, cleanup or {}, found.ledger)
-        for request in found.requests
+        _request(request, settings.deadline_rule, generated_at, found.ledger) for request in found.requests
     ]
     _link_found_again(requests)
     found_by = _found_by_export(requests)
@@ -397,7 +398,6 @@ def _request(
     request: Mapping[str, Any],
     deadline: Deadline,
     now: datetime,
-    cleanup: Mapping[str, Any],
     ledger: Mapping[tuple[str, str], dict[str, Any]],
 ) -> dict[str, Any]:
     """
@@ -430,7 +430,7 @@ def _request(
         "reappeared": request.get("reappeared"),
         "reappeared_unread": bool(request.get("reappeared_unread")),
         "found_again_by": None,
-        "run": _run(run, cleanup.get(run["run_id"]), ledger) if run else None,
+        "run": _run(run, ledger) if run else None,
         "run_search": request.get("run_search"),
         "dataset_groups_total": 0,
         "dataset_groups_truncated": False,
@@ -610,52 +610,28 @@ def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
     )
 
 
-def _run(
-    run: Mapping[str, Any], cleanup: Any, ledger: Mapping[tuple[str, str], dict[str, Any]]
-) -> dict[str, Any]:
+def _run(run: Mapping[str, Any], ledger: Mapping[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     """
     The run (the try of it) that erased or claimed a request; ``latest_try`` False for an earlier try;
     ``find_and_forget`` what its find and forget did in S3 ("removed from N files in S3 (M unverified)",
-    the counts; not the objects), None when it had none; ``deletion_file`` its file (:func:`_deletion_file`);
+    the counts; not the objects), None when it had none; ``deletion_file`` its file and whether it was
+    deleted (:func:`.views.deletion_file_view`, from the run's audit record, never an XCom);
     ``ledger`` where its record sits in the evidence ledger (``sequence``, ``record_sha256``), None when
     not appended (the ledger is off, or the append is pending).
 
     :param run: the run's view.
-    :param cleanup: what its ``delete_deletion_files`` task returned; None when unknown.
     :param ledger: the ledger positions read.
     """
     forget = run.get("find_and_forget")
     return {
         **{key: run[key] for key in ("run_id", "recorded_at", "outcome")},
         "latest_try": run.get("latest_try", True),
-        "deletion_file": _deletion_file(run.get("deletion_file"), cleanup),
+        "deletion_file": run.get("deletion_file"),
         "ledger": ledger.get((ERASURE_RUN, run["run_id"])),
         "find_and_forget": None
         if not forget
         else {key: forget[key] for key in ("summary", "files_rewritten", "unverified", "dry_run")},
     }
-
-
-def _deletion_file(view: Mapping[str, Any] | None, cleanup: Any) -> dict[str, Any] | None:
-    """
-    The run's deletion file, and whether it was deleted (``deleted``): True when the run's
-    ``delete_deletion_files`` deleted as many files as the run wrote; False with the reason when it kept
-    them (``kept_because``); None when unknown (the task's result is gone, or it deleted fewer).
-
-    :param view: the file's view (:func:`.views.deletion_file_view`); None when the run wrote none.
-    :param cleanup: what the task returned (an XCom: checked here); None when unknown.
-    """
-    if view is None:
-        return None
-    cleanup = cleanup if isinstance(cleanup, Mapping) else {}
-    files_deleted = count(cleanup.get("deleted"))
-    kept = message(cleanup.get("kept"))
-    deleted = None
-    if kept:
-        deleted = False
-    elif files_deleted is not None and view["file_count"] is not None and files_deleted >= view["file_count"]:
-        deleted = True
-    return {**view, "deleted": deleted, "files_deleted": files_deleted, "kept_because": kept}
 
 
 def evidence_csv(record: Mapping[str, Any]) -> str:
@@ -693,6 +669,8 @@ def evidence_csv(record: Mapping[str, Any]) -> str:
             "deletion_file_fingerprint": deletion_file.get("fingerprint"),
             "deletion_file_written_at": deletion_file.get("written_at"),
             "deletion_file_deleted": deletion_file.get("deleted"),
+            "deletion_file_files_left": deletion_file.get("files_left"),
+            "deletion_file_checked_at": deletion_file.get("checked_at"),
             "deletion_file_kept_because": deletion_file.get("kept_because"),
             "dataset_groups_not_holding": len(request["dataset_groups_not_holding"]),
             "status_now": record["status_now"]["status"],

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from unicodedata import normalize
 
 from airflow_provider_personalize_deletion.dashboard.evidence_reads import (
     VerificationRow,
@@ -613,9 +614,11 @@ class DashboardQueries:
         For a lookup that found nothing: whether the id as typed has leading or trailing whitespace
         (``outer_whitespace``), whether the id without it has requests (``trimmed_has_requests``), and
         whether ids that differ from it only in case have (``case_variants_exist``, by the database's
-        ``lower()``: ASCII on SQLite; the ids kept, not those replaced by their keyed hash). Booleans only:
-        no other id, request or count is told; how many people share the id's case-folded form would tell
-        about them.
+        ``lower()``: ASCII on SQLite; the ids kept, not those replaced by their keyed hash), and whether the
+        id in another Unicode form has requests (``unicode_variant_has_requests``: composed or decomposed,
+        NFC or NFD, or without zero-width characters, as pasting from a document may change it). Booleans
+        only: no other id, request or count is told; how many people share the id's case-folded form would
+        tell about them.
 
         :param user_id: the id as typed.
         """
@@ -625,6 +628,7 @@ class DashboardQueries:
             "outer_whitespace": trimmed != user_id,
             "trimmed_has_requests": False,
             "case_variants_exist": False,
+            "unicode_variant_has_requests": False,
         }
         if not trimmed or (self._dialect == "postgresql" and "\x00" in trimmed):
             return found
@@ -642,6 +646,11 @@ class DashboardQueries:
                 (trimmed, trimmed, user_id),
             )
             found["case_variants_exist"] = cursor.fetchone() is not None
+            for variant in unicode_variants(trimmed) - {user_id, trimmed}:
+                cursor.execute(f"SELECT 1 FROM {self.requests_table} WHERE user_id = {p} LIMIT 1", (variant,))
+                if cursor.fetchone() is not None:
+                    found["unicode_variant_has_requests"] = True
+                    break
         return found
 
     def _status_counts(self, cursor: Any, user_id: str) -> dict[tuple[str, bool], int]:
@@ -660,6 +669,24 @@ class DashboardQueries:
             (REAPPEARED, *matched),
         )
         return {(str(status), bool(again)): int(count) for status, again, count in cursor.fetchall()}
+
+
+def unicode_variants(user_id: str) -> set[str]:
+    """
+    The other Unicode forms an id may have been typed or stored in: NFC and NFD, each without
+    zero-width characters (:data:`ZERO_WIDTH`).
+
+    :param user_id: the id (trimmed).
+    """
+    unseen = user_id.translate(_WITHOUT_ZERO_WIDTH)
+    return {
+        form for text in (user_id, unseen) for form in (normalize("NFC", text), normalize("NFD", text))
+    } | {unseen}
+
+
+#: Characters that show as nothing: zero-width space, non-joiner and joiner, word joiner, BOM.
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_WITHOUT_ZERO_WIDTH = dict.fromkeys(map(ord, ZERO_WIDTH))
 
 
 class _RunSearch:

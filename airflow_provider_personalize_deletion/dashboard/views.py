@@ -86,27 +86,50 @@ def run_view(
         "dataset_groups_truncated": len(groups) > MAX_GROUPS_PER_RUN,
         "dataset_groups": [_group_view(group) for group in groups[:MAX_GROUPS_PER_RUN]],
         "find_and_forget": forget_view(record.get("find_and_forget")),
-        "deletion_file": deletion_file_view(record.get("export")),
+        "deletion_file": deletion_file_view(record.get("export"), record.get("deletion_file_check")),
     }
     return {**view, "texts_cut": texts_cut(view)}
 
 
-def deletion_file_view(export: Any) -> dict[str, Any] | None:
+def deletion_file_view(export: Any, check: Any = None) -> dict[str, Any] | None:
     """
-    The run's deletion file, from its audit record's ``export`` member: how many distinct ids it held
-    (``id_count``), in how many files, their keyed fingerprint (HMAC under the fingerprint key: it
-    tells nothing of the ids without the key) and when they were written; None when the run wrote none.
+    The run's deletion file, from its audit record: how many distinct ids it held (``id_count``), in
+    how many files, their keyed fingerprint (HMAC under the fingerprint key: it tells nothing of the
+    ids without the key) and when they were written (the ``export`` member); and whether they were
+    deleted (``deleted``), from what ``record_erasure`` listed itself in S3 after the clean-up ran
+    (the ``deletion_file_check`` member, :func:`.erasure.steps.check_deletion_files`): True when no
+    file was left, False with the reason when some were (``kept_because``), None when unknown (a
+    record without the check, or a listing that failed). None when the run wrote no file.
 
-    :param export: the member.
+    :param export: the ``export`` member.
+    :param check: the ``deletion_file_check`` member.
     """
     export = mapping(export)
     if not export:
         return None
+    check = mapping(check)
+    files_left = count(check.get("files_left"))
+    files_left = files_left if files_left is not None and files_left >= 0 else None
+    deleted, kept = None, None
+    if files_left == 0:
+        deleted = True
+    elif files_left is not None:
+        deleted = False
+        kept = (
+            "cleanup_files is off"
+            if check.get("cleanup_files") is False
+            else f"{files_left} deletion file(s) were still in S3 when the run recorded (a job still "
+            "running, or the clean-up failed; a later run deletes them once stale)"
+        )
     return {
         "id_count": count(export.get("id_count")),
         "file_count": count(export.get("file_count")),
         "fingerprint": name(export.get("fingerprint")),
         "written_at": timestamp(export.get("written_at")),
+        "deleted": deleted,
+        "files_left": files_left,
+        "checked_at": timestamp(check.get("checked_at")),
+        "kept_because": kept,
     }
 
 

@@ -54,6 +54,20 @@ def list_objects(s3_client: Any, bucket: str, prefix: str) -> Iterator[dict[str,
         yield from page.get("Contents", [])
 
 
+def deletion_files_left(s3_client: Any, bucket: str, folder: str, key_prefix: str) -> int:
+    """
+    How many objects with a deletion file's key shape are under a folder (one listing; no HEAD: any
+    such object counts, whoever wrote it).
+
+    :param s3_client: a boto3 S3 client.
+    :param bucket: the bucket.
+    :param folder: the folder's key prefix (no trailing ``/``), e.g. a run's claim folder.
+    :param key_prefix: the pipeline's ``key_prefix`` (:func:`deletion_file_key_pattern`).
+    """
+    pattern = deletion_file_key_pattern(key_prefix)
+    return sum(1 for item in list_objects(s3_client, bucket, folder + "/") if pattern.fullmatch(item["Key"]))
+
+
 def delete_objects(s3_client: Any, bucket: str, keys: list[str]) -> None:
     """
     Delete objects, a thousand at a time.

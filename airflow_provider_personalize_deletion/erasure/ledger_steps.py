@@ -23,6 +23,7 @@ from airflow_provider_personalize_deletion.erasure.settings import ErasureSettin
 from airflow_provider_personalize_deletion.erasure.verification import VERIFICATION_TABLE
 from airflow_provider_personalize_deletion.ledger.warehouse import (
     ERASURE_RUN,
+    IndexTableMissingError,
     WarehouseReader,
     WarehouseTables,
     append_pending,
@@ -109,12 +110,13 @@ def append_to_ledger(settings: ErasureSettings, kind: str, now: datetime) -> dic
     :return: how many records were appended, their sequence numbers, and whether the ledger is
         tamper-evident.
     :raises AirflowSkipException: the ledger is off, or the run is a dry run.
-    :raises AirflowFailException: the setting or the bucket is wrong (no Object Lock, no such bucket): a
-        retry cannot mend it, so the task fails at once; the records stay pending for the next run.
+    :raises AirflowFailException: the setting or the bucket is wrong (no Object Lock, no such bucket), or
+        the index table is missing with ``create_tables`` off: a retry cannot mend it, so the task fails
+        at once; the records stay pending for the next run.
     """
     try:
         return _append_to_ledger(settings, kind, now)
-    except (LedgerSettingError, LedgerNotLockedError) as error:
+    except (LedgerSettingError, LedgerNotLockedError, IndexTableMissingError) as error:
         raise AirflowFailException(str(error)) from error
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in SETTING_ERROR_CODES:
@@ -140,7 +142,8 @@ def _append_to_ledger(settings: ErasureSettings, kind: str, now: datetime) -> di
     tables = WarehouseTables(settings.requests_table, settings.audit_table, VERIFICATION_TABLE)
     connection = hook.get_conn()
     try:
-        appended = append_pending(writer, WarehouseReader(connection, hook.placeholder, tables), kind, now)
+        reader = WarehouseReader(connection, hook.placeholder, tables)
+        appended = append_pending(writer, reader, kind, now, create_index=settings.create_tables)
     finally:
         connection.close()
     return {

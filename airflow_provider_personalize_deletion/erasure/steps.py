@@ -386,6 +386,7 @@ def record_erasure(
     rounds: Mapping[str, int] | None = None,
     counts: Mapping[str, Any] | None = None,
     groups_problem: str | None = None,
+    s3_client: Any = None,
 ) -> dict[str, Any]:
     """
     Mark the claimed requests erased if, and only if, in every dataset group the last job on each file
@@ -423,6 +424,8 @@ def record_erasure(
         now); the run then marks nothing.
     :param counts: the collect step's request counts, copied into the audit for display only (only
         numbers are kept); no decision depends on them.
+    :param s3_client: a boto3 S3 client, to list what is left of the run's deletion files
+        (:func:`check_deletion_files`, the record's ``deletion_file_check``); None: not checked.
     :return: the audit record.
     :raises ErasureRunFailedError: after writing the audit record, when any group was not erased.
     """
@@ -472,6 +475,7 @@ def record_erasure(
         "recorded_at": now.isoformat(),
         "requests": requests,
         "export": _export_record(export),
+        "deletion_file_check": check_deletion_files(settings, claim, s3_client, now) if export else None,
         "dataset_group_selection": dataset_groups_record(settings),
         "follow_up_jobs": sum(1 for job in jobs if job[outcomes.ROUND] > 0),
         "dataset_groups": [group.as_record() for group in groups],
@@ -490,6 +494,38 @@ def record_erasure(
             "Erasure run failed; its requests stay pending for the next run: " + "; ".join(problems)
         )
     return record
+
+
+def check_deletion_files(
+    settings: ErasureSettings, claim: Claim, s3_client: Any, now: datetime
+) -> dict[str, Any] | None:
+    """
+    What S3 holds of the run's deletion files when the run records: the objects of a deletion file's
+    key shape left in the claim's folder (every export try's), listed by the record step itself after
+    ``delete_deletion_files`` ran. The evidence's "the file was deleted" is this listing, never that
+    task's XCom (whoever may write an XCom can forge it).
+
+    :param settings: the run's settings (its bucket and ``key_prefix``, ``cleanup_files``).
+    :param claim: the run's claim.
+    :param s3_client: a boto3 S3 client; None: nothing is checked (None returned).
+    :param now: the current time (aware).
+    :return: ``checked_at``, ``files_left`` (None when the listing failed, ``check_failed`` its error
+        code), ``cleanup_files``.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if s3_client is None:
+        return None
+    check: dict[str, Any] = {"checked_at": now.isoformat(), "cleanup_files": settings.cleanup_files}
+    try:
+        check["files_left"] = cleanup.deletion_files_left(
+            s3_client, settings.bucket, claim.run_folder(settings), settings.key_prefix
+        )
+    except ClientError as error:
+        check.update(files_left=None, check_failed=str(error.response.get("Error", {}).get("Code"))[:64])
+    except BotoCoreError as error:
+        check.update(files_left=None, check_failed=type(error).__name__)
+    return check
 
 
 def _display_counts(counts: Mapping[str, Any]) -> dict[str, Any]:

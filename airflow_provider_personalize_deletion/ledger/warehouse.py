@@ -344,7 +344,20 @@ def compare_with_warehouse(records: list[Any], reader: WarehouseReader) -> list[
     return breaks
 
 
-def append_pending(writer: LedgerWriter, reader: WarehouseReader, kind: str, now: datetime) -> list[Appended]:
+class IndexTableMissingError(LookupError):
+    """The index table is missing, and the pipeline may not create it (the setting ``create_tables``)."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(
+            f"create_tables is false and the warehouse has no table {table} (the evidence ledger's index): "
+            'create it with the statement under "Creating the tables yourself" in the README, or set '
+            "create_tables to true; nothing was appended, the records stay pending"
+        )
+
+
+def append_pending(
+    writer: LedgerWriter, reader: WarehouseReader, kind: str, now: datetime, *, create_index: bool = True
+) -> list[Appended]:
     """
     Append every warehouse record of ``kind`` that has no index row yet, oldest first, and note each.
 
@@ -352,12 +365,19 @@ def append_pending(writer: LedgerWriter, reader: WarehouseReader, kind: str, now
     the verifier reports the repeat.
 
     :param writer: the ledger.
-    :param reader: the warehouse (the index table is created if missing).
+    :param reader: the warehouse.
     :param kind: :data:`ERASURE_RUN` or :data:`VERIFICATION`.
     :param now: the current time (aware).
+    :param create_index: create the index table if missing (the setting ``create_tables``); off, no DDL
+        is issued.
     :return: where each was appended.
+    :raises IndexTableMissingError: the index table is missing and ``create_index`` is off, before any
+        append.
     """
-    reader.create_index_table()
+    if create_index:
+        reader.create_index_table()
+    elif not reader.readable(reader.tables.index):
+        raise IndexTableMissingError(reader.tables.index)
     if kind == ERASURE_RUN:
         pending = reader.audit_entries(pending_only=True)
     elif reader.readable(reader.tables.verification):

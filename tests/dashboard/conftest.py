@@ -6,6 +6,7 @@ Fixtures of the dashboard's tests.
   ``[personalize_deletion] dashboard_warehouse_conn_id`` (its environment variable).
 - ``sqlite_store``: the same on SQLite only.
 - ``world``: :func:`~tests.dashboard.seed.small_world` written into them, relative to now.
+- ``events``: the dashboard's events in Airflow's event log, emptied first; a function reading them.
 - ``api`` (session): Airflow's own API app (``create_app("core")``, about 10 s), with the provider's
   plugin mounted as the API server mounts it, SimpleAuthManager and its users; ``api.login(user)``
   gives a client holding that user's ``_token`` cookie, as the UI's iframe sends it.
@@ -47,6 +48,15 @@ def _store(kind: str, request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(CONN_ID_ENV, store.hook.get_conn_id())
     store.create_tables()
     return store
+
+
+@pytest.fixture(autouse=True)
+def lookups_within_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    The suite looks people up as one user far more often than the default hourly limit allows (every
+    lookup counts, those that fail too): the limit is raised, and the tests of the limit set their own.
+    """
+    monkeypatch.setenv(option_env("dashboard_lookups_per_hour"), "10000")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -109,3 +119,24 @@ def api(airflow_db, tmp_path_factory) -> Iterator[ApiServer]:
         with TestClient(create_app("core")) as client:
             yield ApiServer(client)
         purge_cached_app()
+
+
+@pytest.fixture
+def events(airflow_db):
+    """The dashboard's events in Airflow's event log, emptied first; a function reading them."""
+    from airflow.models.log import Log
+    from airflow.utils.session import create_session
+
+    from airflow_provider_personalize_deletion.dashboard.lookup_log import LOOKUP_EVENT, REFUSED_EVENT
+
+    with create_session() as session:
+        session.query(Log).filter(Log.event.in_((LOOKUP_EVENT, REFUSED_EVENT))).delete()
+
+    def read():
+        with create_session() as session:
+            rows = session.query(Log).filter(Log.event.in_((LOOKUP_EVENT, REFUSED_EVENT))).order_by(Log.id)
+            return [
+                {column.name: getattr(row, column.name) for column in Log.__table__.columns} for row in rows
+            ]
+
+    return read

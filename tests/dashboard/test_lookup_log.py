@@ -23,25 +23,6 @@ LOOKUPS = f"{PREFIX}/api/lookups"
 SUBJECT = "lookup-subject-7c1e9a52-b0d4"
 
 
-@pytest.fixture
-def events(airflow_db):
-    """The dashboard's events in Airflow's event log, emptied first; a function reading them."""
-    from airflow.models.log import Log
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        session.query(Log).filter(Log.event.in_((LOOKUP_EVENT, REFUSED_EVENT))).delete()
-
-    def read():
-        with create_session() as session:
-            rows = session.query(Log).filter(Log.event.in_((LOOKUP_EVENT, REFUSED_EVENT))).order_by(Log.id)
-            return [
-                {column.name: getattr(row, column.name) for column in Log.__table__.columns} for row in rows
-            ]
-
-    return read
-
-
 def keyed(user_id: str) -> str:
     return user_digest(TEST_FINGERPRINT_KEY.encode(), user_id).hex()
 
@@ -114,14 +95,57 @@ def test_no_lookup_without_the_fingerprint_key_to_record_it(api, sqlite_world, e
     assert events() == []
 
 
+NO_UNICODE_VARIANT = {"unicode_variant_has_requests": False}
+
+
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
-        ("alice ", {"outer_whitespace": True, "trimmed_has_requests": True, "case_variants_exist": False}),
-        ("\talice", {"outer_whitespace": True, "trimmed_has_requests": True, "case_variants_exist": False}),
-        ("Alice", {"outer_whitespace": False, "trimmed_has_requests": False, "case_variants_exist": True}),
-        (" ALICE ", {"outer_whitespace": True, "trimmed_has_requests": False, "case_variants_exist": True}),
-        ("zed", {"outer_whitespace": False, "trimmed_has_requests": False, "case_variants_exist": False}),
+        (
+            "alice ",
+            {
+                "outer_whitespace": True,
+                "trimmed_has_requests": True,
+                "case_variants_exist": False,
+                **NO_UNICODE_VARIANT,
+            },
+        ),
+        (
+            "\talice",
+            {
+                "outer_whitespace": True,
+                "trimmed_has_requests": True,
+                "case_variants_exist": False,
+                **NO_UNICODE_VARIANT,
+            },
+        ),
+        (
+            "Alice",
+            {
+                "outer_whitespace": False,
+                "trimmed_has_requests": False,
+                "case_variants_exist": True,
+                **NO_UNICODE_VARIANT,
+            },
+        ),
+        (
+            " ALICE ",
+            {
+                "outer_whitespace": True,
+                "trimmed_has_requests": False,
+                "case_variants_exist": True,
+                **NO_UNICODE_VARIANT,
+            },
+        ),
+        (
+            "zed",
+            {
+                "outer_whitespace": False,
+                "trimmed_has_requests": False,
+                "case_variants_exist": False,
+                **NO_UNICODE_VARIANT,
+            },
+        ),
     ],
 )
 def test_a_lookup_that_finds_nothing_says_what_nearly_matched_and_nothing_else(api, world, typed, expected):
@@ -143,3 +167,21 @@ def test_an_id_that_differs_from_another_only_by_case_is_matched_exactly(api, sq
     seeder.request("customer-1", datetime.now(timezone.utc))
     record = api.login("officer").post(LOOKUP, json={"user_id": "customer-1"}).json()
     assert record["request_count"] == 1 and record["matching"].startswith("exact")
+
+
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [
+        ("Jos\u00e9-77", "Jose\u0301-77"),  # stored composed (NFC), pasted decomposed (NFD)
+        ("Jose\u0301-78", "Jos\u00e9-78"),  # and the other way round
+        ("customer-79", "customer\u200b-79"),  # a zero-width space pasted in
+    ],
+    ids=["nfd-typed", "nfc-typed", "zero-width"],
+)
+def test_a_lookup_says_when_the_id_in_another_unicode_form_has_requests(api, store, stored, typed):
+    WarehouseSeeder(store).request(stored, datetime.now(timezone.utc))
+    answer = api.login("officer").post(LOOKUP, json={"user_id": typed})
+
+    record = answer.json()
+    assert record["request_count"] == 0 and record["near_misses"]["unicode_variant_has_requests"] is True
+    assert stored not in answer.text and "req-" not in answer.text

@@ -102,18 +102,24 @@ def test_the_evidence_gives_the_jobs_own_times_and_the_deletion_file(api, seeder
         assert only["completed_at"] == (created + timedelta(minutes=20)).isoformat()
     deletion_file = request["run"]["deletion_file"]
     assert deletion_file["id_count"] == 1 and deletion_file["fingerprint"] == FINGERPRINT
-    assert deletion_file["deleted"] is None  # no delete_deletion_files result: unknown, never "deleted"
+    assert deletion_file["deleted"] is None  # the record holds no check of S3: unknown, never "deleted"
 
 
-def test_the_file_is_said_deleted_from_the_runs_cleanup_result(api, seeder, airflow_db):
-    from airflow_provider_personalize_deletion.dashboard.evidence import _deletion_file
+def test_the_file_is_said_deleted_from_the_record_steps_own_listing_of_s3():
+    from airflow_provider_personalize_deletion.dashboard.views import deletion_file_view
 
-    view = {"id_count": 1, "file_count": 1, "fingerprint": FINGERPRINT, "written_at": None}
-    assert _deletion_file(view, {"deleted": 1, "kept": None})["deleted"] is True
-    kept = _deletion_file(view, {"deleted": 0, "kept": "1 job(s) still running"})
-    assert kept["deleted"] is False and kept["kept_because"] == "1 job(s) still running"
-    assert _deletion_file(view, {"deleted": 0, "kept": None})["deleted"] is None
-    assert _deletion_file(view, "not a mapping")["deleted"] is None
+    export = {"id_count": 1, "file_count": 1, "fingerprint": FINGERPRINT}
+    at = "2026-12-01T10:00:00+00:00"
+    gone = deletion_file_view(export, {"files_left": 0, "cleanup_files": True, "checked_at": at})
+    assert gone["deleted"] is True and gone["kept_because"] is None and gone["checked_at"] == at
+    left = deletion_file_view(export, {"files_left": 2, "cleanup_files": True})
+    assert left["deleted"] is False and left["kept_because"].startswith("2 deletion file(s)")
+    off = deletion_file_view(export, {"files_left": 1, "cleanup_files": False})
+    assert off["deleted"] is False and off["kept_because"] == "cleanup_files is off"
+    failed = deletion_file_view(export, {"files_left": None, "check_failed": "AccessDenied"})
+    assert failed["deleted"] is None
+    for malformed in (None, "not a mapping", {"files_left": -1}, {"files_left": True}):
+        assert deletion_file_view(export, malformed)["deleted"] is None
 
 
 def _verification_rows(store, rows):

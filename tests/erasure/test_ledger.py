@@ -203,3 +203,58 @@ def test_a_verification_run_appends_its_rows_and_the_verifier_describes_its_expo
     ]
     code, out = verifier(world, ledger_on, capsys)
     assert code == 0, out
+
+
+def test_with_create_tables_off_a_missing_index_table_fails_the_append_naming_it(
+    run_dag, world, ledger_on, monkeypatch, capsys
+):
+    """The deployment creates the tables itself: the append creates no index table, fails naming it,
+    and the record stays pending; once the README's statement ran, the next run appends both."""
+    monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_CREATE_TABLES", "false")
+    world.request("user-010")
+    first = run_dag(DAG_ID)
+
+    assert task_states(first)["append_to_ledger"] == {"failed"}
+    assert not world.store.has_table(f"{world.store.audit_table}_ledger")
+    assert world.s3.list_objects_v2(Bucket=ledger_on.bucket).get("KeyCount") == 0
+
+    world.store.hook.run(ledger_readme_statement())
+    world.request("user-011")
+    second = run_dag(DAG_ID)
+    assert task_states(second)["append_to_ledger"] == {"success"}
+    assert [record.entry.run_id for record in records(world, ledger_on)] == [first.run_id, second.run_id]
+    assert verifier(world, ledger_on, capsys)[0] == 0
+
+
+def ledger_readme_statement() -> str:
+    from tests.erasure.test_tables_setting import README
+
+    text = README.read_text()
+    block = text[text.index(LEDGER_DDL_MARKER) :]
+    start = block.index("```sql\n") + len("```sql\n")
+    return block[start : block.index("\n```", start)].strip().rstrip(";")
+
+
+LEDGER_DDL_MARKER = "<!-- erasure-ledger-ddl:"
+
+
+def test_the_append_refused_for_a_missing_index_table_names_the_table_and_the_setting(world, ledger_on):
+    from datetime import datetime, timezone
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_personalize_deletion.erasure.ledger_steps import append_to_ledger
+    from airflow_provider_personalize_deletion.erasure.settings import DEFAULTS, ErasureSettings
+    from airflow_provider_personalize_deletion.ledger.warehouse import ERASURE_RUN
+
+    settings = ErasureSettings(**{**DEFAULTS, "dataset_group_arns": (), "create_tables": False})
+    with pytest.raises(AirflowFailException, match=r"create_tables.*erasure_audit_ledger"):
+        append_to_ledger(settings, ERASURE_RUN, datetime.now(timezone.utc))
+    assert not world.store.has_table("erasure_audit_ledger")
+
+
+def test_the_readme_statement_of_the_index_table_is_the_one_the_append_runs():
+    from airflow_provider_personalize_deletion.ledger.warehouse import WarehouseTables, index_ddl
+    from tests.erasure.test_tables_setting import normalised
+
+    assert normalised(ledger_readme_statement()) == normalised(index_ddl(WarehouseTables()))

@@ -495,6 +495,9 @@ function nearMissText(near) {
   if (near.case_variants_exist) {
     notes.push("Ids that differ from it only in upper/lower case have requests on file: the lookup matches exactly, so check the id's case with the person.");
   }
+  if (near.unicode_variant_has_requests) {
+    notes.push("The same id written with other Unicode characters (an accent composed or decomposed, or without invisible zero-width characters, as copying from a document can change it) has requests on file: type the id again rather than pasting it.");
+  }
   return notes.join(" ");
 }
 
