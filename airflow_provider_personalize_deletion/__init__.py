@@ -148,6 +148,23 @@ _LEDGER_OPTIONS = {
     },
 }
 
+#: Where find and forget may read and rewrite, read by the workers (see forget/allowed_locations.py).
+_FORGET_OPTIONS = {
+    "forget_allowed_locations": {
+        "description": "The S3 folders find and forget may read and rewrite, comma-separated: "
+        "s3://bucket/ (the whole bucket) or s3://bucket/prefix/ (a prefix ends with /, so s3://b/data/ "
+        "does not hold s3://b/data_old/). A declared location (the Variable "
+        "personalize_erasure_forget_locations) outside them fails the run before any AWS call, and its "
+        "allowed_buckets may only name their buckets; a Personalize job's location outside them is "
+        "reported location_not_allowed and not read. Unset: find and forget reads and rewrites nothing "
+        "(its planning and mapped tasks fail naming this option)." + _LEDGER_WHY,
+        "version_added": "0.3.0",
+        "type": "string",
+        "example": "s3://acme-batch-jobs/, s3://acme-exports/personalize/",
+        "default": None,
+    },
+}
+
 
 def get_provider_info() -> dict:
     """Describe this provider to Airflow's providers manager (entry point ``apache_airflow_provider``)."""
@@ -227,6 +244,7 @@ def get_provider_info() -> dict:
                     },
                     **_DASHBOARD_OPTIONS,
                     **_LEDGER_OPTIONS,
+                    **_FORGET_OPTIONS,
                 },
             },
         },

@@ -14,9 +14,13 @@ Find and forget in the example DAG (after ``record_erasure``) and in the backlog
    an XCom says), puts the summary into the run's audit record, and fails loudly when any object is
    unverified.
 
-Where data is read and written is never an XCom's choice: each task resolves the settings itself, a run
-that is dry or has ``find_and_forget`` off forgets nothing, and an object outside the run's plan (or the
-Variable's ``allowed_buckets``) refuses its batch before any call.
+Where data is read and written is never an XCom's, a Variable's or a run conf's choice: each task reads the
+bound, the provider's setting ``[personalize_deletion] forget_allowed_locations``
+(:mod:`..forget.allowed_locations`), from its own configuration; the Variable may only narrow it (a
+declared location outside it, or ``allowed_buckets`` naming another bucket, fails the task before any AWS
+call). Each task resolves the settings itself, a run that is dry or has ``find_and_forget`` off forgets
+nothing, and an object outside the bound, the run's plan or the Variable's ``allowed_buckets`` refuses its
+batch before any call.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ from airflow_provider_personalize_deletion.erasure.settings import VARIABLE_PREF
 from airflow_provider_personalize_deletion.erasure.store import ERASED, ErasureRequestStore
 from airflow_provider_personalize_deletion.erasure.suppression import SuppressionList
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+from airflow_provider_personalize_deletion.forget.allowed_locations import (
+    AllowedLocations,
+    configured_allowed_locations,
+)
 from airflow_provider_personalize_deletion.forget.batch import ForgetScope, OnResult
 from airflow_provider_personalize_deletion.forget.declared_locations import parse_declared_locations
 from airflow_provider_personalize_deletion.forget.find import users_to_forget
@@ -102,8 +110,9 @@ def find_files_to_forget(
     The planning step: None when the run forgets nothing; else the batches and their summary, the plan
     recorded in the warehouse (not in a dry run) for the mapped tasks to check their batches against.
 
-    The Variable is checked, and the tables created when missing (with ``create_tables`` on; off, a
-    missing table fails here naming the setting), before any AWS call.
+    The bound (``[personalize_deletion] forget_allowed_locations``: unset, the step fails naming it) and
+    the Variable within it are checked, and the tables created when missing (with ``create_tables`` on;
+    off, a missing table fails here naming the setting), before any AWS call.
 
     :param settings: the run's settings, dataset groups resolved.
     :param get_variable: returns a Variable's (JSON-decoded) value, or None.
@@ -119,8 +128,9 @@ def find_files_to_forget(
             "Find and forget is off for this run (Variable personalize_erasure_find_and_forget, dry run)"
         )
         return None
+    bound = configured_allowed_locations()
     declared = get_variable(LOCATIONS_VARIABLE)
-    parse_declared_locations(declared, LOCATIONS_VARIABLE)
+    parse_declared_locations(declared, LOCATIONS_VARIABLE, bound)
     missing = [table for table in FORGET_TABLES if not forget_table_exists(store, table)]
     if not settings.dry_run and missing:
         if not settings.create_tables:
@@ -130,14 +140,19 @@ def find_files_to_forget(
                 'under "Find and forget in the example DAG" in the README',
             )
         create_forget_table(store)
-    found = plan_run(settings, declared, hook, s3_client, max_batches)
+    found = plan_run(settings, declared, hook, s3_client, max_batches, bound)
     if not settings.dry_run:
         write_forget_plan(store, *run, datetime.now(timezone.utc), found)
     return found
 
 
 def plan_run(
-    settings: ErasureSettings, declared: object, hook: PersonalizeHook, s3_client: S3Client, max_batches: int
+    settings: ErasureSettings,
+    declared: object,
+    hook: PersonalizeHook,
+    s3_client: S3Client,
+    max_batches: int,
+    bound: AllowedLocations | None = None,
 ) -> ForgetBatches:
     """
     The run's locations, objects and batches (:func:`.forget.planning.plan_forget_batches`), made the same
@@ -148,6 +163,7 @@ def plan_run(
     :param hook: a Personalize hook on the run's connection.
     :param s3_client: a boto3 S3 client on the run's connection.
     :param max_batches: Airflow's ``[core] max_map_length``.
+    :param bound: the provider's setting, read already; None: read it here.
     """
     return plan_forget_batches(
         hook,
@@ -156,6 +172,7 @@ def plan_run(
         declared,
         max_batches=max_batches,
         field=LOCATIONS_VARIABLE,
+        bound=bound,
     )
 
 
@@ -281,18 +298,21 @@ def forget_scope(
     :param backlog: the run is the backlog DAG's.
     :raises FindAndForgetFailedError: the run forgets nothing (settings changed since the plan), or has
         no recorded plan.
+    :raises PersonalizeValidationError: the bound is unset or breaks a rule, or the Variable widens it.
     """
     if not forgets(settings, backlog):
         raise FindAndForgetFailedError(
             "Find and forget is off for this run (or it is a dry run): no file is rewritten"
         )
-    declaration = parse_declared_locations(get_variable(LOCATIONS_VARIABLE), LOCATIONS_VARIABLE)
+    bound = configured_allowed_locations()
+    declaration = parse_declared_locations(get_variable(LOCATIONS_VARIABLE), LOCATIONS_VARIABLE, bound)
     allowed = None if declaration.allowed_buckets is None else frozenset(declaration.allowed_buckets)
     locations, batch = plan()
     writer = None if settings.dry_run else evidence_writer(store, *attempt)
     return ForgetScope(
         forget_users(settings, store, key, batch_key),
         allowed_buckets=allowed,
+        allowed_locations=bound,
         plan=locations,
         batch=batch,
         dry_run=settings.dry_run,

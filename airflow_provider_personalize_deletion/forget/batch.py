@@ -3,9 +3,10 @@ One batch of a find-and-forget run: its objects forgotten one after the other (:
 each result handed on as soon as it is known.
 
 Only one object's state is held at a time: the users to forget, the object being read (streamed), and
-the results so far (counts and versions, never an id). An object outside the scope (a bucket it does not
-allow, or no scannable location of the run's plan in the object's format) refuses the whole batch before
-any AWS call: a batch comes from an XCom, which its writer may have forged.
+the results so far (counts and versions, never an id). An object outside the scope (outside the provider's
+setting ``[personalize_deletion] forget_allowed_locations``, in a bucket the scope does not allow, or in
+no scannable location of the run's plan in the object's format) refuses the whole batch before any AWS
+call: a batch comes from an XCom, which its writer may have forged.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
+from airflow_provider_personalize_deletion.forget.allowed_locations import (
+    SETTING_NAME,
+    AllowedLocations,
+    configured_allowed_locations,
+)
 from airflow_provider_personalize_deletion.forget.forget_object import forget_object
 from airflow_provider_personalize_deletion.forget.objects import ForgetObject
 from airflow_provider_personalize_deletion.forget.result import ObjectResult
@@ -40,7 +46,11 @@ class ForgetScope:
     Whom a run forgets, and where it may write.
 
     :param users: the users to forget (:func:`.find.users_to_forget`: keyed digests only).
-    :param allowed_buckets: the only buckets whose objects may be read and rewritten; None: any.
+    :param allowed_buckets: the only buckets whose objects may be read and rewritten; None: any bucket of
+        the bound.
+    :param allowed_locations: the bound: every object must lie within it; None: the provider's setting
+        ``[personalize_deletion] forget_allowed_locations``, read when the batch is checked (unset, every
+        batch is refused).
     :param plan: the run's locations, held where a writer of XComs cannot reach (the warehouse, or found
         again in the task): each object must resolve (:meth:`~.locations.LocationPlan.resolve`) to one of
         its scannable locations, in that location's format; None: no such check (``allowed_buckets`` only).
@@ -61,6 +71,7 @@ class ForgetScope:
 
     users: SuppressedUsers
     allowed_buckets: frozenset[str] | None = None
+    allowed_locations: AllowedLocations | None = None
     plan: LocationPlan | None = None
     batch: tuple[ForgetObject, ...] | None = None
     dry_run: bool = False
@@ -74,15 +85,21 @@ def check_in_scope(objects: Sequence[ForgetObject], scope: ForgetScope, field: s
     Refuse a batch with an object the scope does not cover, before any call.
 
     :param objects: the batch.
-    :param scope: its allowed buckets and plan.
+    :param scope: its bound, allowed buckets, plan and batch.
     :param field: the batch's name in errors.
-    :raises PersonalizeValidationError: naming the first such object by place and the rule it breaks.
+    :raises PersonalizeValidationError: naming the first such object by place and the rule it breaks (or
+        the setting, when it is unset or breaks a rule).
     """
+    bound = scope.allowed_locations
+    if bound is None:
+        bound = configured_allowed_locations()
     if scope.batch is not None and tuple(objects) != scope.batch:
         raise PersonalizeValidationError(
             field, "must be exactly this task's batch of the run's plan (recorded by the planning task)"
         )
     for index, item in enumerate(objects):
+        if not bound.covers(item.bucket, item.key):
+            raise PersonalizeValidationError(f"{field}[{index}]", f"must lie within {SETTING_NAME}")
         if scope.allowed_buckets is not None and item.bucket not in scope.allowed_buckets:
             raise PersonalizeValidationError(
                 f"{field}[{index}].bucket", "must be one of the allowed buckets (allowed_buckets)"

@@ -19,7 +19,10 @@ The value (a Variable's JSON, or the same structure in Python)::
 - ``rewrite_import_source`` (default false): the location may be a dataset import's source, and its
   objects are rewritten in place; without it, import sources are left to the re-import guard.
 - ``allowed_buckets`` (optional): the only buckets the run reads and rewrites, the jobs' included;
-  a location elsewhere is reported as ``bucket_not_allowed``. Absent: any bucket.
+  a location elsewhere is reported as ``bucket_not_allowed``. Absent: every bucket of the bound.
+
+The bound is the provider's setting (:mod:`.allowed_locations`): given one, every declared location must
+lie within it, and ``allowed_buckets`` may only name its buckets (it narrows the bound, never widens it).
 
 An error names the field (``forget_locations.locations[2].format``) and the rule, never the value.
 """
@@ -29,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.exceptions import PersonalizeValidationError
 from airflow_provider_personalize_deletion.forget.locations import (
@@ -38,6 +41,9 @@ from airflow_provider_personalize_deletion.forget.locations import (
     Source,
     s3_location,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_personalize_deletion.forget.allowed_locations import AllowedLocations
 
 #: The members of the value, and of each location.
 SETTINGS = ("locations", "allowed_buckets")
@@ -61,14 +67,26 @@ class DeclaredLocations:
     allowed_buckets: tuple[str, ...] | None = None
 
 
-def parse_declared_locations(value: object, field: str = "forget_locations") -> DeclaredLocations:
+def parse_declared_locations(
+    value: object, field: str = "forget_locations", bound: AllowedLocations | None = None
+) -> DeclaredLocations:
     """
     Check a declaration and return its locations.
 
     :param value: the JSON text, the decoded value, or None / empty text for none.
     :param field: the name the errors start with (the Variable's or the parameter's).
+    :param bound: the provider's setting (:func:`.allowed_locations.configured_allowed_locations`): every
+        location must lie within it, ``allowed_buckets`` may name only its buckets; None: not checked
+        here (the callers that read or write S3 always give one).
     :raises PersonalizeValidationError: naming the first field that breaks a rule.
     """
+    declaration = _parse(value, field)
+    if bound is not None:
+        _check_within(declaration, bound, field)
+    return declaration
+
+
+def _parse(value: object, field: str) -> DeclaredLocations:
     if value is None or (isinstance(value, str) and not value.strip()):
         return DeclaredLocations()
     if isinstance(value, (str, bytes)):
@@ -88,6 +106,25 @@ def parse_declared_locations(value: object, field: str = "forget_locations") -> 
     return DeclaredLocations(
         locations, _allowed_buckets(value.get("allowed_buckets"), f"{field}.allowed_buckets")
     )
+
+
+def _check_within(declaration: DeclaredLocations, bound: AllowedLocations, field: str) -> None:
+    from airflow_provider_personalize_deletion.forget.allowed_locations import SETTING_NAME
+
+    for index, location in enumerate(declaration.locations):
+        if not bound.holds(location):
+            member = "prefix" if location.prefix else "key"
+            raise PersonalizeValidationError(
+                f"{field}.locations[{index}].{member}",
+                f"must lie within {SETTING_NAME}, set in the Airflow configuration (a prefix must start "
+                "with one of its s3://bucket/prefix/ entries, their / included)",
+            )
+    for index, bucket in enumerate(declaration.allowed_buckets or ()):
+        if bucket not in bound.buckets:
+            raise PersonalizeValidationError(
+                f"{field}.allowed_buckets[{index}]",
+                f"must be a bucket of {SETTING_NAME}: allowed_buckets may only narrow that setting",
+            )
 
 
 def _location(entry: object, field: str) -> ScanLocation:
@@ -113,7 +150,7 @@ def _s3_uri(uri: object, field: str, empty_key_allowed: bool) -> str:
     if not isinstance(uri, str) or not uri.startswith("s3://"):
         raise PersonalizeValidationError(field, "must be an s3:// URI (http(s) locations cannot be scanned)")
     bucket, _, key = uri.removeprefix("s3://").partition("/")
-    _bucket_name(bucket, field)
+    checked_bucket_name(bucket, field)
     if not key and not empty_key_allowed:
         raise PersonalizeValidationError(field, "must name an object key after the bucket")
     try:
@@ -125,7 +162,12 @@ def _s3_uri(uri: object, field: str, empty_key_allowed: bool) -> str:
     return uri
 
 
-def _bucket_name(bucket: object, field: str) -> str:
+def checked_bucket_name(bucket: object, field: str) -> str:
+    """
+    :param bucket: a bucket name; return it when it is a valid one.
+    :param field: its name in errors.
+    :raises PersonalizeValidationError: naming the field and the rule, never the value.
+    """
     # Imported here: the DAG imports this module at parse time, a run only checks buckets.
     from airflow_provider_personalize_deletion.transfers.parameters import (
         InvalidTransferParameterError,
@@ -144,7 +186,7 @@ def _allowed_buckets(value: object, field: str) -> tuple[str, ...] | None:
         return None
     if not isinstance(value, list):
         raise PersonalizeValidationError(field, "must be a list of bucket names")
-    return tuple(_bucket_name(bucket, f"{field}[{index}]") for index, bucket in enumerate(value))
+    return tuple(checked_bucket_name(bucket, f"{field}[{index}]") for index, bucket in enumerate(value))
 
 
 def _known_members(value: Mapping[Any, Any], known: tuple[str, ...], field: str) -> None:

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_personalize_deletion.forget.formats import FORMATS, READABLE_FORMATS
+
+if TYPE_CHECKING:
+    from airflow_provider_personalize_deletion.forget.allowed_locations import AllowedLocations
 
 #: The formats a declared location may name (batch segment input is item-centric: no user ids).
 DECLARED_FORMATS: tuple[str, ...] = READABLE_FORMATS
@@ -39,6 +42,8 @@ SOURCE_KINDS: tuple[str, ...] = (
 #: Why a location is not scanned, most decisive first (a merged location keeps the first that applies).
 REASONS: dict[str, str] = {
     "not_s3": "an http(s) path: the API allows it, this pipeline reads only s3:// locations",
+    "location_not_allowed": "outside [personalize_deletion] forget_allowed_locations (the Airflow "
+    "configuration's bound of what find and forget may read and rewrite)",
     "bucket_not_allowed": "the bucket is not in allowed_buckets",
     "import_source": "a dataset import's source: left to the re-import guard unless a declared location "
     "opts in with rewrite_import_source",
@@ -291,7 +296,10 @@ class LocationPlan:
 
 
 def build_plan(
-    found: Iterable[ScanLocation], allowed_buckets: Sequence[str] | None = None, vanished: int = 0
+    found: Iterable[ScanLocation],
+    allowed_buckets: Sequence[str] | None = None,
+    vanished: int = 0,
+    bound: AllowedLocations | None = None,
 ) -> LocationPlan:
     """
     Merge the locations found into a plan: each location once, with the reasons that apply.
@@ -299,13 +307,16 @@ def build_plan(
     1. Locations with the same :attr:`~ScanLocation.identity` become one, with all their sources; the
        first reason of :data:`REASONS` that any of them has wins.
     2. An import source inside a declared location with ``rewrite_import_source`` is scanned.
-    3. A bucket outside ``allowed_buckets`` is ``bucket_not_allowed``.
+    3. An ``s3://`` location not wholly within ``bound`` is ``location_not_allowed``; one in a bucket
+       outside ``allowed_buckets`` is ``bucket_not_allowed``.
     4. A location inside (or equal to) a location whose reason is in :data:`PROTECTIVE_REASONS` takes
        that reason; a declared location that opts in keeps its own for ``import_source``.
 
     :param found: the locations of the jobs and of the Variable, in any order, repeated or not.
     :param allowed_buckets: the buckets the run may read and rewrite; None: any.
     :param vanished: how many resources vanished while they were listed.
+    :param bound: the provider's setting (:mod:`.allowed_locations`); None: no bound here (the callers
+        that read or write S3, :func:`.find_locations.find_locations`, always give one).
     """
     merged: dict[tuple[str, str, str, bool, str, str], ScanLocation] = {}
     for location in found:
@@ -314,6 +325,13 @@ def build_plan(
     locations = list(merged.values())
     opted_in = [location for location in locations if location.rewrite_import_source]
     locations = [_opt_in(location, opted_in) for location in locations]
+    if bound is not None:
+        locations = [
+            location
+            if not location.bucket or bound.holds(location)
+            else _with_reason(location, "location_not_allowed")
+            for location in locations
+        ]
     if allowed_buckets is not None:
         allowed = frozenset(allowed_buckets)
         locations = [

@@ -24,6 +24,7 @@ from airflow_provider_personalize_deletion.forget.objects import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from airflow_provider_personalize_deletion.forget.allowed_locations import AllowedLocations
     from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
 
@@ -70,6 +71,7 @@ def plan_forget_batches(
     max_bytes: int = MAX_BATCH_BYTES,
     max_batches: int = MAX_BATCHES,
     field: str = "forget_locations",
+    bound: AllowedLocations | None = None,
 ) -> ForgetBatches:
     """
     Find the locations (:func:`.find_locations`: the declaration is checked before any call), list their
@@ -83,10 +85,13 @@ def plan_forget_batches(
     :param max_bytes: bytes per batch at most.
     :param max_batches: batches at most (Airflow's ``[core] max_map_length``).
     :param field: the declaration's name in error messages.
-    :raises PersonalizeValidationError: the declaration, an ARN or a limit breaks a rule, before any call.
+    :param bound: what the run may read and rewrite at all; None: the provider's setting
+        (:mod:`.allowed_locations`).
+    :raises PersonalizeValidationError: the setting, the declaration, an ARN or a limit breaks a rule,
+        before any call.
     """
     split_batches([], max_objects, max_bytes, max_batches)  # the limits are checked before any call
-    plan = find_locations(hook, dataset_group_arns, declared, field)
+    plan = find_locations(hook, dataset_group_arns, declared, field, bound)
     listing = list_plan_objects(s3_client, plan)
     batches = split_batches(listing.objects, max_objects, max_bytes, max_batches)
     return ForgetBatches(

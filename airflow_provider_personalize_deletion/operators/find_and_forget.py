@@ -39,7 +39,9 @@ class PersonalizeFindForgetBatchesOperator(AwsBaseOperator[PersonalizeHook]):
     Find the S3 locations of the dataset groups' batch, export and import jobs and of a declaration, list
     their objects once, and return them in batches for :class:`PersonalizeForgetObjectsOperator`'s
     ``.expand(objects=...)``. The summary (what is not scanned and why, refused listings) is pushed
-    under the XCom key :data:`FORGET_PLAN_XCOM_KEY`.
+    under the XCom key :data:`FORGET_PLAN_XCOM_KEY`. Everything read lies within the provider's setting
+    ``[personalize_deletion] forget_allowed_locations`` (:mod:`~..forget.allowed_locations`; unset, the
+    task fails naming it): a templated declaration cannot widen it.
 
     :param dataset_group_arns: the dataset groups whose jobs' files are scanned.
     :param declared_locations: locations and ``allowed_buckets`` (JSON text or its value; see
@@ -107,7 +109,8 @@ class PersonalizeForgetObjectsOperator(AwsBaseOperator[S3Hook]):
     :param objects: ``{"bucket", "key", "format"}`` each (the planning step's batch), checked before any
         call.
     :param scope: called with the context in the running task: returns the users to forget, the allowed
-        buckets and the run's location plan (an object outside them refuses the batch before any call:
+        buckets and the run's location plan (an object outside them, or outside the provider's setting
+        ``[personalize_deletion] forget_allowed_locations``, refuses the batch before any call:
         ``objects`` may come from a forged XCom), whether to write, and where each intent and result goes
         (:class:`~..forget.batch.ForgetScope`), and how each returned record is sealed; where the users
         and the plan come from is the DAG's.

@@ -19,6 +19,7 @@ from airflow_provider_personalize_deletion.erasure.forget_tasks import (
 from tests.erasure.test_find_and_forget_dag import (  # noqa: F401 (jobs is a fixture)
     BATCH,
     DAG_ID,
+    DECLARED_COPIES,
     ERASED,
     EXPORTS,
     IMPORTS,
@@ -197,7 +198,7 @@ def test_a_declared_copy_in_another_json_format_than_declared_is_unverified_neve
     as batch output, one holds ``user_id`` lines. Neither names the user where its format says: both are
     unverified, left as they were, and the run fails.
     """
-    copies = "declared-copies"
+    copies = DECLARED_COPIES
     s3_client.create_bucket(Bucket=copies)
     outputs = b"".join(
         json.dumps({"input": {"userId": user}, "output": {"recommendedItems": ["i1"]}}).encode() + b"\n"

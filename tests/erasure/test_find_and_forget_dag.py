@@ -18,6 +18,7 @@ from airflow_provider_personalize_deletion.erasure.forget_tasks import (
     RECORD_TASK,
 )
 from airflow_provider_personalize_deletion.erasure.suppression import entry_rows, insert_entries
+from airflow_provider_personalize_deletion.forget.allowed_locations import ENV as ALLOWED_LOCATIONS_ENV
 from airflow_provider_personalize_deletion.utils.fingerprint_key import fingerprint_key
 from tests.core.conftest import RECIPE_ARN, SCHEMA_ARN
 from tests.erasure.conftest import ROLE_ARN
@@ -28,6 +29,10 @@ DAG_ID = "personalize_gdpr_erasure"
 ERASED = b"user-007"
 #: The batch bucket is versioned: the versions that named the user go too.
 BATCH, EXPORTS, IMPORTS = "batch-jobs", "dataset-exports", "dataset-imports"
+#: The buckets of these tests' declared copies (one that does not exist: its listing is refused).
+COPIES, DECLARED_COPIES, GONE = "plain-copies", "declared-copies", "gone-bucket"
+#: ``[personalize_deletion] forget_allowed_locations`` of these tests: every bucket they name.
+ALLOWED_LOCATIONS = ", ".join(f"s3://{b}/" for b in (BATCH, EXPORTS, IMPORTS, COPIES, DECLARED_COPIES, GONE))
 
 
 def batch_io(source: str, output: str) -> dict:
@@ -87,6 +92,7 @@ def jobs(world, local_aws, s3_client, monkeypatch):
     )
     personalize.describe_batch_inference_job(batchInferenceJobArn=job["batchInferenceJobArn"])
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_FIND_AND_FORGET", "true")
+    monkeypatch.setenv(ALLOWED_LOCATIONS_ENV, ALLOWED_LOCATIONS)
     monkeypatch.setenv(
         "AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS",
         json.dumps({"locations": [], "allowed_buckets": [BATCH, EXPORTS, IMPORTS]}),
@@ -307,7 +313,7 @@ def test_a_trimmed_batch_and_a_forged_summary_cannot_hide_files_from_the_unverif
 
     monkeypatch.setenv(
         "AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS",
-        json.dumps({"locations": [{"prefix": "s3://gone-bucket/copies/", "format": "jsonl"}]}),
+        json.dumps({"locations": [{"prefix": f"s3://{GONE}/copies/", "format": "jsonl"}]}),
     )
     suppress(jobs, "user-007")
     planned = forget_runtime.find_files
@@ -338,7 +344,6 @@ def read_object(s3_client, bucket: str, key: str) -> bytes:
 
 
 #: An unversioned bucket of the user's own copies, declared in the Variable (the batch bucket is versioned).
-COPIES = "plain-copies"
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 #: One line longer than a read block (4 MiB) and a multipart part (8 MiB): the rewrite goes by parts.
 HUGE_LINE = json.dumps({"userId": "user-001", "itemId": "i" * (9 * 1024 * 1024)}).encode() + b"\n"

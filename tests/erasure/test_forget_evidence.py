@@ -23,7 +23,7 @@ from airflow_provider_personalize_deletion.forget.batch import ForgetScope, forg
 from airflow_provider_personalize_deletion.forget.objects import ForgetObject
 from airflow_provider_personalize_deletion.forget.result import ObjectResult, Outcome
 from tests.erasure.test_tables_setting import README, normalised
-from tests.forget.conftest import forget_set
+from tests.forget.conftest import allow, forget_set
 from tests.plugins.warehouse import warehouse_store
 
 DDL_MARKER = "<!-- erasure-forget-ddl:"
@@ -82,6 +82,7 @@ def test_a_removal_whose_row_was_lost_is_recorded_by_the_retry_as_the_earlier_tr
 ):
     store = warehouse_store("sqlite", request, tmp_path, monkeypatch)
     create_forget_table(store)
+    allow(monkeypatch, "s3://bkt/")
     s3_client.create_bucket(Bucket="bkt")
     s3_client.put_object(Bucket="bkt", Key="a.csv", Body=b"USER_ID\nu1\nu2\n")
     s3_client.put_object(Bucket="bkt", Key="b.csv", Body=b"USER_ID\nu3\n")
@@ -159,6 +160,7 @@ def test_an_intent_is_not_completed_by_an_object_that_lost_other_records_meanwhi
     """
     store = warehouse_store("sqlite", request, tmp_path, monkeypatch)
     create_forget_table(store)
+    allow(monkeypatch, "s3://bkt/")
     s3_client.create_bucket(Bucket="bkt")
     item = ForgetObject("bkt", "a.csv", "csv")
     s3_client.put_object(Bucket="bkt", Key="a.csv", Body=b"USER_ID\nu1\nu2\nu3\n")

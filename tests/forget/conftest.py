@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_personalize_deletion.forget.allowed_locations import ENV as ALLOWED_LOCATIONS_ENV
 from airflow_provider_personalize_deletion.forget.find import users_to_forget
 from airflow_provider_personalize_deletion.scan.suppressed import SuppressedUsers
 
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
 KEY = b"forget-test-key-" + b"3c" * 16
 BUCKET = "batch-outputs"
 VERSIONED = "batch-outputs-versioned"
+
+
+def allow(monkeypatch: pytest.MonkeyPatch, *entries: str) -> None:
+    """Set ``[personalize_deletion] forget_allowed_locations`` to these ``s3://bucket/prefix/`` entries."""
+    monkeypatch.setenv(ALLOWED_LOCATIONS_ENV, ", ".join(entries))
 
 
 def forget_set(*run_users: bytes, suppressed: tuple[bytes, ...] = ()) -> SuppressedUsers:

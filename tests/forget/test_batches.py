@@ -8,7 +8,13 @@ from airflow_provider_personalize_deletion.exceptions import PersonalizeValidati
 from airflow_provider_personalize_deletion.forget.batch import ForgetScope, forget_objects
 from airflow_provider_personalize_deletion.forget.objects import ForgetObject, checked_objects, split_batches
 
-from .conftest import forget_set, read
+from .conftest import BUCKET, allow, forget_set, read
+
+
+@pytest.fixture(autouse=True)
+def allowed(monkeypatch):
+    """The buckets of this module within ``[personalize_deletion] forget_allowed_locations``."""
+    allow(monkeypatch, "s3://bkt/", f"s3://{BUCKET}/", "s3://elsewhere/")
 
 
 def objects(*sizes: int) -> list[tuple[ForgetObject, int]]:

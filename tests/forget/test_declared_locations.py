@@ -12,6 +12,8 @@ from airflow_provider_personalize_deletion.forget.declared_locations import pars
 from airflow_provider_personalize_deletion.forget.find_locations import find_locations
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 
+from .conftest import allow
+
 SECRET = "alice@example.com"
 
 
@@ -112,7 +114,8 @@ def test_a_broken_rule_names_the_field_and_the_rule_never_the_value(value, field
     assert SECRET not in str(raised.value)
 
 
-def test_a_broken_declaration_is_refused_before_any_aws_call(aws_conn, emulator):
+def test_a_broken_declaration_is_refused_before_any_aws_call(aws_conn, emulator, monkeypatch):
+    allow(monkeypatch, "s3://bucket/")
     group = emulator.create_dataset_group("shop")
     before = emulator.calls()
 
@@ -124,7 +127,8 @@ def test_a_broken_declaration_is_refused_before_any_aws_call(aws_conn, emulator)
     assert emulator.calls() == before
 
 
-def test_a_malformed_dataset_group_arn_is_refused_before_any_aws_call(aws_conn, emulator):
+def test_a_malformed_dataset_group_arn_is_refused_before_any_aws_call(aws_conn, emulator, monkeypatch):
+    allow(monkeypatch, "s3://bucket/")
     with pytest.raises(PersonalizeValidationError, match=r"dataset_group_arns\[0\]"):
         find_locations(PersonalizeHook(), ["not-an-arn"])
 

@@ -13,6 +13,8 @@ from airflow_provider_personalize_deletion.forget.find_locations import find_loc
 from airflow_provider_personalize_deletion.hooks.personalize import PersonalizeHook
 from tests.core.conftest import RECIPE_ARN, ROLE_ARN, SCHEMA_ARN
 
+from .conftest import allow
+
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/out"
 #: The operations a run makes, and how many times each for the stage below (default page size).
 EXPECTED_CALLS = {
@@ -56,7 +58,7 @@ def batch_io(source: str, output: str, **output_more) -> dict:
 
 
 @pytest.fixture
-def stage(emulator, personalize, s3_client):
+def stage(emulator, personalize, s3_client, monkeypatch):
     """
     Two groups. ``shop``: an Interactions dataset with an import (``s3://data/imports/``) and an export
     (``s3://exports/out/``); one solution with two versions: inference jobs reading ``s3://batch/in`` (by
@@ -65,6 +67,7 @@ def stage(emulator, personalize, s3_client):
     """
     for bucket in ("data", "exports", "batch"):
         s3_client.create_bucket(Bucket=bucket)
+    allow(monkeypatch, "s3://data/", "s3://exports/", "s3://batch/", "s3://copies/")
     s3_client.put_object(
         Bucket="data", Key="imports/x.csv", Body=b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1700000000\n"
     )
@@ -203,3 +206,22 @@ def test_declared_locations_join_the_plan_and_opt_an_import_source_in(stage):
     assert ("s3://copies/users/", "csv", None) in found
     assert ("s3://exports/out/", "export_csv", "bucket_not_allowed") in found
     assert plan.counts()["scannable"] == 6
+
+
+def test_a_jobs_location_outside_the_setting_is_reported_and_not_scanned_a_look_alike_prefix_too(
+    stage, monkeypatch
+):
+    """Jobs are found from the dataset groups a run conf or Variable may select: where they read and wrote
+    is scanned only within ``[personalize_deletion] forget_allowed_locations``. ``s3://batch/in`` (read by
+    prefix: it also holds ``in_old/``) is not within ``s3://batch/in/``."""
+    allow(monkeypatch, "s3://batch/in/", "s3://batch/out/")
+
+    plan = find_locations(PersonalizeHook(), stage)
+
+    found = outcomes(plan)
+    assert ("s3://batch/out/", "batch_inference_output", None) in found
+    assert ("s3://batch/in", "batch_inference_input", "location_not_allowed") in found
+    assert ("s3://batch/out2/", "batch_inference_output", "location_not_allowed") in found
+    assert ("s3://exports/out/", "export_csv", "location_not_allowed") in found
+    assert ("s3://data/imports/", "csv", "location_not_allowed") in found
+    assert [key for bucket, key in plan.listing_prefixes()] == ["out/"]

@@ -20,13 +20,19 @@ from airflow_provider_personalize_deletion.operators.find_and_forget import (
     PersonalizeForgetObjectsOperator,
 )
 
-from .conftest import forget_set, read
+from .conftest import BUCKET, allow, forget_set, read
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 #: The user to forget; no message may hold it.
 ERASED = "u3-erased"
+
+
+@pytest.fixture(autouse=True)
+def allowed(monkeypatch):
+    """The buckets of this module within ``[personalize_deletion] forget_allowed_locations``."""
+    allow(monkeypatch, f"s3://{BUCKET}/", "s3://bucket-that-does-not-exist/")
 
 
 def forget(objects: list[dict[str, str]]) -> list[dict[str, Any]]:
