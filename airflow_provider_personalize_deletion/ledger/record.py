@@ -100,8 +100,13 @@ class Entry:
         The entry a record holds.
 
         :param value: the record's ``entry``.
-        :raises KeyError, TypeError: it is not an entry.
+        :raises KeyError, TypeError: it is not an entry (a member missing or of another type).
         """
+        texts = [value["kind"], value["run_id"], value["recorded_at"], *value["request_ids"]]
+        jobs = [*value["deletion_jobs"], *value["export_jobs"]]
+        texts += [job["arn"] for job in jobs]
+        if not isinstance(value["request_ids"], list) or not all(isinstance(text, str) for text in texts):
+            raise TypeError("an entry's names, request ids and job ARNs are text, its request ids a list")
         return cls(
             kind=value["kind"],
             run_id=value["run_id"],

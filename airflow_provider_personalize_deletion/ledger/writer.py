@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: The range of ``retention_days`` (S3 takes up to 100 years).
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 36_500
+#: The default of ``[personalize_deletion] ledger_retention_days`` (7 years), and of the verifier's.
+DEFAULT_RETENTION_DAYS = 2557
 #: The setting that lets a ledger live in a bucket without Object Lock.
 ALLOW_UNLOCKED_SETTING = "[personalize_deletion] ledger_allow_unlocked"
 #: The error codes of a conditional create that lost to another writer.
