@@ -35,6 +35,10 @@ from airflow_provider_personalize_deletion.ledger.writer import bucket_has_objec
 MAX_RECORD_BYTES = 32 * 1024 * 1024
 
 
+class VerificationError(RuntimeError):
+    """The verifier could not check what it was asked to (credentials refused, no such bucket): no verdict."""
+
+
 @dataclass(frozen=True)
 class Record:
     """

@@ -14,11 +14,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from airflow_provider_personalize_deletion.ledger.chain import Record
+from airflow_provider_personalize_deletion.ledger.chain import Record, VerificationError
 from airflow_provider_personalize_deletion.ledger.record import DeletionJobClaim, ExportJobClaim
 
 #: A deletion job in these states no longer changes.
 _ENDED = ("COMPLETED", "FAILED")
+#: The error codes of credentials that may not describe at all: no job can be checked.
+_REFUSED = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+    }
+)
 #: The verification outcomes that rest on an export's files.
 _EXPORTED_OUTCOMES = ("verified_absent", "found_again")
 
@@ -29,6 +39,7 @@ def check_claims(records: list[Record], personalize: Any) -> list[str]:
 
     :param records: the ledger's records (:func:`.chain.walk_chain`).
     :param personalize: a boto3 Personalize client.
+    :raises VerificationError: the credentials may not describe the jobs (never reported as forgeries).
     """
     breaks: list[str] = []
     for record in records:
@@ -46,6 +57,7 @@ def _deletion_job_breaks(personalize: Any, claim: DeletionJobClaim, where: str, 
     try:
         job = personalize.describe_data_deletion_job(dataDeletionJobArn=claim.arn)["dataDeletionJob"]
     except ClientError as error:
+        _raise_if_refused(error, "DescribeDataDeletionJob")
         return [f"{where}: the deletion job {claim.arn} cannot be described ({_code(error)}): forged?"]
     breaks = []
     if erased and claim.status != "COMPLETED":
@@ -76,6 +88,7 @@ def _export_job_breaks(personalize: Any, claim: ExportJobClaim, where: str) -> l
     try:
         job = personalize.describe_dataset_export_job(datasetExportJobArn=claim.arn)["datasetExportJob"]
     except ClientError as error:
+        _raise_if_refused(error, "DescribeDatasetExportJob")
         return [f"{where}: the dataset export job {claim.arn} cannot be described ({_code(error)}): forged?"]
     breaks = []
     if job.get("datasetArn") != claim.dataset_arn:
@@ -95,6 +108,14 @@ def _same_moment(described: Any, recorded: str | None) -> bool:
         return bool(described == datetime.fromisoformat(recorded))
     except (TypeError, ValueError):
         return False
+
+
+def _raise_if_refused(error: ClientError, action: str) -> None:
+    if _code(error) in _REFUSED:
+        raise VerificationError(
+            f"the credentials may not call personalize:{action} ({_code(error)}): no job was checked; "
+            "--skip-jobs checks the chain alone"
+        ) from error
 
 
 def _code(error: ClientError) -> str:

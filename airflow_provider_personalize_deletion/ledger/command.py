@@ -3,8 +3,10 @@
 
 It walks the chain (:mod:`.chain`), describes again every job the records name (:mod:`.claims`), and,
 given the warehouse's SQLAlchemy URL, compares the warehouse's tables with the ledger
-(:mod:`.warehouse`). It prints every break and exits 1 on any, 0 when there is none; 2 on bad usage.
-Credentials come from boto3's usual chain (environment, ``--profile``, instance role).
+(:mod:`.warehouse`). It prints every break and exits 1 on any, 0 when there is none; 2 on bad usage;
+3 when it could not check (credentials refused, no such bucket, a warehouse it cannot read), with
+the reason on stderr and no verdict. Credentials come from boto3's usual chain (environment,
+``--profile``, instance role).
 """
 
 from __future__ import annotations
@@ -14,13 +16,19 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_personalize_deletion.ledger.chain import Report, walk_chain
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_personalize_deletion.ledger.chain import Report, VerificationError, walk_chain
 from airflow_provider_personalize_deletion.ledger.claims import check_claims
 from airflow_provider_personalize_deletion.ledger.warehouse import (
     WarehouseReader,
     WarehouseTables,
     compare_with_warehouse,
 )
+from airflow_provider_personalize_deletion.ledger.writer import DEFAULT_RETENTION_DAYS
+
+#: The exit code of a verification that could not check (no verdict).
+CANNOT_VERIFY = 3
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
@@ -43,6 +51,13 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="report records without Object Lock as not tamper-evident instead of as breaks",
     )
+    command.add_argument(
+        "--retention-days",
+        type=int,
+        default=DEFAULT_RETENTION_DAYS,
+        help="the setting [personalize_deletion] ledger_retention_days: each record must be retained in "
+        f"compliance mode at least this long after it was appended (default {DEFAULT_RETENTION_DAYS})",
+    )
     command.add_argument("--skip-jobs", action="store_true", help="do not describe the jobs again")
     command.add_argument("--warehouse", help="the warehouse's SQLAlchemy URL, to compare its tables")
     command.add_argument("--requests-table", default=tables.requests)
@@ -64,6 +79,7 @@ def verify(arguments: argparse.Namespace, session: Any) -> Report:
         arguments.bucket,
         arguments.prefix,
         allow_unlocked=arguments.allow_unlocked,
+        retention_days=arguments.retention_days,
     )
     if not arguments.skip_jobs:
         report.breaks += check_claims(report.records, session.client("personalize", **where))
@@ -77,14 +93,21 @@ def verify(arguments: argparse.Namespace, session: Any) -> Report:
 
 def _warehouse_breaks(url: str, tables: WarehouseTables, report: Report) -> list[str]:
     from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
 
     engine = create_engine(url)
-    connection = engine.raw_connection()
+    driver_error = getattr(engine.dialect.dbapi, "Error", SQLAlchemyError)
     try:
-        placeholder = _PLACEHOLDERS[engine.dialect.paramstyle]
-        return compare_with_warehouse(report.records, WarehouseReader(connection, placeholder, tables))
+        connection = engine.raw_connection()
+        try:
+            placeholder = _PLACEHOLDERS[engine.dialect.paramstyle]
+            return compare_with_warehouse(report.records, WarehouseReader(connection, placeholder, tables))
+        finally:
+            connection.close()
+    except (SQLAlchemyError, driver_error) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise VerificationError(f"the warehouse cannot be read ({first_line})") from error
     finally:
-        connection.close()
         engine.dispose()
 
 
@@ -94,7 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     arguments = parser().parse_args(argv)
     session = boto3.Session(profile_name=arguments.profile, region_name=arguments.region)
-    report = verify(arguments, session)
+    try:
+        report = verify(arguments, session)
+    except (VerificationError, ClientError, BotoCoreError) as error:
+        print(f"ERROR: cannot verify: {error}", file=sys.stderr)
+        return CANNOT_VERIFY
     for note in report.notes:
         print(f"NOTE: {note}")
     for found in report.breaks:
