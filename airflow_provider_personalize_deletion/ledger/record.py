@@ -39,6 +39,8 @@ class DeletionJobClaim:
     :param num_deleted: its ``numDeleted`` when recorded (None when it had none).
     :param created: its ``creationDateTime`` (ISO 8601) when recorded.
     :param last_updated: its ``lastUpdatedDateTime`` (ISO 8601) when recorded.
+    :param data_locations: the deletion files of its run, one of which it must have read (its
+        ``dataSource``); a record that marks requests erased must name them.
     """
 
     arn: str
@@ -47,6 +49,7 @@ class DeletionJobClaim:
     num_deleted: int | None = None
     created: str | None = None
     last_updated: str | None = None
+    data_locations: list[str] | None = None
 
 
 @dataclass(frozen=True)
