@@ -116,11 +116,14 @@ def walk_chain(
         if versions.first:
             numbered[sequence] = versions
     previous: Record | None = None
-    for sequence in range(max(numbered, default=-1) + 1):
-        if sequence not in numbered:
-            report.breaks.append(f"record {sequence} is missing (a gap in the sequence: removed)")
+    expected = 0
+    # Over the records present, not every number up to the highest: a key planted at sequence
+    # 999999999999 is one gap, not a trillion.
+    for sequence in sorted(numbered):
+        if sequence > expected:
+            report.breaks.append(_gap(expected, sequence - 1))
             previous = None
-            continue
+        expected = sequence + 1
         record = _read(s3, bucket, numbered[sequence], sequence, report, max_record_bytes)
         if record is None:
             previous = None
@@ -141,6 +144,13 @@ def walk_chain(
         previous = record
     _check_entries(report)
     return report
+
+
+def _gap(first: int, last: int) -> str:
+    if first == last:
+        return f"record {first} is missing (a gap in the sequence: removed)"
+    count = last - first + 1
+    return f"records {first} to {last} are missing ({count} record(s): a gap in the sequence: removed)"
 
 
 def _read(

@@ -355,3 +355,22 @@ def test_a_record_without_a_valid_append_time_is_a_break(unlocked_writer):
     assert breaks(unlocked_writer, allow_unlocked=True) == [
         "record 1 has no valid appended_at (an ISO 8601 time with its zone)"
     ]
+
+
+def test_a_record_planted_far_ahead_is_one_gap_not_a_break_per_missing_number(unlocked_writer):
+    """An object at sequence 10**6 (or 10**12 - 1) must not make the verifier count every number up to it."""
+    fill(unlocked_writer, 1)
+    far = 1_000_000
+    unlocked_writer.s3.put_object(
+        Bucket=unlocked_writer.bucket, Key=record_key(LEDGER_PREFIX, far), Body=body(unlocked_writer, 0)
+    )
+    found = breaks(unlocked_writer, allow_unlocked=True)
+    assert (
+        found[0]
+        == f"records 1 to {far - 1} are missing ({far - 1} record(s): a gap in the sequence: removed)"
+    )
+    assert found[1:] == [
+        f"record {far} holds sequence number 0 (reordered or replayed)",
+        f"record {far} repeats record 0's erasure_run record of run scheduled__run-0 recorded at "
+        f"{entry(0).recorded_at} (replayed)",
+    ]
