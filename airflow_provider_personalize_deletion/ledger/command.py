@@ -58,6 +58,13 @@ def parser() -> argparse.ArgumentParser:
         help="the setting [personalize_deletion] ledger_retention_days: each record must be retained in "
         f"compliance mode at least this long after it was appended (default {DEFAULT_RETENTION_DAYS})",
     )
+    command.add_argument(
+        "--expect-head",
+        type=_noted_head,
+        metavar="SEQUENCE:SHA256",
+        help="a record noted earlier (the head at the last check, or a per-person evidence's ledger "
+        "position): it must still be there with that hash, so a chain cut before it is a break",
+    )
     command.add_argument("--skip-jobs", action="store_true", help="do not describe the jobs again")
     command.add_argument("--warehouse", help="the warehouse's SQLAlchemy URL, to compare its tables")
     command.add_argument("--requests-table", default=tables.requests)
@@ -81,6 +88,8 @@ def verify(arguments: argparse.Namespace, session: Any) -> Report:
         allow_unlocked=arguments.allow_unlocked,
         retention_days=arguments.retention_days,
     )
+    if arguments.expect_head:
+        report.breaks += _noted_head_breaks(report, *arguments.expect_head)
     if not arguments.skip_jobs:
         report.breaks += check_claims(report.records, session.client("personalize", **where))
     if arguments.warehouse:
@@ -89,6 +98,24 @@ def verify(arguments: argparse.Namespace, session: Any) -> Report:
         )
         report.breaks += _warehouse_breaks(arguments.warehouse, tables, report)
     return report
+
+
+def _noted_head(text: str) -> tuple[int, str]:
+    sequence, _, digest = text.partition(":")
+    if not sequence.isdigit() or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise argparse.ArgumentTypeError(
+            "must be SEQUENCE:SHA256 (a number, a colon, 64 lower-case hex digits)"
+        )
+    return int(sequence), digest
+
+
+def _noted_head_breaks(report: Report, sequence: int, digest: str) -> list[str]:
+    found = next((record for record in report.records if record.sequence == sequence), None)
+    if found is None:
+        return [f"record {sequence}, noted with hash {digest}, is not in the ledger (truncated or removed)"]
+    if found.sha256 != digest:
+        return [f"record {sequence} is not the record noted: its hash is {found.sha256}, noted {digest}"]
+    return []
 
 
 def _warehouse_breaks(url: str, tables: WarehouseTables, report: Report) -> list[str]:

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from airflow_provider_personalize_deletion.ledger.chain import VerificationError
+from airflow_provider_personalize_deletion.ledger.chain import VerificationError, walk_chain
 from airflow_provider_personalize_deletion.ledger.command import parser, verify
 from airflow_provider_personalize_deletion.ledger.record import DeletionJobClaim, record_key
 from tests.ledger.conftest import START, entry, fill
@@ -134,3 +134,28 @@ def test_a_warehouse_that_cannot_be_read_is_a_clear_error_not_a_verdict(local_aw
     assert result.returncode == 3, result.stdout
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("ERROR: cannot verify: the warehouse cannot be read (")
+
+
+def test_a_chain_cut_before_a_noted_head_fails(local_aws, unlocked_writer):
+    """Removing the newest records leaves a valid shorter chain: a head the auditor noted shows the cut."""
+    fill(unlocked_writer, 3)
+    report = walk_chain(
+        unlocked_writer.s3, unlocked_writer.bucket, unlocked_writer.prefix, allow_unlocked=True
+    )
+    noted = f"2:{report.records[2].sha256}"
+    where = (local_aws, unlocked_writer.bucket, unlocked_writer.prefix, "--allow-unlocked")
+    assert run_verifier(*where, "--expect-head", noted).returncode == 0
+    unlocked_writer.s3.delete_object(Bucket=unlocked_writer.bucket, Key=record_key(unlocked_writer.prefix, 2))
+    assert run_verifier(*where).returncode == 0, "without the noted head the cut is not seen"
+    cut = run_verifier(*where, "--expect-head", noted)
+    assert cut.returncode == 1
+    assert (
+        f"BREAK: record 2, noted with hash {report.records[2].sha256}, is not in the ledger (truncated or "
+        "removed)" in cut.stdout.splitlines()
+    )
+
+
+def test_a_malformed_noted_head_is_refused_as_bad_usage(local_aws, writer):
+    result = run_verifier(local_aws, writer.bucket, writer.prefix, "--expect-head", "2:abc")
+    assert result.returncode == 2
+    assert "--expect-head: must be SEQUENCE:SHA256" in result.stderr
