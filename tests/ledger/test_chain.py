@@ -374,3 +374,19 @@ def test_a_record_planted_far_ahead_is_one_gap_not_a_break_per_missing_number(un
         f"record {far} repeats record 0's erasure_run record of run scheduled__run-0 recorded at "
         f"{entry(0).recorded_at} (replayed)",
     ]
+
+
+def test_a_ledger_longer_than_one_listing_page_is_read_whole(unlocked_writer):
+    """S3 lists 1000 versions a page: record 1000 on and a gap after it are on the second page."""
+    s3, bucket = unlocked_writer.s3, unlocked_writer.bucket
+    previous = GENESIS
+    for sequence in [*range(1005), 1006]:
+        appended = (START + timedelta(seconds=sequence)).isoformat()
+        data = canonical(new_record(LEDGER_PREFIX, sequence, previous, appended, None, entry(sequence)))
+        s3.put_object(Bucket=bucket, Key=record_key(LEDGER_PREFIX, sequence), Body=data)
+        previous = sha256(data)
+    report = walk_chain(s3, bucket, LEDGER_PREFIX, allow_unlocked=True)
+    assert len(report.records) == 1006
+    assert report.breaks == [
+        "record 1005 is missing (a gap in the sequence: removed)",
+    ]
