@@ -23,6 +23,7 @@ from airflow_provider_personalize_deletion.ledger.record import (
     FORMAT,
     GENESIS,
     LOCKED,
+    MAX_RECORD_BYTES,
     NOT_TAMPER_EVIDENT,
     Entry,
     canonical,
@@ -30,9 +31,6 @@ from airflow_provider_personalize_deletion.ledger.record import (
     sha256,
 )
 from airflow_provider_personalize_deletion.ledger.writer import bucket_has_object_lock
-
-#: The largest object read as a record (a record holds one run's record and request ids: kilobytes).
-MAX_RECORD_BYTES = 32 * 1024 * 1024
 
 
 class VerificationError(RuntimeError):

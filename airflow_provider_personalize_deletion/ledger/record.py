@@ -19,6 +19,8 @@ from typing import Any
 FORMAT = 1
 #: The ``previous_sha256`` of the first record.
 GENESIS = "0" * 64
+#: The largest object read as a record (a record holds one run's record and request ids: kilobytes).
+MAX_RECORD_BYTES = 32 * 1024 * 1024
 #: Digits of the sequence number in a record's key, so keys sort in sequence order.
 SEQUENCE_DIGITS = 12
 #: A record's ``protection``: under Object Lock in compliance mode until ``retain_until``, or, in a

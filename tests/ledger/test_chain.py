@@ -16,7 +16,11 @@ from airflow_provider_personalize_deletion.ledger.record import (
     record_key,
     sha256,
 )
-from airflow_provider_personalize_deletion.ledger.writer import LedgerNotLockedError, LedgerWriter
+from airflow_provider_personalize_deletion.ledger.writer import (
+    LedgerError,
+    LedgerNotLockedError,
+    LedgerWriter,
+)
 from tests.ledger.conftest import START, breaks, entry, fill
 from tests.plugins.ledger import LEDGER_PREFIX
 
@@ -390,3 +394,14 @@ def test_a_ledger_longer_than_one_listing_page_is_read_whole(unlocked_writer):
     assert report.breaks == [
         "record 1005 is missing (a gap in the sequence: removed)",
     ]
+
+
+def test_the_writer_refuses_to_read_an_oversized_object_planted_at_the_head(s3_client, ledger_bucket):
+    writer = LedgerWriter(s3_client, ledger_bucket, LEDGER_PREFIX, retention_days=3, max_record_bytes=1024)
+    fill(writer, 1)
+    s3_client.put_object(Bucket=ledger_bucket, Key=record_key(LEDGER_PREFIX, 1), Body=b"x" * 4096)
+    with pytest.raises(LedgerError, match=r"000000000001\.json is larger than any record \(1024 bytes\)"):
+        writer.append(entry(2), START + timedelta(hours=2))
+    assert "Contents" not in s3_client.list_objects_v2(
+        Bucket=ledger_bucket, Prefix=record_key(LEDGER_PREFIX, 2)
+    )
