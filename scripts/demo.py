@@ -128,6 +128,7 @@ def verify_ledger(aws: LocalAws) -> None:
     logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
     arguments = ["--bucket", LEDGER_BUCKET, "--prefix", LEDGER_PREFIX, "--endpoint-url", aws.endpoint_url]
     arguments += ["--region", aws.region, "--warehouse", f"sqlite:///{WORK / 'warehouse.db'}"]
+    arguments += ["--retention-days", str(LEDGER_RETENTION_DAYS)]
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         verify(arguments)

@@ -28,11 +28,15 @@ from airflow_provider_personalize_deletion.ledger.warehouse import (
     WarehouseTables,
     append_pending,
 )
-from airflow_provider_personalize_deletion.ledger.writer import LedgerNotLockedError, LedgerWriter
+from airflow_provider_personalize_deletion.ledger.writer import (
+    DEFAULT_RETENTION_DAYS,
+    LedgerNotLockedError,
+    LedgerWriter,
+)
 
 SECTION = "personalize_deletion"
 #: The defaults of the ledger's settings (the provider's ``config`` declares the same).
-DEFAULT_PREFIX, DEFAULT_RETENTION_DAYS, DEFAULT_AWS_CONN_ID = "erasure-ledger", 2557, "aws_default"
+DEFAULT_PREFIX, DEFAULT_AWS_CONN_ID = "erasure-ledger", "aws_default"
 
 
 class LedgerSettingError(ValueError):

@@ -6,14 +6,16 @@ Every version of every key under the prefix is listed, so that what S3 lets anyo
 do even under Object Lock shows: a later version of a record's key (an overwrite: the record read is
 always the first version), a delete marker hiding a record, an object that is not a record. Each
 record must be canonical JSON of this format and ledger, hold its key's sequence number, chain to
-the record before it by SHA-256, be appended no earlier than it, and keep its compliance retention.
+the record before it by SHA-256, be appended no earlier than it, and keep its compliance retention
+for at least the setting's days after it was appended. An object larger than any record is never
+read (its size comes from the listing).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_personalize_deletion.ledger.listing import KeyVersions, list_key_versions
@@ -21,6 +23,7 @@ from airflow_provider_personalize_deletion.ledger.record import (
     FORMAT,
     GENESIS,
     LOCKED,
+    MAX_RECORD_BYTES,
     NOT_TAMPER_EVIDENT,
     Entry,
     canonical,
@@ -28,6 +31,10 @@ from airflow_provider_personalize_deletion.ledger.record import (
     sha256,
 )
 from airflow_provider_personalize_deletion.ledger.writer import bucket_has_object_lock
+
+
+class VerificationError(RuntimeError):
+    """The verifier could not check what it was asked to (credentials refused, no such bucket): no verdict."""
 
 
 @dataclass(frozen=True)
@@ -63,14 +70,26 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def walk_chain(s3: Any, bucket: str, prefix: str, *, allow_unlocked: bool = False) -> Report:
+def walk_chain(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    allow_unlocked: bool = False,
+    retention_days: int | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+) -> Report:
     """
     Read every record of the ledger at ``s3://<bucket>/<prefix>/`` and check the chain.
 
     :param s3: a boto3 S3 client.
     :param bucket: the ledger's bucket.
     :param prefix: the ledger's prefix (its name in every record).
-    :param allow_unlocked: report a ledger without Object Lock as a note, not a break.
+    :param allow_unlocked: report a bucket without Object Lock as a note, not a break (a record
+        without retention in a bucket with Object Lock stays a break).
+    :param retention_days: the retention the setting requires after each record's ``appended_at``;
+        None checks each record against its own ``retain_until`` only.
+    :param max_record_bytes: a larger object is a break, and is not read.
     """
     prefix = prefix.strip("/")
     report = Report()
@@ -95,19 +114,27 @@ def walk_chain(s3: Any, bucket: str, prefix: str, *, allow_unlocked: bool = Fals
         if versions.first:
             numbered[sequence] = versions
     previous: Record | None = None
-    for sequence in range(max(numbered, default=-1) + 1):
-        if sequence not in numbered:
-            report.breaks.append(f"record {sequence} is missing (a gap in the sequence: removed)")
+    expected = 0
+    # Over the records present, not every number up to the highest: a key planted at sequence
+    # 999999999999 is one gap, not a trillion.
+    for sequence in sorted(numbered):
+        if sequence > expected:
+            report.breaks.append(_gap(expected, sequence - 1))
             previous = None
-            continue
-        record = _read(s3, bucket, numbered[sequence], sequence, report)
+        expected = sequence + 1
+        record = _read(s3, bucket, numbered[sequence], sequence, report, max_record_bytes)
         if record is None:
             previous = None
             continue
         _check_record(record, prefix, previous, sequence, report)
         if locked and record.body.get("protection") == LOCKED:
-            _check_retention(s3, bucket, numbered[sequence], record, report)
-        elif record.body.get("protection") != LOCKED:
+            _check_retention(s3, bucket, numbered[sequence], record, report, retention_days)
+        elif locked:
+            report.breaks.append(
+                f"record {sequence} was written without Object Lock in a bucket with Object Lock: "
+                "nothing protects it (forged)"
+            )
+        else:
             (report.notes if allow_unlocked else report.breaks).append(
                 f"record {sequence} was written without Object Lock: {NOT_TAMPER_EVIDENT}"
             )
@@ -117,9 +144,23 @@ def walk_chain(s3: Any, bucket: str, prefix: str, *, allow_unlocked: bool = Fals
     return report
 
 
-def _read(s3: Any, bucket: str, versions: KeyVersions, sequence: int, report: Report) -> Record | None:
+def _gap(first: int, last: int) -> str:
+    if first == last:
+        return f"record {first} is missing (a gap in the sequence: removed)"
+    count = last - first + 1
+    return f"records {first} to {last} are missing ({count} record(s): a gap in the sequence: removed)"
+
+
+def _read(
+    s3: Any, bucket: str, versions: KeyVersions, sequence: int, report: Report, max_bytes: int
+) -> Record | None:
     first = versions.first
     assert first is not None
+    if int(first.get("Size", 0)) > max_bytes:
+        report.breaks.append(
+            f"record {sequence} is {first['Size']} bytes, more than a record's {max_bytes} (forged): not read"
+        )
+        return None
     data = s3.get_object(Bucket=bucket, Key=versions.key, VersionId=first["VersionId"])["Body"].read()
     try:
         body = json.loads(data)
@@ -151,6 +192,8 @@ def _check_record(
         report.breaks.append(
             f"record {sequence} holds sequence number {body.get('sequence')!r} (reordered or replayed)"
         )
+    if _moment(body.get("appended_at")) is None:
+        report.breaks.append(f"record {sequence} has no valid appended_at (an ISO 8601 time with its zone)")
     if sequence == 0 and body.get("previous_sha256") != GENESIS:
         report.breaks.append("record 0 does not start the chain (its previous hash is not the genesis)")
     if previous is not None:
@@ -163,17 +206,39 @@ def _check_record(
             report.breaks.append(f"record {sequence} was appended before record {sequence - 1} (reordered)")
 
 
-def _check_retention(s3: Any, bucket: str, versions: KeyVersions, record: Record, report: Report) -> None:
+def _check_retention(
+    s3: Any, bucket: str, versions: KeyVersions, record: Record, report: Report, days: int | None
+) -> None:
     first = versions.first
     assert first is not None
+    promised, appended = (_moment(record.body.get(name)) for name in ("retain_until", "appended_at"))
+    if promised is None:
+        report.breaks.append(
+            f"record {record.sequence} has no valid retain_until ({record.body.get('retain_until')!r}: an "
+            "ISO 8601 time with its zone)"
+        )
+        return
     head = s3.head_object(Bucket=bucket, Key=versions.key, VersionId=first["VersionId"])
     mode, until = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
-    promised = datetime.fromisoformat(str(record.body.get("retain_until")))
     if mode != "COMPLIANCE" or until is None or until < promised:
         report.breaks.append(
             f"record {record.sequence} is not retained in compliance mode until {promised.isoformat()} "
             f"as written (mode {mode}, until {until.isoformat() if until else None})"
         )
+    if days is not None and appended is not None and promised < appended + timedelta(days=days):
+        report.breaks.append(
+            f"record {record.sequence} is retained until {promised.isoformat()}, less than the {days} days "
+            "after it was appended that the setting requires"
+        )
+
+
+def _moment(value: Any) -> datetime | None:
+    """An aware time from a record's ISO 8601 text; None for anything else."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _check_entries(report: Report) -> None:

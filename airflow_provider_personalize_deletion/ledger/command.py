@@ -3,8 +3,10 @@
 
 It walks the chain (:mod:`.chain`), describes again every job the records name (:mod:`.claims`), and,
 given the warehouse's SQLAlchemy URL, compares the warehouse's tables with the ledger
-(:mod:`.warehouse`). It prints every break and exits 1 on any, 0 when there is none; 2 on bad usage.
-Credentials come from boto3's usual chain (environment, ``--profile``, instance role).
+(:mod:`.warehouse`). It prints every break and exits 1 on any, 0 when there is none; 2 on bad usage;
+3 when it could not check (credentials refused, no such bucket, a warehouse it cannot read), with
+the reason on stderr and no verdict. Credentials come from boto3's usual chain (environment,
+``--profile``, instance role).
 """
 
 from __future__ import annotations
@@ -14,13 +16,19 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_personalize_deletion.ledger.chain import Report, walk_chain
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_personalize_deletion.ledger.chain import Report, VerificationError, walk_chain
 from airflow_provider_personalize_deletion.ledger.claims import check_claims
 from airflow_provider_personalize_deletion.ledger.warehouse import (
     WarehouseReader,
     WarehouseTables,
     compare_with_warehouse,
 )
+from airflow_provider_personalize_deletion.ledger.writer import DEFAULT_RETENTION_DAYS
+
+#: The exit code of a verification that could not check (no verdict).
+CANNOT_VERIFY = 3
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
@@ -43,6 +51,20 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="report records without Object Lock as not tamper-evident instead of as breaks",
     )
+    command.add_argument(
+        "--retention-days",
+        type=int,
+        default=DEFAULT_RETENTION_DAYS,
+        help="the setting [personalize_deletion] ledger_retention_days: each record must be retained in "
+        f"compliance mode at least this long after it was appended (default {DEFAULT_RETENTION_DAYS})",
+    )
+    command.add_argument(
+        "--expect-head",
+        type=_noted_head,
+        metavar="SEQUENCE:SHA256",
+        help="a record noted earlier (the head at the last check, or a per-person evidence's ledger "
+        "position): it must still be there with that hash, so a chain cut before it is a break",
+    )
     command.add_argument("--skip-jobs", action="store_true", help="do not describe the jobs again")
     command.add_argument("--warehouse", help="the warehouse's SQLAlchemy URL, to compare its tables")
     command.add_argument("--requests-table", default=tables.requests)
@@ -64,7 +86,10 @@ def verify(arguments: argparse.Namespace, session: Any) -> Report:
         arguments.bucket,
         arguments.prefix,
         allow_unlocked=arguments.allow_unlocked,
+        retention_days=arguments.retention_days,
     )
+    if arguments.expect_head:
+        report.breaks += _noted_head_breaks(report, *arguments.expect_head)
     if not arguments.skip_jobs:
         report.breaks += check_claims(report.records, session.client("personalize", **where))
     if arguments.warehouse:
@@ -75,16 +100,41 @@ def verify(arguments: argparse.Namespace, session: Any) -> Report:
     return report
 
 
+def _noted_head(text: str) -> tuple[int, str]:
+    sequence, _, digest = text.partition(":")
+    if not sequence.isdigit() or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise argparse.ArgumentTypeError(
+            "must be SEQUENCE:SHA256 (a number, a colon, 64 lower-case hex digits)"
+        )
+    return int(sequence), digest
+
+
+def _noted_head_breaks(report: Report, sequence: int, digest: str) -> list[str]:
+    found = next((record for record in report.records if record.sequence == sequence), None)
+    if found is None:
+        return [f"record {sequence}, noted with hash {digest}, is not in the ledger (truncated or removed)"]
+    if found.sha256 != digest:
+        return [f"record {sequence} is not the record noted: its hash is {found.sha256}, noted {digest}"]
+    return []
+
+
 def _warehouse_breaks(url: str, tables: WarehouseTables, report: Report) -> list[str]:
     from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
 
     engine = create_engine(url)
-    connection = engine.raw_connection()
+    driver_error = getattr(engine.dialect.dbapi, "Error", SQLAlchemyError)
     try:
-        placeholder = _PLACEHOLDERS[engine.dialect.paramstyle]
-        return compare_with_warehouse(report.records, WarehouseReader(connection, placeholder, tables))
+        connection = engine.raw_connection()
+        try:
+            placeholder = _PLACEHOLDERS[engine.dialect.paramstyle]
+            return compare_with_warehouse(report.records, WarehouseReader(connection, placeholder, tables))
+        finally:
+            connection.close()
+    except (SQLAlchemyError, driver_error) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise VerificationError(f"the warehouse cannot be read ({first_line})") from error
     finally:
-        connection.close()
         engine.dispose()
 
 
@@ -94,7 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     arguments = parser().parse_args(argv)
     session = boto3.Session(profile_name=arguments.profile, region_name=arguments.region)
-    report = verify(arguments, session)
+    try:
+        report = verify(arguments, session)
+    except (VerificationError, ClientError, BotoCoreError) as error:
+        print(f"ERROR: cannot verify: {error}", file=sys.stderr)
+        return CANNOT_VERIFY
     for note in report.notes:
         print(f"NOTE: {note}")
     for found in report.breaks:

@@ -19,6 +19,8 @@ from typing import Any
 FORMAT = 1
 #: The ``previous_sha256`` of the first record.
 GENESIS = "0" * 64
+#: The largest object read as a record (a record holds one run's record and request ids: kilobytes).
+MAX_RECORD_BYTES = 32 * 1024 * 1024
 #: Digits of the sequence number in a record's key, so keys sort in sequence order.
 SEQUENCE_DIGITS = 12
 #: A record's ``protection``: under Object Lock in compliance mode until ``retain_until``, or, in a
@@ -39,6 +41,8 @@ class DeletionJobClaim:
     :param num_deleted: its ``numDeleted`` when recorded (None when it had none).
     :param created: its ``creationDateTime`` (ISO 8601) when recorded.
     :param last_updated: its ``lastUpdatedDateTime`` (ISO 8601) when recorded.
+    :param data_locations: the deletion files of its run, one of which it must have read (its
+        ``dataSource``); a record that marks requests erased must name them.
     """
 
     arn: str
@@ -47,6 +51,7 @@ class DeletionJobClaim:
     num_deleted: int | None = None
     created: str | None = None
     last_updated: str | None = None
+    data_locations: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,8 +105,13 @@ class Entry:
         The entry a record holds.
 
         :param value: the record's ``entry``.
-        :raises KeyError, TypeError: it is not an entry.
+        :raises KeyError, TypeError: it is not an entry (a member missing or of another type).
         """
+        texts = [value["kind"], value["run_id"], value["recorded_at"], *value["request_ids"]]
+        jobs = [*value["deletion_jobs"], *value["export_jobs"]]
+        texts += [job["arn"] for job in jobs]
+        if not isinstance(value["request_ids"], list) or not all(isinstance(text, str) for text in texts):
+            raise TypeError("an entry's names, request ids and job ARNs are text, its request ids a list")
         return cls(
             kind=value["kind"],
             run_id=value["run_id"],

@@ -109,7 +109,8 @@ def audit_entry(
     :param erased_request_ids: the ids of the erased requests of a claim key, sorted.
     """
     payload = {key: value for key, value in record.items() if key != "earlier_records"}
-    found = (payload.get("export") or {}).get("claim")
+    export = payload.get("export") or {}
+    found, locations = export.get("claim"), export.get("data_locations")
     claim = found if isinstance(found, str) else None
     jobs = [
         DeletionJobClaim(
@@ -119,6 +120,7 @@ def audit_entry(
             num_deleted=job.get("numDeleted"),
             created=job.get("creationDateTime"),
             last_updated=job.get("lastUpdatedDateTime"),
+            data_locations=sorted(locations) if isinstance(locations, list) else None,
         )
         for group in payload.get("dataset_groups") or []
         for job in group.get("jobs") or []

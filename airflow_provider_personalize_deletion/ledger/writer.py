@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from airflow_provider_personalize_deletion.ledger.listing import list_key_versions
 from airflow_provider_personalize_deletion.ledger.record import (
     GENESIS,
+    MAX_RECORD_BYTES,
     Entry,
     canonical,
     key_sequence,
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: The range of ``retention_days`` (S3 takes up to 100 years).
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 36_500
+#: The default of ``[personalize_deletion] ledger_retention_days`` (7 years), and of the verifier's.
+DEFAULT_RETENTION_DAYS = 2557
 #: The setting that lets a ledger live in a bucket without Object Lock.
 ALLOW_UNLOCKED_SETTING = "[personalize_deletion] ledger_allow_unlocked"
 #: The error codes of a conditional create that lost to another writer.
@@ -84,6 +87,7 @@ class LedgerWriter:
     :param allow_unlocked: write to a bucket without Object Lock; every record then says
         ``not tamper-evident``.
     :param max_attempts: how many heads to try when other writers keep winning.
+    :param max_record_bytes: a larger object at the head is not read (not a record; appending is refused).
     """
 
     def __init__(
@@ -95,6 +99,7 @@ class LedgerWriter:
         *,
         allow_unlocked: bool = False,
         max_attempts: int = 10,
+        max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         if not bucket:
             raise ValueError("Invalid parameter 'bucket': must name the ledger's bucket")
@@ -111,6 +116,7 @@ class LedgerWriter:
         self.retention_days = retention_days
         self.allow_unlocked = allow_unlocked
         self.max_attempts = max_attempts
+        self.max_record_bytes = max_record_bytes
         self._locked: bool | None = None
 
     @property
@@ -143,6 +149,12 @@ class LedgerWriter:
             return None
         sequence = max(numbered)
         first = numbered[sequence].first
+        if int(first.get("Size", 0)) > self.max_record_bytes:  # type: ignore[union-attr]
+            raise LedgerError(
+                f"The ledger's last object {numbered[sequence].key} is larger than any record "
+                f"({self.max_record_bytes} bytes): not read, nothing appended; personalize-erasure-verify "
+                "reports it"
+            )
         body = self.s3.get_object(
             Bucket=self.bucket,
             Key=numbered[sequence].key,
@@ -157,7 +169,8 @@ class LedgerWriter:
         :param entry: what to record.
         :param now: the current time (aware).
         :raises LedgerNotLockedError: the bucket has no Object Lock and that is not allowed.
-        :raises LedgerError: other writers won ``max_attempts`` times in a row.
+        :raises LedgerError: other writers won ``max_attempts`` times in a row, or the last object is
+            larger than any record.
         """
         locked = self.locked
         appended_at = now.astimezone(timezone.utc)

@@ -48,6 +48,8 @@ def verifier(world, ledger, capsys, *extra: str) -> tuple[int, str]:
             "us-east-1",
             "--warehouse",
             database,
+            "--retention-days",
+            str(ledger.retention_days),
             *extra,
         ]
     )

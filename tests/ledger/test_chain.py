@@ -16,7 +16,11 @@ from airflow_provider_personalize_deletion.ledger.record import (
     record_key,
     sha256,
 )
-from airflow_provider_personalize_deletion.ledger.writer import LedgerNotLockedError, LedgerWriter
+from airflow_provider_personalize_deletion.ledger.writer import (
+    LedgerError,
+    LedgerNotLockedError,
+    LedgerWriter,
+)
 from tests.ledger.conftest import START, breaks, entry, fill
 from tests.plugins.ledger import LEDGER_PREFIX
 
@@ -132,7 +136,10 @@ def test_a_record_of_another_ledger_is_a_break(writer):
     writer.s3.put_object(Bucket=writer.bucket, Key=record_key(writer.prefix, 1), Body=canonical(foreign))
     found = breaks(writer)
     assert "record 1 belongs to the ledger 'other-ledger', not 'ledger/erasure' (replayed)" in found
-    assert f"record 1 was written without Object Lock: {NOT_TAMPER_EVIDENT}" in found
+    assert (
+        "record 1 was written without Object Lock in a bucket with Object Lock: nothing protects it (forged)"
+        in found
+    )
 
 
 def test_an_object_that_is_not_a_record_is_a_break(writer):
@@ -234,3 +241,167 @@ def test_a_ledger_allowed_without_object_lock_says_not_tamper_evident(unlocked_w
 def test_a_retention_out_of_range_is_refused_before_any_call(days):
     with pytest.raises(ValueError, match="retention_days"):
         LedgerWriter(object(), "bucket", "prefix", retention_days=days)
+
+
+def forge_next(writer: LedgerWriter, sequence: int, retain_until: datetime | None, **put) -> None:
+    """Write a well-formed record after ``sequence - 1``, as the pipeline's credentials can."""
+    previous = sha256(body(writer, sequence - 1))
+    appended_at = START + timedelta(hours=sequence)
+    record = new_record(
+        writer.prefix,
+        sequence,
+        previous,
+        appended_at.isoformat(),
+        retain_until.isoformat() if retain_until else None,
+        entry(sequence),
+    )
+    writer.s3.put_object(
+        Bucket=writer.bucket, Key=record_key(writer.prefix, sequence), Body=canonical(record), **put
+    )
+
+
+def test_a_retention_shorter_than_the_setting_is_a_break(writer):
+    """The writer's own retention_days (3) is not the auditor's setting (30): the record says 3."""
+    fill(writer, 1)
+    assert walk_chain(writer.s3, writer.bucket, writer.prefix, retention_days=3).breaks == []
+    (found,) = walk_chain(writer.s3, writer.bucket, writer.prefix, retention_days=30).breaks
+    assert found.startswith("record 0 is retained until ")
+    assert found.endswith(", less than the 30 days after it was appended that the setting requires")
+
+
+@pytest.mark.parametrize("legal_hold", ["ON", "OFF"])
+def test_a_record_in_governance_mode_is_a_break_with_or_without_a_legal_hold(writer, legal_hold):
+    fill(writer, 1)
+    until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=3)
+    forge_next(
+        writer,
+        1,
+        until,
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=until,
+        ObjectLockLegalHoldStatus=legal_hold,
+    )
+    (found,) = breaks(writer)
+    assert found.startswith("record 1 is not retained in compliance mode until ")
+    assert "(mode GOVERNANCE, until " in found
+
+
+def test_a_record_without_retention_in_a_locked_bucket_is_a_break_even_when_unlocked_is_allowed(writer):
+    """``--allow-unlocked`` excuses a bucket without Object Lock, never an unlocked record in a locked one."""
+    fill(writer, 1)
+    forge_next(writer, 1, None)
+    assert breaks(writer, allow_unlocked=True) == [
+        "record 1 was written without Object Lock in a bucket with Object Lock: nothing protects it (forged)"
+    ]
+
+
+@pytest.mark.parametrize("retain_until", ["soon", "2099-01-01T00:00:00", None])
+def test_a_record_with_a_malformed_retention_date_is_a_break_not_a_crash(writer, retain_until):
+    fill(writer, 1)
+    previous = sha256(body(writer, 0))
+    record = new_record(
+        writer.prefix,
+        1,
+        previous,
+        (START + timedelta(hours=1)).isoformat(),
+        "2099-01-01T00:00:00+00:00",
+        entry(1),
+    )
+    record["retain_until"] = retain_until
+    until = datetime.now(timezone.utc) + timedelta(days=3)
+    writer.s3.put_object(
+        Bucket=writer.bucket,
+        Key=record_key(writer.prefix, 1),
+        Body=canonical(record),
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=until,
+    )
+    assert breaks(writer) == [
+        f"record 1 has no valid retain_until ({retain_until!r}: an ISO 8601 time with its zone)"
+    ]
+
+
+def test_an_oversized_object_is_a_break_and_is_not_read(writer):
+    fill(writer, 1)
+    writer.s3.put_object(Bucket=writer.bucket, Key=record_key(writer.prefix, 1), Body=b"x" * 4096)
+    report = walk_chain(writer.s3, writer.bucket, writer.prefix, max_record_bytes=1024)
+    assert report.breaks == ["record 1 is 4096 bytes, more than a record's 1024 (forged): not read"]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("kind", {"a": 1}),
+        ("run_id", ["x"]),
+        ("request_ids", "abc"),
+        ("deletion_jobs", [{"arn": ["x"], "dataset_group_arn": "g", "status": "COMPLETED"}]),
+    ],
+)
+def test_an_entry_of_the_wrong_shape_is_a_break_not_a_crash(unlocked_writer, field, value):
+    fill(unlocked_writer, 1)
+    previous = sha256(body(unlocked_writer, 0))
+    record = new_record(LEDGER_PREFIX, 1, previous, (START + timedelta(hours=1)).isoformat(), None, entry(1))
+    record["entry"][field] = value
+    unlocked_writer.s3.put_object(
+        Bucket=unlocked_writer.bucket, Key=record_key(LEDGER_PREFIX, 1), Body=canonical(record)
+    )
+    assert breaks(unlocked_writer, allow_unlocked=True) == [
+        "record 1 holds no valid entry (changed or forged)"
+    ]
+
+
+def test_a_record_without_a_valid_append_time_is_a_break(unlocked_writer):
+    fill(unlocked_writer, 1)
+    record = new_record(LEDGER_PREFIX, 1, sha256(body(unlocked_writer, 0)), "9999", None, entry(1))
+    unlocked_writer.s3.put_object(
+        Bucket=unlocked_writer.bucket, Key=record_key(LEDGER_PREFIX, 1), Body=canonical(record)
+    )
+    assert breaks(unlocked_writer, allow_unlocked=True) == [
+        "record 1 has no valid appended_at (an ISO 8601 time with its zone)"
+    ]
+
+
+def test_a_record_planted_far_ahead_is_one_gap_not_a_break_per_missing_number(unlocked_writer):
+    """An object at sequence 10**6 (or 10**12 - 1) must not make the verifier count every number up to it."""
+    fill(unlocked_writer, 1)
+    far = 1_000_000
+    unlocked_writer.s3.put_object(
+        Bucket=unlocked_writer.bucket, Key=record_key(LEDGER_PREFIX, far), Body=body(unlocked_writer, 0)
+    )
+    found = breaks(unlocked_writer, allow_unlocked=True)
+    assert (
+        found[0]
+        == f"records 1 to {far - 1} are missing ({far - 1} record(s): a gap in the sequence: removed)"
+    )
+    assert found[1:] == [
+        f"record {far} holds sequence number 0 (reordered or replayed)",
+        f"record {far} repeats record 0's erasure_run record of run scheduled__run-0 recorded at "
+        f"{entry(0).recorded_at} (replayed)",
+    ]
+
+
+def test_a_ledger_longer_than_one_listing_page_is_read_whole(unlocked_writer):
+    """S3 lists 1000 versions a page: record 1000 on and a gap after it are on the second page."""
+    s3, bucket = unlocked_writer.s3, unlocked_writer.bucket
+    previous = GENESIS
+    for sequence in [*range(1005), 1006]:
+        appended = (START + timedelta(seconds=sequence)).isoformat()
+        data = canonical(new_record(LEDGER_PREFIX, sequence, previous, appended, None, entry(sequence)))
+        s3.put_object(Bucket=bucket, Key=record_key(LEDGER_PREFIX, sequence), Body=data)
+        previous = sha256(data)
+    report = walk_chain(s3, bucket, LEDGER_PREFIX, allow_unlocked=True)
+    assert len(report.records) == 1006
+    assert report.breaks == [
+        "record 1005 is missing (a gap in the sequence: removed)",
+    ]
+
+
+def test_the_writer_refuses_to_read_an_oversized_object_planted_at_the_head(s3_client, ledger_bucket):
+    writer = LedgerWriter(s3_client, ledger_bucket, LEDGER_PREFIX, retention_days=3, max_record_bytes=1024)
+    fill(writer, 1)
+    s3_client.put_object(Bucket=ledger_bucket, Key=record_key(LEDGER_PREFIX, 1), Body=b"x" * 4096)
+    with pytest.raises(LedgerError, match=r"000000000001\.json is larger than any record \(1024 bytes\)"):
+        writer.append(entry(2), START + timedelta(hours=2))
+    assert "Contents" not in s3_client.list_objects_v2(
+        Bucket=ledger_bucket, Prefix=record_key(LEDGER_PREFIX, 2)
+    )

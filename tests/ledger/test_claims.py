@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 
 import boto3
 import pytest
@@ -43,8 +44,9 @@ def finished_job(personalize, s3_client, emulator, name: str) -> dict:
 
 
 def claim_of(job: dict) -> DeletionJobClaim:
-    """What the pipeline records of a job (its times as JSON-safe ISO text)."""
+    """What the pipeline records of a job (its times as JSON-safe ISO text, its run's deletion files)."""
     return DeletionJobClaim(
+        data_locations=[job["dataSource"]["dataLocation"]],
         arn=job["dataDeletionJobArn"],
         dataset_group_arn=job["datasetGroupArn"],
         status=job["status"],
@@ -54,9 +56,9 @@ def claim_of(job: dict) -> DeletionJobClaim:
     )
 
 
-def claims_breaks(writer, personalize, *entries) -> list[str]:
+def claims_breaks(writer, personalize, *entries, appended_at=None) -> list[str]:
     for item in entries:
-        writer.append(item, START)
+        writer.append(item, appended_at or datetime.now(timezone.utc))
     report = walk_chain(writer.s3, writer.bucket, writer.prefix)
     assert report.breaks == []
     return check_claims(report.records, personalize)
@@ -132,3 +134,36 @@ def test_an_invented_export_job_is_a_break(writer, personalize, emulator):
     assert found.startswith(
         f"record 0 (run scheduled__run-0): the dataset export job {arn} cannot be described"
     )
+
+
+def test_a_job_that_read_another_file_than_the_records_is_a_break(writer, personalize, s3_client, emulator):
+    """A real job of the attacker's (on a file of no one) put in a record that claims the run's files."""
+    job = finished_job(personalize, s3_client, emulator, "erase-5")
+    claimed = replace(claim_of(job), data_locations=[f"s3://{FILES}/the-runs-file.csv"])
+    found = claims_breaks(writer, personalize, entry(0, request_ids=["d" * 32], deletion_jobs=[claimed]))
+    assert found == [
+        f"record 0 (run scheduled__run-0): the deletion job {job['dataDeletionJobArn']} read "
+        f"s3://{FILES}/erase-5.csv, none of the record's deletion files"
+    ]
+
+
+def test_a_record_marking_requests_erased_without_its_deletion_files_is_a_break(
+    writer, personalize, s3_client, emulator
+):
+    job = finished_job(personalize, s3_client, emulator, "erase-6")
+    claimed = replace(claim_of(job), data_locations=None)
+    found = claims_breaks(writer, personalize, entry(0, request_ids=["e" * 32], deletion_jobs=[claimed]))
+    assert found == [
+        f"record 0 (run scheduled__run-0) marks requests erased on the job {job['dataDeletionJobArn']} "
+        "without naming its deletion files"
+    ]
+
+
+def test_a_record_appended_before_its_job_ended_is_a_break(writer, personalize, s3_client, emulator):
+    """A record backdated before the jobs it names ended: no honest append can be earlier."""
+    job = finished_job(personalize, s3_client, emulator, "erase-7")
+    found = claims_breaks(writer, personalize, entry(0, deletion_jobs=[claim_of(job)]), appended_at=START)
+    assert found == [
+        f"record 0 (run scheduled__run-0): the deletion job {job['dataDeletionJobArn']} was last updated "
+        f"at {job['lastUpdatedDateTime'].isoformat()}, after the record was appended ({START.isoformat()})"
+    ]
