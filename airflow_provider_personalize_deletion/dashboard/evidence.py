@@ -613,9 +613,10 @@ def _stored_groups(erasure_record: Mapping[str, Any]) -> _Groups:
 def _run(run: Mapping[str, Any], ledger: Mapping[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     """
     The run (the try of it) that erased or claimed a request; ``latest_try`` False for an earlier try;
-    ``find_and_forget`` what its find and forget did in S3 ("removed from N files in S3 (M unverified)",
-    the counts; not the objects), None when it had none; ``deletion_file`` its file and whether it was
-    deleted (:func:`.views.deletion_file_view`, from the run's audit record, never an XCom);
+    ``find_and_forget`` what its find and forget did in S3 ("removed from N files in S3 (M unverified; K
+    locations not scanned)", the counts and ``clean``; not the objects nor the locations), None when it
+    had none; ``deletion_file`` its file and whether it was deleted (:func:`.views.deletion_file_view`,
+    from the run's audit record, never an XCom);
     ``ledger`` where its record sits in the evidence ledger (``sequence``, ``record_sha256``), None when
     not appended (the ledger is off, or the append is pending).
 
@@ -630,7 +631,10 @@ def _run(run: Mapping[str, Any], ledger: Mapping[tuple[str, str], dict[str, Any]
         "ledger": ledger.get((ERASURE_RUN, run["run_id"])),
         "find_and_forget": None
         if not forget
-        else {key: forget[key] for key in ("summary", "files_rewritten", "unverified", "dry_run")},
+        else {
+            key: forget[key]
+            for key in ("summary", "files_rewritten", "unverified", "not_scanned", "clean", "dry_run")
+        },
     }
 
 

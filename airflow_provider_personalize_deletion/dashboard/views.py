@@ -22,6 +22,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_personalize_deletion.forget.locations import BLOCKING_REASONS, NO_USER_REASONS, REASONS
+
 #: An audit record (or a request's erasure record) longer than this, in bytes of its JSON text, is not
 #: read: a DAG run on 500 dataset groups with two follow-up rounds each writes about 0.9 MB.
 MAX_RECORD_BYTES = 1024 * 1024
@@ -37,6 +39,8 @@ MAX_MESSAGE_CHARS = 1024
 MAX_PROBLEMS = MAX_COUNTS = 20
 #: Unverified objects of a run's find and forget its view shows, at most (with their reasons).
 MAX_UNVERIFIED_SHOWN = 20
+#: Locations a run's find and forget did not scan that its view shows, at most (with their reasons).
+MAX_NOT_SCANNED_SHOWN = 20
 #: What ends a text cut at its cap.
 TEXT_CUT = "…[cut]"
 #: How a cut text ends in JSON text: the mark, escaped, then the string's closing quote.
@@ -139,10 +143,14 @@ def forget_view(summary: Any) -> dict[str, Any] | None:
     (:func:`.erasure.forget_evidence.summarise`): None when the run has none (off, or not run yet).
 
     :param summary: the member.
-    :return: ``summary`` ("removed from N files in S3 (M unverified)"), ``files_rewritten``,
-        ``unverified``, ``records_removed``, ``dry_run``, and the first :data:`MAX_UNVERIFIED_SHOWN`
-        ``unverified_objects`` (``location``, ``reason``), ``unverified_objects_truncated`` when the run
-        has more unverified objects than shown.
+    :return: ``summary`` ("removed from N files in S3 (M unverified; K locations not scanned)"),
+        ``files_rewritten``, ``unverified``, ``records_removed``, ``dry_run``, and the first
+        :data:`MAX_UNVERIFIED_SHOWN` ``unverified_objects`` (``location``, ``reason``),
+        ``unverified_objects_truncated`` when the run has more unverified objects than shown;
+        ``not_scanned`` (None in a record written before it was kept), ``not_scanned_holding_users``, and
+        the first :data:`MAX_NOT_SCANNED_SHOWN` ``not_scanned_locations`` (:func:`not_scanned_view`),
+        ``not_scanned_locations_truncated``; ``clean`` True only when the record says so (an older record,
+        which does not, is never shown clean).
     """
     summary = mapping(summary)
     if not summary:
@@ -161,6 +169,39 @@ def forget_view(summary: Any) -> dict[str, Any] | None:
         "dry_run": summary.get("dry_run") is True,
         "unverified_objects": shown,
         "unverified_objects_truncated": unverified is None or unverified > len(shown),
+        **not_scanned_view(summary),
+    }
+
+
+def not_scanned_view(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    The locations a run's find and forget did not scan, from its summary.
+
+    :param summary: the audit record's ``find_and_forget`` member.
+    :return: ``not_scanned``, ``not_scanned_holding_users`` (counts, None when not recorded),
+        ``not_scanned_locations`` (``location``, ``reason`` code, ``explanation``, ``holds_users``,
+        ``blocking``), ``not_scanned_locations_truncated``, ``clean``.
+    """
+    listed = [item for item in as_list(summary.get("not_scanned_locations")) if isinstance(item, Mapping)]
+    not_scanned = count(summary.get("not_scanned"))
+    shown = []
+    for item in listed[:MAX_NOT_SCANNED_SHOWN]:
+        reason = name(item.get("reason"))
+        shown.append(
+            {
+                "location": message(item.get("location")),
+                "reason": reason,
+                "explanation": REASONS.get(reason or "", "unknown reason"),
+                "holds_users": reason not in NO_USER_REASONS,
+                "blocking": reason in BLOCKING_REASONS,
+            }
+        )
+    return {
+        "not_scanned": not_scanned,
+        "not_scanned_holding_users": count(summary.get("not_scanned_holding_users")),
+        "not_scanned_locations": shown,
+        "not_scanned_locations_truncated": not_scanned is None or not_scanned > len(shown),
+        "clean": summary.get("clean") is True,
     }
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_personalize_deletion.erasure.forget_plan import FORGET_PLAN_TABLE, forget_plan_table_ddl
 from airflow_provider_personalize_deletion.erasure.store import ErasureRequestStore, sql_timestamp
 from airflow_provider_personalize_deletion.forget.batch import result_record
+from airflow_provider_personalize_deletion.forget.locations import BLOCKING_REASONS, NO_USER_REASONS
 from airflow_provider_personalize_deletion.forget.result import VERIFIED_OUTCOMES, Outcome
 from airflow_provider_personalize_deletion.transfers.sql_cursor import database_errors
 
@@ -43,6 +44,8 @@ EARLIER_TRY_REASON = (
 )
 #: The unverified objects a summary names, at most (with their reasons; the table holds them all).
 MAX_UNVERIFIED_LISTED = 20
+#: The locations a summary names that the plan did not scan, at most (the plan in the warehouse holds all).
+MAX_NOT_SCANNED_LISTED = 20
 #: Why a planned object with no row is unverified.
 NOT_REACHED_REASON = "not reached: no try of its task recorded it"
 #: The audit record's member holding the run's summary.
@@ -232,6 +235,7 @@ def summarise(
     planned: Sequence[str],
     unlisted: Sequence[Mapping[str, Any]] = (),
     dry_run: bool = False,
+    not_scanned: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """
     The run's summary from its per-object records (evidence rows or the tasks' results), oldest first.
@@ -240,10 +244,16 @@ def summarise(
     :param planned: the locations the planning step gave the tasks.
     :param unlisted: the listings S3 refused (``prefix``, ``error``: their objects could not be read).
     :param dry_run: the records are a dry run's (``would_forget`` counts files that would be rewritten).
+    :param not_scanned: the locations the plan did not scan (``uri``, ``reason``: a key of
+        :data:`.forget.locations.REASONS`), from the plan the run recorded or found again, never an XCom.
     :return: ``files_rewritten``, ``unverified`` (``not_reached`` and ``unlisted`` included),
         ``unverified_objects`` (the first :data:`MAX_UNVERIFIED_LISTED`: ``location`` and ``reason``),
-        ``records_removed``, ``objects``, the counts by outcome, and ``summary``: "removed from N files in
-        S3 (M unverified)".
+        ``records_removed``, ``objects``, the counts by outcome; ``not_scanned`` (locations),
+        ``not_scanned_by_reason``, ``not_scanned_locations`` (the first :data:`MAX_NOT_SCANNED_LISTED`:
+        ``location`` and ``reason``), ``not_scanned_holding_users`` (all but :data:`NO_USER_REASONS`),
+        ``not_scanned_blocking`` (:data:`BLOCKING_REASONS`: the run fails); ``clean``: no object
+        unverified and no location holding users left unscanned; and ``summary``: "removed from N files
+        in S3 (M unverified; K locations not scanned)".
     """
     last: dict[str, Mapping[str, Any]] = {}
     open_intents: dict[str, list[Mapping[str, Any]]] = {}
@@ -287,8 +297,13 @@ def summarise(
     for record in last.values():
         outcomes[record["outcome"]] = outcomes.get(record["outcome"], 0) + 1
     verb = "would be removed from" if dry_run else "removed from"
+    by_reason: dict[str, int] = {}
+    for item in not_scanned:
+        by_reason[str(item.get("reason"))] = by_reason.get(str(item.get("reason")), 0) + 1
+    holding_users = sum(n for reason, n in by_reason.items() if reason not in NO_USER_REASONS)
+    where = f"{len(not_scanned)} location{'' if len(not_scanned) == 1 else 's'} not scanned"
     return {
-        "summary": f"{verb} {len(rewritten)} files in S3 ({unverified} unverified)",
+        "summary": f"{verb} {len(rewritten)} files in S3 ({unverified} unverified; {where})",
         "files_rewritten": len(rewritten),
         "unverified": unverified,
         "unverified_objects": listed[:MAX_UNVERIFIED_LISTED],
@@ -298,6 +313,15 @@ def summarise(
         "objects": len(last),
         "outcomes": dict(sorted(outcomes.items())),
         "dry_run": dry_run,
+        "not_scanned": len(not_scanned),
+        "not_scanned_by_reason": dict(sorted(by_reason.items())),
+        "not_scanned_locations": [
+            {"location": str(item.get("uri")), "reason": str(item.get("reason"))}
+            for item in not_scanned[:MAX_NOT_SCANNED_LISTED]
+        ],
+        "not_scanned_holding_users": holding_users,
+        "not_scanned_blocking": sum(n for reason, n in by_reason.items() if reason in BLOCKING_REASONS),
+        "clean": unverified == 0 and holding_users == 0,
     }
 
 

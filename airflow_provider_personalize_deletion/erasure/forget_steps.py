@@ -11,8 +11,9 @@ Find and forget in the example DAG (after ``record_erasure``) and in the backlog
    rewrite and its result as soon as it is known.
 3. ``record_find_and_forget`` sums the evidence up against the plan recorded in the warehouse
    (:func:`record_find_and_forget`: every planned object without a verified row is unverified, whatever
-   an XCom says), puts the summary into the run's audit record, and fails loudly when any object is
-   unverified.
+   an XCom says) and the locations the plan did not scan, puts the summary into the run's audit record,
+   and fails loudly when any object is unverified or a location holding users was left out for a reason
+   only an operator can lift (:data:`..forget.locations.BLOCKING_REASONS`).
 
 Where data is read and written is never an XCom's, a Variable's or a run conf's choice: each task reads the
 bound, the provider's setting ``[personalize_deletion] forget_allowed_locations``
@@ -63,6 +64,7 @@ from airflow_provider_personalize_deletion.forget.allowed_locations import (
 from airflow_provider_personalize_deletion.forget.batch import ForgetScope, OnResult
 from airflow_provider_personalize_deletion.forget.declared_locations import parse_declared_locations
 from airflow_provider_personalize_deletion.forget.find import users_to_forget
+from airflow_provider_personalize_deletion.forget.locations import BLOCKING_REASONS
 from airflow_provider_personalize_deletion.forget.objects import ForgetObject, checked_objects
 from airflow_provider_personalize_deletion.forget.planning import ForgetBatches, plan_forget_batches
 from airflow_provider_personalize_deletion.transfers.sql_cursor import column_batches
@@ -346,7 +348,12 @@ def record_find_and_forget(
     planning_succeeded: bool = True,
 ) -> dict[str, Any]:
     """
-    Sum the run's find and forget up, put it into its audit record, and fail when any object is unverified.
+    Sum the run's find and forget up, put it into its audit record, and fail when any object is unverified
+    or a location was not scanned for one of :data:`.forget.locations.BLOCKING_REASONS`.
+
+    The locations not scanned come from the same plan as the planned objects (the warehouse's, or a dry
+    run's found again), never from an XCom: the summary says how many ("... K locations not scanned") and
+    names the first ones with their reasons, and ``clean`` is false while any of them may hold users.
 
     A real run (one whose planning task recorded a plan) sums its evidence rows (every try's) against
     that plan: a planned object with no verified row (its task never reached it, or a forged batch left
@@ -364,8 +371,8 @@ def record_find_and_forget(
     :param planning_succeeded: whether the planning task succeeded (its state in Airflow, not an XCom).
         This step runs whatever its upstream tasks ended in, so that a failed mapped task's files are
         counted; a run whose planning failed, or did not run because a step before it failed, fails here.
-    :raises FindAndForgetFailedError: some objects are unverified (after the summary is written), or the
-        planning task did not succeed.
+    :raises FindAndForgetFailedError: some objects are unverified or some locations not scanned for a
+        blocking reason (after the summary is written), or the planning task did not succeed.
     """
     if not planning_succeeded:
         raise FindAndForgetFailedError(
@@ -396,7 +403,8 @@ def record_find_and_forget(
     else:
         return {"summary": f"nothing was forgotten: {FIND_TASK} did not finish"}
     unlisted = list((plan_summary or {}).get("unlisted", []))
-    summary = summarise(records, planned, unlisted, dry_run)
+    not_scanned = list((plan_summary or {}).get("not_scanned", []))
+    summary = summarise(records, planned, unlisted, dry_run, not_scanned)
     summary["locations"] = dict((plan_summary or {}).get("locations", {}))
     if dry_run:
         summary["results_not_authentic"] = forged
@@ -407,5 +415,12 @@ def record_find_and_forget(
         raise FindAndForgetFailedError(
             f"Find and forget: {summary['unverified']} object(s) unverified (never reported clean): see "
             f"the table {FORGET_TABLE} for each object's reason"
+        )
+    if summary["not_scanned_blocking"]:
+        reasons = ", ".join(r for r in summary["not_scanned_by_reason"] if r in BLOCKING_REASONS)
+        raise FindAndForgetFailedError(
+            f"Find and forget: {summary['not_scanned_blocking']} location(s) Personalize read or wrote were "
+            f"not scanned ({reasons}): the erased users are still there; see not_scanned_locations in the "
+            f"summary, and the plan in the table {FORGET_PLAN_TABLE}"
         )
     return summary

@@ -50,6 +50,12 @@ REASONS: dict[str, str] = {
     "job_in_progress": "a job that reads or writes it has not ended: found again on the next run",
     "no_user_ids": "batch segment input names items, never users",
 }
+#: Reasons of a location that holds no user id: not scanned, and no erased user is left there.
+NO_USER_REASONS: tuple[str, ...] = ("no_user_ids",)
+#: Reasons of a location whose user ids stay until an operator acts (widens the bound or the allowed
+#: buckets, or copies the files to S3): a run leaving one fails (the next run finds it again; an
+#: ``import_source`` is the re-import guard's, a ``job_in_progress`` the next run's).
+BLOCKING_REASONS: tuple[str, ...] = ("not_s3", "location_not_allowed", "bucket_not_allowed")
 #: Reasons a location passes on to every location inside it (what a running job or an import reads).
 PROTECTIVE_REASONS: tuple[str, ...] = ("import_source", "job_in_progress")
 #: The suffix of every batch job output file (after the input file's name).

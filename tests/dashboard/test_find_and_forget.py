@@ -10,7 +10,11 @@ import csv
 import io
 import json
 
-from airflow_provider_personalize_deletion.dashboard.views import MAX_MESSAGE_CHARS, MAX_UNVERIFIED_SHOWN
+from airflow_provider_personalize_deletion.dashboard.views import (
+    MAX_MESSAGE_CHARS,
+    MAX_NOT_SCANNED_SHOWN,
+    MAX_UNVERIFIED_SHOWN,
+)
 from airflow_provider_personalize_deletion.erasure.forget_evidence import add_to_audit, summarise
 from tests.dashboard.test_evidence import lookup
 from tests.dashboard.test_queries import queries_of
@@ -41,7 +45,7 @@ def test_a_runs_view_shows_the_files_rewritten_and_each_unverified_one_with_its_
 
     view = queries_of(store).run(world.erased_run.run_id)["find_and_forget"]
 
-    assert view["summary"] == "removed from 1 files in S3 (2 unverified)"
+    assert view["summary"] == "removed from 1 files in S3 (2 unverified; 0 locations not scanned)"
     assert (view["files_rewritten"], view["unverified"], view["records_removed"]) == (1, 2, 2)
     assert view["unverified_objects"] == [
         {"location": UNREAD, "reason": "could not be read (S3 error AccessDenied)"},
@@ -84,13 +88,44 @@ def test_the_evidence_lookup_says_in_how_many_files_the_erasing_run_removed_the_
 
     erased, pending = record["requests"]
     assert erased["run"]["find_and_forget"] == {
-        "summary": "removed from 1 files in S3 (2 unverified)",
+        "summary": "removed from 1 files in S3 (2 unverified; 0 locations not scanned)",
         "files_rewritten": 1,
         "unverified": 2,
+        "not_scanned": 0,
+        "clean": False,
         "dry_run": False,
     }
     assert pending["run"]["find_and_forget"] is None  # its run failed: no find and forget
     assert {row["run_find_and_forget"] for row in rows if row["request_id"] == erased["request_id"]} == {
-        "removed from 1 files in S3 (2 unverified)"
+        "removed from 1 files in S3 (2 unverified; 0 locations not scanned)"
     }
     assert UNREAD not in json.dumps(record)  # the lookup names no other file
+
+
+def test_a_runs_view_names_the_locations_not_scanned_and_never_shows_an_older_record_clean(
+    sqlite_store, sqlite_world
+):
+    run_id = sqlite_world.erased_run.run_id
+    left = [{"uri": f"s3://exports/out-{n}/", "reason": "location_not_allowed"} for n in range(30)]
+    benign = {"uri": "s3://batch/segment-in/", "reason": "no_user_ids"}
+    summary = summarise([], [], not_scanned=[benign, *left])
+    assert summary["summary"] == "removed from 0 files in S3 (0 unverified; 31 locations not scanned)"
+    assert add_to_audit(sqlite_store, run_id, summary)
+
+    forget = queries_of(sqlite_store).run(run_id)["find_and_forget"]
+
+    assert (forget["not_scanned"], forget["not_scanned_holding_users"], forget["clean"]) == (31, 30, False)
+    assert len(forget["not_scanned_locations"]) == MAX_NOT_SCANNED_SHOWN
+    assert forget["not_scanned_locations_truncated"]
+    first, second = forget["not_scanned_locations"][:2]
+    assert (first["reason"], first["holds_users"], first["blocking"]) == ("no_user_ids", False, False)
+    assert (second["reason"], second["holds_users"], second["blocking"]) == (
+        "location_not_allowed",
+        True,
+        True,
+    )
+
+    older = {key: value for key, value in summarise([], []).items() if not key.startswith(("not_", "clean"))}
+    assert add_to_audit(sqlite_store, run_id, older)
+    forget = queries_of(sqlite_store).run(run_id)["find_and_forget"]
+    assert (forget["not_scanned"], forget["clean"]) == (None, False)  # unknown: never shown clean

@@ -74,7 +74,8 @@ def test_a_run_conf_selecting_the_dataset_groups_cannot_reach_their_files_outsid
     """
     The form's dataset groups (the run's conf) choose whose jobs are found; the setting bounds what is
     read of them. No ``allowed_buckets`` in the Variable: only the setting stands between the run and
-    the export's bucket and the import source's.
+    the export's bucket and the import source's. The export's file was never cleaned: the record step
+    fails, and the request stays erased (its deletion job completed).
     """
     monkeypatch.setenv(ALLOWED_LOCATIONS_ENV, f"s3://{BATCH}/")
     monkeypatch.setenv("AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS", json.dumps({"locations": []}))
@@ -83,12 +84,16 @@ def test_a_run_conf_selecting_the_dataset_groups_cannot_reach_their_files_outsid
 
     dag_run = run_dag(DAG_ID, conf={"dataset_group_arns": [world.groups["shop"]]})
 
-    assert dag_run.state == "success"
+    assert dag_run.state == "failed"
+    failed = {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed"}
+    assert failed == {RECORD_TASK}
+    assert world.statuses() == {"user-007": "erased"}
     after = snapshot(s3_client)
     assert after[EXPORT] == before[EXPORT]  # names the user, outside the setting: never read
     assert after[(IMPORTS, "x.csv")] == before[(IMPORTS, "x.csv")]
     assert after[(BATCH, "in/a.json")][2] == without_erased(before[(BATCH, "in/a.json")][2])
-    (record,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == RECORD_TASK]
-    summary = record.xcom_pull(task_ids=RECORD_TASK)
-    assert summary["summary"] == "removed from 2 files in S3 (0 unverified)"
+    ((_, record),) = world.audit()
+    summary = record["find_and_forget"]
+    assert summary["summary"] == "removed from 2 files in S3 (0 unverified; 2 locations not scanned)"
     assert summary["locations"]["location_not_allowed"] == 2  # the export and the import source
+    assert not summary["clean"] and summary["not_scanned_blocking"] == 2

@@ -79,7 +79,10 @@ def test_a_failed_mapped_task_still_gets_its_files_counted_unverified_in_the_aud
     unreached = [item for item in summary["unverified_objects"] if item["reason"].startswith("not reached")]
     assert summary["files_rewritten"] == 1
     assert unreached and not {item["location"] for item in unreached} & planned
-    assert summary["summary"] == f"removed from 1 files in S3 ({summary['unverified']} unverified)"
+    assert (
+        summary["summary"]
+        == f"removed from 1 files in S3 ({summary['unverified']} unverified; 1 location not scanned)"
+    )
     assert summary["unverified"] == len(unreached)
 
 
@@ -184,7 +187,7 @@ def test_a_forged_dry_run_result_cannot_make_the_dry_run_report_files_clean(
     engine = world.store.hook.get_sqlalchemy_engine()
     assert FORGET_TABLE not in engine.dialect.get_table_names(engine.connect())
     # the two files naming the user (their records forged) and the one dropped from the batches
-    assert "would be removed from 0 files in S3 (3 unverified)" in caplog.text
+    assert "would be removed from 0 files in S3 (3 unverified; 1 location not scanned)" in caplog.text
 
 
 def test_a_declared_copy_in_another_json_format_than_declared_is_unverified_never_clean(

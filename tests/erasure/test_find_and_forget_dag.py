@@ -182,7 +182,10 @@ def test_the_erased_users_lines_go_from_every_file_others_stay_byte_for_byte_and
         assert rows[location]["verified"]
     assert {row["outcome"] for location, row in rows.items() if location not in forgotten} == {"no_match"}
     ((_, record),) = jobs.audit()
-    assert record["find_and_forget"]["summary"] == "removed from 3 files in S3 (0 unverified)"
+    assert (
+        record["find_and_forget"]["summary"]
+        == "removed from 3 files in S3 (0 unverified; 1 location not scanned)"
+    )
 
     # A cleared mapped task reads every file again: what it rewrote has no match, nothing goes twice.
     from airflow.dag_processing.dagbag import DagBag
@@ -202,7 +205,10 @@ def test_the_erased_users_lines_go_from_every_file_others_stay_byte_for_byte_and
     retried = [row for row in evidence(jobs) if row["try_number"] == 2]
     assert retried and {row["outcome"] for row in retried} == {"no_match"}
     ((_, record),) = jobs.audit()
-    assert record["find_and_forget"]["summary"] == "removed from 3 files in S3 (0 unverified)"
+    assert (
+        record["find_and_forget"]["summary"]
+        == "removed from 3 files in S3 (0 unverified; 1 location not scanned)"
+    )
     assert record["find_and_forget"]["records_removed"] == 3
 
 
@@ -229,11 +235,11 @@ def test_the_backlog_dag_dry_run_counts_and_writes_nothing(run_dag, jobs, s3_cli
     )
     (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == RECORD_TASK]
     summary = ti.xcom_pull(task_ids=RECORD_TASK)
-    assert summary["summary"] == "would be removed from 3 files in S3 (0 unverified)"
+    assert summary["summary"] == "would be removed from 3 files in S3 (0 unverified; 1 location not scanned)"
 
 
 def test_the_backlog_dag_forgets_the_suppression_list_only_in_the_allowed_buckets(
-    run_dag, jobs, s3_client, monkeypatch
+    run_dag, jobs, s3_client, monkeypatch, caplog, capsys
 ):
     monkeypatch.setenv(
         "AIRFLOW_VAR_PERSONALIZE_ERASURE_FORGET_LOCATIONS", json.dumps({"allowed_buckets": [BATCH]})
@@ -243,7 +249,9 @@ def test_the_backlog_dag_forgets_the_suppression_list_only_in_the_allowed_bucket
 
     dag_run = run_dag(BACKLOG_DAG_ID)
 
-    assert dag_run.state == "success"
+    # the export and the import source were left as they were: the record step fails, after the rest
+    assert dag_run.state == "failed"
+    assert {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed"} == {RECORD_TASK}
     after = snapshot(s3_client)
     export = (EXPORTS, "out/export-1/part-00000.csv")
     assert after[export] == before[export]  # outside allowed_buckets: never rewritten
@@ -252,10 +260,12 @@ def test_the_backlog_dag_forgets_the_suppression_list_only_in_the_allowed_bucket
         f"s3://{BATCH}/in/a.json",
         f"s3://{BATCH}/out/a.json.out",
     }
-    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == RECORD_TASK]
-    summary = ti.xcom_pull(task_ids=RECORD_TASK)
-    assert summary["summary"] == "removed from 2 files in S3 (0 unverified)"
-    assert summary["locations"]["bucket_not_allowed"] == 2  # the export and the import source
+    # the export and the import source, outside allowed_buckets
+    assert "removed from 2 files in S3 (0 unverified; 2 locations not scanned)" in caplog.text
+    assert (
+        "2 location(s) Personalize read or wrote were not scanned (bucket_not_allowed)"
+        in capsys.readouterr().out
+    )
 
 
 def test_a_forged_batch_naming_objects_outside_the_runs_plan_is_refused_before_any_call(
@@ -335,7 +345,9 @@ def test_a_trimmed_batch_and_a_forged_summary_cannot_hide_files_from_the_unverif
     assert ti.state == "failed"
     assert ERASED in read_object(s3_client, BATCH, "in/a.json")  # never reached: it must not count clean
     logs = caplog.text
-    assert "removed from 0 files in S3 (6 unverified)" in logs  # 5 planned files and the listing
+    assert (
+        "removed from 0 files in S3 (6 unverified; 1 location not scanned)" in logs
+    )  # 5 planned files and the listing
     assert "user-007" not in logs
 
 
@@ -432,7 +444,10 @@ def test_kms_gzip_empty_and_huge_line_objects_on_both_bucket_kinds_and_a_raced_o
     assert rows[f"s3://{COPIES}/{raced}"]["outcome"] == "unverified"
     assert "changed since it was read" in rows[f"s3://{COPIES}/{raced}"]["reason"]
     ((_, record),) = jobs.audit()
-    assert record["find_and_forget"]["summary"] == "removed from 10 files in S3 (1 unverified)"
+    assert (
+        record["find_and_forget"]["summary"]
+        == "removed from 10 files in S3 (1 unverified; 1 location not scanned)"
+    )
     assert rows[f"s3://{COPIES}/{spaced}"]["outcome"] == "forgotten"
 
     monkeypatch.setattr(batch, "forget_object", forget_object)
@@ -466,4 +481,4 @@ def test_a_dry_run_switched_on_after_the_planning_does_not_turn_unverified_files
 
     assert dag_run.state == "failed"
     assert snapshot(s3_client) == before
-    assert "removed from 0 files in S3 (5 unverified)" in caplog.text
+    assert "removed from 0 files in S3 (5 unverified; 1 location not scanned)" in caplog.text

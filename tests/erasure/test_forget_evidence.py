@@ -55,7 +55,7 @@ def record(location: str, outcome: str, removed: int = 0) -> dict:
 
 def test_a_retry_that_finds_no_match_keeps_the_first_tries_removal():
     summary = summarise([record(A, "forgotten", 2), record(A, "no_match"), record(B, "no_match")], [A, B])
-    assert summary["summary"] == "removed from 1 files in S3 (0 unverified)"
+    assert summary["summary"] == "removed from 1 files in S3 (0 unverified; 0 locations not scanned)"
     assert summary["records_removed"] == 2
 
 
@@ -63,7 +63,7 @@ def test_unread_unreached_and_unlisted_objects_are_unverified_never_clean():
     unread = {**record(A, "unverified"), "reason": "could not be read (S3 error AccessDenied)"}
     refused = {"prefix": "s3://gone/out/", "error": "NoSuchBucket"}
     summary = summarise([unread], [A, B], unlisted=[refused])
-    assert summary["summary"] == "removed from 0 files in S3 (3 unverified)"
+    assert summary["summary"] == "removed from 0 files in S3 (3 unverified; 0 locations not scanned)"
     assert (summary["not_reached"], summary["unlisted"]) == (1, 1)
     assert summary["unverified_objects"] == [
         {"location": A, "reason": "could not be read (S3 error AccessDenied)"},
@@ -74,7 +74,7 @@ def test_unread_unreached_and_unlisted_objects_are_unverified_never_clean():
 
 def test_an_intent_no_later_try_resolved_is_unverified():
     summary = summarise([record(A, "rewriting", 1)], [A])
-    assert summary["summary"] == "removed from 0 files in S3 (1 unverified)"
+    assert summary["summary"] == "removed from 0 files in S3 (1 unverified; 0 locations not scanned)"
 
 
 def test_a_removal_whose_row_was_lost_is_recorded_by_the_retry_as_the_earlier_tries(
@@ -112,13 +112,13 @@ def test_a_removal_whose_row_was_lost_is_recorded_by_the_retry_as_the_earlier_tr
     assert (first["etag_before"], first["etag_after"], first["records_removed"]) == (etag_read, etag_now, 1)
     assert [row["outcome"] for row in rows if row["try_number"] == 2] == ["no_match", "no_match"]
     summary = summarise(rows, [A.replace(".json", ".csv"), B.replace(".json", ".csv")])
-    assert summary["summary"] == "removed from 1 files in S3 (0 unverified)"
+    assert summary["summary"] == "removed from 1 files in S3 (0 unverified; 0 locations not scanned)"
     assert summary["records_removed"] == 1
 
 
 def test_an_object_unverified_then_rewritten_on_the_retry_is_verified():
     summary = summarise([record(A, "unverified"), record(A, "forgotten", 1)], [A])
-    assert summary["summary"] == "removed from 1 files in S3 (0 unverified)"
+    assert summary["summary"] == "removed from 1 files in S3 (0 unverified; 0 locations not scanned)"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -147,7 +147,10 @@ def test_rows_are_kept_per_try_and_the_summary_joins_the_audit_record(kind, requ
     (saved,) = store.hook.get_records(f"SELECT record FROM {store.audit_table}")
     audit = json.loads(saved[0])
     assert audit["outcome"] == "erased"
-    assert audit["find_and_forget"]["summary"] == "removed from 1 files in S3 (0 unverified)"
+    assert (
+        audit["find_and_forget"]["summary"]
+        == "removed from 1 files in S3 (0 unverified; 0 locations not scanned)"
+    )
 
 
 def test_an_intent_is_not_completed_by_an_object_that_lost_other_records_meanwhile(
@@ -182,7 +185,7 @@ def test_an_intent_is_not_completed_by_an_object_that_lost_other_records_meanwhi
     rows = forget_rows(store, "dag", "run")
     assert [(row["try_number"], row["outcome"]) for row in rows] == [(1, "rewriting"), (2, "no_match")]
     summary = summarise(rows, ["s3://bkt/a.csv"])
-    assert summary["summary"] == "removed from 0 files in S3 (1 unverified)"
+    assert summary["summary"] == "removed from 0 files in S3 (1 unverified; 0 locations not scanned)"
     assert summary["unverified_objects"] == [{"location": "s3://bkt/a.csv", "reason": intent.reason}]
 
 
@@ -190,10 +193,10 @@ def test_an_intent_whose_object_a_later_try_read_unchanged_was_never_written():
     """Try 1 was killed after its intent, before writing: try 2 read the same ETag and rewrote it."""
     intent = {**record(A, "rewriting", 1), "etag_before": '"1"'}
     summary = summarise([intent, {**record(A, "forgotten", 1), "etag_before": '"1"'}], [A])
-    assert summary["summary"] == "removed from 1 files in S3 (0 unverified)"
+    assert summary["summary"] == "removed from 1 files in S3 (0 unverified; 0 locations not scanned)"
 
 
 def test_an_intent_followed_by_another_etag_is_unverified_even_when_the_last_row_is_clean():
     intent = {**record(A, "rewriting", 1), "etag_before": '"1"'}
     summary = summarise([intent, {**record(A, "no_match"), "etag_before": '"2"'}], [A])
-    assert summary["summary"] == "removed from 0 files in S3 (1 unverified)"
+    assert summary["summary"] == "removed from 0 files in S3 (1 unverified; 0 locations not scanned)"

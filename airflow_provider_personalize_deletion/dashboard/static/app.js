@@ -386,11 +386,13 @@ function runCard(run) {
   return card;
 }
 
-// What the run's find and forget did in S3: files rewritten, and each unverified file in red with its reason.
+// What the run's find and forget did in S3: files rewritten, each unverified file in red with its reason,
+// and each location it did not scan (in red when users may be left there). Never shown clean unless the
+// record says clean.
 function forgetBox(forget) {
   const box = el(
     "div",
-    { class: "forget", "data-testid": "run-forget" },
+    { class: forget.clean ? "forget" : "forget problems", "data-testid": "run-forget" },
     `Find and forget: ${forget.summary ?? "no summary"}`,
     forget.dry_run ? " (dry run: nothing written)" : "",
   );
@@ -399,6 +401,15 @@ function forgetBox(forget) {
   }
   if (forget.unverified_objects_truncated) {
     box.append(el("div", { class: "truncated" }, `${forget.unverified_objects.length} of ${forget.unverified ?? "?"} unverified file(s) shown; the table erasure_forget holds every file's reason.`));
+  }
+  if (forget.not_scanned === null) {
+    box.append(el("div", { class: "truncated" }, "Locations not scanned: not recorded (a record older than this count)."));
+  }
+  if (forget.not_scanned_locations.length) {
+    box.append(el("ul", { "data-testid": "forget-not-scanned" }, ...forget.not_scanned_locations.map((item) => el("li", { class: item.holds_users ? "problems" : "muted" }, `not scanned: ${item.location}: ${item.reason} (${item.explanation})`))));
+  }
+  if (forget.not_scanned !== null && forget.not_scanned_locations_truncated) {
+    box.append(el("div", { class: "truncated" }, `${forget.not_scanned_locations.length} of ${forget.not_scanned} location(s) not scanned shown; the run's plan in the table erasure_forget_plan holds them all.`));
   }
   return box;
 }
@@ -651,7 +662,8 @@ function runCell(item, budget) {
   if (item.run) {
     const forget = item.run.find_and_forget ? ` · in S3: ${item.run.find_and_forget.summary}` : "";
     const text = `${item.run.run_id} (${item.run.outcome}${item.run.latest_try === false ? ", an earlier try" : ""})${forget} · ${runEvidenceText(item.run)}`;
-    return item.run.find_and_forget?.unverified ? el("span", { class: "problems" }, text) : text;
+    const forgetClean = !item.run.find_and_forget || item.run.find_and_forget.clean;
+    return forgetClean ? text : el("span", { class: "problems" }, text);
   }
   if (item.run_search === "incomplete") {
     return el("span", { class: "truncated", "data-testid": "run-search-incomplete" }, `not found within this lookup's ${budget} audit records, or in a record too large to read`);
