@@ -71,7 +71,7 @@ def test_the_deferred_quiet_wait_creates_once_the_import_ended_and_nothing_overl
     ended = stage.personalize.describe_dataset_import_job(datasetImportJobArn=imported)["datasetImportJob"]
     assert job["creationDateTime"] >= ended["lastUpdatedDateTime"].timestamp()
     assert emulator.calls("ListDatasetImportJobs") >= 3
-    assert "is not quiet (poll 1 of 8)" in capsys.readouterr().out  # the trigger polled it
+    assert "is not quiet (poll 1, " in capsys.readouterr().out  # the trigger polled it
     wait = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "wait_for_deletion")
     assert wait.xcom_pull(task_ids="wait_for_deletion")["overlapping_activity"] == []
 
